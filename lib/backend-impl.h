@@ -1,0 +1,76 @@
+/*
+ * backend-impl: the private vtable behind backend_t.  A backend fills a
+ * struct backend_iface; entries marked (optional) may be NULL, and
+ * backend_supports() reports what is there.  Every op returns 0 on success
+ * or -1 after err_set().  Layouts are PyTorch's: activations NCHW, conv
+ * weights OIHW [Cout,Cin,k,k], transposed-conv weights IOHW [Cin,Cout,k,k].
+ * Conventions for every backward: the input gradient (din) is OVERWRITTEN
+ * (it may be NULL when not needed), parameter gradients are ACCUMULATED (+=).
+ */
+#pragma once
+
+#include "backend.h"
+#include "layers.h"
+
+struct backend_iface {
+    const char *name;
+    void (*free)(struct backend *be);
+
+    // ---- memory
+    void *(*alloc)(struct backend *be, size_t bytes);
+    void (*dealloc)(struct backend *be, void *p);
+    int (*upload)(struct backend *be, void *dst, const void *src, size_t bytes);
+    int (*download)(struct backend *be, void *dst, const void *src, size_t bytes);
+    int (*copy)(struct backend *be, void *dst, const void *src, size_t bytes);
+    int (*zero)(struct backend *be, void *dst, size_t bytes);
+    int (*synchronize)(struct backend *be); /* (optional) */
+    int (*reserve)(struct backend *be, size_t bytes);
+
+    // ---- convolutions (shape in struct conv_shape, see layers.h)
+    int (*conv2d_forward)(struct backend *be, float *out, const float *in, const float *w,
+                          const float *b, const struct conv_shape *s);
+    int (*conv2d_backward)(struct backend *be, float *din, float *dw, float *db,
+                           const float *dout, const float *in, const float *w,
+                           const struct conv_shape *s);
+    int (*convt2d_forward)(struct backend *be, float *out, const float *in, const float *w,
+                           const float *b, const struct conv_shape *s);
+    int (*convt2d_backward)(struct backend *be, float *din, float *dw, float *db,
+                            const float *dout, const float *in, const float *w,
+                            const struct conv_shape *s);
+
+    // ---- padding, norms, activations
+    int (*reflpad_forward)(struct backend *be, float *out, const float *in, int planes, int h,
+                           int w, int pad);
+    int (*reflpad_backward)(struct backend *be, float *din, const float *dout, int planes, int h,
+                            int w, int pad);
+    int (*batchnorm_forward)(struct backend *be, float *out, float *mean, float *rstd,
+                             const float *in, const float *gamma, const float *beta,
+                             float *run_mean, float *run_var, int n, int c, int hw, int training,
+                             double momentum, double eps);
+    int (*batchnorm_backward)(struct backend *be, float *din, float *dgamma, float *dbeta,
+                              const float *dout, const float *in, const float *mean,
+                              const float *rstd, const float *gamma, int n, int c, int hw,
+                              int training);
+    int (*instnorm_forward)(struct backend *be, float *out, float *mean, float *rstd,
+                            const float *in, int planes, int hw, double eps);
+    int (*instnorm_backward)(struct backend *be, float *din, const float *dout, const float *in,
+                             const float *mean, const float *rstd, int planes, int hw);
+    int (*act_forward)(struct backend *be, float *out, const float *in, long n,
+                       enum act_kind kind);
+    int (*act_backward)(struct backend *be, float *din, const float *dout, const float *out,
+                        long n, enum act_kind kind);
+
+    // ---- reductions, losses, elementwise
+    int (*mean_forward)(struct backend *be, float *out, const float *in, int n, long m);
+    int (*mean_backward)(struct backend *be, float *din, const float *dout, int n, long m);
+    int (*loss_forward)(struct backend *be, float *out, const float *x, const float *target,
+                        float target_value, long n, enum loss_kind kind);
+    int (*loss_backward)(struct backend *be, float *dx, const float *x, const float *target,
+                         float target_value, float scale, long n, enum loss_kind kind);
+    int (*axpy)(struct backend *be, float *y, float a, const float *x, long n);
+};
+
+struct backend {
+    const struct backend_iface *iface;
+    void *context; /* backend-private state */
+};
