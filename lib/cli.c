@@ -1,0 +1,54 @@
+/*
+ * cli: option-value parsing and usage errors for tools (exit status 2).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "err.h"
+
+noreturn void cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", err_progname());
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", err_progname());
+    exit(2);
+}
+
+int64_t cli_int(const char *opt, const char *s, int64_t min, int64_t max)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        cli_usage_error("%s: '%s' is not an integer", opt, s);
+    if (v < min || v > max)
+        cli_usage_error("%s: %lld is out of range [%" PRId64 ", %" PRId64 "]", opt, v, min, max);
+    return v;
+}
+
+double cli_double(const char *opt, const char *s, double min, double max)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || isnan(v))
+        cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (v < min || v > max)
+        cli_usage_error("%s: %g is out of range [%g, %g]", opt, v, min, max);
+    return v;
+}
+
+noreturn void cli_version(void)
+{
+    printf("%s (aging-cyclegan) %s\n", err_progname(), AGING_VERSION);
+    exit(0);
+}

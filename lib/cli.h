@@ -1,0 +1,19 @@
+/*
+ * cli: the shared pieces of every tool's command line.  Usage errors print
+ * "tool: message" and "Try 'tool --help'." on stderr and exit 2; numbers are
+ * parsed whole and range-checked (no silent atoi).  These functions exit:
+ * they are for tools/ only, never for library code.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <stdnoreturn.h>
+
+noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The integer in s, which must lie in [min, max], for option `opt`. */
+int64_t cli_int(const char *opt, const char *s, int64_t min, int64_t max);
+double cli_double(const char *opt, const char *s, double min, double max);
+/* Print the version line shared by all tools and exit 0. */
+noreturn void cli_version(void);
+
+#define AGING_VERSION "0.1.0"

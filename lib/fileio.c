@@ -1,0 +1,108 @@
+/*
+ * fileio: read a file or stdin whole; write a file atomically.
+ */
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+
+int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set("%s:", path);
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            if (fd)
+                close(fd);
+            return err_set("out of memory");
+        }
+        if (len == cap) {
+            if (cap > max_bytes) {
+                free(buf);
+                if (fd)
+                    close(fd);
+                return err_set("%s: larger than %zu bytes", strcmp(path, "-") ? path : "stdin", max_bytes);
+            }
+            uint8_t *more = realloc(buf, cap * 2);
+            if (!more)
+                free(buf);
+            buf = more;
+            cap *= 2;
+            continue;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            if (fd)
+                close(fd);
+            errno = e;
+            return err_set("%s:", strcmp(path, "-") ? path : "stdin");
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    if (fd)
+        close(fd);
+    if (len > max_bytes) {
+        free(buf);
+        return err_set("%s: larger than %zu bytes", strcmp(path, "-") ? path : "stdin", max_bytes);
+    }
+    *data = buf;
+    *n = len;
+    return 0;
+}
+
+static int write_fd_(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int file_write_all(const char *path, const uint8_t *data, size_t n)
+{
+    if (strcmp(path, "-") == 0)
+        return write_fd_(1, data, n) ? err_set("writing stdout failed:") : 0;
+    size_t len = strlen(path) + 16;
+    char *tmp = malloc(len);
+    snprintf(tmp, len, "%s.tmp.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        free(tmp);
+        return err_set("%s:", path);
+    }
+    fchmod(fd, 0644);
+    int rc = 0;
+    if (write_fd_(fd, data, n) != 0 || fsync(fd) != 0)
+        rc = err_set("%s:", path);
+    if (close(fd) != 0 && rc == 0)
+        rc = err_set("%s:", path);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = err_set("%s:", path);
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}

@@ -1,0 +1,15 @@
+/*
+ * fileio: whole-file reads and atomic whole-file writes.  "-" means stdin
+ * or stdout.  Writes go to a temporary file beside the target that is
+ * renamed into place, so a failure never leaves a half-written file.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Read all of path (or stdin for "-") into a malloc'd buffer the caller
+ * frees; refuses files larger than max_bytes.  -1 with err_msg() on error. */
+int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n);
+/* Write n bytes to path atomically (or to stdout for "-"). */
+int file_write_all(const char *path, const uint8_t *data, size_t n);

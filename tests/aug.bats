@@ -1,0 +1,182 @@
+#!/usr/bin/env bats
+# aug: transforms against torchvision, pipes, files, ZeroMQ fan-in, bad input.
+
+load helpers
+
+setup() { common_setup; FACES=$(faces_dir); }
+teardown() { common_teardown; }
+
+@test "aug: --help exits 0, bad options exit 2" {
+    run aug --help
+    assert_success
+    assert_output --partial "usage: aug"
+    run aug
+    assert_failure 2
+    assert_output --partial "choose --train or --eval"
+    run aug --eval --dtype f64
+    assert_failure 2
+    run aug --eval --size 3
+    assert_failure 2
+}
+
+@test "aug: --eval through pipes gives 3xSxS tensors in [-1,1] with metadata kept" {
+    utk-split --split all -q "$FACES" | aug --eval --size 32 | summary > "$TMP/s"
+    [ "$(grep -c '"kind": "tensor"' "$TMP/s")" -eq 26 ]
+    grep -q '"kind": "epoch"' "$TMP/s"
+    "$PY" - "$TMP/s" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["kind"] != "tensor": continue
+    assert r["shape"] == [3, 32, 32] and r["dtype"] == "f32", r
+    assert -1 <= r["min"] <= r["max"] <= 1, r
+    assert {"id", "age", "domain", "split"} <= set(r), r
+    assert "bytes" not in r and "encoding" not in r, r
+PY
+}
+
+@test "aug: --eval equals torchvision Resize+CenterCrop+Normalize" {
+    has_torch || skip "no torch"
+    utk-split --split all -q "$FACES" > "$TMP/img"
+    aug --eval --size 40 < "$TMP/img" > "$TMP/out"
+    run "$PY" "$TESTS_DIR/py/aug_ref.py" eval 40 0 "$TMP/img" "$TMP/out"
+    echo "# $output" >&3
+    assert_success
+}
+
+@test "aug: --train equals torchvision's random transforms under the same seed" {
+    has_torch || skip "no torch"
+    utk-split --split train -q "$FACES" > "$TMP/img"
+    aug --train --size 32 --seed 7 < "$TMP/img" > "$TMP/out"
+    run "$PY" "$TESTS_DIR/py/aug_ref.py" train 32 7 "$TMP/img" "$TMP/out"
+    echo "# $output" >&3
+    assert_success
+}
+
+@test "aug: same seed same output, another seed another output" {
+    utk-split --split train -q "$FACES" > "$TMP/img"
+    aug --train --size 32 --seed 1 < "$TMP/img" > "$TMP/a"
+    aug --train --size 32 --seed 1 < "$TMP/img" > "$TMP/b"
+    aug --train --size 32 --seed 2 < "$TMP/img" > "$TMP/c"
+    cmp "$TMP/a" "$TMP/b"
+    run cmp -s "$TMP/a" "$TMP/c"
+    assert_failure
+}
+
+@test "aug: f16, bf16 and u8 outputs agree with f32" {
+    utk-split --split val -q "$FACES" > "$TMP/img"
+    for dt in f32 f16 bf16 u8; do aug --eval --size 24 --dtype $dt < "$TMP/img" | summary > "$TMP/$dt"; done
+    grep -q '"dtype": "bf16"' "$TMP/bf16"
+    "$PY" - "$TMP" <<'PY'
+import json, sys
+load = lambda n: [json.loads(l) for l in open(sys.argv[1] + "/" + n)]
+f32, f16, bf16, u8 = load("f32"), load("f16"), load("bf16"), load("u8")
+for a, b, c, d in zip(f32, f16, bf16, u8):
+    assert abs(a["mean"] - b["mean"]) < 1e-3 and abs(a["mean"] - c["mean"]) < 1e-2, (a, b, c)
+    assert abs((a["mean"] + 1) * 127.5 - d["mean"]) < 0.01, (a, d)
+PY
+}
+
+@test "aug: reads a stream written by Python and writes files atomically" {
+    "$PY" "$TESTS_DIR/py/streamtool.py" images "$FACES"/*.jpg.chip.jpg > "$TMP/py.msgpack"
+    aug --eval --size 16 --in "$TMP/py.msgpack" --out "$TMP/out.msgpack"
+    run summary < "$TMP/out.msgpack"
+    assert_output --partial '"note": {"from": "python"}'
+    [ "$(summary < "$TMP/out.msgpack" | wc -l)" -eq "$(ls "$FACES"/*.jpg.chip.jpg | wc -l)" ]
+    [ -z "$(ls "$TMP" | grep '\.tmp\.')" ]
+}
+
+@test "aug: two producers feed one consumer over ZeroMQ" {
+    utk-split --split train -q "$FACES" > "$TMP/img"
+    ep="ipc://$TMP/feed"
+    # the consumer binds and counts two end records; it accepts u8 tensors
+    aug --eval --size 16 --in "@$ep" --producers 2 > "$TMP/out" &
+    cons=$!
+    aug --train --size 24 --seed 1 --dtype u8 --out "$ep" < "$TMP/img" &
+    p1=$!
+    aug --train --size 24 --seed 2 --dtype u8 --out "$ep" < "$TMP/img"
+    wait $p1
+    wait $cons
+    [ "$(summary < "$TMP/out" | grep -c '"kind": "tensor"')" -eq 40 ]
+    [ "$(summary < "$TMP/out" | grep -c '"shape": \[3, 16, 16\]')" -eq 40 ]
+}
+
+@test "aug: over tcp with a bound consumer" {
+    port=$(( 20000 + RANDOM % 20000 ))
+    utk-split --split val -q "$FACES" > "$TMP/img"
+    aug --eval --size 16 --in "tcp://*:$port" > "$TMP/out" &
+    cons=$!
+    aug --eval --size 20 --dtype u8 --out "tcp://127.0.0.1:$port" < "$TMP/img"
+    wait $cons
+    [ "$(summary < "$TMP/out" | wc -l)" -eq 2 ]
+}
+
+@test "aug: a corrupt JPEG exits 1 naming the record" {
+    head -c 300 "$(ls "$FACES"/*.chip.jpg | head -1)" > "$TMP/bad.jpg"
+    "$PY" "$TESTS_DIR/py/streamtool.py" images "$TMP/bad.jpg" > "$TMP/s"
+    run timeout 10 aug --eval < "$TMP/s"
+    assert_failure 1
+    assert_output --regexp "^aug: record 1 bad.jpg: .*JPEG"
+}
+
+@test "aug: a truncated PNG exits 1" {
+    "$PY" -c 'from PIL import Image; Image.new("RGB",(30,30),(9,9,9)).save("'"$TMP"'/x.png")'
+    head -c 60 "$TMP/x.png" > "$TMP/t.png"
+    "$PY" "$TESTS_DIR/py/streamtool.py" images "$TMP/t.png" > "$TMP/s"
+    run timeout 10 aug --eval < "$TMP/s"
+    assert_failure 1
+    assert_output --partial "aug: record 1 t.png:"
+}
+
+@test "aug: a truncated stream and non-msgpack bytes exit 1 with the record number" {
+    utk-split --split val -q "$FACES" > "$TMP/img"
+    head -c $(( $(stat -c %s "$TMP/img") - 100 )) "$TMP/img" > "$TMP/trunc"
+    run timeout 10 aug --eval --size 16 --out "$TMP/o" < "$TMP/trunc"
+    assert_failure 1
+    assert_output --partial "aug: record 2: truncated"
+    [ ! -e "$TMP/o" ]
+    [ -z "$(ls "$TMP" | grep '\.tmp\.')" ]
+    run timeout 10 aug --eval <<< "hello, this is not msgpack"
+    assert_failure 1
+    assert_output --partial "aug: record 1: not a msgpack map"
+    run bash -c "head -c 5000 /dev/urandom | timeout 10 aug --eval"
+    assert_failure 1
+    assert_output --partial "aug: record 1:"
+}
+
+@test "aug: tensor records with a wrong shape, dtype or length exit 1" {
+    for k in shape dtype length; do
+        "$PY" "$TESTS_DIR/py/streamtool.py" bad-tensor $k > "$TMP/s"
+        run timeout 10 aug --eval --size 8 < "$TMP/s"
+        assert_failure 1
+        assert_output --partial "aug: record 1 x:"
+    done
+    run bash -c "'$PY' '$TESTS_DIR/py/streamtool.py' tensors 1 8 | aug --eval --size 8"
+    assert_failure 1
+    assert_output --partial "u8 tensors"
+}
+
+@test "aug: an unreachable endpoint fails within the timeout, no hang" {
+    utk-split --split val -q "$FACES" > "$TMP/img"
+    AGING_STREAM_TIMEOUT=1 run timeout 20 aug --eval --size 16 --out tcp://127.0.0.1:9 < "$TMP/img"
+    assert_failure 1
+    assert_output --partial "no consumer took the data within 1 s"
+    AGING_STREAM_TIMEOUT=1 run timeout 20 aug --eval --in tcp://127.0.0.1:9
+    assert_failure 1
+    assert_output --partial "nothing received within 1 s"
+    run timeout 20 aug --eval --in tcp://nohost.invalid:x
+    assert_failure 1
+    assert_output --partial "cannot connect"
+}
+
+@test "aug: real UTKFace images through the train pipeline (UTKFACE_DIR)" {
+    [ -n "${UTKFACE_DIR:-}" ] && [ -d "$UTKFACE_DIR" ] || skip "UTKFACE_DIR not set"
+    utk-split "$UTKFACE_DIR" --split val --limit 6 -q > "$TMP/img"
+    aug --train --size 256 --seed 7 < "$TMP/img" > "$TMP/out"
+    [ "$(summary < "$TMP/out" | grep -c '"shape": \[3, 256, 256\]')" -eq 12 ]
+    if has_torch; then
+        run "$PY" "$TESTS_DIR/py/aug_ref.py" train 256 7 "$TMP/img" "$TMP/out"
+        echo "# real faces: $output" >&3
+        assert_success
+    fi
+}

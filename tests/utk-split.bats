@@ -1,0 +1,144 @@
+#!/usr/bin/env bats
+# utk-split: the reference split (counts, order), options and bad input.
+
+load helpers
+
+setup() { common_setup; FACES=$(faces_dir); }
+teardown() { common_teardown; }
+
+@test "utk-split: --help prints usage and exits 0" {
+    run utk-split --help
+    assert_success
+    assert_output --partial "usage: utk-split"
+}
+
+@test "utk-split: a bad option or value exits 2 with a usage line" {
+    run utk-split --bogus "$FACES"
+    assert_failure 2
+    run utk-split --split nope "$FACES"
+    assert_failure 2
+    assert_output --partial "utk-split: --split: expected train, val, test or all"
+    run utk-split --epochs x "$FACES"
+    assert_failure 2
+    assert_output --partial "is not an integer"
+    run utk-split
+    assert_failure 2
+    assert_output --partial "missing the UTKFace folder"
+}
+
+@test "utk-split: a missing folder or one with no faces exits 1 with a message" {
+    run utk-split "$TMP/nowhere"
+    assert_failure 1
+    assert_output --partial "utk-split: $TMP/nowhere: No such file or directory"
+    mkdir "$TMP/empty"; echo hi > "$TMP/empty/notes.txt"
+    run utk-split "$TMP/empty"
+    assert_failure 1
+    assert_output --partial "no young or old faces found"
+    assert_output --partial "data/README.md"
+}
+
+@test "utk-split: --list reproduces the PyTorch reference split exactly" {
+    has_torch || skip "no torch"
+    for seed in 42 7; do
+        utk-split --list --split all --seed $seed -q "$FACES" > "$TMP/ours"
+        "$PY" "$TESTS_DIR/py/utk_split_ref.py" "$FACES" $seed > "$TMP/ref"
+        run diff "$TMP/ours" "$TMP/ref"
+        assert_success
+    done
+}
+
+@test "utk-split: counts follow floor(0.8n)/floor(0.9n) with young and old trimmed" {
+    run utk-split --list --split all "$FACES"
+    assert_success
+    # 13 young (one PNG) -> 10/1/2, 15 old -> 12/1/2: trimmed to 10/1/2 of each
+    assert_output --partial "utk-split: train 10 young + 10 old"
+    assert_output --partial "utk-split: val   1 young + 1 old"
+    assert_output --partial "utk-split: test  2 young + 2 old"
+    assert_output --partial "2 bad names"
+    assert_output --partial "1 not images"
+    [ "$(utk-split --list --split train -q "$FACES" | wc -l)" -eq 20 ]
+}
+
+@test "utk-split: splits are disjoint, seeds are deterministic" {
+    utk-split --list --split all -q "$FACES" | cut -f1 | sort > "$TMP/all"
+    [ "$(uniq -d < "$TMP/all" | wc -l)" -eq 0 ]
+    utk-split --list --split all --seed 5 -q "$FACES" > "$TMP/a"
+    utk-split --list --split all --seed 5 -q "$FACES" > "$TMP/b"
+    utk-split --list --split all --seed 6 -q "$FACES" > "$TMP/c"
+    cmp "$TMP/a" "$TMP/b"
+    run cmp -s "$TMP/a" "$TMP/c"
+    assert_failure
+    [ "$(sort "$TMP/a" | cut -f1)" != "" ]
+}
+
+@test "utk-split: image records carry the file bytes and metadata" {
+    utk-split --split val -q "$FACES" | summary > "$TMP/s"
+    [ "$(wc -l < "$TMP/s")" -eq 2 ]
+    run cat "$TMP/s"
+    assert_output --partial '"kind": "image"'
+    assert_output --partial '"domain": "young"'
+    assert_output --partial '"domain": "old"'
+    assert_output --partial '"encoding": "jpeg"'
+    id=$(head -1 "$TMP/s" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    n=$(head -1 "$TMP/s" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["nbytes"])')
+    [ "$n" -eq "$(stat -c %s "$FACES/$id")" ]
+}
+
+@test "utk-split: --epochs re-emits train reshuffled with epoch records" {
+    utk-split --split train --epochs 3 -q "$FACES" | summary > "$TMP/s"
+    [ "$(grep -c '"kind": "epoch"' "$TMP/s")" -eq 3 ]
+    [ "$(grep -c '"kind": "image"' "$TMP/s")" -eq 60 ]
+    grep -q '"epoch": 3, "epochs": 3' "$TMP/s"
+    # each epoch holds the same faces in another order
+    "$PY" - "$TMP/s" <<'PY'
+import json, sys
+eps, cur = [], None
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["kind"] == "epoch":
+        cur = []; eps.append(cur)
+    else:
+        cur.append(r["id"])
+assert all(sorted(e) == sorted(eps[0]) for e in eps), "epochs differ in content"
+assert eps[0] != eps[1] and eps[1] != eps[2], "epochs not reshuffled"
+PY
+}
+
+@test "utk-split: --limit, --exclude, --young/--old, --strict" {
+    [ "$(utk-split --list --split train --limit 2 -q "$FACES" | wc -l)" -eq 4 ]
+    first=$(utk-split --list --split train -q "$FACES" | head -1 | cut -f1)
+    printf 'UTKFace/%s\t0.99\n' "$first" > "$TMP/excl"
+    run utk-split --list --split all --exclude "$TMP/excl" "$FACES"
+    assert_success
+    assert_output --partial "1 excluded"
+    refute_output --partial "$first"
+    run utk-split --list --split all --young 18:20 --old 60 -q "$FACES"
+    assert_success
+    run utk-split --strict --list "$FACES"
+    assert_failure 1
+    assert_output --partial "does not parse"
+    run utk-split --old 20 "$FACES"
+    assert_failure 2
+    assert_output --partial "overlap"
+}
+
+@test "utk-split: writes to a file atomically with --out" {
+    utk-split --split test -q --out "$TMP/test.msgpack" "$FACES"
+    [ "$(summary < "$TMP/test.msgpack" | wc -l)" -eq 4 ]
+    [ -z "$(ls "$TMP" | grep tmp)" ]
+}
+
+@test "utk-split: real UTKFace counts match the reference (UTKFACE_DIR)" {
+    [ -n "${UTKFACE_DIR:-}" ] && [ -d "$UTKFACE_DIR" ] || skip "UTKFACE_DIR not set"
+    utk-split --list --split all --seed 42 "$UTKFACE_DIR" > "$TMP/ours" 2> "$TMP/err"
+    cat "$TMP/err" >&3
+    if has_torch; then
+        "$PY" "$TESTS_DIR/py/utk_split_ref.py" "$UTKFACE_DIR" 42 > "$TMP/ref"
+        cmp "$TMP/ours" "$TMP/ref"
+    fi
+    ny=$(ls "$UTKFACE_DIR" | awk -F_ '$1 ~ /^[0-9]+$/ && $1 >= 18 && $1 <= 28' | wc -l)
+    no=$(ls "$UTKFACE_DIR" | awk -F_ '$1 ~ /^[0-9]+$/ && $1 >= 40' | wc -l)
+    tr=$(( ny * 8 / 10 < no * 8 / 10 ? ny * 8 / 10 : no * 8 / 10 ))
+    [ "$(grep -c $'\ttrain$' "$TMP/ours")" -eq $((2 * tr)) ]
+    [ "$(cut -f1 "$TMP/ours" | sort | uniq -d | wc -l)" -eq 0 ]
+}

@@ -1,0 +1,207 @@
+/*
+ * aug: decode `image` records and apply the reference's torchvision
+ * transforms, writing `tensor` records.  Random draws follow torchvision's
+ * order (flip, crop row, crop column, angle) on a torch-compatible
+ * generator, so `aug --train --seed S` equals the reference Compose run
+ * after torch.manual_seed(S) on the same images in the same order.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "image.h"
+#include "rng.h"
+#include "stream.h"
+
+static void usage(FILE *f, int status)
+{
+    fprintf(f,
+            "usage: aug (--train | --eval) [options]\n"
+            "Decode image records and augment them into tensor records (CHW, [-1,1]).\n\n"
+            "  --train          random flip, resize to size+50, random crop, random rotation [0,80] deg\n"
+            "  --eval           resize to size+50, centre crop\n"
+            "  --size N         output size (default 256)\n"
+            "  --seed N         seed of the random draws (default 0)\n"
+            "  --dtype T        f32, f16, bf16 or u8 (default f32; u8 keeps raw pixels)\n"
+            "  --in ENDPOINT    input: -, FILE, tcp://*:PORT, ipc://PATH (default -)\n"
+            "  --out ENDPOINT   output: -, FILE, tcp://HOST:PORT, ipc://PATH (default -)\n"
+            "  --producers N    ZeroMQ: how many producers feed --in / share --out's consumer\n"
+            "  --help, --version\n");
+    exit(status);
+}
+
+struct aug {
+    int train, size;
+    dtype dt;
+    rng g;
+};
+
+/* The input of a record as an RGB image: decoded bytes or a u8 tensor. */
+static int record_image(const record *r, image *im)
+{
+    if (strcmp(record_kind(r), "image") == 0) {
+        const uint8_t *b;
+        size_t n;
+        if (record_get_bin(r, "bytes", &b, &n) != 0)
+            return err_set("image record without binary 'bytes'");
+        return image_decode(im, b, n);
+    }
+    tensor_view v;
+    if (record_tensor_view(r, &v) != 0)
+        return -1;
+    if (v.dt != DTYPE_U8 || (v.c != 3 && v.c != 1))
+        return err_set("aug takes image records or u8 tensors of 1 or 3 channels, got a %s tensor of %lld channels",
+                       dtype_name(v.dt), (long long)v.c);
+    im->w = (int)v.w;
+    im->h = (int)v.h;
+    im->c = 3;
+    im->px = malloc((size_t)(v.w * v.h * 3));
+    if (!im->px)
+        return err_set("out of memory");
+    for (int64_t y = 0; y < v.h; y++)
+        for (int64_t x = 0; x < v.w; x++)
+            for (int c = 0; c < 3; c++)
+                im->px[(y * v.w + x) * 3 + c] = v.data[((v.c == 1 ? 0 : c) * v.h + y) * v.w + x];
+    return 0;
+}
+
+/* Replace *a by the result of an op that wrote into *b. */
+static int step(int rc, image *a, image *b)
+{
+    if (rc != 0)
+        return -1;
+    image_free(a);
+    *a = *b;
+    memset(b, 0, sizeof *b);
+    return 0;
+}
+
+static int transform(struct aug *A, image *im)
+{
+    image t = {0};
+    int s = A->size;
+    if (A->train && rng_uniform_f32(&A->g, 0.0f, 1.0f) < 0.5f && step(image_hflip(&t, im), im, &t))
+        return -1;
+    if (step(image_resize_short(&t, im, s + 50), im, &t))
+        return -1;
+    if (im->w < s || im->h < s)
+        return err_set("image of %dx%d is smaller than the crop size %d after resizing", im->w, im->h, s);
+    if (!A->train)
+        return step(image_center_crop(&t, im, s, s), im, &t);
+    int y = (int)rng_below(&A->g, (uint32_t)(im->h - s + 1));
+    int x = (int)rng_below(&A->g, (uint32_t)(im->w - s + 1));
+    if (step(image_crop(&t, im, x, y, s, s), im, &t))
+        return -1;
+    float angle = rng_uniform_f32(&A->g, 0.0f, 80.0f);
+    return step(image_rotate(&t, im, angle), im, &t);
+}
+
+/* Turn r (an image record) into the tensor record of its augmented pixels. */
+static int augment(struct aug *A, record *r)
+{
+    image im = {0};
+    if (record_image(r, &im) != 0 || transform(A, &im) != 0) {
+        image_free(&im);
+        return -1;
+    }
+    int64_t n = (int64_t)im.w * im.h * 3;
+    if (A->dt == DTYPE_U8) {
+        uint8_t *chw = malloc((size_t)n);
+        for (int64_t i = 0; i < (int64_t)im.w * im.h; i++)
+            for (int c = 0; c < 3; c++)
+                chw[c * (int64_t)im.w * im.h + i] = im.px[i * 3 + c];
+        int64_t shape[3] = {3, im.h, im.w};
+        record_set_str(r, "kind", "tensor");
+        record_set_str(r, "dtype", "u8");
+        record_set_ints(r, "shape", shape, 3);
+        record_set_bin_owned(r, "data", chw, (size_t)n);
+    } else {
+        float *chw = malloc((size_t)n * sizeof *chw);
+        image_to_chw_f32(chw, &im);
+        record_set_tensor_f32(r, chw, 3, im.h, im.w, A->dt);
+        free(chw);
+    }
+    record_remove(r, "bytes");
+    record_remove(r, "encoding");
+    image_free(&im);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    err_init(argv[0]);
+    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_VERSION };
+    static const struct option opts[] = {
+        {"train", 0, 0, O_TRAIN}, {"eval", 0, 0, O_EVAL}, {"size", 1, 0, O_SIZE},
+        {"seed", 1, 0, O_SEED},   {"dtype", 1, 0, O_DTYPE}, {"in", 1, 0, O_IN},
+        {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"help", 0, 0, 'h'},
+        {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
+    uint64_t seed = 0;
+    const char *in = "-", *out = "-";
+    int producers = 1, c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_TRAIN: A.train = 1; break;
+        case O_EVAL: A.train = 0; break;
+        case O_SIZE: A.size = (int)cli_int("--size", optarg, 8, 4096); break;
+        case O_SEED: seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
+        case O_DTYPE:
+            if (dtype_parse(optarg, &A.dt) != 0)
+                cli_usage_error("--dtype: expected f32, f16, bf16 or u8, got '%s'", optarg);
+            break;
+        case O_IN: in = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_PRODUCERS: producers = (int)cli_int("--producers", optarg, 1, 1024); break;
+        case 'h': usage(stdout, 0); break;
+        case O_VERSION: cli_version();
+        default: usage(stderr, 2);
+        }
+    }
+    if (A.train < 0)
+        cli_usage_error("choose --train or --eval");
+    if (optind != argc)
+        cli_usage_error("unexpected argument '%s'", argv[optind]);
+    rng_seed(&A.g, seed);
+
+    stream_in *si = stream_in_open(in);
+    if (!si)
+        die("%s", err_msg());
+    stream_in_expect(si, producers);
+    stream_out *so = stream_out_open(out);
+    if (!so)
+        die("%s", err_msg());
+    record r;
+    record_init(&r);
+    int rc, ok = 1;
+    while ((rc = stream_in_next(si, &r)) == 1) {
+        const char *kind = record_kind(&r);
+        if ((strcmp(kind, "image") == 0 || strcmp(kind, "tensor") == 0) && augment(&A, &r) != 0) {
+            const char *id = record_get_str(&r, "id");
+            warn("record %ld%s%s: %s", stream_in_count(si), id ? " " : "", id ? id : "", err_msg());
+            ok = 0;
+            break;
+        }
+        if (stream_out_put(so, &r) != 0) {
+            warn("%s", err_msg());
+            ok = 0;
+            break;
+        }
+    }
+    if (rc < 0) {
+        warn("%s", err_msg());
+        ok = 0;
+    }
+    record_clear(&r);
+    stream_in_free(si);
+    if (stream_out_close(so, ok, producers) != 0) {
+        warn("%s", err_msg());
+        ok = 0;
+    }
+    if (ok)
+        err_close_stdout();
+    return ok ? 0 : 1;
+}
