@@ -62,19 +62,25 @@ $(BUILD)/bench/%: bench/%.c $(LIBA) | $(BUILD)/bench
 $(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BIN):
 	mkdir -p $@
 
-test: all
+# `make test` is the one command a fresh Debian 12 machine needs: it installs
+# what is missing, builds, then runs every test.
+test:
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory -j2 all
 	@BIN_DIR=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) bash tests/run.sh
 
 # Sanitizer build in its own directories so it never mixes objects with the
 # normal build; the test runner is the same.
 asan:
-	$(MAKE) BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
+	@bash scripts/deps.sh
+	$(MAKE) -j2 BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  BIN_DIR=$(abspath build-asan/bin) UNIT_DIR=$(abspath build-asan/tests) \
 	  AGING_SANITIZED=1 bash tests/run.sh
 
 lint:
+	@bash scripts/deps.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Ilib lib tools tests/unit
 	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) -- $(CPPFLAGS) -std=c11
@@ -85,10 +91,14 @@ format:
 deps:
 	bash scripts/deps.sh
 
-bench: all
+bench:
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory -j2 all
 	bash bench/run.sh
 
-demo: all
+demo:
+	@bash scripts/deps.sh
+	@$(MAKE) --no-print-directory -j2 all
 	bash pipelines/demo.sh
 
 install: all

@@ -12,7 +12,7 @@
 
 #include "err.h"
 
-noreturn void cli_usage_error(const char *fmt, ...)
+void cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -47,7 +47,7 @@ double cli_double(const char *opt, const char *s, double min, double max)
     return v;
 }
 
-noreturn void cli_version(void)
+void cli_version(void)
 {
     printf("%s (aging-cyclegan) %s\n", err_progname(), AGING_VERSION);
     exit(0);

@@ -7,13 +7,12 @@
 #pragma once
 
 #include <stdint.h>
-#include <stdnoreturn.h>
 
-noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_usage_error(const char *fmt, ...) __attribute__((__noreturn__, __format__(printf, 1, 2)));
 /* The integer in s, which must lie in [min, max], for option `opt`. */
 int64_t cli_int(const char *opt, const char *s, int64_t min, int64_t max);
 double cli_double(const char *opt, const char *s, double min, double max);
 /* Print the version line shared by all tools and exit 0. */
-noreturn void cli_version(void);
+void cli_version(void) __attribute__((__noreturn__));
 
 #define AGING_VERSION "0.1.0"

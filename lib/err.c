@@ -32,7 +32,7 @@ static void format_(char *buf, size_t n, int saved, const char *fmt, va_list ap)
     }
 }
 
-noreturn void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
     int saved = errno;
     char buf[1200];

@@ -9,14 +9,12 @@
  */
 #pragma once
 
-#include <stdnoreturn.h>
-
 /* Remember the program name (basename of argv0) for every message. */
 void err_init(const char *argv0);
 const char *err_progname(void);
 
 /* Print "progname: message" and exit(1). */
-noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void die(const char *fmt, ...) __attribute__((__noreturn__, __format__(printf, 1, 2)));
 /* Print "progname: message" and continue. */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -295,7 +295,7 @@ int record_pack(const record *r, msgpack_packer *pk)
         case REC_RAW: rc |= msgpack_pack_object(pk, f->raw); break;
         }
     }
-    return rc ? err_set("cannot write record") : 0;
+    return rc ? -1 : 0;
 }
 
 /* ---- tensor records ------------------------------------------------------ */

@@ -33,6 +33,7 @@ struct stream_out {
     int kind;
     char *name;
     int fd;
+    int write_failed; /* a direct write in pack_write_ failed (message set) */
     char *tmp, *final;
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -247,6 +248,26 @@ int stream_in_next(stream_in *s, record *r)
 
 /* ---- output --------------------------------------------------------------- */
 
+static int write_all_(int fd, const char *p, size_t n, const char *name);
+
+/* msgpack write callback: small pieces gather in the buffer; over a file
+ * descriptor a large body (tensor data, image bytes) is written straight
+ * from the caller's memory after what is buffered, saving a copy. */
+static int pack_write_(void *data, const char *buf, size_t len)
+{
+    stream_out *s = data;
+    if (s->kind == KIND_FD && len >= (64u << 10)) {
+        if (write_all_(s->fd, s->sb.data, s->sb.size, s->name) != 0 ||
+            write_all_(s->fd, buf, len, s->name) != 0) {
+            s->write_failed = 1;
+            return -1;
+        }
+        msgpack_sbuffer_clear(&s->sb);
+        return 0;
+    }
+    return msgpack_sbuffer_write(&s->sb, buf, len);
+}
+
 stream_out *stream_out_open(const char *ep)
 {
     stream_out *s = calloc(1, sizeof *s);
@@ -255,7 +276,7 @@ stream_out *stream_out_open(const char *ep)
     s->name = strdup(ep);
     s->fd = -1;
     msgpack_sbuffer_init(&s->sb);
-    msgpack_packer_init(&s->pk, &s->sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&s->pk, s, pack_write_);
     if (is_zmq_(ep)) {
         s->kind = KIND_ZMQ;
         if (zmq_open_(ep, ZMQ_PUSH, &s->zctx, &s->zsock) != 0) {
@@ -315,8 +336,10 @@ static int flush_(stream_out *s)
 
 int stream_out_put(stream_out *s, const record *r)
 {
-    if (record_pack(r, &s->pk) != 0)
-        return -1;
+    if (record_pack(r, &s->pk) != 0) {
+        msgpack_sbuffer_clear(&s->sb);
+        return s->write_failed ? -1 : err_set("cannot pack a record");
+    }
     return flush_(s);
 }
 

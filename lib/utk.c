@@ -60,33 +60,44 @@ static bool excluded_(const utk_opts *o, const char *name)
     return o->n_exclude && bsearch(&name, o->exclude, o->n_exclude, sizeof(char *), cmp_str_);
 }
 
+/* Append a copy of name to a growing array; false when out of memory. */
+static bool push_name_(char ***names, size_t *k, size_t *cap, const char *name)
+{
+    if (*k == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 256;
+        char **more = realloc(*names, ncap * sizeof *more);
+        if (!more)
+            return false;
+        *names = more;
+        *cap = ncap;
+    }
+    return ((*names)[(*k)++] = strdup(name)) != NULL;
+}
+
 /* All regular file names of dir, sorted bytewise. */
 static int list_dir_(const char *dir, char ***out, size_t *n)
 {
     DIR *d = opendir(dir);
     if (!d)
         return err_set("%s:", dir);
-    size_t cap = 1024, k = 0;
-    char **names = malloc(cap * sizeof *names);
+    size_t cap = 0, k = 0;
+    char **names = NULL;
     struct dirent *e;
-    while (names && (e = readdir(d))) {
+    bool ok = true;
+    while (ok && (e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
         if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
             continue;
-        if (k == cap) {
-            char **more = realloc(names, 2 * cap * sizeof *names);
-            if (!more)
-                break;
-            names = more;
-            cap *= 2;
-        }
-        names[k++] = strdup(e->d_name);
+        ok = push_name_(&names, &k, &cap, e->d_name);
     }
     closedir(d);
-    if (!names)
+    if (!ok) {
+        utk_free_names(names, k);
         return err_set("out of memory");
-    qsort(names, k, sizeof *names, cmp_str_);
+    }
+    if (k)
+        qsort(names, k, sizeof *names, cmp_str_);
     *out = names;
     *n = k;
     return 0;
@@ -184,8 +195,8 @@ int utk_read_exclude(const char *path, char ***out, size_t *n)
     FILE *f = fopen(path, "r");
     if (!f)
         return err_set("%s:", path);
-    size_t cap = 256, k = 0;
-    char **names = malloc(cap * sizeof *names);
+    size_t cap = 0, k = 0;
+    char **names = NULL;
     char *line = NULL;
     size_t lcap = 0;
     while (getline(&line, &lcap, f) > 0) {
@@ -194,18 +205,18 @@ int utk_read_exclude(const char *path, char ***out, size_t *n)
         base = base ? base + 1 : line;
         if (!*base || *base == '#')
             continue;
-        if (k == cap)
-            names = realloc(names, (cap *= 2) * sizeof *names);
-        names[k++] = strdup(base);
+        if (!push_name_(&names, &k, &cap, base))
+            break;
     }
     free(line);
-    bool bad = ferror(f);
+    bool bad = ferror(f) || !feof(f);
     fclose(f);
     if (bad) {
         utk_free_names(names, k);
         return err_set("%s: read error", path);
     }
-    qsort(names, k, sizeof *names, cmp_str_);
+    if (k)
+        qsort(names, k, sizeof *names, cmp_str_);
     *out = names;
     *n = k;
     return 0;
