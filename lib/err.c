@@ -68,13 +68,19 @@ int err_set(const char *fmt, ...)
 
 int err_wrap(const char *fmt, ...)
 {
-    char ctx[512], old[sizeof last];
+    char old[sizeof last];
     memcpy(old, last, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx, sizeof ctx, fmt, ap);
+    vsnprintf(last, sizeof last, fmt, ap);
     va_end(ap);
-    snprintf(last, sizeof last, "%s: %s", ctx, old);
+    /* Append ": old" by hand; a too-long message is cut, never overflowed. */
+    size_t used = strlen(last);
+    for (const char *p = ": "; *p && used + 1 < sizeof last; p++)
+        last[used++] = *p;
+    for (const char *p = old; *p && used + 1 < sizeof last; p++)
+        last[used++] = *p;
+    last[used] = 0;
     return -1;
 }
 
