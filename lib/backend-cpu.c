@@ -6,9 +6,16 @@
  * double.  The one scratch buffer (im2col matrices) is owned by the backend,
  * sized by backend_reserve() at model build time and only grown by an op if
  * a caller skipped the reservation.
+ *
+ * GEMMs: OpenBLAS runs single-threaded and we split each product between the
+ * OpenMP threads ourselves (sgemm_par).  The multi-threaded OpenBLAS
+ * (pthread build, 0.3.21 here) returned wrong dW for some shapes when run
+ * next to OpenMP regions (caught by test_models two_calls), and two thread
+ * pools also fight over 2 cores.
  */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +80,40 @@ static float *cpu_ws(struct backend *be, size_t bytes)
 {
     if (cpu_reserve(be, bytes)) return NULL;
     return ((struct cpu_ctx *)be->context)->ws;
+}
+
+// ----------------------------------------------------------------------------
+// C [m,n] = alpha op(A) op(B) + beta C, row-major, split over OpenMP threads
+// along n (or m when n is narrow).  Each slice is an independent sgemm.
+
+static void sgemm_par(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
+                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                      float *c, int ldc)
+{
+    int nt = omp_get_max_threads();
+    long work = (long)m * n * k;
+    if (nt < 2 || work < (1L << 18)) {
+        cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    int split_n = n >= 64 * nt || n >= m;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), len = split_n ? n : m;
+        int chunk = (len + nt - 1) / nt;
+        if (split_n) chunk = (chunk + 15) / 16 * 16;
+        int lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
+        if (lo < hi) {
+            if (split_n)
+                cblas_sgemm(CblasRowMajor, ta, tb, m, hi - lo, k, alpha, a, lda,
+                            tb == CblasNoTrans ? b + lo : b + (long)lo * ldb, ldb, beta, c + lo,
+                            ldc);
+            else
+                cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, n, k, alpha,
+                            ta == CblasNoTrans ? a + (long)lo * lda : a + lo, lda, b, ldb, beta,
+                            c + (long)lo * ldc, ldc);
+        }
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -198,7 +239,7 @@ static int cpu_conv2d_forward(struct backend *be, float *out, const float *in, c
     for (int i = 0; i < s->n; i++) {
         const float *x = in + i * s->cin * hwi;
         if (col) im2col(col, x, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk,
+        sgemm_par(CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk,
                     col ? col : x, (int)hwo, 0.0f, out + i * s->cout * hwo, (int)hwo);
     }
     add_bias(out, b, s->n, s->cout, hwo);
@@ -220,13 +261,13 @@ static int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float 
         if (dw) {
             if (col) im2col(col, x, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
             /* dw [cout,kk] += g [cout,hwo] @ col^T [hwo,kk] */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->cout, kk, (int)hwo, 1.0f, g,
+            sgemm_par(CblasNoTrans, CblasTrans, s->cout, kk, (int)hwo, 1.0f, g,
                         (int)hwo, col ? col : x, (int)hwo, 1.0f, dw, kk);
         }
         if (din) {
             float *dx = din + i * s->cin * hwi;
             /* dcol [kk,hwo] = w^T [kk,cout] @ g [cout,hwo], then fold back */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, (int)hwo, s->cout, 1.0f, w,
+            sgemm_par(CblasTrans, CblasNoTrans, kk, (int)hwo, s->cout, 1.0f, w,
                         kk, g, (int)hwo, 0.0f, col ? col : dx, (int)hwo);
             if (col)
                 col2im(dx, col, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
@@ -246,7 +287,7 @@ static int cpu_convt2d_forward(struct backend *be, float *out, const float *in, 
     float *col = cpu_ws(be, convt2d_workspace_bytes(s));
     if (!col) return -1;
     for (int i = 0; i < s->n; i++) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, (int)hwi, s->cin, 1.0f, w, kk,
+        sgemm_par(CblasTrans, CblasNoTrans, kk, (int)hwi, s->cin, 1.0f, w, kk,
                     in + i * s->cin * hwi, (int)hwi, 0.0f, col, (int)hwi);
         col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride, s->pad,
                s->h, s->w);
@@ -269,11 +310,11 @@ static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float
                s->h, s->w);
         /* dw [cin,kk] += in [cin,hwi] @ col^T [hwi,kk] */
         if (dw)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->cin, kk, (int)hwi, 1.0f,
+            sgemm_par(CblasNoTrans, CblasTrans, s->cin, kk, (int)hwi, 1.0f,
                         in + i * s->cin * hwi, (int)hwi, col, (int)hwi, 1.0f, dw, kk);
         /* din [cin,hwi] = w [cin,kk] @ col [kk,hwi] */
         if (din)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cin, (int)hwi, kk, 1.0f, w,
+            sgemm_par(CblasNoTrans, CblasNoTrans, s->cin, (int)hwi, kk, 1.0f, w,
                         kk, col, (int)hwi, 0.0f, din + i * s->cin * hwi, (int)hwi);
     }
     return 0;
@@ -626,6 +667,7 @@ backend_t backend_cpu_init(void)
         err_set("backend_cpu_init: out of memory");
         return NULL;
     }
+    openblas_set_num_threads(1); /* see sgemm_par */
     be->iface = &cpu_iface;
     be->context = c;
     return be;

@@ -28,7 +28,7 @@ struct fixture {
     struct fx_tensor *t;
 };
 
-static void fixture_free(struct fixture *f)
+static inline void fixture_free(struct fixture *f)
 {
     if (!f) return;
     for (int i = 0; i < f->count; i++) free(f->t[i].data);
@@ -37,7 +37,7 @@ static void fixture_free(struct fixture *f)
 }
 
 /* Caller frees with fixture_free.  NULL (with a message) on any error. */
-static struct fixture *fixture_load(const char *path)
+static inline struct fixture *fixture_load(const char *path)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -76,7 +76,7 @@ bad:
 }
 
 /* The tensor named `name`; NULL (and a message) if absent. */
-static const struct fx_tensor *fixture_get(const struct fixture *f, const char *name)
+static inline const struct fx_tensor *fixture_get(const struct fixture *f, const char *name)
 {
     for (int i = 0; f && i < f->count; i++)
         if (!strcmp(f->t[i].name, name)) return &f->t[i];
@@ -85,7 +85,7 @@ static const struct fx_tensor *fixture_get(const struct fixture *f, const char *
 }
 
 /* Data of `prefix.suffix`, or NULL. */
-static const float *fxd(const struct fixture *f, const char *prefix, const char *suffix)
+static inline const float *fxd(const struct fixture *f, const char *prefix, const char *suffix)
 {
     char name[256];
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
@@ -93,7 +93,7 @@ static const float *fxd(const struct fixture *f, const char *prefix, const char 
     return t ? t->data : NULL;
 }
 
-static long fxn(const struct fixture *f, const char *prefix, const char *suffix)
+static inline long fxn(const struct fixture *f, const char *prefix, const char *suffix)
 {
     char name[256];
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
@@ -103,7 +103,7 @@ static long fxn(const struct fixture *f, const char *prefix, const char *suffix)
 
 /* Run `/usr/bin/python3 tests/py/<script> <tmpfile>` and load the result.
  * Returns NULL and sets *skip when python3/torch is not there. */
-static struct fixture *fixture_from_python(const char *script, int *skip)
+static inline struct fixture *fixture_from_python(const char *script, int *skip)
 {
     *skip = 0;
     if (access("/usr/bin/python3", X_OK) != 0 ||

@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+"""PyTorch reference for tests/unit/test_models.c: the generator and the
+discriminator exactly as the reference builds them (small configs), their
+default initialisation after torch.manual_seed(1234) (G built first, then D),
+and forward + backward in training and eval mode, with BN running statistics
+after each forward.  Written to OUT in the tests/py/fixture.py format.
+
+    /usr/bin/python3 tests/py/ref_models.py OUT
+"""
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture import Fixture  # noqa: E402
+
+torch.set_num_threads(2)
+NGF, NBLOCKS, NDF, N, HW = 8, 2, 8, 2, 32
+
+
+class Res(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.BatchNorm2d(c), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class Generator(nn.Module):
+    def __init__(self, ngf, blocks):
+        super().__init__()
+        m = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), nn.BatchNorm2d(ngf), nn.ReLU(True)]
+        c = ngf
+        for _ in range(2):
+            m += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(True)]
+            c *= 2
+        m += [Res(c) for _ in range(blocks)]
+        for _ in range(2):
+            m += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
+                  nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            c //= 2
+        m += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
+        self.model = nn.Sequential(*m)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, ndf):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Conv2d(3, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(2 * ndf, 4 * ndf, 4, 2, 1), nn.InstanceNorm2d(4 * ndf), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(4 * ndf, 8 * ndf, 4, padding=1), nn.InstanceNorm2d(8 * ndf),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(8 * ndf, 1, 4, padding=1))
+
+    def forward(self, x):
+        x = self.model(x)
+        return Fn.avg_pool2d(x, x.shape[2:]).view(x.shape[0], -1)
+
+
+fx = Fixture()
+torch.manual_seed(1234)
+nets = {"G": Generator(NGF, NBLOCKS), "D": Discriminator(NDF)}
+for tag, net in nets.items():
+    for k, v in net.state_dict().items():
+        fx.add("init.%s.%s" % (tag, k), v.float())
+
+
+def dump_state(prefix, net):
+    for k, p in net.named_parameters():
+        fx.add(prefix + ".grad." + k, p.grad)
+    for k, b in net.named_buffers():
+        fx.add(prefix + ".buf." + k, b.float())
+
+
+for tag, net in nets.items():
+    for mode in ("train", "eval"):
+        net.train(mode == "train")
+        net.zero_grad(set_to_none=False)
+        x = (torch.rand(N, 3, HW, HW) * 2 - 1).requires_grad_(True)
+        out = net(x)
+        g = torch.randn_like(out)
+        out.backward(g)
+        pre = "%s.%s" % (tag, mode)
+        fx.add(pre + ".x", x)
+        fx.add(pre + ".out", out)
+        fx.add(pre + ".g", g)
+        fx.add(pre + ".dx", x.grad)
+        dump_state(pre, net)
+
+# Two calls of one generator kept alive together, back-propagated in reverse
+# order: parameter gradients sum, BN statistics updated twice.
+G = nets["G"]
+G.train()
+G.zero_grad(set_to_none=False)
+x1, x2 = torch.rand(N, 3, HW, HW) * 2 - 1, torch.rand(N, 3, HW, HW) * 2 - 1
+o1, o2 = G(x1), G(x2)
+g1, g2 = torch.randn_like(o1), torch.randn_like(o2)
+((o1 * g1).sum() + (o2 * g2).sum()).backward()
+for k, v in (("x1", x1), ("x2", x2), ("out1", o1), ("out2", o2), ("g1", g1), ("g2", g2)):
+    fx.add("G.two." + k, v)
+dump_state("G.two", G)
+
+fx.write(sys.argv[1])
