@@ -16,6 +16,7 @@
 #include "image.h"
 #include "rng.h"
 #include "stream.h"
+#include "transform.h"
 
 static void usage(FILE *f, int status)
 {
@@ -69,42 +70,12 @@ static int record_image(const record *r, image *im)
     return 0;
 }
 
-/* Replace *a by the result of an op that wrote into *b. */
-static int step(int rc, image *a, image *b)
-{
-    if (rc != 0)
-        return -1;
-    image_free(a);
-    *a = *b;
-    memset(b, 0, sizeof *b);
-    return 0;
-}
-
-static int transform(struct aug *A, image *im)
-{
-    image t = {0};
-    int s = A->size;
-    if (A->train && rng_uniform_f32(&A->g, 0.0f, 1.0f) < 0.5f && step(image_hflip(&t, im), im, &t))
-        return -1;
-    if (step(image_resize_short(&t, im, s + 50), im, &t))
-        return -1;
-    if (im->w < s || im->h < s)
-        return err_set("image of %dx%d is smaller than the crop size %d after resizing", im->w, im->h, s);
-    if (!A->train)
-        return step(image_center_crop(&t, im, s, s), im, &t);
-    int y = (int)rng_below(&A->g, (uint32_t)(im->h - s + 1));
-    int x = (int)rng_below(&A->g, (uint32_t)(im->w - s + 1));
-    if (step(image_crop(&t, im, x, y, s, s), im, &t))
-        return -1;
-    float angle = rng_uniform_f32(&A->g, 0.0f, 80.0f);
-    return step(image_rotate(&t, im, angle), im, &t);
-}
-
 /* Turn r (an image record) into the tensor record of its augmented pixels. */
 static int augment(struct aug *A, record *r)
 {
     image im = {0};
-    if (record_image(r, &im) != 0 || transform(A, &im) != 0) {
+    if (record_image(r, &im) != 0 ||
+        (A->train ? transform_train(&im, A->size, &A->g) : transform_eval(&im, A->size)) != 0) {
         image_free(&im);
         return -1;
     }

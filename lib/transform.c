@@ -1,0 +1,53 @@
+/*
+ * transform: torchvision's training and evaluation transforms, composed
+ * from the PIL-exact image operations.
+ */
+#include "transform.h"
+
+#include <string.h>
+
+#include "err.h"
+
+/* Replace *a by the result of an op that wrote into *b. */
+static int take_(int rc, image *a, image *b)
+{
+    if (rc != 0)
+        return -1;
+    image_free(a);
+    *a = *b;
+    memset(b, 0, sizeof *b);
+    return 0;
+}
+
+static int resize_(image *im, int size)
+{
+    image t = {0};
+    if (take_(image_resize_short(&t, im, size + 50), im, &t) != 0)
+        return -1;
+    if (im->w < size || im->h < size)
+        return err_set("image of %dx%d is smaller than the crop size %d after resizing", im->w, im->h, size);
+    return 0;
+}
+
+int transform_eval(image *im, int size)
+{
+    image t = {0};
+    if (resize_(im, size) != 0)
+        return -1;
+    return take_(image_center_crop(&t, im, size, size), im, &t);
+}
+
+int transform_train(image *im, int size, rng *g)
+{
+    image t = {0};
+    if (rng_uniform_f32(g, 0.0f, 1.0f) < 0.5f && take_(image_hflip(&t, im), im, &t) != 0)
+        return -1;
+    if (resize_(im, size) != 0)
+        return -1;
+    int y = (int)rng_below(g, (uint32_t)(im->h - size + 1));
+    int x = (int)rng_below(g, (uint32_t)(im->w - size + 1));
+    if (take_(image_crop(&t, im, x, y, size, size), im, &t) != 0)
+        return -1;
+    float angle = rng_uniform_f32(g, 0.0f, 80.0f);
+    return take_(image_rotate(&t, im, angle), im, &t);
+}
