@@ -1,0 +1,66 @@
+/*
+ * gen_forward: latency of one generator forward (eval mode) on the CPU
+ * backend.  Prints one line: median milliseconds over N runs after warmup,
+ * and GFLOP/s (multiply-adds of the convolutions x2).
+ *   gen_forward [size=256] [ngf=32] [blocks=9] [batch=1] [runs=10]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "backend.h"
+#include "err.h"
+#include "model.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    err_init(argv[0]);
+    int size = argc > 1 ? atoi(argv[1]) : 256, ngf = argc > 2 ? atoi(argv[2]) : 32;
+    int nb = argc > 3 ? atoi(argv[3]) : 9, batch = argc > 4 ? atoi(argv[4]) : 1;
+    int runs = argc > 5 ? atoi(argv[5]) : 10;
+    if (size < 16 || ngf < 1 || nb < 0 || batch < 1 || runs < 1 || runs > 1000)
+        die("usage: gen_forward [size] [ngf] [blocks] [batch] [runs]");
+    backend_t be = backend_cpu_init();
+    rng r;
+    rng_seed(&r, 0);
+    struct net *G = gen_new(be, &(struct gen_config){ngf, nb}, &r);
+    struct net_acts *a = G ? net_acts_new(G, batch, size, size) : NULL;
+    if (!a) die("%s", err_msg());
+    net_set_training(G, 0);
+    size_t nx = (size_t)batch * 3 * size * size;
+    float *x = malloc(nx * sizeof(float));
+    for (size_t i = 0; i < nx; i++) x[i] = rng_uniform_f32(&r, -1, 1);
+    /* conv MACs: per output pixel cin*k*k*cout */
+    double s = size, h = s / 4, c = ngf;
+    double macs = s * s * (3 * 49 * c) + s / 2 * s / 2 * (c * 9 * 2 * c) + h * h * (2 * c * 9 * 4 * c) +
+                  2 * nb * h * h * (4 * c * 9 * 4 * c) + h * h * (4 * c * 9 * 2 * c) +
+                  s / 2 * s / 2 * (2 * c * 9 * c) + s * s * (c * 49 * 3);
+    double gflop = 2 * macs * batch / 1e9;
+    for (int i = 0; i < 2; i++)
+        if (net_forward(a, x)) die("%s", err_msg());
+    double *t = malloc(runs * sizeof(double));
+    for (int i = 0; i < runs; i++) {
+        double t0 = now();
+        if (net_forward(a, x)) die("%s", err_msg());
+        t[i] = now() - t0;
+    }
+    qsort(t, runs, sizeof(double), cmpd);
+    double med = t[runs / 2];
+    printf("c_ms %.1f gflop %.2f gflops %.1f\n", med * 1e3, gflop, gflop / med);
+    free(t), free(x);
+    net_acts_free(a), net_free(G), backend_free(be);
+    return 0;
+}
