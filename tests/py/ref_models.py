@@ -11,61 +11,13 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as Fn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture import Fixture  # noqa: E402
+from reference import Discriminator, Generator  # noqa: E402
 
 torch.set_num_threads(2)
 NGF, NBLOCKS, NDF, N, HW = 8, 2, 8, 2, 32
-
-
-class Res(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.BatchNorm2d(c), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), nn.BatchNorm2d(c))
-
-    def forward(self, x):
-        return x + self.conv_block(x)
-
-
-class Generator(nn.Module):
-    def __init__(self, ngf, blocks):
-        super().__init__()
-        m = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), nn.BatchNorm2d(ngf), nn.ReLU(True)]
-        c = ngf
-        for _ in range(2):
-            m += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(True)]
-            c *= 2
-        m += [Res(c) for _ in range(blocks)]
-        for _ in range(2):
-            m += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
-                  nn.BatchNorm2d(c // 2), nn.ReLU(True)]
-            c //= 2
-        m += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
-        self.model = nn.Sequential(*m)
-
-    def forward(self, x):
-        return self.model(x)
-
-
-class Discriminator(nn.Module):
-    def __init__(self, ndf):
-        super().__init__()
-        self.model = nn.Sequential(
-            nn.Conv2d(3, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(ndf, 2 * ndf, 4, 2, 1), nn.BatchNorm2d(2 * ndf), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(2 * ndf, 4 * ndf, 4, 2, 1), nn.InstanceNorm2d(4 * ndf), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(4 * ndf, 8 * ndf, 4, padding=1), nn.InstanceNorm2d(8 * ndf),
-            nn.LeakyReLU(0.2, True),
-            nn.Conv2d(8 * ndf, 1, 4, padding=1))
-
-    def forward(self, x):
-        x = self.model(x)
-        return Fn.avg_pool2d(x, x.shape[2:]).view(x.shape[0], -1)
 
 
 fx = Fixture()

@@ -1,0 +1,54 @@
+/*
+ * checkpoint: networks to and from safetensors files (docs/checkpoint.md).
+ * Each tensor is stored under a prefix and its reference state_dict name
+ * ("G." + "model.1.weight"); parameters and BN statistics as F32,
+ * num_batches_tracked as an I64 scalar.  Loading checks that every tensor
+ * the network has is present with the right shape (F16/BF16/F64 are
+ * converted), and the generator/discriminator sizes can be read off a file
+ * so tools need no size options to use it.
+ *
+ *   ckpt_out *c = ckpt_out_new();
+ *   ckpt_out_add_net(c, "G.", G);  ckpt_out_meta(c, "epoch", "3");
+ *   ckpt_out_save(c, "run.safetensors");  ckpt_out_free(c);
+ *
+ *   st_file *f = st_open("run.safetensors");
+ *   struct gen_config gc; ckpt_gen_config(f, "G.", &gc);
+ *   struct net *G = gen_new(be, &gc, NULL); ckpt_load_net(f, "G.", G);
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "model.h"
+#include "safetensors.h"
+
+typedef struct ckpt_out ckpt_out;
+
+/* An empty checkpoint to fill; NULL when out of memory.  ckpt_out_free. */
+ckpt_out *ckpt_out_new(void);
+void ckpt_out_free(ckpt_out *c); /* NULL-safe */
+/* Stage every tensor of net under prefix (copied to host memory now, so the
+ * net may change before saving). */
+int ckpt_out_add_net(ckpt_out *c, const char *prefix, struct net *net);
+/* Stage one float tensor living in be's memory (copied now). */
+int ckpt_out_add_f32(ckpt_out *c, const char *name, const int64_t *shape, int ndim, backend_t be,
+                     const float *dev);
+/* Stage one int64 scalar. */
+int ckpt_out_add_i64(ckpt_out *c, const char *name, int64_t value);
+int ckpt_out_meta(ckpt_out *c, const char *key, const char *value);
+/* Write atomically (temporary file + rename). */
+int ckpt_out_save(ckpt_out *c, const char *path);
+
+/* Does f hold a network under prefix (its first conv weight)? */
+bool ckpt_has_net(const st_file *f, const char *prefix);
+/* Sizes of the generator / discriminator stored under prefix. */
+int ckpt_gen_config(const st_file *f, const char *prefix, struct gen_config *cfg);
+int ckpt_disc_config(const st_file *f, const char *prefix, struct disc_config *cfg);
+/* Load every tensor of net from f under prefix; -1 naming the first missing
+ * or mis-shaped tensor. */
+int ckpt_load_net(const st_file *f, const char *prefix, struct net *net);
+/* One float tensor into be's memory, shape checked. */
+int ckpt_load_f32(const st_file *f, const char *name, const int64_t *shape, int ndim, backend_t be,
+                  float *dev);
