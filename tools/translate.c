@@ -141,19 +141,19 @@ static void paste(image *grid, const float *chw, int h, int w, int x0, int y0)
     image_free(&tile);
 }
 
-/* Inputs on the top row, outputs below, 2-pixel black borders (make_grid). */
+/* Inputs on the top row, outputs below, 2-pixel black borders (make_grid).
+ * The tile size is the first translated record's. */
 static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
 {
     stream_in *si = stream_in_open(in);
     if (!si)
         die("%s", err_msg());
-    const int pad = 2, s = T->size;
-    image grid = {.w = n * (s + pad) + pad, .h = 2 * (s + pad) + pad, .c = 3};
-    grid.px = calloc((size_t)grid.w * grid.h, 3);
-    float *y = malloc((size_t)3 * s * s * sizeof *y);
+    const int pad = 2;
+    int s = 0, k = 0, rc = 0;
+    image grid = {0};
+    float *y = NULL;
     record r;
     record_init(&r);
-    int k = 0, rc = 0;
     while (k < n && (rc = stream_in_next(si, &r)) == 1) {
         float *x = NULL;
         int h, w;
@@ -163,9 +163,16 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
             die_record(si, &r);
         if (!got)
             continue;
+        if (!s) {
+            if (h != w)
+                die("record %ld: grid tiles must be square, got %dx%d", stream_in_count(si), w, h);
+            s = h;
+            grid = (image){.w = n * (s + pad) + pad, .h = 2 * (s + pad) + pad, .c = 3};
+            grid.px = calloc((size_t)grid.w * grid.h, 3);
+            y = malloc((size_t)3 * s * s * sizeof *y);
+        }
         if (h != s || w != s)
-            die("record %ld: a %dx%d tensor in a grid of %d px tiles (use --size %d)", stream_in_count(si), w, h,
-                s, h);
+            die("record %ld: a %dx%d tensor in a grid of %d px tiles", stream_in_count(si), w, h, s);
         if (infer_run(T->g, x, y, h, w) != 0)
             die_record(si, &r);
         paste(&grid, x, s, s, pad + k * (s + pad), pad);
@@ -176,17 +183,16 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
     if (rc < 0)
         die("%s", err_msg());
     if (k == 0)
-        die("no %s images in the input to make a grid of", T->all ? "" : T->src);
-    grid.w = k * (s + pad) + pad; /* fewer records than asked: a narrower grid */
-    image crop = {0};
+        die("no %simages in the input to make a grid of", T->all ? "" : T->dst[0] == 'o' ? "young " : "old ");
+    /* fewer records than asked: a narrower grid */
+    image out = {0};
     uint8_t *png;
     size_t len;
-    if (image_crop(&crop, &grid, 0, 0, grid.w, grid.h) != 0 || image_encode_png(&crop, &png, &len) != 0 ||
+    if (image_crop(&out, &grid, 0, 0, k * (s + pad) + pad, grid.h) != 0 || image_encode_png(&out, &png, &len) != 0 ||
         file_write_all(outpath, png, len) != 0)
         die("%s", err_msg());
     free(png);
-    image_free(&crop);
-    grid.w = n * (s + pad) + pad;
+    image_free(&out);
     image_free(&grid);
     free(y);
     record_clear(&r);

@@ -39,7 +39,10 @@ def load_safetensors(path):
     return out
 
 
-cmd = sys.argv[1]
+if __name__ != "__main__":
+    cmd = None
+else:
+    cmd = sys.argv[1]
 if cmd == "ckpt":
     ngf, blocks, seed = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     nets = build(ngf, blocks, ngf, seed)

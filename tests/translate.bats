@@ -1,0 +1,144 @@
+#!/usr/bin/env bats
+# translate: parity with the PyTorch reference's inference, stream and grid
+# modes, and bad input.
+
+load helpers
+
+setup_file() {
+    export CK="$BATS_FILE_TMPDIR/ck.safetensors"
+    if has_torch; then
+        "$PY" "$TESTS_DIR/py/ref_translate.py" ckpt "$CK" 8 2 3
+    fi
+}
+
+setup() {
+    common_setup
+    FACES=$(faces_dir)
+    FACE=$(ls "$FACES"/*.jpg.chip.jpg | head -1)
+    [ -f "$CK" ] || skip "no torch to make a checkpoint"
+}
+teardown() { common_teardown; }
+
+@test "translate: --help exits 0; bad options exit 2" {
+    run translate --help
+    assert_success
+    assert_output --partial "usage: translate"
+    run translate --ckpt "$CK"
+    assert_failure 2
+    assert_output --partial "choose --y2o"
+    run translate --y2o --o2y
+    assert_failure 2
+    run translate --y2o --size 30
+    assert_failure 2
+    run translate --y2o --stream --grid 3
+    assert_failure 2
+    run translate --y2o --device tpu
+    assert_failure 2
+}
+
+@test "translate: --y2o and --o2y equal the reference model on the same weights" {
+    for dir in y2o o2y; do
+        translate --$dir --ckpt "$CK" --size 64 < "$FACE" > "$TMP/ours.png"
+        "$PY" "$TESTS_DIR/py/ref_translate.py" run "$CK" $dir 64 "$FACE" "$TMP/ref.png"
+        d=$("$PY" "$TESTS_DIR/py/ref_translate.py" diff "$TMP/ours.png" "$TMP/ref.png")
+        echo "# translate --$dir vs PyTorch: max |d| = $d / 255" >&3
+        [ "$d" -le 1 ]
+    done
+    run cmp -s "$TMP/ours.png" "$FACE"
+    assert_failure
+}
+
+@test "translate: -i/-o files, and a real UTKFace face at 256 px (UTKFACE_DIR)" {
+    translate --o2y --ckpt "$CK" --size 32 -i "$FACE" -o "$TMP/out.png"
+    "$PY" -c 'from PIL import Image; im = Image.open("'"$TMP"'/out.png"); assert im.size == (32, 32) and im.mode == "RGB", im'
+    [ -n "${UTKFACE_DIR:-}" ] && [ -d "$UTKFACE_DIR" ] || skip "UTKFACE_DIR not set"
+    real=$(ls "$UTKFACE_DIR" | head -50 | tail -1)
+    translate --y2o --ckpt "$CK" -i "$UTKFACE_DIR/$real" -o "$TMP/ours.png"
+    "$PY" "$TESTS_DIR/py/ref_translate.py" run "$CK" y2o 256 "$UTKFACE_DIR/$real" "$TMP/ref.png"
+    d=$("$PY" "$TESTS_DIR/py/ref_translate.py" diff "$TMP/ours.png" "$TMP/ref.png")
+    echo "# real face 256 px vs PyTorch: max |d| = $d / 255" >&3
+    [ "$d" -le 1 ]
+}
+
+@test "translate: grey, RGBA and 16-bit PNG inputs are converted" {
+    "$PY" - "$TMP" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+d = sys.argv[1]
+Image.new("L", (40, 50), 100).save(d + "/grey.png")
+Image.new("RGBA", (40, 40), (10, 200, 30, 128)).save(d + "/rgba.png")
+Image.fromarray(np.full((40, 40), 40000, np.uint16)).save(d + "/g16.png")
+PY
+    for f in grey rgba g16; do
+        translate --y2o --ckpt "$CK" --size 32 -i "$TMP/$f.png" -o "$TMP/$f.out.png"
+        [ -s "$TMP/$f.out.png" ]
+    done
+}
+
+@test "translate: --stream turns source-domain tensors into target-domain tensors" {
+    utk-split --split all -q "$FACES" | aug --eval --size 32 > "$TMP/t"
+    translate --y2o --ckpt "$CK" --stream < "$TMP/t" | summary > "$TMP/s"
+    [ "$(grep -c '"generated": true' "$TMP/s")" -eq 13 ]
+    [ "$(grep -c '"kind": "tensor"' "$TMP/s")" -eq 26 ]
+    grep '"generated": true' "$TMP/s" | grep -q '"domain": "old"'
+    [ "$(grep '"generated": true' "$TMP/s" | grep -c '"shape": \[3, 32, 32\]')" -eq 13 ]
+    translate --o2y --ckpt "$CK" --stream --all --dtype bf16 < "$TMP/t" | summary > "$TMP/s2"
+    [ "$(grep -c '"dtype": "bf16"' "$TMP/s2")" -eq 26 ]
+    # image records are preprocessed like the image mode
+    utk-split --split val -q "$FACES" | translate --y2o --ckpt "$CK" --stream --size 32 | summary > "$TMP/s3"
+    grep -q '"shape": \[3, 32, 32\]' "$TMP/s3"
+}
+
+@test "translate: --grid N writes inputs over outputs in one PNG" {
+    utk-split --split train --limit 4 -q "$FACES" | aug --eval --size 32 \
+        | translate --y2o --ckpt "$CK" --grid 3 > "$TMP/grid.png"
+    "$PY" -c 'from PIL import Image; im = Image.open("'"$TMP"'/grid.png"); assert im.size == (3 * 34 + 2, 2 * 34 + 2), im.size'
+    utk-split --split val -q "$FACES" | aug --eval --size 32 | translate --y2o --ckpt "$CK" --grid 5 > "$TMP/g2.png"
+    "$PY" -c 'from PIL import Image; im = Image.open("'"$TMP"'/g2.png"); assert im.size == (1 * 34 + 2, 70), im.size'
+}
+
+@test "translate: bad checkpoints exit 1 with a message" {
+    run translate --y2o --ckpt "$TMP/missing.safetensors" < "$FACE"
+    assert_failure 1
+    assert_output --partial "missing.safetensors"
+    head -c 1000 "$CK" > "$TMP/trunc.safetensors"
+    run translate --y2o --ckpt "$TMP/trunc.safetensors" < "$FACE"
+    assert_failure 1
+    assert_output --partial "translate: "
+    "$PY" - "$CK" "$TMP/bad.safetensors" <<'PY'
+import sys, os
+sys.path.insert(0, os.environ["TESTS_DIR"] + "/py")
+from ref_translate import load_safetensors
+from reference import save_safetensors
+import torch
+sd = load_safetensors(sys.argv[1])
+del sd["G.model.5.weight"]
+sd["G.model.4.weight"] = torch.zeros(3, 3)
+save_safetensors(sys.argv[2], sd)
+PY
+    run translate --y2o --ckpt "$TMP/bad.safetensors" < "$FACE"
+    assert_failure 1
+    assert_output --partial "model.4.weight"
+    echo "not a checkpoint" > "$TMP/junk.safetensors"
+    run translate --y2o --ckpt "$TMP/junk.safetensors" < "$FACE"
+    assert_failure 1
+}
+
+@test "translate: non-image input, tiny image and wrong tensors exit 1" {
+    run bash -c "echo 'hello' | translate --y2o --ckpt '$CK' > '$TMP/o.png'"
+    assert_failure 1
+    assert_output --partial "translate: stdin:"
+    "$PY" -c 'from PIL import Image; Image.new("RGB", (1, 1)).save("'"$TMP"'/tiny.png")'
+    run translate --y2o --ckpt "$CK" --size 32 -i "$TMP/tiny.png" -o "$TMP/o.png"
+    assert_success
+    for k in shape dtype length; do
+        "$PY" "$TESTS_DIR/py/streamtool.py" bad-tensor $k > "$TMP/s"
+        run translate --y2o --ckpt "$CK" --stream --all < "$TMP/s"
+        assert_failure 1
+        assert_output --partial "translate: record 1 x:"
+    done
+    run bash -c "head -c 3000 /dev/urandom | translate --y2o --ckpt '$CK' --stream"
+    assert_failure 1
+    assert_output --partial "translate: record 1"
+}
