@@ -655,6 +655,9 @@ static const struct backend_iface cpu_iface = {
     .loss_forward = cpu_loss_forward,
     .loss_backward = cpu_loss_backward,
     .axpy = cpu_axpy,
+    .adam_step = cpu_adam_step, /* lib/backend-cpu-optim.c */
+    .sumsq = cpu_sumsq,
+    .scale = cpu_scale,
 };
 
 backend_t backend_cpu_init(void)

@@ -68,7 +68,37 @@ struct backend_iface {
     int (*loss_backward)(struct backend *be, float *dx, const float *x, const float *target,
                          float target_value, float scale, long n, enum loss_kind kind);
     int (*axpy)(struct backend *be, float *y, float a, const float *x, long n);
+
+    // ---- optimiser (lib/optim.h).  (optional as a group: adam_step, sumsq, scale)
+    /* One PyTorch 1.13 Adam update (torch.optim.Adam, single-tensor path, no
+     * amsgrad, not AdamW) of n parameters; `step` is the step count AFTER the
+     * increment (1 on the first update).  The host scalars are doubles as in
+     * torch's Python code; every float32 tensor operation keeps torch's order
+     * and fusing so results agree bit for bit with the CPU build:
+     *   g  = fma(param, (float)wd, grad)              [grad.add(param, alpha=wd)]
+     *   m  = fma(g, (float)(1-b1), m*(float)b1)       [m.mul_(b1).add_(g, alpha=1-b1)]
+     *   v  = fma((float)(1-b2)*g, g, v*(float)b2)     [v.mul_(b2).addcmul_(g, g, value=1-b2)]
+     *   denom = sqrt(v) / (float)sqrt(1-b2^step) + (float)eps
+     *   param += ((float)(-lr/(1-b1^step)) * m) / denom
+     * grad is not modified. */
+    int (*adam_step)(struct backend *be, float *param, const float *grad, float *exp_avg,
+                     float *exp_avg_sq, long n, double lr, double beta1, double beta2, double eps,
+                     double weight_decay, long step);
+    /* out[i] (HOST memory) = sum of squares, accumulated in double, of the
+     * i-th of `count` runs of x laid back to back: run i has sizes[i] floats
+     * and starts at x + sizes[0] + ... + sizes[i-1].  Deterministic: the same
+     * inputs give the same bits whatever the thread count. */
+    int (*sumsq)(struct backend *be, double *out, const float *x, const long *sizes, int count);
+    /* x [n] *= a */
+    int (*scale)(struct backend *be, float *x, float a, long n);
 };
+
+/* The CPU backend's optimiser ops (lib/backend-cpu-optim.c). */
+int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg,
+                  float *exp_avg_sq, long n, double lr, double beta1, double beta2, double eps,
+                  double weight_decay, long step);
+int cpu_sumsq(struct backend *be, double *out, const float *x, const long *sizes, int count);
+int cpu_scale(struct backend *be, float *x, float a, long n);
 
 struct backend {
     const struct backend_iface *iface;
