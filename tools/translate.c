@@ -81,7 +81,7 @@ static int record_input(struct tr *T, const record *r, float **x, int *h, int *w
     return 1;
 }
 
-static void die_record(const stream_in *si, const record *r)
+__attribute__((__noreturn__)) static void die_record(const stream_in *si, const record *r)
 {
     const char *id = record_get_str(r, "id");
     die("record %ld%s%s: %s", stream_in_count(si), id ? " " : "", id ? id : "", err_msg());
@@ -98,8 +98,8 @@ static int run_stream(struct tr *T, const char *in, const char *out)
     int rc;
     while ((rc = stream_in_next(si, &r)) == 1) {
         float *x = NULL;
-        int h, w;
-        dtype in_dt;
+        int h = 0, w = 0;
+        dtype in_dt = DTYPE_F32;
         int got = record_input(T, &r, &x, &h, &w, &in_dt);
         if (got < 0 || (got && infer_run(T->g, x, x, h, w) != 0)) {
             stream_out_close(so, false, 1);
@@ -156,8 +156,8 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
     record_init(&r);
     while (k < n && (rc = stream_in_next(si, &r)) == 1) {
         float *x = NULL;
-        int h, w;
-        dtype in_dt;
+        int h = 0, w = 0;
+        dtype in_dt = DTYPE_F32;
         int got = record_input(T, &r, &x, &h, &w, &in_dt);
         if (got < 0)
             die_record(si, &r);
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
         switch (c) {
         case O_Y2O:
         case O_O2Y:
-            if (dir && strcmp(dir, c == O_Y2O ? "y2o" : "o2y"))
+            if (dir && strcmp(dir, c == O_Y2O ? "y2o" : "o2y") != 0)
                 cli_usage_error("choose one of --y2o and --o2y");
             dir = c == O_Y2O ? "y2o" : "o2y";
             break;

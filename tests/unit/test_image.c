@@ -158,6 +158,7 @@ static int run_cases(const char *const *ops)
         int rc = want && n == (size_t)w * h * 3 ? 0 : -1;
         if (!rc && strcmp(op, "from_chw") == 0) {
             size_t fn;
+            // cppcheck-suppress invalidPointerCast ; the file holds little-endian f32
             float *f = (float *)slurp(dir, in, &fn);
             rc = f ? image_from_chw_f32(&got, f, 3, h, w) : -1;
             free(f);
@@ -256,6 +257,7 @@ static int test_to_chw_parity(void)
         count++;
         image src = {0};
         size_t n;
+        // cppcheck-suppress invalidPointerCast ; the file holds little-endian f32
         float *want = (float *)slurp(dir, exp, &n);
         EXPECT(want && !decode_file(&src, dir, in), "inputs for %s", in);
         EXPECT(n == (size_t)3 * w * h * sizeof(float), "size of %s", exp);
