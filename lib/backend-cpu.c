@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend-impl.h"
+#include "cpu-gemm.h"
 #include "err.h"
 
 struct cpu_ctx {
@@ -234,6 +235,20 @@ static int cpu_conv2d_forward(struct backend *be, float *out, const float *in, c
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cin * s->k * s->k;
+    if (cpu_gemm_available()) {
+        /* packed GEMM reading B straight from the image (im2col fused) */
+        float *ws = cpu_ws(be, cpu_gemm_ws_floats(s->cout, kk, omp_get_max_threads()) *
+                                   sizeof(float));
+        if (!ws) return -1;
+        for (int i = 0; i < s->n; i++) {
+            struct gemm_b B = {.img = in + i * s->cin * hwi, .c = s->cin, .h = s->h, .w = s->w,
+                               .k = s->k, .s = s->stride, .p = s->pad, .ho = s->hout,
+                               .wo = s->wout};
+            if (is_pointwise(s)) B.mat = B.img, B.ldb = hwo;
+            cpu_gemm(out + i * s->cout * hwo, hwo, s->cout, (int)hwo, kk, w, kk, 0, &B, b, ws);
+        }
+        return 0;
+    }
     float *col = is_pointwise(s) ? NULL : cpu_ws(be, conv2d_workspace_bytes(s));
     if (!is_pointwise(s) && !col) return -1;
     for (int i = 0; i < s->n; i++) {
@@ -284,6 +299,21 @@ static int cpu_convt2d_forward(struct backend *be, float *out, const float *in, 
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cout * s->k * s->k;
+    if (cpu_gemm_available()) {
+        /* col [kk,hwi] = w^T @ in, then col2im; the GEMM scratch follows col */
+        size_t colf = ((size_t)kk * hwi + 15) / 16 * 16;
+        float *col = cpu_ws(be, (colf + cpu_gemm_ws_floats(kk, s->cin, omp_get_max_threads())) *
+                                    sizeof(float));
+        if (!col) return -1;
+        for (int i = 0; i < s->n; i++) {
+            struct gemm_b B = {.mat = in + i * s->cin * hwi, .ldb = hwi};
+            cpu_gemm(col, hwi, kk, (int)hwi, s->cin, w, kk, 1, &B, NULL, col + colf);
+            col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride,
+                   s->pad, s->h, s->w);
+        }
+        add_bias(out, b, s->n, s->cout, hwo);
+        return 0;
+    }
     float *col = cpu_ws(be, convt2d_workspace_bytes(s));
     if (!col) return -1;
     for (int i = 0; i < s->n; i++) {

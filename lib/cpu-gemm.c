@@ -1,0 +1,287 @@
+/*
+ * cpu-gemm: packed SGEMM with im2col fused into the packing of B.  See
+ * cpu-gemm.h.
+ *
+ * Layout: A is packed once per call into panels of MR rows ([k][MR] per
+ * panel, rows past m zero); each thread walks its strips of NR columns of
+ * C, packs KC rows of the strip of B at a time ([KC][NR], columns past n
+ * zero) and runs the micro-kernel over every A panel against it, so the B
+ * strip stays in L1 while the A panels stream from L2.  The first KC block
+ * writes C (plus the bias), the later ones accumulate into it.
+ */
+#include "cpu-gemm.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KC 256
+#define MR_MAX 8
+#define NR_MAX 32
+
+enum { ISA_NONE, ISA_AVX2, ISA_AVX512 };
+
+static int gemm_isa(void)
+{
+    static int isa = -1;
+    if (isa < 0) {
+        const char *e = getenv("AGING_CPU_GEMM");
+        int v = ISA_NONE;
+        __builtin_cpu_init();
+        if (e && !strcmp(e, "blas"))
+            v = ISA_NONE;
+        else if (__builtin_cpu_supports("avx512f") && !(e && !strcmp(e, "avx2")))
+            v = ISA_AVX512;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            v = ISA_AVX2;
+        isa = v;
+    }
+    return isa;
+}
+
+int cpu_gemm_available(void) { return gemm_isa() != ISA_NONE; }
+
+size_t cpu_gemm_ws_floats(int m, int k, int nthreads)
+{
+    return (size_t)(m + MR_MAX) * k + (size_t)nthreads * KC * NR_MAX + 64;
+}
+
+// ----------------------------------------------------------------------------
+// micro-kernels: c [mr, nv] (= or +=) ap [kc][MR] x bp [kc][NR]
+
+typedef void kernel_fn(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
+                       int nv, int acc, const float *bias);
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+
+static inline __attribute__((always_inline)) void k512_body(const int mr, int kc, const float *ap,
+                                                            const float *bp, float *c, long ldc,
+                                                            int nv, int acc, const float *bias)
+{
+    __m512 c0[8], c1[8];
+    #pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int kk = 0; kk < kc; kk++) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        #pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            __m512 a = _mm512_set1_ps(ap[i]);
+            c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+        }
+        ap += 8;
+        bp += 32;
+    }
+    __mmask16 m0 = nv >= 16 ? 0xFFFF : (__mmask16)((1u << nv) - 1);
+    __mmask16 m1 = nv >= 32 ? 0xFFFF : nv > 16 ? (__mmask16)((1u << (nv - 16)) - 1) : 0;
+    #pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        float *cr = c + i * ldc;
+        if (acc) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_maskz_loadu_ps(m0, cr));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_maskz_loadu_ps(m1, cr + 16));
+        } else if (bias) {
+            __m512 bv = _mm512_set1_ps(bias[i]);
+            c0[i] = _mm512_add_ps(c0[i], bv);
+            c1[i] = _mm512_add_ps(c1[i], bv);
+        }
+        _mm512_mask_storeu_ps(cr, m0, c0[i]);
+        _mm512_mask_storeu_ps(cr + 16, m1, c1[i]);
+    }
+}
+
+static void kernel_avx512(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
+                          int nv, int acc, const float *bias)
+{
+    switch (mr) {
+    case 8: k512_body(8, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 7: k512_body(7, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 6: k512_body(6, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 5: k512_body(5, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 4: k512_body(4, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 3: k512_body(3, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 2: k512_body(2, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    default: k512_body(1, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    }
+}
+
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+
+static inline __attribute__((always_inline)) void k256_body(const int mr, int kc, const float *ap,
+                                                            const float *bp, float *c, long ldc,
+                                                            int nv, int acc, const float *bias)
+{
+    __m256 c0[6], c1[6];
+    #pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    for (int kk = 0; kk < kc; kk++) {
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+        #pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            __m256 a = _mm256_broadcast_ss(ap + i);
+            c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+        }
+        ap += 6;
+        bp += 16;
+    }
+    const __m256i idx0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i idx1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
+    __m256i nvv = _mm256_set1_epi32(nv);
+    __m256i m0 = _mm256_cmpgt_epi32(nvv, idx0), m1 = _mm256_cmpgt_epi32(nvv, idx1);
+    #pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        float *cr = c + i * ldc;
+        if (acc) {
+            c0[i] = _mm256_add_ps(c0[i], _mm256_maskload_ps(cr, m0));
+            c1[i] = _mm256_add_ps(c1[i], _mm256_maskload_ps(cr + 8, m1));
+        } else if (bias) {
+            __m256 bv = _mm256_set1_ps(bias[i]);
+            c0[i] = _mm256_add_ps(c0[i], bv);
+            c1[i] = _mm256_add_ps(c1[i], bv);
+        }
+        _mm256_maskstore_ps(cr, m0, c0[i]);
+        _mm256_maskstore_ps(cr + 8, m1, c1[i]);
+    }
+}
+
+static void kernel_avx2(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
+                        int nv, int acc, const float *bias)
+{
+    switch (mr) {
+    case 6: k256_body(6, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 5: k256_body(5, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 4: k256_body(4, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 3: k256_body(3, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 2: k256_body(2, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    default: k256_body(1, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    }
+}
+
+#pragma GCC pop_options
+
+// ----------------------------------------------------------------------------
+// packing
+
+static void pack_a(float *ap, const float *a, long lda, int a_trans, int m, int k, int mr,
+                   int panel)
+{
+    int i0 = panel * mr;
+    float *dst = ap + (long)panel * k * mr;
+    for (int kk = 0; kk < k; kk++, dst += mr)
+        #pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            int row = i0 + i;
+            dst[i] = row >= m ? 0.0f : a_trans ? a[(long)kk * lda + row] : a[(long)row * lda + kk];
+        }
+}
+
+/* a strip's columns as runs within one output row */
+struct run {
+    int j, len, oy, ox;
+};
+
+static int strip_runs(struct run *r, int n0, int nv, int wo)
+{
+    int nr = 0;
+    for (int j = 0; j < nv;) {
+        int n = n0 + j, oy = n / wo, ox = n - oy * wo;
+        int len = wo - ox < nv - j ? wo - ox : nv - j;
+        r[nr++] = (struct run){j, len, oy, ox};
+        j += len;
+    }
+    return nr;
+}
+
+static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc, const struct run *runs,
+                         int nruns, int nv, int nr)
+{
+    int kk2 = b->k * b->k;
+    int ch = k0 / kk2, ki = k0 / b->k % b->k, kj = k0 % b->k;
+    long hw = (long)b->h * b->w;
+    for (int r = 0; r < kc; r++, bp += nr) {
+        const float *plane = b->img + ch * hw;
+        for (int q = 0; q < nruns; q++) {
+            const struct run *u = &runs[q];
+            float *d = bp + u->j;
+            int iy = u->oy * b->s - b->p + ki;
+            if (iy < 0 || iy >= b->h) {
+                memset(d, 0, sizeof(float) * u->len);
+                continue;
+            }
+            const float *srow = plane + (long)iy * b->w;
+            if (b->s == 1) {
+                int ix0 = u->ox - b->p + kj;
+                int lo = ix0 < 0 ? -ix0 : 0, hi = b->w - ix0 < u->len ? b->w - ix0 : u->len;
+                if (hi < lo) hi = lo;
+                for (int t = 0; t < lo; t++) d[t] = 0;
+                memcpy(d + lo, srow + ix0 + lo, sizeof(float) * (hi - lo));
+                for (int t = hi; t < u->len; t++) d[t] = 0;
+            } else {
+                int ix = u->ox * b->s - b->p + kj;
+                for (int t = 0; t < u->len; t++, ix += b->s)
+                    d[t] = (ix >= 0 && ix < b->w) ? srow[ix] : 0.0f;
+            }
+        }
+        for (int t = nv; t < nr; t++) bp[t] = 0;
+        if (++kj == b->k) {
+            kj = 0;
+            if (++ki == b->k) ki = 0, ch++;
+        }
+    }
+}
+
+static void pack_b_mat(float *bp, const struct gemm_b *b, int k0, int kc, int n0, int nv, int nr)
+{
+    for (int r = 0; r < kc; r++, bp += nr) {
+        memcpy(bp, b->mat + (long)(k0 + r) * b->ldb + n0, sizeof(float) * nv);
+        for (int t = nv; t < nr; t++) bp[t] = 0;
+    }
+}
+
+// ----------------------------------------------------------------------------
+
+void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda, int a_trans,
+              const struct gemm_b *b, const float *bias, float *ws)
+{
+    int isa = gemm_isa();
+    kernel_fn *kern = isa == ISA_AVX512 ? kernel_avx512 : kernel_avx2;
+    int mr = isa == ISA_AVX512 ? 8 : 6, nr = isa == ISA_AVX512 ? 32 : 16;
+    int panels = (m + mr - 1) / mr, strips = (n + nr - 1) / nr;
+    float *ap = ws;
+    float *bbase = ws + ((size_t)panels * mr * k + 15) / 16 * 16;
+    int nt = omp_get_max_threads();
+    if ((long)strips < nt) nt = strips;
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (int p = 0; p < panels; p++) pack_a(ap, a, lda, a_trans, m, k, mr, p);
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int per = (strips + T - 1) / T;
+        int s_lo = t * per, s_hi = s_lo + per < strips ? s_lo + per : strips;
+        float *bp = bbase + (size_t)t * KC * NR_MAX;
+        struct run runs[NR_MAX];
+        for (int st = s_lo; st < s_hi; st++) {
+            int n0 = st * nr, nv = n - n0 < nr ? n - n0 : nr, nruns = 0;
+            if (!b->mat) nruns = strip_runs(runs, n0, nv, b->wo);
+            for (int k0 = 0; k0 < k; k0 += KC) {
+                int kc = k - k0 < KC ? k - k0 : KC;
+                if (b->mat)
+                    pack_b_mat(bp, b, k0, kc, n0, nv, nr);
+                else
+                    pack_b_image(bp, b, k0, kc, runs, nruns, nv, nr);
+                for (int p = 0; p < panels; p++) {
+                    int rows = m - p * mr < mr ? m - p * mr : mr;
+                    kern(rows, kc, ap + (long)p * k * mr + (long)k0 * mr, bp,
+                         c + (long)p * mr * ldc + n0, ldc, nv, k0 > 0,
+                         bias ? bias + p * mr : NULL);
+                }
+            }
+        }
+    }
+}
