@@ -1,0 +1,505 @@
+/*
+ * serve: the web demo.  An HTTP server (libmicrohttpd, thread pool) with one
+ * self-contained page at /, GET /api/health and POST /api/translate.  Each
+ * worker owns a CPU backend with both generators, loaded once at start-up;
+ * a request borrows a free worker for the forward pass only.
+ */
+#include <getopt.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <omp.h>
+
+#include "backend.h"
+#include "cli.h"
+#include "err.h"
+#include "image-probe.h"
+#include "image.h"
+#include "infer.h"
+#include "transform.h"
+#include "web-page.h"
+
+static void usage(FILE *f, int status)
+{
+    fprintf(f, "usage: serve [options]\n"
+               "Web demo: a page to age or de-age a face, and a JSON/PNG API.\n\n"
+               "  --ckpt FILE        checkpoint with G and F (default outputs/checkpoints/best.safetensors)\n"
+               "  --host ADDR        address to listen on (default 127.0.0.1)\n"
+               "  --port N           TCP port, 0 = any free one (default 7860)\n"
+               "  --size N           resize to N+50, centre-crop to N (default 256)\n"
+               "  --threads N        workers, each with its own copy of the generators (default 2)\n"
+               "  --max-upload BYTES largest request body (default 8388608)\n"
+               "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
+               "  --device D         cpu (default)\n"
+               "  -q, --quiet        no log line per request\n"
+               "  --help, --version\n\n"
+               "  GET  /                 the page\n"
+               "  GET  /api/health       model and limits as JSON\n"
+               "  POST /api/translate?direction=young2old|old2young   JPEG/PNG body -> image/png\n"
+               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413 or 500.\n");
+    exit(status);
+}
+
+enum { DIR_Y2O, DIR_O2Y };
+enum { ROUTE_PAGE = 1, ROUTE_HEALTH, ROUTE_TRANSLATE };
+
+struct worker {
+    backend_t be;
+    infer *g[2]; /* [DIR_Y2O] = G, [DIR_O2Y] = F */
+    int busy;
+};
+
+struct server {
+    struct worker *w;
+    int nw, omp_threads, size, quiet;
+    size_t max_upload;
+    long max_pixels;
+    char *health; /* JSON, built once */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+/* One per request (MHD's con_cls), freed when the request completes. */
+struct req {
+    int route, dir, status, too_big;
+    uint8_t *body;
+    size_t n, cap;
+    struct timespec t0;
+    char what[96]; /* method and path for the log line */
+};
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+// ----------------------------------------------------------------------------
+// responses
+
+static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, int status, const char *type,
+                             void *data, size_t n, enum MHD_ResponseMemoryMode mode, const char *extra_name,
+                             const char *extra_value)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(n, data, mode);
+    if (!resp) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (extra_name)
+        MHD_add_response_header(resp, extra_name, extra_value);
+    if (r)
+        r->status = status;
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, struct req *r, int status,
+                                   const char *extra_name, const char *extra_value, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* {"error": "..."} with the given status. */
+static enum MHD_Result reply_error(struct MHD_Connection *c, struct req *r, int status,
+                                   const char *extra_name, const char *extra_value, const char *fmt, ...)
+{
+    char msg[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+    if (o && cJSON_AddStringToObject(o, "error", msg))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return MHD_NO;
+    /* cJSON allocates with malloc by default, so MHD may free() it. */
+    return reply(c, r, status, "application/json", s, strlen(s), MHD_RESPMEM_MUST_FREE, extra_name,
+                 extra_value);
+}
+
+// ----------------------------------------------------------------------------
+// the translation itself
+
+static struct worker *worker_acquire(struct server *S)
+{
+    pthread_mutex_lock(&S->mu);
+    for (;;) {
+        for (int i = 0; i < S->nw; i++) {
+            if (!S->w[i].busy) {
+                S->w[i].busy = 1;
+                pthread_mutex_unlock(&S->mu);
+                return &S->w[i];
+            }
+        }
+        pthread_cond_wait(&S->cv, &S->mu);
+    }
+}
+
+static void worker_release(struct server *S, struct worker *w)
+{
+    pthread_mutex_lock(&S->mu);
+    w->busy = 0;
+    pthread_cond_signal(&S->cv);
+    pthread_mutex_unlock(&S->mu);
+}
+
+/* The image in r->body through transform_eval and the generator, as PNG
+ * (malloc'd) in *png; or an HTTP status >= 400 with err_msg() set.  Sizes
+ * are checked from the header before any pixel is decoded. */
+static int translate_body(struct server *S, const struct req *r, uint8_t **png, size_t *len, char *timing,
+                          size_t timing_n)
+{
+    int w, h, status = 500;
+    const char *fmt = "";
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (r->n == 0) {
+        err_set("empty body: POST the JPEG or PNG bytes");
+        return 400;
+    }
+    if (image_probe(r->body, r->n, &w, &h, &fmt) != 0)
+        return 400;
+    if ((long)w * h > S->max_pixels) {
+        err_set("image too large: %dx%d is %ld pixels, the limit is %ld", w, h, (long)w * h, S->max_pixels);
+        return 413;
+    }
+    /* Resize(size+50) scales the shorter side: a thin strip would become huge. */
+    long s = S->size + 50, lo = w < h ? w : h, hi = w < h ? h : w;
+    if (s * (s * hi / lo) > 16 * s * s && s * (s * hi / lo) > S->max_pixels) {
+        err_set("image too elongated: %dx%d", w, h);
+        return 413;
+    }
+    image im = {0};
+    float *x = NULL;
+    image out = {0};
+    struct worker *wk = NULL;
+    double t_dec, t_inf = 0;
+    if (image_decode(&im, r->body, r->n) != 0) {
+        status = 400;
+        goto out;
+    }
+    if (transform_eval(&im, S->size) != 0)
+        goto out;
+    x = malloc((size_t)3 * im.h * im.w * sizeof *x);
+    if (!x) {
+        err_set("out of memory");
+        goto out;
+    }
+    image_to_chw_f32(x, &im);
+    t_dec = ms_since(&t0);
+    wk = worker_acquire(S);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    omp_set_num_threads(S->omp_threads); /* per calling thread: the workers share the cores */
+    int rc = infer_run(wk->g[r->dir], x, x, im.h, im.w);
+    t_inf = ms_since(&t1);
+    worker_release(S, wk);
+    if (rc != 0 || image_from_chw_f32(&out, x, 3, im.h, im.w) != 0 || image_encode_png(&out, png, len) != 0)
+        goto out;
+    snprintf(timing, timing_n, "decode;dur=%.1f, infer;dur=%.1f, total;dur=%.1f", t_dec, t_inf,
+             ms_since(&t0));
+    status = 200;
+out:
+    free(x);
+    image_free(&im);
+    image_free(&out);
+    return status;
+}
+
+// ----------------------------------------------------------------------------
+// MHD callbacks
+
+static int route_of(const char *url)
+{
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+        return ROUTE_PAGE;
+    if (strcmp(url, "/api/health") == 0)
+        return ROUTE_HEALTH;
+    if (strcmp(url, "/api/translate") == 0)
+        return ROUTE_TRANSLATE;
+    return 0;
+}
+
+/* First call for a request: route it, answer what needs no body. */
+static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, struct req *r,
+                                  const char *method)
+{
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    switch (r->route) {
+    case ROUTE_PAGE:
+    case ROUTE_HEALTH:
+        if (!get)
+            return reply_error(c, r, 405, "Allow", "GET, HEAD", "method %s not allowed here; use GET",
+                               method);
+        if (r->route == ROUTE_HEALTH)
+            return reply(c, r, 200, "application/json", S->health, strlen(S->health), MHD_RESPMEM_PERSISTENT,
+                         NULL, NULL);
+        return reply(c, r, 200, "text/html; charset=utf-8", (void *)web_page_html, strlen(web_page_html),
+                     MHD_RESPMEM_PERSISTENT, "Content-Security-Policy",
+                     "default-src 'none'; img-src 'self' blob: data:; style-src 'unsafe-inline'; "
+                     "script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                     "frame-ancestors 'none'");
+    case ROUTE_TRANSLATE: break;
+    default: return reply_error(c, r, 404, NULL, NULL, "not found");
+    }
+    if (strcmp(method, "POST") != 0)
+        return reply_error(c, r, 405, "Allow", "POST", "method %s not allowed here; POST the image", method);
+    const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "direction");
+    if (!d || (strcmp(d, "young2old") != 0 && strcmp(d, "old2young") != 0))
+        return reply_error(c, r, 400, NULL, NULL, "direction must be young2old or old2young, got '%s'",
+                           d ? d : "(none)");
+    r->dir = strcmp(d, "young2old") == 0 ? DIR_Y2O : DIR_O2Y;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (end != cl && v > S->max_upload)
+            return reply_error(c, r, 413, NULL, NULL, "upload too large: %llu bytes, the limit is %zu", v,
+                               S->max_upload);
+        if (end != cl && v > 0 && (r->body = malloc((size_t)v)))
+            r->cap = (size_t)v;
+    }
+    return MHD_YES; /* now read the body */
+}
+
+/* Append a body chunk, keeping at most max_upload bytes: past it the rest is
+ * read and dropped, and the answer is 413 (chunked uploads have no length). */
+static void take_chunk(struct server *S, struct req *r, const char *data, size_t n)
+{
+    if (r->too_big || n > S->max_upload - r->n) {
+        r->too_big = 1;
+        free(r->body);
+        r->body = NULL;
+        r->n = r->cap = 0;
+        return;
+    }
+    if (r->n + n > r->cap) {
+        size_t cap = r->cap ? r->cap : 65536;
+        while (cap < r->n + n)
+            cap *= 2;
+        if (cap > S->max_upload)
+            cap = S->max_upload;
+        uint8_t *b = realloc(r->body, cap);
+        if (!b) {
+            r->too_big = 1; /* treated as over the limit: memory is the limit */
+            return;
+        }
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->n, data, n);
+    r->n += n;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct server *S = cls;
+    struct req *r = *con_cls;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        *con_cls = r;
+        clock_gettime(CLOCK_MONOTONIC, &r->t0);
+        snprintf(r->what, sizeof r->what, "%s %s", method, url);
+        r->route = route_of(url);
+        return on_headers(S, c, r, method);
+    }
+    if (*upload_data_size) {
+        take_chunk(S, r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return reply_error(c, r, 413, NULL, NULL, "upload too large: over the limit of %zu bytes",
+                           S->max_upload);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    char timing[128] = "";
+    int status = translate_body(S, r, &png, &len, timing, sizeof timing);
+    free(r->body);
+    r->body = NULL;
+    if (status != 200)
+        return reply_error(c, r, status, NULL, NULL, "%s", err_msg());
+    return reply(c, r, 200, "image/png", png, len, MHD_RESPMEM_MUST_FREE, "Server-Timing", timing);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    struct server *S = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    if (!S->quiet)
+        fprintf(stderr, "%s: %s -> %d%s (%.0f ms)\n", err_progname(), r->what, r->status,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted", ms_since(&r->t0));
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '\n')
+        buf[--n] = 0;
+    fprintf(stderr, "%s: libmicrohttpd: %s\n", err_progname(), buf);
+}
+
+// ----------------------------------------------------------------------------
+// start-up and shut-down
+
+static void server_load(struct server *S, const char *ckpt, int nw)
+{
+    S->w = calloc((size_t)nw, sizeof *S->w);
+    if (!S->w)
+        die("out of memory");
+    for (int i = 0; i < nw; i++, S->nw++) {
+        struct worker *w = &S->w[i];
+        if (!(w->be = backend_cpu_init()) || !(w->g[DIR_Y2O] = infer_open(ckpt, "G.", w->be)) ||
+            !(w->g[DIR_O2Y] = infer_open(ckpt, "F.", w->be))) {
+            infer_free(w->g[DIR_Y2O]);
+            backend_free(w->be);
+            die("%s", err_msg());
+        }
+    }
+    int ngf = 0, blocks = 0;
+    sscanf(infer_describe(S->w[0].g[DIR_Y2O]), "ngf=%d blocks=%d", &ngf, &blocks);
+    const char *base = strrchr(ckpt, '/');
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "ok");
+    cJSON *m = cJSON_AddObjectToObject(o, "model");
+    cJSON_AddStringToObject(m, "checkpoint", base ? base + 1 : ckpt);
+    cJSON_AddNumberToObject(m, "ngf", ngf);
+    cJSON_AddNumberToObject(m, "blocks", blocks);
+    cJSON_AddNumberToObject(m, "size", S->size);
+    cJSON_AddStringToObject(m, "device", backend_name(S->w[0].be));
+    cJSON *dirs = cJSON_AddArrayToObject(o, "directions");
+    cJSON_AddItemToArray(dirs, cJSON_CreateString("young2old"));
+    cJSON_AddItemToArray(dirs, cJSON_CreateString("old2young"));
+    cJSON_AddNumberToObject(o, "workers", nw);
+    cJSON_AddNumberToObject(o, "max_upload", (double)S->max_upload);
+    cJSON_AddNumberToObject(o, "max_pixels", (double)S->max_pixels);
+    cJSON_AddStringToObject(o, "version", AGING_VERSION);
+    if (!(S->health = cJSON_PrintUnformatted(o)))
+        die("out of memory");
+    cJSON_Delete(o);
+}
+
+static void server_free(struct server *S)
+{
+    for (int i = 0; i < S->nw; i++) {
+        infer_free(S->w[i].g[DIR_Y2O]);
+        infer_free(S->w[i].g[DIR_O2Y]);
+        backend_free(S->w[i].be);
+    }
+    free(S->w);
+    cJSON_free(S->health);
+    pthread_mutex_destroy(&S->mu);
+    pthread_cond_destroy(&S->cv);
+}
+
+static struct MHD_Daemon *server_listen(struct server *S, const char *host, int port, int pool)
+{
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int rc = getaddrinfo(host, ps, &hints, &ai);
+    if (rc != 0)
+        die("--host %s: %s", host, gai_strerror(rc));
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)pool,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, S, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!d)
+        die("cannot listen on %s port %d", host, port);
+    return d;
+}
+
+int main(int argc, char **argv)
+{
+    err_init(argv[0]);
+    enum { O_CKPT = 256, O_HOST, O_PORT, O_SIZE, O_THREADS, O_MAXUP, O_MAXPX, O_DEVICE, O_VERSION };
+    static const struct option opts[] = {
+        {"ckpt", 1, 0, O_CKPT},        {"host", 1, 0, O_HOST},       {"port", 1, 0, O_PORT},
+        {"size", 1, 0, O_SIZE},        {"threads", 1, 0, O_THREADS}, {"max-upload", 1, 0, O_MAXUP},
+        {"max-pixels", 1, 0, O_MAXPX}, {"device", 1, 0, O_DEVICE},   {"quiet", 0, 0, 'q'},
+        {"help", 0, 0, 'h'},           {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    struct server S = {.size = 256, .max_upload = 8u << 20, .max_pixels = 25000000};
+    const char *ckpt = "outputs/checkpoints/best.safetensors", *host = "127.0.0.1";
+    int port = 7860, threads = 2, c;
+    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CKPT: ckpt = optarg; break;
+        case O_HOST: host = optarg; break;
+        case O_PORT: port = (int)cli_int("--port", optarg, 0, 65535); break;
+        case O_SIZE: S.size = (int)cli_int("--size", optarg, 8, 4096); break;
+        case O_THREADS: threads = (int)cli_int("--threads", optarg, 1, 64); break;
+        case O_MAXUP: S.max_upload = (size_t)cli_int("--max-upload", optarg, 1, (int64_t)1 << 30); break;
+        case O_MAXPX: S.max_pixels = (long)cli_int("--max-pixels", optarg, 1, IMAGE_MAX_PIXELS); break;
+        case O_DEVICE:
+            if (strcmp(optarg, "cpu") != 0)
+                cli_usage_error("--device: only 'cpu' is built in this version, got '%s'", optarg);
+            break;
+        case 'q': S.quiet = 1; break;
+        case 'h': usage(stdout, 0); break;
+        case O_VERSION: cli_version();
+        default: usage(stderr, 2);
+        }
+    }
+    if (optind != argc)
+        cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (S.size % 4)
+        cli_usage_error("--size must be a multiple of 4, got %d", S.size);
+
+    /* SIGINT/SIGTERM are taken by sigwait below; MHD's threads inherit the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_mutex_init(&S.mu, NULL);
+    pthread_cond_init(&S.cv, NULL);
+    S.omp_threads = omp_get_max_threads() / threads > 1 ? omp_get_max_threads() / threads : 1;
+    server_load(&S, ckpt, threads);
+    struct MHD_Daemon *d = server_listen(&S, host, port, threads);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    fprintf(stderr, "%s: listening on http://%s%s%s:%u/ (%s, size %d, %d workers x %d threads)\n",
+            err_progname(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+            di ? di->port : (unsigned)port, infer_describe(S.w[0].g[DIR_Y2O]), S.size, threads,
+            S.omp_threads);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "%s: %s, stopping\n", err_progname(), sig == SIGINT ? "SIGINT" : "SIGTERM");
+    MHD_stop_daemon(d); /* waits for requests in progress */
+    server_free(&S);
+    return 0;
+}
