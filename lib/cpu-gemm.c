@@ -13,6 +13,7 @@
 
 #include <immintrin.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,14 @@ size_t cpu_gemm_ws_floats(int m, int k, int nthreads)
 
 // ----------------------------------------------------------------------------
 // micro-kernels: c [mr, nv] (= or +=) ap [kc][MR] x bp [kc][NR]
+
+/* a strip's columns as runs within one output row */
+struct run {
+    int j, len, oy, ox;
+};
+
+static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc,
+                         const struct run *runs, int nruns, int nv, int nr);
 
 typedef void kernel_fn(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
                        int nv, int acc, const float *bias);
@@ -104,6 +113,60 @@ static void kernel_avx512(int mr, int kc, const float *ap, const float *bp, floa
     case 3: k512_body(3, kc, ap, bp, c, ldc, nv, acc, bias); break;
     case 2: k512_body(2, kc, ap, bp, c, ldc, nv, acc, bias); break;
     default: k512_body(1, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    }
+}
+
+/* pack_b_image for NR = 32 and stride 1 with masked 16-lane loads: a run's
+ * in-bounds lanes [j+lo, j+hi) come from consecutive source floats */
+static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc,
+                             const struct run *runs, int nruns, int nv)
+{
+    if (b->s != 1) {
+        pack_b_image(bp, b, k0, kc, runs, nruns, nv, 32);
+        return;
+    }
+    int kk2 = b->k * b->k;
+    int ch = k0 / kk2, ki = k0 / b->k % b->k, kj = k0 % b->k;
+    long hw = (long)b->h * b->w;
+    const __m512 z = _mm512_setzero_ps();
+    for (int r = 0; r < kc; r++, bp += 32) {
+        const float *plane = b->img + ch * hw;
+        int full = 0;
+        if (nruns == 1 && nv == 32) {
+            const struct run *u = &runs[0];
+            int iy = u->oy - b->p + ki, ix0 = u->ox - b->p + kj;
+            if (iy >= 0 && iy < b->h && ix0 >= 0 && ix0 + 32 <= b->w) {
+                const float *src = plane + (long)iy * b->w + ix0;
+                _mm512_storeu_ps(bp, _mm512_loadu_ps(src));
+                _mm512_storeu_ps(bp + 16, _mm512_loadu_ps(src + 16));
+                full = 1;
+            }
+        }
+        if (!full) {
+            _mm512_storeu_ps(bp, z);
+            _mm512_storeu_ps(bp + 16, z);
+            for (int q = 0; q < nruns; q++) {
+                const struct run *u = &runs[q];
+                int iy = u->oy - b->p + ki;
+                if (iy < 0 || iy >= b->h) continue;
+                int ix0 = u->ox - b->p + kj;
+                int lo = ix0 < 0 ? -ix0 : 0, hi = b->w - ix0 < u->len ? b->w - ix0 : u->len;
+                if (hi <= lo) continue;
+                const float *src = plane + (long)iy * b->w + ix0 + lo;
+                uint32_t m = (uint32_t)((((uint64_t)1 << (hi - lo)) - 1) << (u->j + lo));
+                __mmask16 m0 = (__mmask16)(m & 0xFFFF), m1 = (__mmask16)(m >> 16);
+                if (m0)
+                    _mm512_mask_storeu_ps(bp, m0, _mm512_maskz_expandloadu_ps(m0, src));
+                if (m1)
+                    _mm512_mask_storeu_ps(bp + 16, m1,
+                                          _mm512_maskz_expandloadu_ps(
+                                              m1, src + __builtin_popcount(m0)));
+            }
+        }
+        if (++kj == b->k) {
+            kj = 0;
+            if (++ki == b->k) ki = 0, ch++;
+        }
     }
 }
 
@@ -180,11 +243,6 @@ static void pack_a(float *ap, const float *a, long lda, int a_trans, int m, int 
             dst[i] = row >= m ? 0.0f : a_trans ? a[(long)kk * lda + row] : a[(long)row * lda + kk];
         }
 }
-
-/* a strip's columns as runs within one output row */
-struct run {
-    int j, len, oy, ox;
-};
 
 static int strip_runs(struct run *r, int n0, int nv, int wo)
 {
@@ -273,6 +331,8 @@ void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda,
                 int kc = k - k0 < KC ? k - k0 : KC;
                 if (b->mat)
                     pack_b_mat(bp, b, k0, kc, n0, nv, nr);
+                else if (isa == ISA_AVX512)
+                    pack_b_image_512(bp, b, k0, kc, runs, nruns, nv);
                 else
                     pack_b_image(bp, b, k0, kc, runs, nruns, nv, nr);
                 for (int p = 0; p < panels; p++) {
