@@ -180,3 +180,9 @@ PY
         assert_success
     fi
 }
+
+@test "aug: each epoch record reseeds, so a resumed stream repeats its draws" {
+    utk-split --split train --epochs 3 -q "$FACES" | aug --train --size 24 --seed 5 > "$TMP/full"
+    utk-split --split train --epochs 3 --start-epoch 3 -q "$FACES" | aug --train --size 24 --seed 5 > "$TMP/tail"
+    cmp <(tail -c "$(stat -c %s "$TMP/tail")" "$TMP/full") "$TMP/tail"
+}

@@ -142,3 +142,14 @@ PY
     [ "$(grep -c $'\ttrain$' "$TMP/ours")" -eq $((2 * tr)) ]
     [ "$(cut -f1 "$TMP/ours" | sort | uniq -d | wc -l)" -eq 0 ]
 }
+
+@test "utk-split: --start-epoch K emits epochs K..N exactly as a full run does" {
+    utk-split --split train --epochs 3 -q "$FACES" > "$TMP/full"
+    utk-split --split train --epochs 3 --start-epoch 2 -q "$FACES" > "$TMP/tail"
+    full=$(stat -c %s "$TMP/full"); tail=$(stat -c %s "$TMP/tail")
+    # the tail is the last two thirds of the full stream, byte for byte
+    cmp <(tail -c "$tail" "$TMP/full") "$TMP/tail"
+    [ "$tail" -lt "$full" ]
+    run utk-split --split train --epochs 3 --start-epoch 4 "$FACES"
+    assert_failure 2
+}

@@ -26,7 +26,8 @@ static void usage(FILE *f, int status)
             "  --train          random flip, resize to size+50, random crop, random rotation [0,80] deg\n"
             "  --eval           resize to size+50, centre crop\n"
             "  --size N         output size (default 256)\n"
-            "  --seed N         seed of the random draws (default 0)\n"
+            "  --seed N         seed of the random draws (default 0); each epoch record\n"
+            "                   reseeds with N + epoch - 1, so a resumed run repeats its draws\n"
             "  --dtype T        f32, f16, bf16 or u8 (default f32; u8 keeps raw pixels)\n"
             "  --in ENDPOINT    input: -, FILE, tcp://*:PORT, ipc://PATH (default -)\n"
             "  --out ENDPOINT   output: -, FILE, tcp://HOST:PORT, ipc://PATH (default -)\n"
@@ -155,6 +156,9 @@ int main(int argc, char **argv)
     int rc, ok = 1;
     while ((rc = stream_in_next(si, &r)) == 1) {
         const char *kind = record_kind(&r);
+        int64_t epoch;
+        if (strcmp(kind, "epoch") == 0 && record_get_int(&r, "epoch", &epoch) == 0 && epoch >= 1)
+            rng_seed(&A.g, seed + (uint64_t)epoch - 1);
         if ((strcmp(kind, "image") == 0 || strcmp(kind, "tensor") == 0) && augment(&A, &r) != 0) {
             const char *id = record_get_str(&r, "id");
             warn("record %ld%s%s: %s", stream_in_count(si), id ? " " : "", id ? id : "", err_msg());
