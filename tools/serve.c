@@ -250,18 +250,23 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
         if (r->route == ROUTE_HEALTH)
             return reply(c, r, 200, "application/json", S->health, strlen(S->health), MHD_RESPMEM_PERSISTENT,
                          NULL, NULL);
-        return reply(c, r, 200, "text/html; charset=utf-8", (void *)web_page_html, strlen(web_page_html),
-                     MHD_RESPMEM_PERSISTENT, "Content-Security-Policy",
-                     "default-src 'none'; img-src 'self' blob: data:; style-src 'unsafe-inline'; "
-                     "script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-                     "frame-ancestors 'none'");
+        return reply(
+            c, r, 200, "text/html; charset=utf-8", (void *)web_page_html, strlen(web_page_html),
+            MHD_RESPMEM_PERSISTENT, "Content-Security-Policy",
+            "default-src 'none'; img-src 'self' blob: data:; style-src 'unsafe-inline'; "
+            "script-src 'unsafe-inline'; connect-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'");
     case ROUTE_TRANSLATE: break;
     default: return reply_error(c, r, 404, NULL, NULL, "not found");
     }
     if (strcmp(method, "POST") != 0)
         return reply_error(c, r, 405, "Allow", "POST", "method %s not allowed here; POST the image", method);
-    const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "direction");
-    if (!d || (strcmp(d, "young2old") != 0 && strcmp(d, "old2young") != 0))
+    const char *d = NULL;
+    size_t dn = 0;
+    /* With its length: "young2old%00junk" must not pass as "young2old". */
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "direction", 9, &d, &dn) != MHD_YES)
+        d = NULL;
+    if (!d || strlen(d) != dn || (strcmp(d, "young2old") != 0 && strcmp(d, "old2young") != 0))
         return reply_error(c, r, 400, NULL, NULL, "direction must be young2old or old2young, got '%s'",
                            d ? d : "(none)");
     r->dir = strcmp(d, "young2old") == 0 ? DIR_Y2O : DIR_O2Y;

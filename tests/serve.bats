@@ -1,0 +1,286 @@
+#!/usr/bin/env bats
+# serve: the HTTP API with curl (results equal translate's, every bad input,
+# concurrency, clean shutdown) and the page in a real headless Chromium.
+# Every server listens on 127.0.0.1 on a free port the kernel picks, runs
+# under `timeout`, and is killed at teardown; every curl has --max-time.
+
+load helpers
+
+# Start serve with the given options; sets SERVER_PID and URL.  The server
+# prints its port on stderr once the generators are loaded.
+start_server() {
+    local log=$1
+    shift
+    timeout -k 5 600 serve --host 127.0.0.1 --port 0 "$@" >"$log" 2>&1 3>&- &
+    SERVER_PID=$!
+    local port=
+    for _ in $(seq 300); do
+        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log")
+        [ -n "$port" ] && break
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$port" ]; then
+        cat "$log" >&2
+        return 1
+    fi
+    URL="http://127.0.0.1:$port"
+}
+
+# Stop a server with a signal and wait (bounded) for it to exit; its status
+# is in STOP_STATUS (124/137: it had to be killed).
+stop_server() {
+    local pid=$1 sig=${2:-TERM}
+    [ -n "$pid" ] || return 0
+    kill -"$sig" "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    STOP_STATUS=0
+    wait "$pid" 2>/dev/null || STOP_STATUS=$?
+}
+
+setup_file() {
+    export CK="$BATS_FILE_TMPDIR/ck.safetensors" D="$BATS_FILE_TMPDIR"
+    has_torch || return 0
+    "$PY" "$TESTS_DIR/py/ref_translate.py" ckpt "$CK" 8 2 3
+    faces=$(faces_dir)
+    cp "$(ls "$faces"/*.jpg.chip.jpg | head -1)" "$D/face.jpg"
+    cp "$(ls "$faces"/*.jpg.chip.jpg | sed -n 20p)" "$D/face2.jpg"
+    "$PY" - "$D" <<'PY'
+import sys
+from PIL import Image
+d = sys.argv[1]
+Image.open(d + "/face2.jpg").resize((60, 80)).save(d + "/face.png")
+jpg = open(d + "/face.jpg", "rb").read()
+open(d + "/corrupt.jpg", "wb").write(jpg[:len(jpg) // 2])          # cut in the scan data
+open(d + "/badmarker.jpg", "wb").write(jpg[:20] + bytes(100) + jpg[120:])  # tables zeroed
+png = open(d + "/face.png", "rb").read()
+open(d + "/truncated.png", "wb").write(png[:len(png) // 2])
+open(d + "/header-only.png", "wb").write(png[:20])
+Image.new("RGB", (300, 200), (90, 120, 150)).save(d + "/many-pixels.png")
+Image.new("RGB", (300, 200), (90, 120, 150)).save(d + "/many-pixels.jpg")
+open(d + "/text.jpg", "w").write("hello, I am not a picture\n")
+open(d + "/big.bin", "wb").write(bytes(range(256)) * 1200)          # 300 KB
+PY
+    for f in face.jpg face.png; do
+        translate --y2o --ckpt "$CK" --size 64 -i "$D/$f" -o "$D/$f.young2old.png"
+        translate --o2y --ckpt "$CK" --size 64 -i "$D/$f" -o "$D/$f.old2young.png"
+    done
+    # One server for most tests: 2 workers, small limits so the 413 cases are cheap.
+    start_server "$D/server.log" --ckpt "$CK" --size 64 --threads 2 --max-upload 200000 --max-pixels 40000
+    echo "$URL" >"$D/url"
+    echo "$SERVER_PID" >"$D/pid"
+}
+
+teardown_file() {
+    [ -f "$D/pid" ] && stop_server "$(cat "$D/pid")"
+    return 0
+}
+
+setup() {
+    common_setup
+    [ -f "$CK" ] || skip "no torch to make a checkpoint"
+    URL=$(cat "$D/url")
+}
+
+teardown() {
+    [ -n "${OWN_PID:-}" ] && stop_server "$OWN_PID" KILL
+    common_teardown
+}
+
+# POST a file; prints the status code, the body goes to $TMP/body.
+post() {  # FILE QUERY [curl options]
+    local f=$1 q=$2
+    shift 2
+    curl -sS --max-time 60 -o "$TMP/body" -w '%{http_code}' --data-binary @"$f" "$@" "$URL/api/translate$q"
+}
+
+# The body is JSON {"error": "..."} containing $1.
+assert_json_error() {
+    run "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["error"])' "$TMP/body"
+    assert_success
+    assert_output --partial "$1"
+}
+
+@test "serve: --help exits 0; bad options exit 2; a missing checkpoint exits 1" {
+    run serve --help
+    assert_success
+    assert_output --partial "usage: serve"
+    for bad in "--port 70000" "--size 30" "--threads 0" "--device tpu" "--max-upload 0" "--nope" "extra"; do
+        run serve $bad
+        [ "$status" -eq 2 ] || { echo "serve $bad -> $status: $output"; false; }
+    done
+    run timeout 20 serve --ckpt "$TMP/none.safetensors" --port 0
+    assert_failure 1
+    assert_output --partial "serve: "
+    assert_output --partial "none.safetensors"
+}
+
+@test "serve: GET /api/health gives the model and the limits" {
+    run curl -sS --max-time 10 -i "$URL/api/health"
+    assert_success
+    assert_output --partial "200 OK"
+    assert_output --partial "Content-Type: application/json"
+    curl -sS --max-time 10 "$URL/api/health" >"$TMP/h.json"
+    "$PY" - "$TMP/h.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+m = h["model"]
+assert h["status"] == "ok", h
+assert (m["ngf"], m["blocks"], m["size"], m["device"]) == (8, 2, 64, "cpu"), m
+assert h["directions"] == ["young2old", "old2young"], h
+assert (h["max_upload"], h["max_pixels"], h["workers"]) == (200000, 40000, 2), h
+PY
+}
+
+@test "serve: GET / is one self-contained page" {
+    curl -sS --max-time 10 -D "$TMP/headers" -o "$TMP/page.html" "$URL/"
+    grep -qi '^Content-Type: text/html' "$TMP/headers"
+    grep -qi "^Content-Security-Policy: default-src 'none'" "$TMP/headers"
+    grep -q 'type="file"' "$TMP/page.html"
+    grep -q 'value="young2old"' "$TMP/page.html"
+    grep -q 'value="old2young"' "$TMP/page.html"
+    grep -q 'UTKFace' "$TMP/page.html"
+    grep -q 'name="viewport"' "$TMP/page.html"
+    # nothing loaded from elsewhere
+    run grep -Eio '(src|href)="(https?:)?//[^"]*' "$TMP/page.html"
+    assert_failure
+    run grep -Eio '<(script|link)[^>]*(src|href)="[^"]*\.(js|css)' "$TMP/page.html"
+    assert_failure
+    [ "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$URL/index.html")" = 200 ]
+}
+
+@test "serve: JPEG and PNG uploads give what translate gives, byte for byte" {
+    for f in face.jpg face.png; do
+        for dir in young2old old2young; do
+            code=$(post "$D/$f" "?direction=$dir" -D "$TMP/headers")
+            [ "$code" = 200 ] || { cat "$TMP/body"; false; }
+            grep -qi '^Content-Type: image/png' "$TMP/headers"
+            grep -qi '^Server-Timing: decode;dur=' "$TMP/headers"
+            cmp "$TMP/body" "$D/$f.$dir.png"
+        done
+    done
+    run cmp -s "$D/face.jpg.young2old.png" "$D/face.jpg.old2young.png"
+    assert_failure
+}
+
+@test "serve: bad images are 400 with a JSON error" {
+    [ "$(post "$D/text.jpg" '?direction=young2old')" = 400 ]
+    assert_json_error "not a JPEG or PNG"
+    [ "$(post "$D/corrupt.jpg" '?direction=young2old')" = 400 ]
+    assert_json_error "corrupt JPEG"
+    [ "$(post "$D/badmarker.jpg" '?direction=old2young')" = 400 ]
+    assert_json_error "corrupt JPEG"
+    [ "$(post "$D/truncated.png" '?direction=young2old')" = 400 ]
+    assert_json_error "corrupt PNG"
+    [ "$(post "$D/header-only.png" '?direction=young2old')" = 400 ]
+    assert_json_error "corrupt PNG"
+    [ "$(post /dev/null '?direction=young2old')" = 400 ]
+    assert_json_error "empty body"
+}
+
+@test "serve: a bad or missing direction is 400" {
+    [ "$(post "$D/face.jpg" '?direction=sideways')" = 400 ]
+    assert_json_error "direction must be young2old or old2young"
+    [ "$(post "$D/face.jpg" '')" = 400 ]
+    assert_json_error "direction"
+    [ "$(post "$D/face.jpg" '?direction=young2old%00')" = 400 ]
+}
+
+@test "serve: too large a body is 413, by Content-Length and when streamed in chunks" {
+    [ "$(post "$D/big.bin" '?direction=young2old')" = 413 ]
+    assert_json_error "upload too large: 307200 bytes, the limit is 200000"
+    # chunked: no length up front, the server counts and drops the excess
+    [ "$(post "$D/big.bin" '?direction=young2old' -H 'Transfer-Encoding: chunked')" = 413 ]
+    assert_json_error "upload too large"
+    [ "$(post "$D/big.bin" '?direction=young2old' -H 'Expect: 100-continue')" = 413 ]
+}
+
+@test "serve: too many pixels is 413, from the header, for PNG and JPEG" {
+    for f in many-pixels.png many-pixels.jpg; do
+        [ "$(post "$D/$f" '?direction=young2old')" = 413 ]
+        assert_json_error "image too large: 300x200 is 60000 pixels, the limit is 40000"
+    done
+}
+
+@test "serve: wrong methods are 405, unknown paths 404, no path traversal" {
+    code=$(curl -sS --max-time 10 -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' "$URL/api/translate?direction=young2old")
+    [ "$code" = 405 ]
+    grep -qi '^Allow: POST' "$TMP/headers"
+    assert_json_error "method GET not allowed"
+    [ "$(curl -sS --max-time 10 -o "$TMP/body" -w '%{http_code}' -X PUT --data x "$URL/api/translate?direction=young2old")" = 405 ]
+    [ "$(curl -sS --max-time 10 -o "$TMP/body" -w '%{http_code}' --data x "$URL/api/health")" = 405 ]
+    [ "$(curl -sS --max-time 10 -o "$TMP/body" -w '%{http_code}' -X DELETE "$URL/")" = 405 ]
+    for p in /nope /api /api/ /api/translate/ /index.htm /../../etc/passwd /%2e%2e/%2e%2e/etc/passwd \
+        /..%2f..%2fetc%2fpasswd //etc/passwd '/api/../../etc/passwd' /web-page.c; do
+        code=$(curl -sS --max-time 10 --path-as-is -o "$TMP/body" -w '%{http_code}' "$URL$p")
+        [ "$code" = 404 ] || { echo "$p -> $code"; false; }
+        assert_json_error "not found"
+        run grep -q 'root:' "$TMP/body"
+        assert_failure
+    done
+}
+
+@test "serve: 20 concurrent requests are all answered correctly, and the server goes on" {
+    pids=()
+    for i in $(seq 20); do
+        f=face.jpg
+        [ $((i % 2)) = 0 ] && f=face.png
+        dir=young2old
+        [ $((i % 3)) = 0 ] && dir=old2young
+        curl -sS --max-time 120 -o "$TMP/r$i.png" -w '%{http_code}\n' --data-binary @"$D/$f" \
+            "$URL/api/translate?direction=$dir" >"$TMP/code$i" &
+        pids+=($!)
+        echo "$D/$f.$dir.png" >"$TMP/want$i"
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    for i in $(seq 20); do
+        [ "$(cat "$TMP/code$i")" = 200 ] || { echo "request $i: $(cat "$TMP/code$i")"; false; }
+        cmp "$TMP/r$i.png" "$(cat "$TMP/want$i")"
+    done
+    [ "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$URL/api/health")" = 200 ]
+    [ "$(post "$D/face.jpg" '?direction=young2old')" = 200 ]
+    cmp "$TMP/body" "$D/face.jpg.young2old.png"
+    kill -0 "$(cat "$D/pid")"
+}
+
+@test "serve: SIGTERM and SIGINT stop it cleanly, also with an upload in progress" {
+    for sig in TERM INT; do
+        start_server "$TMP/s.log" --ckpt "$CK" --size 64 --threads 1
+        OWN_PID=$SERVER_PID
+        [ "$(post "$D/face.jpg" '?direction=young2old')" = 200 ]
+        # a slow chunked upload, still open when the signal comes
+        { head -c 200 "$D/face.jpg"; sleep 3; tail -c +201 "$D/face.jpg"; } |
+            curl -sS --max-time 20 -o /dev/null -H 'Transfer-Encoding: chunked' --data-binary @- \
+                "$URL/api/translate?direction=young2old" 2>/dev/null &
+        cpid=$!
+        sleep 0.5
+        stop_server "$OWN_PID" "$sig"
+        OWN_PID=
+        [ "$STOP_STATUS" -eq 0 ] || { echo "exit $STOP_STATUS"; cat "$TMP/s.log"; false; }
+        grep -q "SIG$sig, stopping" "$TMP/s.log"
+        run curl -sS --max-time 5 "$URL/api/health"
+        assert_failure
+        wait "$cpid" || true
+    done
+}
+
+@test "serve: the page in headless Chromium: upload, direction, result, screenshot" {
+    command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+        || skip "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+    "$PY" -c 'import selenium' 2>/dev/null || skip "python3-selenium is not installed"
+    run timeout -k 10 180 "$PY" "$TESTS_DIR/py/serve_browser.py" "$URL/" "$D/face.jpg" "$TMP" 64 old2young \
+        "$D/face.jpg.old2young.png"
+    echo "$output"
+    [ "$status" -ne 77 ] || skip "$output"
+    assert_success
+    assert_output --partial "OK"
+    [ -s "$TMP/serve.png" ] && [ -s "$TMP/serve-phone.png" ]
+    echo "# screenshots: $TMP/serve.png, $TMP/serve-phone.png" >&3
+    if [ -n "${SERVE_SCREENSHOT_DIR:-}" ]; then
+        cp "$TMP/serve.png" "$TMP/serve-phone.png" "$SERVE_SCREENSHOT_DIR/"
+    fi
+}
