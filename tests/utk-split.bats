@@ -152,4 +152,7 @@ PY
     [ "$tail" -lt "$full" ]
     run utk-split --split train --epochs 3 --start-epoch 4 "$FACES"
     assert_failure 2
+    # one epoch at a time concatenates to the whole run
+    for e in 1 2 3; do utk-split --split train --epochs 3 --start-epoch $e --stop-epoch $e -q "$FACES"; done > "$TMP/each"
+    cmp "$TMP/full" "$TMP/each"
 }

@@ -25,6 +25,7 @@ static void usage(FILE *f, int status)
             "  --seed N         shuffle seed, torch.manual_seed semantics (default 42)\n"
             "  --epochs N       emit the train split N times, reshuffled, with epoch records\n"
             "  --start-epoch K  begin at epoch K of N (resuming a run: same order as before)\n"
+            "  --stop-epoch L   end after epoch L of N (one epoch at a time: K = L)\n"
             "  --limit N        at most N faces of each domain per split and epoch\n"
             "  --young MIN:MAX  young age range (default 18:28)\n"
             "  --old MIN[:MAX]  old age range (default 40, no upper bound)\n"
@@ -115,12 +116,12 @@ static void emit_epoch_marker(struct emit *e, int epoch, int epochs)
 
 /* Epoch 1 uses the split's order; epoch k > 1 reshuffles each domain with
  * torch.randperm under manual_seed(seed + k - 1). */
-static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int first, int epochs)
+static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int first, int last, int epochs)
 {
     size_t m = set->split_n[UTK_TRAIN];
     size_t *order[2] = {malloc((m + 1) * sizeof(size_t)), malloc((m + 1) * sizeof(size_t))};
     int64_t *perm = malloc((m + 1) * sizeof *perm);
-    for (int ep = first; ep <= epochs; ep++) {
+    for (int ep = first; ep <= last; ep++) {
         rng g;
         rng_seed(&g, seed + (uint64_t)ep - 1);
         for (int d = 0; d < 2; d++) {
@@ -143,9 +144,9 @@ static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int fi
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_SPLIT = 256, O_SEED, O_EPOCHS, O_START, O_LIMIT, O_YOUNG, O_OLD, O_EXCLUDE, O_LIST, O_STRICT, O_OUT, O_VERSION };
+    enum { O_SPLIT = 256, O_SEED, O_EPOCHS, O_START, O_STOP, O_LIMIT, O_YOUNG, O_OLD, O_EXCLUDE, O_LIST, O_STRICT, O_OUT, O_VERSION };
     static const struct option opts[] = {
-        {"split", 1, 0, O_SPLIT},     {"seed", 1, 0, O_SEED},   {"epochs", 1, 0, O_EPOCHS}, {"start-epoch", 1, 0, O_START},
+        {"split", 1, 0, O_SPLIT},     {"seed", 1, 0, O_SEED},   {"epochs", 1, 0, O_EPOCHS}, {"start-epoch", 1, 0, O_START}, {"stop-epoch", 1, 0, O_STOP},
         {"limit", 1, 0, O_LIMIT},     {"young", 1, 0, O_YOUNG}, {"old", 1, 0, O_OLD},
         {"exclude", 1, 0, O_EXCLUDE}, {"list", 0, 0, O_LIST},   {"strict", 0, 0, O_STRICT},
         {"out", 1, 0, O_OUT},         {"quiet", 0, 0, 'q'},     {"help", 0, 0, 'h'},
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
     utk_opts o;
     utk_opts_default(&o);
     const char *split = "train", *exclude = NULL, *out = "-";
-    int epochs = 0, start = 1, strict = 0, quiet = 0;
+    int epochs = 0, start = 1, stop = 0, strict = 0, quiet = 0;
     struct emit e = {.limit = -1};
     int c;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -162,6 +163,7 @@ int main(int argc, char **argv)
         case O_SEED: o.seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_EPOCHS: epochs = (int)cli_int("--epochs", optarg, 1, 100000); break;
         case O_START: start = (int)cli_int("--start-epoch", optarg, 1, 100000); break;
+        case O_STOP: stop = (int)cli_int("--stop-epoch", optarg, 1, 100000); break;
         case O_LIMIT: e.limit = cli_int("--limit", optarg, 0, INT64_MAX); break;
         case O_YOUNG: parse_range("--young", optarg, &o.young_min, &o.young_max, 0); break;
         case O_OLD: parse_range("--old", optarg, &o.old_min, &o.old_max, 1); break;
@@ -183,8 +185,12 @@ int main(int argc, char **argv)
         cli_usage_error("--split: expected train, val, test or all, got '%s'", split);
     if (epochs && want != UTK_TRAIN && want != -1)
         cli_usage_error("--epochs applies to the train split only");
-    if (start > (epochs ? epochs : 1))
-        cli_usage_error("--start-epoch %d is after the last epoch %d", start, epochs ? epochs : 1);
+    if (!epochs)
+        epochs = 1;
+    if (!stop)
+        stop = epochs;
+    if (start > epochs || stop > epochs || start > stop)
+        cli_usage_error("epochs %d..%d are not within 1..%d", start, stop, epochs);
     if (o.old_min <= o.young_max)
         cli_usage_error("the young and old age ranges overlap");
     e.dir = argv[optind];
@@ -209,7 +215,7 @@ int main(int argc, char **argv)
         if (want != -1 && want != s)
             continue;
         if (s == UTK_TRAIN)
-            emit_train(&e, &set, o.seed, start, epochs ? epochs : 1);
+            emit_train(&e, &set, o.seed, start, stop, epochs);
         else
             emit_split(&e, &set, s, set.split[s][UTK_YOUNG], set.split[s][UTK_OLD]);
     }
