@@ -186,3 +186,14 @@ PY
     utk-split --split train --epochs 3 --start-epoch 3 -q "$FACES" | aug --train --size 24 --seed 5 > "$TMP/tail"
     cmp <(tail -c "$(stat -c %s "$TMP/tail")" "$TMP/full") "$TMP/tail"
 }
+
+@test "aug: --shard K/N splits the images among N workers without loss or overlap" {
+    utk-split --split train -q "$FACES" > "$TMP/img"
+    for k in 0 1 2; do aug --eval --size 16 --shard $k/3 < "$TMP/img" | summary; done \
+        | grep '"kind": "tensor"' | "$PY" -c 'import json,sys; print(" ".join(sorted(json.loads(l)["id"] for l in sys.stdin)))' > "$TMP/sharded"
+    aug --eval --size 16 < "$TMP/img" | summary | grep '"kind": "tensor"' \
+        | "$PY" -c 'import json,sys; print(" ".join(sorted(json.loads(l)["id"] for l in sys.stdin)))' > "$TMP/whole"
+    cmp "$TMP/sharded" "$TMP/whole"
+    run aug --eval --shard 3/3
+    assert_failure 2
+}

@@ -7,6 +7,7 @@
  */
 #include <getopt.h>
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ static void usage(FILE *f, int status)
             "  --in ENDPOINT    input: -, FILE, tcp://*:PORT, ipc://PATH (default -)\n"
             "  --out ENDPOINT   output: -, FILE, tcp://HOST:PORT, ipc://PATH (default -)\n"
             "  --producers N    ZeroMQ: how many producers feed --in / share --out's consumer\n"
+            "  --shard K/N      augment only images K, K+N, K+2N, ... (0-based), dropping the\n"
+            "                   others: N workers fed the same stream share the work\n"
             "  --help, --version\n");
     exit(status);
 }
@@ -106,16 +109,17 @@ static int augment(struct aug *A, record *r)
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_VERSION };
+    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_SHARD, O_VERSION };
     static const struct option opts[] = {
         {"train", 0, 0, O_TRAIN}, {"eval", 0, 0, O_EVAL}, {"size", 1, 0, O_SIZE},
         {"seed", 1, 0, O_SEED},   {"dtype", 1, 0, O_DTYPE}, {"in", 1, 0, O_IN},
-        {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"help", 0, 0, 'h'},
+        {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"shard", 1, 0, O_SHARD}, {"help", 0, 0, 'h'},
         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
     uint64_t seed = 0;
     const char *in = "-", *out = "-";
     int producers = 1, c;
+    long shard = 0, nshards = 1, nimages = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case O_TRAIN: A.train = 1; break;
@@ -129,6 +133,15 @@ int main(int argc, char **argv)
         case O_IN: in = optarg; break;
         case O_OUT: out = optarg; break;
         case O_PRODUCERS: producers = (int)cli_int("--producers", optarg, 1, 1024); break;
+        case O_SHARD: {
+            char k[32], *slash = strchr(optarg, '/');
+            if (!slash || slash - optarg >= (long)sizeof k)
+                cli_usage_error("--shard: expected K/N, got '%s'", optarg);
+            snprintf(k, sizeof k, "%.*s", (int)(slash - optarg), optarg);
+            nshards = cli_int("--shard", slash + 1, 1, 1024);
+            shard = cli_int("--shard", k, 0, nshards - 1);
+            break;
+        }
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
         default: usage(stderr, 2);
@@ -159,7 +172,10 @@ int main(int argc, char **argv)
         int64_t epoch;
         if (strcmp(kind, "epoch") == 0 && record_get_int(&r, "epoch", &epoch) == 0 && epoch >= 1)
             rng_seed(&A.g, seed + (uint64_t)epoch - 1);
-        if ((strcmp(kind, "image") == 0 || strcmp(kind, "tensor") == 0) && augment(&A, &r) != 0) {
+        bool pixels = strcmp(kind, "image") == 0 || strcmp(kind, "tensor") == 0;
+        if (pixels && nimages++ % nshards != shard)
+            continue; /* another worker's */
+        if (pixels && augment(&A, &r) != 0) {
             const char *id = record_get_str(&r, "id");
             warn("record %ld%s%s: %s", stream_in_count(si), id ? " " : "", id ? id : "", err_msg());
             ok = 0;
