@@ -15,7 +15,7 @@ BUILD    ?= build
 BIN      ?= bin
 OPT      ?= -O2 -march=x86-64-v2 -g
 SAN      ?=
-PKGS     := msgpack libzmq libpng libjpeg openblas lapacke libcjson libmicrohttpd
+PKGS     := msgpack libzmq libpng libjpeg openblas lapacke libcjson libmicrohttpd libzip
 
 CPPFLAGS += -Ilib -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fopenmp $(SAN) $(if $(WERROR),-Werror)

@@ -3,7 +3,7 @@
 # benchmark. Installs only what is missing, so it is cheap to run again.
 set -euo pipefail
 pkgs=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpeg62-turbo-dev
-      libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev bats bats-assert bats-support cppcheck clang-tidy clang-format
+      libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev bats bats-assert bats-support cppcheck clang-tidy clang-format
       python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil
       curl chromium chromium-driver python3-selenium)
 missing=()

@@ -1,0 +1,307 @@
+/*
+ * ckpt: inspect, convert (PyTorch .pth <-> safetensors), extract and compare
+ * checkpoints.  docs/ckpt.md is the manual.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "err.h"
+#include "half.h"
+#include "model.h"
+#include "torchfile.h"
+
+static void usage(FILE *f, int status)
+{
+    fprintf(f,
+            "usage: ckpt info [--summary] FILE\n"
+            "       ckpt import [--no-check] IN.pth OUT.safetensors\n"
+            "       ckpt export [--no-check] IN OUT.pth\n"
+            "       ckpt extract --net NAME IN OUT.safetensors\n"
+            "       ckpt diff [--tol X] [--all] A B\n"
+            "Inspect, convert, extract and compare checkpoints (.pth from torch.save, zip or\n"
+            "legacy, and safetensors).\n\n"
+            "  --summary        info: nets and metadata only, no tensor list\n"
+            "  --no-check       import/export: skip loading G/F/DX/DY into the models\n"
+            "  --net NAME       extract: the network to keep (G, F, DX, DY), prefix kept\n"
+            "  --tol X          diff: largest absolute difference still equal (default 0)\n"
+            "  --all            diff: a line for every tensor, not only differing ones\n"
+            "  --help, --version\n"
+            "diff exits 0 when the tensors match within --tol, 1 when they differ.\n");
+    exit(status);
+}
+
+/* Load every reference net in f into the model to prove names and shapes. */
+static int check_nets(const st_file *f)
+{
+    static const char *const nets[] = {"G.", "F.", "DX.", "DY."};
+    backend_t be = NULL;
+    int rc = 0;
+    for (int k = 0; k < 4 && !rc; k++) {
+        if (!ckpt_has_net(f, nets[k]))
+            continue;
+        if (!be && !(be = backend_cpu_init()))
+            return err_set("cannot start the CPU backend");
+        struct gen_config gc;
+        struct disc_config dc;
+        struct net *n = NULL;
+        if (k < 2)
+            rc = ckpt_gen_config(f, nets[k], &gc) || !(n = gen_new(be, &gc, NULL));
+        else
+            rc = ckpt_disc_config(f, nets[k], &dc) || !(n = disc_new(be, &dc, NULL));
+        rc = rc || ckpt_load_net(f, nets[k], n);
+        net_free(n);
+    }
+    backend_free(be);
+    return rc ? -1 : 0;
+}
+
+static double elem(const tf_tensor *t, int64_t i)
+{
+    const uint8_t *p = (const uint8_t *)t->data + (size_t)i * st_dtype_size(t->dtype);
+    union {
+        float f;
+        double d;
+        int64_t i64;
+        int32_t i32;
+        int16_t i16;
+        uint16_t u16;
+    } u;
+    memcpy(&u, p, st_dtype_size(t->dtype));
+    switch (t->dtype) {
+    case ST_F32: return u.f;
+    case ST_F64: return u.d;
+    case ST_F16: return half_to_f32(u.u16);
+    case ST_BF16: return bf16_to_f32(u.u16);
+    case ST_I64: return (double)u.i64;
+    case ST_I32: return u.i32;
+    case ST_I16: return u.i16;
+    case ST_I8: return (int8_t)*p;
+    default: return *p;
+    }
+}
+
+static void shape_str(char *b, size_t n, const tf_tensor *t)
+{
+    size_t at = (size_t)snprintf(b, n, "[");
+    for (int i = 0; i < t->ndim && at < n; i++)
+        at += (size_t)snprintf(b + at, n - at, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    if (at < n)
+        snprintf(b + at, n - at, "]");
+}
+
+static int cmd_info(const char *path, int summary)
+{
+    tf_set s;
+    if (tf_set_open(path, &s))
+        die("%s", err_msg());
+    int64_t values = 0;
+    size_t bytes = 0;
+    for (int i = 0; i < s.n; i++) {
+        values += s.t[i].numel;
+        bytes += s.t[i].nbytes;
+    }
+    printf("%s: %s, %d tensors, %lld values, %zu bytes\n", path, s.format, s.n, (long long)values, bytes);
+    if (s.nmeta)
+        printf("metadata:\n");
+    for (int i = 0; i < s.nmeta; i++)
+        printf("  %s = %.200s%s\n", s.meta_key[i], s.meta_val[i], strlen(s.meta_val[i]) > 200 ? "..." : "");
+    printf("groups:\n");
+    for (int i = 0; i < s.n; i++) {
+        size_t hl = strcspn(s.t[i].name, ".");
+        int first = 1;
+        for (int j = 0; j < i && first; j++)
+            first = !(strcspn(s.t[j].name, ".") == hl && !strncmp(s.t[j].name, s.t[i].name, hl));
+        if (!first)
+            continue;
+        int nt = 0, np = 0;
+        int64_t pv = 0, tv = 0;
+        for (int j = i; j < s.n; j++)
+            if (strcspn(s.t[j].name, ".") == hl && !strncmp(s.t[j].name, s.t[i].name, hl)) {
+                nt++;
+                tv += s.t[j].numel;
+                if (!tf_is_buffer_name(s.t[j].name) && strncmp(s.t[i].name, "opt_", 4)) {
+                    np++;
+                    pv += s.t[j].numel;
+                }
+            }
+        printf("  %-8.*s %5d tensors %10lld values", (int)hl, s.t[i].name, nt, (long long)tv);
+        if (np)
+            printf(", %d parameters (%lld values)", np, (long long)pv);
+        printf("\n");
+    }
+    if (!summary) {
+        printf("tensors:\n");
+        for (int i = 0; i < s.n; i++) {
+            char sh[160];
+            shape_str(sh, sizeof sh, &s.t[i]);
+            printf("  %s %s %s\n", s.t[i].name, st_dtype_name(s.t[i].dtype), sh);
+        }
+    }
+    tf_set_free(&s);
+    return 0;
+}
+
+static int cmd_import(const char *in, const char *out, int check)
+{
+    tf_set s;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.ckpt-import.%ld", out, (long)getpid());
+    if (tf_set_from_pth(in, &s) || tf_set_save_st(&s, tmp))
+        die("%s", err_msg());
+    tf_set_free(&s);
+    st_file *f = check ? st_open(tmp) : NULL;
+    if (check && (!f || check_nets(f))) {
+        st_free(f);
+        unlink(tmp);
+        die("%s: %s", in, err_msg());
+    }
+    st_free(f);
+    if (rename(tmp, out) != 0) {
+        unlink(tmp);
+        die("%s:", out);
+    }
+    return 0;
+}
+
+static int cmd_export(const char *in, const char *out, int check)
+{
+    tf_set s;
+    if (tf_set_open(in, &s))
+        die("%s", err_msg());
+    if (check && s.st && check_nets(s.st))
+        die("%s", err_msg());
+    if (tf_set_save_pth(&s, out))
+        die("%s", err_msg());
+    tf_set_free(&s);
+    return 0;
+}
+
+static int cmd_extract(const char *net, const char *in, const char *out)
+{
+    tf_set s, o;
+    tf_set_init(&o);
+    if (tf_set_open(in, &s))
+        die("%s", err_msg());
+    size_t nl = strlen(net);
+    for (int i = 0; i < s.n; i++)
+        if (!strncmp(s.t[i].name, net, nl) && s.t[i].name[nl] == '.' &&
+            tf_set_add(&o, s.t[i].name, s.t[i].dtype, s.t[i].shape, s.t[i].ndim, s.t[i].data, s.t[i].nbytes, 0))
+            die("%s", err_msg());
+    if (!o.n)
+        die("%s: no tensors under '%s.'", in, net);
+    static const char *const keep[] = {"format", "format_version", "epoch", "config"};
+    char src[4200];
+    snprintf(src, sizeof src, "ckpt extract --net %s %s", net, in);
+    for (int k = 0; k < 4; k++)
+        if (tf_set_get_meta(&s, keep[k]) && tf_set_meta(&o, keep[k], tf_set_get_meta(&s, keep[k])))
+            die("%s", err_msg());
+    if (tf_set_meta(&o, "kind", "weights") || tf_set_meta(&o, "source", src) || tf_set_save_st(&o, out))
+        die("%s", err_msg());
+    tf_set_free(&o);
+    tf_set_free(&s);
+    return 0;
+}
+
+static int cmd_diff(const char *a, const char *b, double tol, int all)
+{
+    tf_set x, y;
+    if (tf_set_open(a, &x) || tf_set_open(b, &y))
+        die("%s", err_msg());
+    int differ = 0, ndiff = 0;
+    double worst = 0;
+    for (int i = 0; i < x.n; i++) {
+        const tf_tensor *p = &x.t[i], *q = tf_set_find(&y, p->name);
+        char sp[160], sq[160];
+        shape_str(sp, sizeof sp, p);
+        if (!q) {
+            printf("%s: only in %s\n", p->name, a);
+            differ = 1;
+            continue;
+        }
+        shape_str(sq, sizeof sq, q);
+        if (p->numel != q->numel || strcmp(sp, sq)) {
+            printf("%s: shape %s vs %s\n", p->name, sp, sq);
+            differ = 1;
+            continue;
+        }
+        double mabs = 0, mrel = 0;
+        for (int64_t k = 0; k < p->numel; k++) {
+            double u = elem(p, k), v = elem(q, k), d = fabs(u - v);
+            if (isnan(d) && !(isnan(u) && isnan(v)))
+                d = INFINITY;
+            else if (isnan(d))
+                d = 0;
+            double m = fmax(fabs(u), fabs(v));
+            mabs = fmax(mabs, d);
+            if (m > 0)
+                mrel = fmax(mrel, d / m);
+        }
+        int bad = mabs > tol;
+        worst = fmax(worst, mabs);
+        ndiff += bad;
+        if (bad || all)
+            printf("%s: max abs %.6g max rel %.6g%s%s\n", p->name, mabs, mrel,
+                   p->dtype != q->dtype ? " (dtypes differ)" : "", bad ? " DIFFERS" : "");
+    }
+    for (int i = 0; i < y.n; i++)
+        if (!tf_set_find(&x, y.t[i].name)) {
+            printf("%s: only in %s\n", y.t[i].name, b);
+            differ = 1;
+        }
+    printf("%d tensors compared, %d differ beyond %g (max abs %.6g)%s\n", x.n, ndiff, tol, worst,
+           differ ? "; names or shapes differ" : "");
+    tf_set_free(&x);
+    tf_set_free(&y);
+    return differ || ndiff ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    err_init(argv[0]);
+    static const struct option opts[] = {
+        {"help", no_argument, 0, 'h'},     {"version", no_argument, 0, 'V'}, {"net", required_argument, 0, 'n'},
+        {"tol", required_argument, 0, 't'}, {"all", no_argument, 0, 'a'},    {"summary", no_argument, 0, 's'},
+        {"no-check", no_argument, 0, 'c'},  {0, 0, 0, 0}};
+    const char *net = NULL;
+    double tol = 0;
+    int all = 0, summary = 0, check = 1, c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout, 0); break;
+        case 'V': cli_version(); break;
+        case 'n': net = optarg; break;
+        case 't': tol = cli_double("--tol", optarg, 0, INFINITY); break;
+        case 'a': all = 1; break;
+        case 's': summary = 1; break;
+        case 'c': check = 0; break;
+        default: usage(stderr, 2);
+        }
+    }
+    if (optind >= argc)
+        cli_usage_error("a command is required (info, import, export, extract, diff)");
+    const char *cmd = argv[optind], **f = (const char **)argv + optind + 1;
+    int nf = argc - optind - 1, rc;
+    if (!strcmp(cmd, "info") && nf == 1)
+        rc = cmd_info(f[0], summary);
+    else if (!strcmp(cmd, "import") && nf == 2)
+        rc = cmd_import(f[0], f[1], check);
+    else if (!strcmp(cmd, "export") && nf == 2)
+        rc = cmd_export(f[0], f[1], check);
+    else if (!strcmp(cmd, "extract") && nf == 2 && net)
+        rc = cmd_extract(net, f[0], f[1]);
+    else if (!strcmp(cmd, "diff") && nf == 2)
+        rc = cmd_diff(f[0], f[1], tol, all);
+    else if (!strcmp(cmd, "extract") && nf == 2)
+        cli_usage_error("extract needs --net NAME");
+    else
+        cli_usage_error("bad command or number of files: '%s' with %d file(s)", cmd, nf);
+    err_close_stdout();
+    return rc;
+}
