@@ -5,6 +5,7 @@
  */
 #include "record.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,6 +297,52 @@ int record_pack(const record *r, msgpack_packer *pk)
         }
     }
     return rc ? -1 : 0;
+}
+
+static void json_string_(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+int record_write_json(const record *r, FILE *f)
+{
+    fputc('{', f);
+    for (int i = 0; i < r->n; i++) {
+        const record_field *x = &r->fields[i];
+        if (i)
+            fputs(", ", f);
+        json_string_(f, x->key);
+        fputs(": ", f);
+        switch (x->type) {
+        case REC_BOOL: fputs(x->b ? "true" : "false", f); break;
+        case REC_INT: fprintf(f, "%lld", (long long)x->i); break;
+        case REC_FLOAT:
+            if (isfinite(x->f))
+                fprintf(f, "%.9g", x->f);
+            else
+                fputs("null", f);
+            break;
+        case REC_STR: json_string_(f, x->s); break;
+        case REC_INTS:
+            fputc('[', f);
+            for (int k = 0; k < x->nints; k++)
+                fprintf(f, "%s%lld", k ? ", " : "", (long long)x->ints[k]);
+            fputc(']', f);
+            break;
+        default: fputs("null", f);
+        }
+    }
+    fputs("}\n", f);
+    return ferror(f) ? err_set("writing JSON failed:") : 0;
 }
 
 /* ---- tensor records ------------------------------------------------------ */

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <msgpack.h>
 
@@ -88,6 +89,10 @@ void record_remove(record *r, const char *key);
 
 /* Append the record as one msgpack map. */
 int record_pack(const record *r, msgpack_packer *pk);
+/* Write the record as one JSON object and a newline (binary fields and
+ * nested values other than integer arrays are written as null; floats
+ * that are not finite as null). */
+int record_write_json(const record *r, FILE *f);
 
 /* ---- tensor records: kind "tensor", dtype, shape [C,H,W], data ---------- */
 
