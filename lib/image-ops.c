@@ -20,9 +20,7 @@
 
 #include "err.h"
 
-#if defined(__SSE4_1__)
-#include <smmintrin.h>
-#endif
+#include <immintrin.h>
 
 #define PRECISION_BITS (32 - 8 - 2) /* PIL Resample.c: 22 */
 
@@ -121,11 +119,166 @@ static inline uint8_t clip8_(int32_t v)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+/* AVX-512 (F+BW+VL) versions of the two passes, chosen at run time; the
+ * same integer sums, the same clip8 (>> 22, then max 0 and an unsigned
+ * saturating narrow to 8 bits). */
+static int avx512bw_(void)
+{
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl");
+    }
+    return v;
+}
+
+/* Horizontal pass, 3 channels, in chunks of up to 5 output pixels whose
+ * taps all lie in one 16-byte window of the source row: per tap a pshufb
+ * picks each output byte's source byte (0x80 = no tap, weight 0), and 16
+ * int32 lanes accumulate.  Chunks whose window would run past the row end
+ * are done by the scalar code.  Returns 0 (nothing done) when the filter
+ * is too wide for this. */
+struct hchunk_ {
+    int xx0, npix, base, vec;
+};
+
+#define HTAPS_ 4
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static int
+resample_h3_avx512_(uint8_t *dst, int dw, const uint8_t *src, int sw, int y0, int rows,
+                    int ksize, const int *bounds, const int32_t *kk)
+{
+    int taps = 0;
+    for (int xx = 0; xx < dw; xx++)
+        if (bounds[2 * xx + 1] > taps)
+            taps = bounds[2 * xx + 1];
+    if (taps > HTAPS_ || taps < 1)
+        return 0;
+    struct hchunk_ *ch = malloc(sizeof *ch * (size_t)dw);
+    uint8_t *shuf = malloc((size_t)dw * HTAPS_ * 16);
+    int32_t *wt = aligned_alloc(64, (size_t)dw * HTAPS_ * 16 * sizeof(int32_t));
+    if (!ch || !shuf || !wt) {
+        free(ch);
+        free(shuf);
+        free(wt);
+        return 0;
+    }
+    int nch = 0;
+    for (int xx = 0; xx < dw;) {
+        int base = bounds[2 * xx] * 3, np = 0;
+        while (np < 5 && xx + np < dw) {
+            int last = (bounds[2 * (xx + np)] + bounds[2 * (xx + np) + 1] - 1) * 3 + 2;
+            if (last - base >= 16 || bounds[2 * (xx + np)] * 3 < base)
+                break;
+            np++;
+        }
+        if (np == 0)
+            np = 1; /* cannot happen with taps <= 4; keeps the loop finite */
+        struct hchunk_ *c = &ch[nch];
+        c->xx0 = xx, c->npix = np, c->base = base;
+        c->vec = base + 16 <= sw * 3;
+        uint8_t *sh = shuf + (size_t)nch * HTAPS_ * 16;
+        int32_t *w = wt + (size_t)nch * HTAPS_ * 16;
+        for (int t = 0; t < HTAPS_; t++)
+            for (int lane = 0; lane < 16; lane++) {
+                int j = lane / 3, chn = lane % 3;
+                int ok = lane < 3 * np && t < bounds[2 * (xx + j) + 1];
+                sh[t * 16 + lane] =
+                    ok ? (uint8_t)((bounds[2 * (xx + j)] + t) * 3 + chn - base) : 0x80;
+                w[t * 16 + lane] = ok ? kk[(size_t)(xx + j) * ksize + t] : 0;
+            }
+        nch++;
+        xx += np;
+    }
+    const int32_t half = 1 << (PRECISION_BITS - 1);
+    const __m512i vhalf = _mm512_set1_epi32(half), zero = _mm512_setzero_si512();
+    for (int y = 0; y < rows; y++) {
+        const uint8_t *s = src + (size_t)(y + y0) * sw * 3;
+        uint8_t *d = dst + (size_t)y * dw * 3;
+        for (int q = 0; q < nch; q++) {
+            const struct hchunk_ *c = &ch[q];
+            if (c->vec) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(s + c->base));
+                const uint8_t *sh = shuf + (size_t)q * HTAPS_ * 16;
+                const int32_t *w = wt + (size_t)q * HTAPS_ * 16;
+                __m512i acc = vhalf;
+                for (int t = 0; t < taps; t++) {
+                    __m128i b = _mm_shuffle_epi8(v, _mm_loadu_si128((const __m128i *)(sh + 16 * t)));
+                    acc = _mm512_add_epi32(
+                        acc, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(b), _mm512_load_si512(w + 16 * t)));
+                }
+                acc = _mm512_max_epi32(_mm512_srai_epi32(acc, PRECISION_BITS), zero);
+                _mm_mask_storeu_epi8(d + c->xx0 * 3, (__mmask16)((1u << (3 * c->npix)) - 1),
+                                     _mm512_cvtusepi32_epi8(acc));
+                continue;
+            }
+            for (int xx = c->xx0; xx < c->xx0 + c->npix; xx++) {
+                const int xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1];
+                const int32_t *k = kk + (size_t)xx * ksize;
+                const uint8_t *p = s + (size_t)xmin * 3;
+                int32_t s0 = half, s1 = half, s2 = half;
+                for (int x = 0; x < xmax; x++, p += 3) {
+                    s0 += p[0] * k[x];
+                    s1 += p[1] * k[x];
+                    s2 += p[2] * k[x];
+                }
+                d[3 * xx] = clip8_(s0);
+                d[3 * xx + 1] = clip8_(s1);
+                d[3 * xx + 2] = clip8_(s2);
+            }
+        }
+    }
+    free(ch);
+    free(shuf);
+    free(wt);
+    return 1;
+}
+
+/* Vertical pass over bytes [0, n) of each row, 64 at a time; returns how
+ * many bytes per row it did (a multiple of 64). */
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t
+resample_v_avx512_(uint8_t *dst, int dh, const uint8_t *src, size_t n, int ksize,
+                   const int *bounds, const int32_t *kk)
+{
+    const size_t n64 = n / 64 * 64;
+    const __m512i vhalf = _mm512_set1_epi32(1 << (PRECISION_BITS - 1)),
+                  zero = _mm512_setzero_si512();
+    for (int yy = 0; yy < dh; yy++) {
+        const int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1];
+        const int32_t *k = kk + (size_t)yy * ksize;
+        uint8_t *d = dst + (size_t)yy * n;
+        for (size_t i0 = 0; i0 < n64; i0 += 64) {
+            __m512i a0 = vhalf, a1 = vhalf, a2 = vhalf, a3 = vhalf;
+            for (int y = 0; y < ymax; y++) {
+                const uint8_t *sp = src + (size_t)(y + ymin) * n + i0;
+                const __m512i ky = _mm512_set1_epi32(k[y]);
+                a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sp)), ky));
+                a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 16))), ky));
+                a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 32))), ky));
+                a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 48))), ky));
+            }
+            a0 = _mm512_max_epi32(_mm512_srai_epi32(a0, PRECISION_BITS), zero);
+            a1 = _mm512_max_epi32(_mm512_srai_epi32(a1, PRECISION_BITS), zero);
+            a2 = _mm512_max_epi32(_mm512_srai_epi32(a2, PRECISION_BITS), zero);
+            a3 = _mm512_max_epi32(_mm512_srai_epi32(a3, PRECISION_BITS), zero);
+            _mm_storeu_si128((__m128i *)(d + i0), _mm512_cvtusepi32_epi8(a0));
+            _mm_storeu_si128((__m128i *)(d + i0 + 16), _mm512_cvtusepi32_epi8(a1));
+            _mm_storeu_si128((__m128i *)(d + i0 + 32), _mm512_cvtusepi32_epi8(a2));
+            _mm_storeu_si128((__m128i *)(d + i0 + 48), _mm512_cvtusepi32_epi8(a3));
+        }
+    }
+    return n64;
+}
+
 /* ImagingResampleHorizontal_8bpc over input rows [y0, y0 + rows). */
 static void resample_h_(uint8_t *dst, int dw, const uint8_t *src, int sw, int c, int y0,
                         int rows, int ksize, const int *bounds, const int32_t *kk)
 {
     const int32_t half = 1 << (PRECISION_BITS - 1);
+    if (c == 3 && avx512bw_() &&
+        resample_h3_avx512_(dst, dw, src, sw, y0, rows, ksize, bounds, kk))
+        return;
     for (int y = 0; y < rows; y++) {
         const uint8_t *s = src + (size_t)(y + y0) * sw * c;
         uint8_t *d = dst + (size_t)y * dw * c;
@@ -183,11 +336,12 @@ static void resample_v_(uint8_t *dst, int dh, const uint8_t *src, int w, int c, 
                         const int *bounds, const int32_t *kk, int32_t *acc)
 {
     const size_t n = (size_t)w * c;
+    const size_t done = avx512bw_() ? resample_v_avx512_(dst, dh, src, n, ksize, bounds, kk) : 0;
     for (int yy = 0; yy < dh; yy++) {
         const int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1];
         const int32_t *k = kk + (size_t)yy * ksize;
         uint8_t *d = dst + (size_t)yy * n;
-        size_t i0 = 0;
+        size_t i0 = done;
 #if defined(__SSE4_1__)
         /* 16 bytes at a time with the sums in registers; the shift and the
          * two saturating packs are exactly clip8 (>> 22, clamp 0..255). */
