@@ -77,6 +77,15 @@ int ckpt_out_add_i64(ckpt_out *c, const char *name, int64_t value)
     return st_writer_add(c->w, name, ST_I64, NULL, 0, host);
 }
 
+int ckpt_out_add_f32_scalar(ckpt_out *c, const char *name, float value)
+{
+    float *host = stage_(c, sizeof *host);
+    if (!host)
+        return err_set("out of memory");
+    *host = value;
+    return st_writer_add(c->w, name, ST_F32, NULL, 0, host);
+}
+
 int ckpt_out_add_net(ckpt_out *c, const char *prefix, struct net *net)
 {
     char name[128];

@@ -37,6 +37,8 @@ int ckpt_out_add_f32(ckpt_out *c, const char *name, const int64_t *shape, int nd
                      const float *dev);
 /* Stage one int64 scalar. */
 int ckpt_out_add_i64(ckpt_out *c, const char *name, int64_t value);
+/* Stage one float32 scalar (shape []), e.g. torch's Adam `step`. */
+int ckpt_out_add_f32_scalar(ckpt_out *c, const char *name, float value);
 int ckpt_out_meta(ckpt_out *c, const char *key, const char *value);
 /* Write atomically (temporary file + rename). */
 int ckpt_out_save(ckpt_out *c, const char *path);
