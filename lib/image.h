@@ -58,6 +58,9 @@ int image_rotate(image *out, const image *in, float degrees);
 /* ToTensor + Normalize(0.5, 0.5): out[c][y][x] = (px/255.0f - 0.5f)/0.5f,
  * computed in float as torch does.  out holds c*h*w floats. */
 void image_to_chw_f32(float *out, const image *in);
+/* image_rotate then image_to_chw_f32 in one pass, no rotated image in
+ * between: out holds c*h*w floats of in's size.  Same values. */
+int image_rotate_chw_f32(float *out, const image *in, float degrees);
 /* The inverse for saving: clamp to [-1,1], y = (x+1)/2, then as
  * torchvision.utils.save_image: trunc(clamp(y*255 + 0.5, 0, 255)); NaN -> 0.
  * Allocates out->px.  Returns 0, or -1 (bad size / out of memory). */

@@ -37,7 +37,8 @@ int transform_eval(image *im, int size)
     return take_(image_center_crop(&t, im, size, size), im, &t);
 }
 
-int transform_train(image *im, int size, rng *g)
+/* Everything up to the rotation; *angle is its draw. */
+static int train_until_rotate_(image *im, int size, rng *g, float *angle)
 {
     image t = {0};
     if (rng_uniform_f32(g, 0.0f, 1.0f) < 0.5f && take_(image_hflip(&t, im), im, &t) != 0)
@@ -48,6 +49,23 @@ int transform_train(image *im, int size, rng *g)
     int x = (int)rng_below(g, (uint32_t)(im->w - size + 1));
     if (take_(image_crop(&t, im, x, y, size, size), im, &t) != 0)
         return -1;
-    float angle = rng_uniform_f32(g, 0.0f, 80.0f);
+    *angle = rng_uniform_f32(g, 0.0f, 80.0f);
+    return 0;
+}
+
+int transform_train(image *im, int size, rng *g)
+{
+    image t = {0};
+    float angle;
+    if (train_until_rotate_(im, size, g, &angle) != 0)
+        return -1;
     return take_(image_rotate(&t, im, angle), im, &t);
+}
+
+int transform_train_chw_f32(float *out, image *im, int size, rng *g)
+{
+    float angle;
+    if (train_until_rotate_(im, size, g, &angle) != 0)
+        return -1;
+    return image_rotate_chw_f32(out, im, angle);
 }

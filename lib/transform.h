@@ -14,4 +14,7 @@
 #include "rng.h"
 
 int transform_train(image *im, int size, rng *g);
+/* transform_train, then ToTensor+Normalize into out [3,size,size] (the same
+ * floats as image_to_chw_f32 of its result) without the rotated image. */
+int transform_train_chw_f32(float *out, image *im, int size, rng *g);
 int transform_eval(image *im, int size);

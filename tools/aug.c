@@ -78,6 +78,32 @@ static int record_image(const record *r, image *im)
 static int augment(struct aug *A, record *r)
 {
     image im = {0};
+    if (A->train && A->dt != DTYPE_U8) {
+        /* rotation and tensor conversion fused; f32 data handed over as is */
+        int64_t n = (int64_t)3 * A->size * A->size;
+        float *chw = malloc((size_t)n * sizeof *chw);
+        if (!chw)
+            return err_set("out of memory");
+        if (record_image(r, &im) != 0 || transform_train_chw_f32(chw, &im, A->size, &A->g) != 0) {
+            free(chw);
+            image_free(&im);
+            return -1;
+        }
+        if (A->dt == DTYPE_F32) {
+            int64_t shape[3] = {3, A->size, A->size};
+            record_set_str(r, "kind", "tensor");
+            record_set_str(r, "dtype", dtype_name(DTYPE_F32));
+            record_set_ints(r, "shape", shape, 3);
+            record_set_bin_owned(r, "data", (uint8_t *)chw, (size_t)n * sizeof *chw);
+        } else {
+            record_set_tensor_f32(r, chw, 3, A->size, A->size, A->dt);
+            free(chw);
+        }
+        record_remove(r, "bytes");
+        record_remove(r, "encoding");
+        image_free(&im);
+        return 0;
+    }
     if (record_image(r, &im) != 0 ||
         (A->train ? transform_train(&im, A->size, &A->g) : transform_eval(&im, A->size)) != 0) {
         image_free(&im);
