@@ -489,7 +489,8 @@ int cyclegan_save(struct cyclegan *cg, const char *path, const struct cyclegan_m
     int rc = ckpt_out_meta(c, "format", "aging-cyclegan") ||
              ckpt_out_meta(c, "format_version", FORMAT_VERSION) ||
              ckpt_out_meta(c, "kind", "train") || meta_num_(c, "epoch", meta->epoch) ||
-             meta_num_(c, "step", meta->step) || meta_num_(c, "sched_epoch", meta->sched_epoch);
+             meta_num_(c, "step", meta->step) || meta_num_(c, "epoch_step", meta->epoch_step) ||
+             meta_num_(c, "sched_epoch", meta->sched_epoch);
     char key[64];
     for (int k = 0; k < 4 && !rc; k++) {
         snprintf(key, sizeof key, "opt_%s.param_groups", NET_TAG[k]);
@@ -643,6 +644,7 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
             cJSON_Delete(o);
         }
         rc = parse_i64_(f, "epoch", &m.epoch) || parse_i64_(f, "step", &m.step) ||
+             parse_i64_(f, "epoch_step", &m.epoch_step) ||
              parse_i64_(f, "sched_epoch", &m.sched_epoch) || load_rng_(f, &m);
     }
     st_free(f);

@@ -120,6 +120,7 @@ void cyclegan_set_epoch(struct cyclegan *cg, int sched_epoch, int n_epochs);
 struct cyclegan_meta {
     int64_t epoch;       /* epochs completed */
     int64_t step;        /* optimiser steps (batches) over the whole run */
+    int64_t epoch_step;  /* steps done into epoch+1 (a mid-epoch checkpoint), else 0 */
     int64_t sched_epoch; /* the schedulers' last_epoch */
     int n_epochs;        /* total epochs of the run ("epochs" in config), 0 = unknown */
     int has_rng;         /* save: write rng; load: set when the file has one */

@@ -465,7 +465,7 @@ static int test_resume(void)
     int fd = mkstemp(path);
     EXPECT(fd >= 0, "mkstemp");
     close(fd);
-    struct cyclegan_meta meta = {.epoch = 3, .step = 2, .sched_epoch = 3, .n_epochs = 4,
+    struct cyclegan_meta meta = {.epoch = 3, .step = 2, .epoch_step = 1, .sched_epoch = 3, .n_epochs = 4,
                                  .has_rng = 1, .rng = data};
     EXPECT(cyclegan_save(a, path, &meta) == 0, "%s", err_msg());
 
@@ -480,7 +480,8 @@ static int test_resume(void)
     struct cyclegan_meta got;
     EXPECT(cyclegan_load(b, path, &got) == 0, "%s", err_msg());
     unlink(path);
-    EXPECT(got.epoch == 3 && got.step == 2 && got.sched_epoch == 3 && got.n_epochs == 4 &&
+    EXPECT(got.epoch == 3 && got.step == 2 && got.epoch_step == 1 && got.sched_epoch == 3 &&
+               got.n_epochs == 4 &&
                got.has_rng && !memcmp(&got.rng, &data, sizeof data),
            "meta round trip");
     EXPECT(b->cfg.lambda_id == 0.75, "lambda_id %g", b->cfg.lambda_id);
