@@ -1,8 +1,15 @@
 /*
- * serve: the web demo.  An HTTP server (libmicrohttpd, thread pool) with one
- * self-contained page at /, GET /api/health and POST /api/translate.  Each
- * worker owns a CPU backend with both generators, loaded once at start-up;
- * a request borrows a free worker for the forward pass only.
+ * serve: the web demo.  An HTTP server (libmicrohttpd) with one
+ * self-contained page at /, GET /api/health and POST /api/translate.
+ *
+ * Two kinds of threads: libmicrohttpd's small pool does the HTTP (headers,
+ * uploads, the header-only size checks, replies) and never waits for the
+ * model; --threads inference workers each own a CPU backend with both
+ * generators, loaded once at start-up (infer is not thread-safe: one per
+ * thread).  An upload that passes the checks is suspended and queued; the
+ * first free worker decodes, translates and encodes it, then resumes the
+ * connection, which sends the PNG.  So the page and /api/health answer at
+ * once however busy the workers are, and requests are served in order.
  */
 #include <getopt.h>
 #include <netdb.h>
@@ -35,7 +42,7 @@ static void usage(FILE *f, int status)
                "  --host ADDR        address to listen on (default 127.0.0.1)\n"
                "  --port N           TCP port, 0 = any free one (default 7860)\n"
                "  --size N           resize to N+50, centre-crop to N (default 256)\n"
-               "  --threads N        workers, each with its own copy of the generators (default 2)\n"
+               "  --threads N        inference workers, each with its own generators (default 2)\n"
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
                "  --device D         cpu (default)\n"
@@ -44,18 +51,35 @@ static void usage(FILE *f, int status)
                "  GET  /                 the page\n"
                "  GET  /api/health       model and limits as JSON\n"
                "  POST /api/translate?direction=young2old|old2young   JPEG/PNG body -> image/png\n"
-               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413 or 500.\n");
+               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 500 or 503.\n");
     exit(status);
 }
 
 enum { DIR_Y2O, DIR_O2Y };
 enum { ROUTE_PAGE = 1, ROUTE_HEALTH, ROUTE_TRANSLATE };
 
+struct server;
+
 struct worker {
+    struct server *S;
     backend_t be;
     infer *g[2]; /* [DIR_Y2O] = G, [DIR_O2Y] = F */
-    int busy;
+    pthread_t tid;
 };
+
+/* One per request (MHD's con_cls), freed when the request completes. */
+struct req {
+    int route, dir, status, too_big, state;
+    uint8_t *body; /* the upload, then the PNG once done */
+    size_t n, cap;
+    struct MHD_Connection *conn;
+    struct req *next; /* job queue */
+    struct timespec t0;
+    char what[96];    /* method and path for the log line */
+    char msg[512];    /* the error, when a worker fails */
+    char timing[128]; /* Server-Timing */
+};
+enum { REQ_READING, REQ_QUEUED, REQ_DONE };
 
 struct server {
     struct worker *w;
@@ -63,17 +87,11 @@ struct server {
     size_t max_upload;
     long max_pixels;
     char *health; /* JSON, built once */
+    /* the job queue and its workers; mu guards everything below */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-};
-
-/* One per request (MHD's con_cls), freed when the request completes. */
-struct req {
-    int route, dir, status, too_big;
-    uint8_t *body;
-    size_t n, cap;
-    struct timespec t0;
-    char what[96]; /* method and path for the log line */
+    pthread_cond_t work, idle;
+    struct req *head, *tail;
+    int running, active, stopping, quit;
 };
 
 static double ms_since(const struct timespec *t0)
@@ -136,39 +154,12 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, struct req *r, int 
 // ----------------------------------------------------------------------------
 // the translation itself
 
-static struct worker *worker_acquire(struct server *S)
+/* Header-only checks, in the HTTP thread: a status >= 400 with err_msg()
+ * set, or 0 when the upload may go to a worker. */
+static int check_body(struct server *S, const struct req *r)
 {
-    pthread_mutex_lock(&S->mu);
-    for (;;) {
-        for (int i = 0; i < S->nw; i++) {
-            if (!S->w[i].busy) {
-                S->w[i].busy = 1;
-                pthread_mutex_unlock(&S->mu);
-                return &S->w[i];
-            }
-        }
-        pthread_cond_wait(&S->cv, &S->mu);
-    }
-}
-
-static void worker_release(struct server *S, struct worker *w)
-{
-    pthread_mutex_lock(&S->mu);
-    w->busy = 0;
-    pthread_cond_signal(&S->cv);
-    pthread_mutex_unlock(&S->mu);
-}
-
-/* The image in r->body through transform_eval and the generator, as PNG
- * (malloc'd) in *png; or an HTTP status >= 400 with err_msg() set.  Sizes
- * are checked from the header before any pixel is decoded. */
-static int translate_body(struct server *S, const struct req *r, uint8_t **png, size_t *len, char *timing,
-                          size_t timing_n)
-{
-    int w, h, status = 500;
+    int w, h;
     const char *fmt = "";
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (r->n == 0) {
         err_set("empty body: POST the JPEG or PNG bytes");
         return 400;
@@ -185,41 +176,107 @@ static int translate_body(struct server *S, const struct req *r, uint8_t **png, 
         err_set("image too elongated: %dx%d", w, h);
         return 413;
     }
-    image im = {0};
+    return 0;
+}
+
+/* The upload through transform_eval and the generator, as translate does
+ * it; on success r->body holds the PNG.  Returns the HTTP status, with
+ * r->msg set when it is not 200. */
+static int translate_body(struct server *S, struct worker *wk, struct req *r)
+{
+    int status = 500;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    image im = {0}, out = {0};
     float *x = NULL;
-    image out = {0};
-    struct worker *wk = NULL;
-    double t_dec, t_inf = 0;
+    uint8_t *png = NULL;
+    size_t len = 0;
+    double t_dec, t_inf;
     if (image_decode(&im, r->body, r->n) != 0) {
         status = 400;
         goto out;
     }
     if (transform_eval(&im, S->size) != 0)
         goto out;
-    x = malloc((size_t)3 * im.h * im.w * sizeof *x);
-    if (!x) {
+    if (!(x = malloc((size_t)3 * im.h * im.w * sizeof *x))) {
         err_set("out of memory");
         goto out;
     }
     image_to_chw_f32(x, &im);
     t_dec = ms_since(&t0);
-    wk = worker_acquire(S);
-    struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    omp_set_num_threads(S->omp_threads); /* per calling thread: the workers share the cores */
-    int rc = infer_run(wk->g[r->dir], x, x, im.h, im.w);
-    t_inf = ms_since(&t1);
-    worker_release(S, wk);
-    if (rc != 0 || image_from_chw_f32(&out, x, 3, im.h, im.w) != 0 || image_encode_png(&out, png, len) != 0)
+    if (infer_run(wk->g[r->dir], x, x, im.h, im.w) != 0)
         goto out;
-    snprintf(timing, timing_n, "decode;dur=%.1f, infer;dur=%.1f, total;dur=%.1f", t_dec, t_inf,
+    t_inf = ms_since(&t1);
+    if (image_from_chw_f32(&out, x, 3, im.h, im.w) != 0 || image_encode_png(&out, &png, &len) != 0)
+        goto out;
+    snprintf(r->timing, sizeof r->timing, "decode;dur=%.1f, infer;dur=%.1f, total;dur=%.1f", t_dec, t_inf,
              ms_since(&t0));
+    free(r->body);
+    r->body = png;
+    r->n = r->cap = len;
     status = 200;
 out:
+    if (status != 200)
+        snprintf(r->msg, sizeof r->msg, "%s", err_msg());
     free(x);
     image_free(&im);
     image_free(&out);
     return status;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    struct server *S = wk->S;
+    omp_set_num_threads(S->omp_threads); /* this thread's teams: the workers share the cores */
+    pthread_mutex_lock(&S->mu);
+    for (;;) {
+        while (!S->head && !S->quit)
+            pthread_cond_wait(&S->work, &S->mu);
+        if (!S->head)
+            break;
+        struct req *r = S->head;
+        S->head = r->next;
+        if (!S->head)
+            S->tail = NULL;
+        S->running++;
+        pthread_mutex_unlock(&S->mu);
+        r->status = translate_body(S, wk, r);
+        r->state = REQ_DONE;
+        /* r may be freed as soon as its connection is resumed.  running drops
+         * only after that, so server_drain never stops the daemon first. */
+        MHD_resume_connection(r->conn);
+        pthread_mutex_lock(&S->mu);
+        S->running--;
+        pthread_cond_broadcast(&S->idle);
+    }
+    pthread_mutex_unlock(&S->mu);
+    return NULL;
+}
+
+/* Queue r for a worker, the connection suspended until it is done; 0, or
+ * 503 while the server is stopping. */
+static int enqueue(struct server *S, struct MHD_Connection *c, struct req *r)
+{
+    pthread_mutex_lock(&S->mu);
+    if (S->stopping) {
+        pthread_mutex_unlock(&S->mu);
+        return 503;
+    }
+    /* Suspend before a worker can see it, so its resume always comes after. */
+    MHD_suspend_connection(c);
+    r->conn = c;
+    r->state = REQ_QUEUED;
+    r->next = NULL;
+    if (S->tail)
+        S->tail->next = r;
+    else
+        S->head = r;
+    S->tail = r;
+    pthread_cond_signal(&S->work);
+    pthread_mutex_unlock(&S->mu);
+    return 0;
 }
 
 // ----------------------------------------------------------------------------
@@ -323,6 +380,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         *con_cls = r;
+        pthread_mutex_lock(&S->mu);
+        S->active++;
+        pthread_mutex_unlock(&S->mu);
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         snprintf(r->what, sizeof r->what, "%s %s", method, url);
         r->route = route_of(url);
@@ -333,18 +393,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->state == REQ_DONE) {
+        if (r->status != 200)
+            return reply_error(c, r, r->status, NULL, NULL, "%s", r->msg);
+        uint8_t *png = r->body;
+        r->body = NULL;
+        return reply(c, r, 200, "image/png", png, r->n, MHD_RESPMEM_MUST_FREE, "Server-Timing", r->timing);
+    }
     if (r->too_big)
         return reply_error(c, r, 413, NULL, NULL, "upload too large: over the limit of %zu bytes",
                            S->max_upload);
-    uint8_t *png = NULL;
-    size_t len = 0;
-    char timing[128] = "";
-    int status = translate_body(S, r, &png, &len, timing, sizeof timing);
-    free(r->body);
-    r->body = NULL;
-    if (status != 200)
-        return reply_error(c, r, status, NULL, NULL, "%s", err_msg());
-    return reply(c, r, 200, "image/png", png, len, MHD_RESPMEM_MUST_FREE, "Server-Timing", timing);
+    int status = check_body(S, r);
+    if (status == 0 && (status = enqueue(S, c, r)) == 0)
+        return MHD_YES;
+    if (status == 503)
+        return reply_error(c, r, 503, NULL, NULL, "the server is shutting down");
+    return reply_error(c, r, status, NULL, NULL, "%s", err_msg());
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -361,6 +425,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(r->body);
     free(r);
     *con_cls = NULL;
+    pthread_mutex_lock(&S->mu);
+    S->active--;
+    pthread_cond_broadcast(&S->idle);
+    pthread_mutex_unlock(&S->mu);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -390,7 +458,11 @@ static void server_load(struct server *S, const char *ckpt, int nw)
             backend_free(w->be);
             die("%s", err_msg());
         }
+        w->S = S;
     }
+    for (int i = 0; i < nw; i++)
+        if (pthread_create(&S->w[i].tid, NULL, worker_main, &S->w[i]) != 0)
+            die("cannot start a worker thread:");
     int ngf = 0, blocks = 0;
     sscanf(infer_describe(S->w[0].g[DIR_Y2O]), "ngf=%d blocks=%d", &ngf, &blocks);
     const char *base = strrchr(ckpt, '/');
@@ -414,8 +486,15 @@ static void server_load(struct server *S, const char *ckpt, int nw)
     cJSON_Delete(o);
 }
 
+/* Once the HTTP side has stopped: end the workers and free everything. */
 static void server_free(struct server *S)
 {
+    pthread_mutex_lock(&S->mu);
+    S->quit = 1;
+    pthread_cond_broadcast(&S->work);
+    pthread_mutex_unlock(&S->mu);
+    for (int i = 0; i < S->nw; i++)
+        pthread_join(S->w[i].tid, NULL);
     for (int i = 0; i < S->nw; i++) {
         infer_free(S->w[i].g[DIR_Y2O]);
         infer_free(S->w[i].g[DIR_O2Y]);
@@ -424,24 +503,43 @@ static void server_free(struct server *S)
     free(S->w);
     cJSON_free(S->health);
     pthread_mutex_destroy(&S->mu);
-    pthread_cond_destroy(&S->cv);
+    pthread_cond_destroy(&S->work);
+    pthread_cond_destroy(&S->idle);
 }
 
-static struct MHD_Daemon *server_listen(struct server *S, const char *host, int port, int pool)
+/* After SIGINT/SIGTERM: refuse new jobs (503), finish the queued ones so no
+ * connection stays suspended, give replies in flight up to 2 s to go out. */
+static void server_drain(struct server *S)
 {
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += 2;
+    pthread_mutex_lock(&S->mu);
+    S->stopping = 1;
+    while (S->head || S->running)
+        pthread_cond_wait(&S->idle, &S->mu);
+    while (S->active && pthread_cond_timedwait(&S->idle, &S->mu, &end) == 0)
+        ;
+    pthread_mutex_unlock(&S->mu);
+}
+
+/* HTTP threads: they only parse, check and reply, so two are plenty. */
+static struct MHD_Daemon *server_listen(struct server *S, const char *host, int port)
+{
+    const unsigned pool = 2;
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai;
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
     int rc = getaddrinfo(host, ps, &hints, &ai);
     if (rc != 0)
         die("--host %s: %s", host, gai_strerror(rc));
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)pool,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, S, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, on_completed, S,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d)
         die("cannot listen on %s port %d", host, port);
@@ -492,10 +590,11 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     pthread_mutex_init(&S.mu, NULL);
-    pthread_cond_init(&S.cv, NULL);
+    pthread_cond_init(&S.work, NULL);
+    pthread_cond_init(&S.idle, NULL);
     S.omp_threads = omp_get_max_threads() / threads > 1 ? omp_get_max_threads() / threads : 1;
     server_load(&S, ckpt, threads);
-    struct MHD_Daemon *d = server_listen(&S, host, port, threads);
+    struct MHD_Daemon *d = server_listen(&S, host, port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     fprintf(stderr, "%s: listening on http://%s%s%s:%u/ (%s, size %d, %d workers x %d threads)\n",
             err_progname(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
@@ -504,7 +603,9 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "%s: %s, stopping\n", err_progname(), sig == SIGINT ? "SIGINT" : "SIGTERM");
-    MHD_stop_daemon(d); /* waits for requests in progress */
+    server_drain(&S);
+    MHD_stop_daemon(d);
     server_free(&S);
+    fprintf(stderr, "%s: stopped\n", err_progname());
     return 0;
 }
