@@ -368,7 +368,7 @@ static int rebuild_tensor(struct vm *m, const pk_value *args, bool v2)
     pk_value *t = new_value(m, PK_TENSOR);
     if (!t)
         return oom(m);
-    int nd, ns;
+    int nd = 0, ns = 0;
     if (int_tuple(m, a[2], &t->u.tensor.shape, &nd, "size") || int_tuple(m, a[3], &t->u.tensor.stride, &ns, "stride"))
         return -1;
     if (nd != ns)

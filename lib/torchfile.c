@@ -297,8 +297,8 @@ static int open_zip(struct reader *r)
         return err_set("%s: zip archive without a root folder (not a torch.save file)", r->path);
     memcpy(r->root, first, (size_t)(slash - first));
     r->root[slash - first] = 0;
-    uint8_t *pkl;
-    size_t len;
+    uint8_t *pkl = NULL;
+    size_t len = 0;
     if (zip_member(r, "data.pkl", TF_MAX_PICKLE, -1, &pkl, &len) || own(r->out, pkl))
         return -1;
     char label[600];
@@ -310,8 +310,8 @@ static int open_zip(struct reader *r)
         if (find_store(r, s->u.storage.key))
             continue;
         uint64_t nb = 0;
-        uint8_t *data;
-        size_t got;
+        uint8_t *data = NULL;
+        size_t got = 0;
         char rel[300];
         if (strlen(s->u.storage.key) > 200 || strchr(s->u.storage.key, '/'))
             return err_set("%s: bad storage key", r->path);
@@ -532,7 +532,7 @@ static int import_optimizer(struct reader *r, const char *key, const pk_value *v
         copy.u.dict.vals = vs;
         copy.u.dict.n = 0;
         for (size_t i = 0; i < g->u.dict.n && copy.u.dict.n < 64; i++)
-            if (g->u.dict.keys[i]->type != PK_STR || strcmp(g->u.dict.keys[i]->u.str.s, "params")) {
+            if (g->u.dict.keys[i]->type != PK_STR || strcmp(g->u.dict.keys[i]->u.str.s, "params") != 0) {
                 ks[copy.u.dict.n] = g->u.dict.keys[i];
                 vs[copy.u.dict.n++] = g->u.dict.vals[i];
             }
@@ -618,9 +618,9 @@ int tf_set_from_pth(const char *path, tf_set *s)
     if (map_file(path, &r.map, &r.size))
         return -1;
     int rc;
-    if (r.size >= 4 && !memcmp(r.map, "PK\3\4", 4))
+    if (r.map && r.size >= 4 && !memcmp(r.map, "PK\3\4", 4))
         rc = open_zip(&r);
-    else if (r.size >= 4 && !memcmp(r.map, "\x80\x02\x8a\x0a", 4))
+    else if (r.map && r.size >= 4 && !memcmp(r.map, "\x80\x02\x8a\x0a", 4))
         rc = open_legacy(&r);
     else
         rc = err_set("%s: not a torch.save file (neither zip nor legacy pickle)", path);
@@ -992,14 +992,14 @@ static struct ord *group_tensors(const tf_set *s, const char *g, int *n)
     *n = 0;
     for (int i = 0; i < s->n; i++) {
         const char *nm = s->t[i].name;
-        if (strncmp(nm, g, gl) || nm[gl] != '.')
+        if (strncmp(nm, g, gl) != 0 || nm[gl] != '.')
             continue;
         const char *last = strrchr(nm, '.');
         size_t mod = (size_t)(last - nm);
         int64_t first = i;
         for (int j = 0; j < s->n; j++) {
             const char *o2 = s->t[j].name, *l2 = strrchr(o2, '.');
-            if (l2 && (size_t)(l2 - o2) == mod && !strncmp(o2, nm, mod) && strcmp(l2, ".num_batches_tracked")) {
+            if (l2 && (size_t)(l2 - o2) == mod && !strncmp(o2, nm, mod) && strcmp(l2, ".num_batches_tracked") != 0) {
                 first = j;
                 break;
             }
@@ -1234,7 +1234,7 @@ static int build_pickle(struct pth *o, const tf_set *s)
         }
     int nsched = 0;
     for (int i = 0; i < s->nmeta && !rc; i++)
-        if (!strncmp(s->meta_key[i], "sched_", 6) && strcmp(s->meta_key[i], "sched_epoch") &&
+        if (!strncmp(s->meta_key[i], "sched_", 6) && strcmp(s->meta_key[i], "sched_epoch") != 0 &&
             s->meta_val[i][strspn(s->meta_val[i], " ")] == '{') {
             pkw_cstr(w, s->meta_key[i]);
             rc = json_to_pickle(w, s->meta_val[i], s->meta_key[i]);

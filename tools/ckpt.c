@@ -126,7 +126,7 @@ static int cmd_info(const char *path, int summary)
             if (strcspn(s.t[j].name, ".") == hl && !strncmp(s.t[j].name, s.t[i].name, hl)) {
                 nt++;
                 tv += s.t[j].numel;
-                if (!tf_is_buffer_name(s.t[j].name) && strncmp(s.t[i].name, "opt_", 4)) {
+                if (!tf_is_buffer_name(s.t[j].name) && strncmp(s.t[i].name, "opt_", 4) != 0) {
                     np++;
                     pv += s.t[j].numel;
                 }
@@ -226,7 +226,7 @@ static int cmd_diff(const char *a, const char *b, double tol, int all)
             continue;
         }
         shape_str(sq, sizeof sq, q);
-        if (p->numel != q->numel || strcmp(sp, sq)) {
+        if (p->numel != q->numel || strcmp(sp, sq) != 0) {
             printf("%s: shape %s vs %s\n", p->name, sp, sq);
             differ = 1;
             continue;

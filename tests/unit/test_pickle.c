@@ -227,7 +227,7 @@ static int test_writer_round_trip(void)
         EXPECT(l->u.seq.items[i]->type == PK_INT && l->u.seq.items[i]->u.i == vals[i], "int %d", i);
     EXPECT(pk_dict_get(pk_root(d), "f")->u.f == -0.1, "float");
     char *j = pk_to_json(pk_root(d), 1000);
-    EXPECT(j && strstr(j, "\"f\":-0.1,\"s\":\"\xc3\xa9\\u000a\\\"\",\"t\":[null,true]"), "json %s", j);
+    EXPECT(j && strstr(j, "\"f\":-0.1,\"s\":\"\xc3\xa9\\u000a\\\"\",\"t\":[null,true]"), "json %s", j ? j : err_msg());
     free(j);
     pk_free(d);
     pkw_destroy(&w);
