@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef KC
 #define KC 256
+#endif
 #define MR_MAX 8
 #define NR_MAX 32
 
