@@ -1,0 +1,178 @@
+#!/usr/bin/env bats
+# cyclegan-step: parity with the reference training loop, resume after
+# SIGKILL/SIGTERM, learning, evaluation, bad input.  Small models (ngf=ndf=8,
+# 2 residual blocks, 32 px) keep it quick.
+
+load helpers
+
+SMALL=(--ngf 8 --ndf 8 --blocks 2 --batch 2)
+
+setup() { common_setup; FACES=$(faces_dir); }
+teardown() { common_teardown; }
+
+# Train stream of fixture faces: 10 steps per epoch at batch 2.
+stream() {  # epochs [first]
+    utk-split --split train --epochs "$1" --start-epoch "${2:-1}" -q "$FACES" | aug --train --size 32 --seed 3
+}
+
+# Compare the tensors of two checkpoints (metadata aside): exit 1 if any differs.
+same_tensors() {
+    "$PY" - "$1" "$2" <<'PY'
+import json, struct, sys
+def load(p):
+    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+diff = [k for k in a if a[k] != b.get(k)] + [k for k in b if k not in a]
+print("# %d tensors, %d differ %s" % (len(a), len(diff), diff[:3]))
+sys.exit(1 if diff else 0)
+PY
+}
+
+@test "cyclegan-step: --help exits 0; bad options exit 2" {
+    run cyclegan-step --help
+    assert_success
+    assert_output --partial "usage: cyclegan-step"
+    run cyclegan-step --batch 0
+    assert_failure 2
+    run cyclegan-step --eval
+    assert_failure 2
+    assert_output --partial "--eval needs --ckpt"
+    run cyclegan-step --precision bf16
+    assert_failure 2
+    assert_output --partial "CUDA"
+    run cyclegan-step --lr-g x
+    assert_failure 2
+}
+
+@test "cyclegan-step: two steps equal the PyTorch reference training loop" {
+    has_torch || skip "no torch"
+    "$PY" "$TESTS_DIR/py/ref_trainer.py" batches "$TMP/b.msgpack" 2
+    cyclegan-step --seed 1234 "${SMALL[@]}" --log-every 1 --json --metrics "$TMP/m.jsonl" \
+        --ckpt-out "$TMP/o.safetensors" < "$TMP/b.msgpack"
+    run "$PY" "$TESTS_DIR/py/ref_trainer.py" compare "$TMP/o.safetensors" "$TMP/m.jsonl" 2
+    echo "# $output" >&3
+    assert_success
+}
+
+@test "cyclegan-step: metrics records, epoch summaries and the LR schedule" {
+    stream 4 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/c.safetensors" --log-every 5 --json > "$TMP/m.jsonl"
+    # 10 young + 10 old training faces: 5 steps of 2 per epoch
+    [ "$(grep -c '"phase": "step"' "$TMP/m.jsonl")" -eq 4 ]
+    [ "$(grep -c '"phase": "train"' "$TMP/m.jsonl")" -eq 4 ]
+    "$PY" - "$TMP/m.jsonl" <<'PY'
+import json, math, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+keys = ("loss_DX", "loss_DY", "loss_f_adv", "loss_g_adv", "loss_cyc", "loss_id", "loss_gen_total", "lr")
+for r in recs:
+    assert all(math.isfinite(r[k]) for k in keys), r
+# LambdaLR over 4 epochs: factor 1, 1, then (4-2)/2 = 1, (4-3)/2 = 0.5
+lrs = {r["epoch"]: r["lr"] for r in recs if r["phase"] == "train"}
+assert lrs == {1: 2e-4, 2: 2e-4, 3: 2e-4, 4: 1e-4}, lrs
+assert all("throughput" in r for r in recs if r["phase"] == "step")
+PY
+    run cyclegan-step --ckpt "$TMP/c.safetensors" --state
+    assert_output "epoch=4 step=20 epoch_step=0"
+}
+
+@test "cyclegan-step: a run killed with SIGKILL resumes to the same parameters" {
+    stream 3 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/full.safetensors" --log-every 0 > /dev/null
+    stream 3 > "$TMP/s3"
+    # feed 60% of the stream, then stall, so the kill lands mid-epoch
+    mkfifo "$TMP/feed"
+    ( head -c $(( $(stat -c %s "$TMP/s3") * 6 / 10 )) "$TMP/s3"; exec sleep 60 ) > "$TMP/feed" &
+    feeder=$!
+    cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/run.safetensors" --save-every 2 --log-every 1 --json \
+        < "$TMP/feed" > "$TMP/m" &
+    pid=$!
+    for _ in $(seq 600); do [ "$(grep -c '"step"' "$TMP/m" 2>/dev/null)" -ge 8 ] && break; sleep 0.1; done
+    sleep 1
+    kill -9 $pid $feeder
+    wait $pid $feeder || true
+    state=$(cyclegan-step --ckpt "$TMP/run.safetensors" --state)
+    echo "# killed at: $state" >&3
+    [[ $state =~ step=([0-9]+)\ epoch_step=([0-9]+) ]]
+    [ "${BASH_REMATCH[1]}" -ge 8 ] && [ "${BASH_REMATCH[1]}" -lt 15 ] && [ "${BASH_REMATCH[2]}" -gt 0 ]
+    # the resumed run may be fed the whole stream again: done batches are skipped
+    cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/run.safetensors" --resume --log-every 0 < "$TMP/s3" > /dev/null
+    same_tensors "$TMP/full.safetensors" "$TMP/run.safetensors"
+}
+
+@test "cyclegan-step: SIGTERM finishes the step, saves, and --resume continues exactly" {
+    stream 2 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/full.safetensors" --log-every 0 > /dev/null
+    stream 2 > "$TMP/s2"
+    cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/run.safetensors" --log-every 1 --json < "$TMP/s2" > "$TMP/m" 2> "$TMP/err" &
+    pid=$!
+    for _ in $(seq 600); do [ "$(grep -c step "$TMP/m" 2>/dev/null)" -ge 3 ] && break; sleep 0.1; done
+    kill -TERM $pid
+    rc=0
+    wait $pid || rc=$?
+    [ "$rc" -eq 143 ]
+    grep -q "stopped by signal 15" "$TMP/err"
+    state=$(cyclegan-step --ckpt "$TMP/run.safetensors" --state)
+    echo "# stopped at: $state" >&3
+    e=$(( $(echo "$state" | sed 's/epoch=\([0-9]*\).*/\1/') + 1 ))
+    stream 2 $e | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/run.safetensors" --resume --log-every 0 > /dev/null
+    same_tensors "$TMP/full.safetensors" "$TMP/run.safetensors"
+}
+
+@test "cyclegan-step: learning happens (the cycle loss falls on a tiny fixed set)" {
+    # 2 young + 2 old faces, 300 steps (one per epoch), the reference's lambdas
+    utk-split --split train --limit 2 -q --epochs 300 "$FACES" | aug --eval --size 32 \
+        | cyclegan-step --ngf 8 --ndf 8 --blocks 1 --batch 2 --lr-g 0.001 --lr-d 0.0005 \
+          --ckpt-out "$TMP/c.safetensors" --json --log-every 1000 > "$TMP/m.jsonl"
+    "$PY" - "$TMP/m.jsonl" <<'PY'
+import json, sys
+cyc = [json.loads(l)["loss_cyc"] for l in open(sys.argv[1]) if '"phase": "train"' in l]
+first, last = sum(cyc[:10]) / 10, sum(cyc[-10:]) / 10
+print("# cycle loss over %d epochs: %.3f -> %.3f" % (len(cyc), first, last))
+assert last < 0.75 * first, (first, last)
+PY
+}
+
+@test "cyclegan-step: --eval measures losses without changing the checkpoint" {
+    stream 1 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/c.safetensors" --log-every 0 > /dev/null
+    cp "$TMP/c.safetensors" "$TMP/before"
+    utk-split --split all -q "$FACES" | aug --eval --size 32 \
+        | cyclegan-step --eval --ckpt "$TMP/c.safetensors" --batch 4 --phase test --json > "$TMP/e"
+    run cat "$TMP/e"
+    assert_output --partial '"phase": "test"'
+    assert_output --partial '"images": 13'
+    cmp "$TMP/before" "$TMP/c.safetensors"
+}
+
+@test "cyclegan-step: bad input exits 1 with a message; the previous checkpoint survives" {
+    run bash -c "utk-split --split train -q '$FACES' | aug --eval --size 32 | grep -v xx | head -c 0 | cyclegan-step ${SMALL[*]} --ckpt-out '$TMP/x'"
+    assert_failure 1
+    assert_output --partial "no training batch"
+    # only one domain
+    "$PY" "$TESTS_DIR/py/streamtool.py" tensors 6 32 | "$PY" -c '
+import msgpack, sys
+for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
+    r["domain"] = "young"; sys.stdout.buffer.write(msgpack.packb(r, use_bin_type=True))' > "$TMP/young"
+    run cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/x" < "$TMP/young"
+    assert_failure 1
+    assert_output --partial "6 young and 0 old"
+    # a tensor of another size in the same run
+    { "$PY" "$TESTS_DIR/py/streamtool.py" tensors 2 32; "$PY" "$TESTS_DIR/py/streamtool.py" tensors 2 48; } > "$TMP/mixed"
+    run cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/x" < "$TMP/mixed"
+    assert_failure 1
+    assert_output --partial "a 48x48 image in a run of 32x32 images"
+    # missing and corrupt checkpoints
+    stream 1 > "$TMP/s1"
+    run cyclegan-step "${SMALL[@]}" --ckpt "$TMP/nope.safetensors" < "$TMP/s1"
+    assert_failure 1
+    assert_output --partial "nope.safetensors"
+    echo garbage > "$TMP/bad.safetensors"
+    run cyclegan-step --eval --ckpt "$TMP/bad.safetensors" < "$TMP/s1"
+    assert_failure 1
+    assert_output --partial "bad.safetensors"
+    # a full disk while saving: the old checkpoint is intact
+    stream 1 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/c.safetensors" --log-every 0 > /dev/null
+    cp "$TMP/c.safetensors" "$TMP/before"
+    run bash -c "trap '' XFSZ; ulimit -f 64; utk-split --split train -q --epochs 2 --start-epoch 2 '$FACES' | aug --train --size 32 --seed 3 | cyclegan-step ${SMALL[*]} --ckpt-out '$TMP/c.safetensors' --resume --log-every 0"
+    assert_failure 1
+    assert_output --partial "the previous checkpoint is intact"
+    cmp "$TMP/before" "$TMP/c.safetensors"
+    [ -z "$(ls "$TMP" | grep '\.tmp\.')" ]
+}

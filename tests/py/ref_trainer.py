@@ -1,0 +1,118 @@
+"""cyclegan-step against the reference training loop.
+
+  ref_trainer.py batches OUT.msgpack STEPS
+      the stream to feed cyclegan-step: STEPS batches of 2 young + 2 old
+      32x32 f32 tensors (torch.rand under manual_seed(2024), the data the
+      engine's parity test uses, clear of ReLU kinks)
+  ref_trainer.py compare OURS.safetensors OURS_METRICS.jsonl STEPS
+      runs the reference (tests/py/reference.py nets, seed 1234, ngf=ndf=8,
+      2 blocks; torch Adam, clip_grad_norm_, MSE/L1) for STEPS steps on the
+      same batches and compares losses (rel 1e-5) and every parameter, BN
+      statistic and counter of our checkpoint.  Parameters are compared in
+      units of the learning rate: Adam moves each by ~lr*sign(g), so a
+      gradient within rounding of zero may step either way; every element
+      must lie within 0.25 lr and at most 0.1% beyond 0.01 lr.
+"""
+import json
+import os
+import struct
+import sys
+
+import msgpack
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import build  # noqa: E402
+
+torch.set_num_threads(2)
+N, HW = 2, 32
+
+
+def batches(steps):
+    gen = torch.Generator().manual_seed(2024)
+    for _ in range(steps):
+        x = torch.rand(N, 3, HW, HW, generator=gen) * 2 - 1
+        y = torch.rand(N, 3, HW, HW, generator=gen) * 2 - 1
+        yield x, y
+
+
+cmd = sys.argv[1]
+if cmd == "batches":
+    pk = msgpack.Packer(use_bin_type=True)
+    with open(sys.argv[2], "wb") as f:
+        f.write(pk.pack({"kind": "epoch", "epoch": 1, "epochs": 1}))
+        for s, (x, y) in enumerate(batches(int(sys.argv[3]))):
+            for i in range(N):
+                for dom, t in (("young", x[i]), ("old", y[i])):
+                    f.write(pk.pack({"kind": "tensor", "id": "%s%d_%d" % (dom, s, i), "domain": dom,
+                                     "dtype": "f32", "shape": [3, HW, HW], "data": t.numpy().tobytes()}))
+    sys.exit(0)
+
+ours_path, metrics_path, steps = sys.argv[2], sys.argv[3], int(sys.argv[4])
+nets = build(8, 2, 8, seed=1234)
+G, F, DX, DY = nets["G"], nets["F"], nets["DX"], nets["DY"]
+adam = lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.999), weight_decay=1e-4)
+oG, oF, oDX, oDY = adam(G.parameters(), 2e-4), adam(F.parameters(), 2e-4), adam(DX.parameters(), 1e-4), \
+    adam(DY.parameters(), 1e-4)
+mse, l1 = nn.MSELoss(), nn.L1Loss()
+ref_losses = []
+for x, y in batches(steps):
+    oG.zero_grad(set_to_none=True)
+    oF.zero_grad(set_to_none=True)
+    fake_x, fake_y = F(y), G(x)
+    rec_x, rec_y = F(fake_y), G(fake_x)
+    lx, ly = DX(fake_x), DY(fake_y)
+    f_adv, g_adv = mse(lx, torch.ones_like(lx)), mse(ly, torch.ones_like(ly))
+    loss = 2.0 * f_adv + 2.0 * g_adv + 4.0 * (l1(rec_x, x) + l1(rec_y, y)) + 0.5 * (l1(G(y), y) + l1(F(x), x))
+    loss.backward()
+    nn.utils.clip_grad_norm_(list(G.parameters()) + list(F.parameters()), 1.0)
+    oG.step()
+    oF.step()
+    dls = []
+    for d, od, real, fake in ((DX, oDX, x, fake_x), (DY, oDY, y, fake_y)):
+        od.zero_grad(set_to_none=True)
+        r, fk = d(real), d(fake.detach())
+        ld = 0.5 * (mse(r, torch.ones_like(r)) + mse(fk, torch.zeros_like(fk)))
+        ld.backward()
+        nn.utils.clip_grad_norm_(d.parameters(), 1.0)
+        od.step()
+        dls.append(ld.item())
+    ref_losses.append({"loss_gen_total": loss.item(), "loss_DX": dls[0], "loss_DY": dls[1]})
+
+ours = [json.loads(l) for l in open(metrics_path) if '"phase": "step"' in l]
+assert len(ours) == steps, "expected %d step records, got %d" % (steps, len(ours))
+worst_loss = 0.0
+for a, b in zip(ours, ref_losses):
+    for k, v in b.items():
+        worst_loss = max(worst_loss, abs(a[k] - v) / abs(v))
+raw = open(ours_path, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+fail, worst_lr, checked = [], 0.0, 0
+for tag, net in nets.items():
+    lr = 2e-4 if tag in ("G", "F") else 1e-4
+    params = dict(net.named_parameters())
+    far = total = 0
+    for k, v in net.state_dict().items():
+        h = header["%s.%s" % (tag, k)]
+        a, b = h["data_offsets"]
+        got = np.frombuffer(raw[8 + n + a:8 + n + b], np.int64 if h["dtype"] == "I64" else np.float32)
+        want = v.detach().numpy().reshape(-1)
+        d = np.abs(got.astype(np.float64) - want)
+        checked += 1
+        if k in params:
+            worst_lr = max(worst_lr, float(d.max()) / lr)
+            far += int((d > 0.01 * lr).sum())
+            total += d.size
+            if d.max() > 0.25 * lr:
+                fail.append("%s.%s: max %.3g lr" % (tag, k, d.max() / lr))
+        elif d.max() > 1e-5 * max(1.0, float(np.abs(want).max())):
+            fail.append("%s.%s: max |d| %.3g" % (tag, k, d.max()))
+    if far > 0.001 * total:
+        fail.append("%s: %d of %d parameters beyond 0.01 lr" % (tag, far, total))
+print("cyclegan-step vs reference, %d steps: losses max rel %.2g, parameters max %.3g lr, %d tensors"
+      % (steps, worst_loss, worst_lr, checked))
+if worst_loss > 1e-5 or fail:
+    sys.exit("mismatch: loss rel %.3g; %s" % (worst_loss, "; ".join(fail[:5])))

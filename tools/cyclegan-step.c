@@ -1,0 +1,442 @@
+/*
+ * cyclegan-step: the trainer.  Reads young/old tensor records (and epoch
+ * records), pairs them into batches and runs the reference's CycleGAN
+ * update per batch; saves the whole training state so a later run resumes
+ * exactly; writes metrics records.  With --eval it only measures the losses.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "batcher.h"
+#include "cli.h"
+#include "cyclegan.h"
+#include "err.h"
+#include "safetensors.h"
+#include "stream.h"
+
+static void usage(FILE *f, int status)
+{
+    fprintf(f,
+            "usage: cyclegan-step [options] < tensors\n"
+            "Train the aging CycleGAN on young/old tensor records (from aug), or --eval it.\n\n"
+            "  --in EP            input stream (default -); --producers N for ZeroMQ fan-in\n"
+            "  --ckpt FILE        start from this checkpoint (training state or weights)\n"
+            "  --ckpt-out FILE    save the training state here (default outputs/checkpoints/last.safetensors)\n"
+            "  --resume           start from --ckpt-out when it exists\n"
+            "  --save-every N     also save every N steps (default: epoch ends and signals only)\n"
+            "  --metrics EP       metrics records (default -); --json writes JSON lines instead\n"
+            "  --log-every N      a metrics record every N steps (default 10)\n"
+            "  --eval             measure the losses in eval mode over the input; no update\n"
+            "  --state            print epoch=E step=S epoch_step=K of --ckpt and exit\n"
+            "  --phase NAME       the phase named in --eval's metrics record (default val)\n"
+            "  --max-steps N      stop (and save) after N steps\n"
+            "  --batch N          images per domain per step (default 4)\n"
+            "  --epochs N         total epochs, for the LR schedule (default: the epoch records')\n"
+            "  --lr-g X --lr-d X  learning rates (2e-4, 1e-4)\n"
+            "  --beta1 X --beta2 X --eps X --weight-decay X    Adam (0.5, 0.999, 1e-8, 1e-4)\n"
+            "  --lambda-adv X --lambda-cyc X --lambda-id X     loss weights (2, 4, 0.5)\n"
+            "  --clip-norm X      max gradient norm, 0 = off (1.0)\n"
+            "  --ngf N --ndf N --blocks N   model sizes (32, 32, 9)\n"
+            "  --seed N           initialisation seed, torch.manual_seed semantics (0)\n"
+            "  --precision P      fp32 (bf16/fp16 need the CUDA backend)\n"
+            "  --device D         cpu\n"
+            "  --help, --version\n");
+    exit(status);
+}
+
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+
+struct trainer {
+    struct cyclegan_config cfg;
+    backend_t be;
+    struct cyclegan *cg;
+    const char *ckpt, *ckpt_out;
+    int eval, json, log_every, save_every, epochs_opt;
+    long max_steps;
+    const char *phase;
+    stream_out *metrics;
+    FILE *jsonf;
+    struct cyclegan_meta meta; /* epoch = completed epochs, epoch_step = steps into the next */
+    float *dx, *dy;            /* device batch buffers */
+    /* running sums for the epoch / eval averages */
+    double sum[7];
+    long nsum, images;
+    double t_log;
+    long images_log;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void emit(struct trainer *T, record *r)
+{
+    int rc = T->json ? record_write_json(r, T->jsonf) : stream_out_put(T->metrics, r);
+    if (T->json)
+        fflush(T->jsonf);
+    if (rc != 0)
+        die("%s", err_msg());
+}
+
+static const char *const loss_keys[7] = {"loss_DX",  "loss_DY", "loss_f_adv", "loss_g_adv",
+                                         "loss_cyc", "loss_id", "loss_gen_total"};
+
+static void losses_array(const struct cyclegan_losses *l, double v[7])
+{
+    v[0] = l->dx, v[1] = l->dy, v[2] = l->f_adv, v[3] = l->g_adv, v[4] = l->cyc, v[5] = l->id, v[6] = l->gen;
+}
+
+static void metrics_record(struct trainer *T, const char *phase, const double v[7], double throughput)
+{
+    record r;
+    record_init(&r);
+    record_set_str(&r, "kind", "metrics");
+    record_set_str(&r, "phase", phase);
+    record_set_int(&r, "epoch", T->meta.epoch + (T->eval ? 0 : 1));
+    record_set_int(&r, "step", T->meta.step);
+    for (int i = 0; i < 7; i++)
+        record_set_float(&r, loss_keys[i], v[i]);
+    if (T->cg) {
+        record_set_float(&r, "lr", T->cg->opt_G->lr);
+        record_set_float(&r, "lr_d", T->cg->opt_DX->lr);
+    }
+    if (throughput > 0)
+        record_set_float(&r, "throughput", throughput);
+    if (T->eval)
+        record_set_int(&r, "images", T->images);
+    emit(T, &r);
+    record_clear(&r);
+}
+
+static void save(struct trainer *T)
+{
+    if (!T->cg || T->eval)
+        return;
+    if (cyclegan_save(T->cg, T->ckpt_out, &T->meta) != 0)
+        die("saving %s: %s (the previous checkpoint is intact)", T->ckpt_out, err_msg());
+}
+
+/* Build the model at the first batch, from the checkpoint or fresh. */
+static void build(struct trainer *T, int size)
+{
+    struct cyclegan_config cfg = T->cfg;
+    if (T->ckpt && access(T->ckpt, F_OK) == 0) {
+        struct cyclegan_config file;
+        if (cyclegan_config_load(T->ckpt, &file) != 0)
+            die("%s", err_msg());
+        cfg.gen = file.gen;
+        cfg.disc = file.disc;
+    } else if (T->ckpt && !T->eval && T->ckpt == T->ckpt_out) {
+        T->ckpt = NULL; /* --resume without a checkpoint yet: a fresh start */
+    } else if (T->ckpt) {
+        die("%s: no such checkpoint", T->ckpt);
+    }
+    cfg.size = size;
+    if (!(T->cg = cyclegan_new(T->be, &cfg)))
+        die("%s", err_msg());
+    if (T->ckpt && cyclegan_load(T->cg, T->ckpt, &T->meta) != 0)
+        die("%s", err_msg());
+    if (T->ckpt) {
+        /* options given on the command line win over the file's */
+        struct cyclegan_config *c = &T->cg->cfg;
+        c->lambda_adv = T->cfg.lambda_adv, c->lambda_cyc = T->cfg.lambda_cyc, c->lambda_id = T->cfg.lambda_id;
+        c->clip_norm = T->cfg.clip_norm;
+    }
+    size_t bytes = (size_t)cfg.batch * 3 * size * size * sizeof(float);
+    T->dx = backend_alloc(T->be, bytes);
+    T->dy = backend_alloc(T->be, bytes);
+    if (!T->dx || !T->dy)
+        die("%s", err_msg());
+    if (T->ckpt && !T->eval)
+        fprintf(stderr, "cyclegan-step: resuming from %s at epoch %lld, step %lld\n", T->ckpt,
+                (long long)T->meta.epoch + 1, (long long)T->meta.step);
+}
+
+/* Train (or evaluate) on the batch in b.  Batches of epochs already done
+ * in the checkpoint are skipped, so a resumed stream can start anywhere. */
+static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_steps)
+{
+    if (!T->cg)
+        build(T, b->size);
+    size_t bytes = (size_t)b->batch * 3 * b->size * b->size * sizeof(float);
+    struct cyclegan_losses l;
+    double v[7];
+    if (T->eval) {
+        if (backend_upload(T->be, T->dx, b->x, bytes) || backend_upload(T->be, T->dy, b->y, bytes) ||
+            cyclegan_eval(T->cg, T->dx, T->dy, b->batch, &l) != 0)
+            die("%s", err_msg());
+        losses_array(&l, v);
+        for (int i = 0; i < 7; i++)
+            T->sum[i] += v[i] * b->batch;
+        T->images += b->batch;
+        return;
+    }
+    (*epoch_steps)++;
+    if (epoch <= T->meta.epoch || (epoch == T->meta.epoch + 1 && *epoch_steps <= T->meta.epoch_step))
+        return; /* already trained before the resume */
+    if (backend_upload(T->be, T->dx, b->x, bytes) || backend_upload(T->be, T->dy, b->y, bytes) ||
+        cyclegan_train_step(T->cg, T->dx, T->dy, b->batch, &l) != 0)
+        die("step %lld: %s", (long long)T->meta.step + 1, err_msg());
+    T->meta.step++;
+    T->meta.epoch_step = *epoch_steps;
+    losses_array(&l, v);
+    for (int i = 0; i < 7; i++) {
+        if (!isfinite(v[i]))
+            die("step %lld: %s is %g; stopping (the last checkpoint is intact)", (long long)T->meta.step,
+                loss_keys[i], v[i]);
+        T->sum[i] += v[i];
+    }
+    T->nsum++;
+    T->images_log += 2 * b->batch;
+    if (T->log_every && T->meta.step % T->log_every == 0) {
+        double t = now();
+        metrics_record(T, "step", v, T->images_log / (t - T->t_log));
+        T->t_log = t;
+        T->images_log = 0;
+        if (isatty(2))
+            fprintf(stderr, "\rcyclegan-step: epoch %d step %lld  gen %.4f  DX %.4f  DY %.4f   ", epoch,
+                    (long long)T->meta.step, v[6], v[0], v[1]);
+    }
+    if (T->save_every && T->meta.step % T->save_every == 0)
+        save(T);
+}
+
+/* An epoch ended: schedule, average metrics, checkpoint. */
+static void end_epoch(struct trainer *T, int epoch, int n_epochs)
+{
+    if (T->eval || epoch <= T->meta.epoch)
+        return;
+    if (T->nsum) { /* the epoch's mean losses, at the lr it trained with */
+        double v[7];
+        for (int i = 0; i < 7; i++)
+            v[i] = T->sum[i] / T->nsum;
+        T->meta.epoch = epoch - 1;
+        metrics_record(T, "train", v, 0);
+    }
+    T->meta.epoch = epoch;
+    T->meta.epoch_step = 0;
+    T->meta.sched_epoch = epoch;
+    T->meta.n_epochs = n_epochs;
+    if (T->cg)
+        cyclegan_set_epoch(T->cg, epoch, n_epochs);
+    memset(T->sum, 0, sizeof T->sum);
+    T->nsum = 0;
+    save(T);
+    if (isatty(2))
+        fprintf(stderr, "\n");
+}
+
+static void train(struct trainer *T, stream_in *si, int batch)
+{
+    batcher b;
+    batcher_init(&b, batch);
+    record r;
+    record_init(&r);
+    int epoch = 1, n_epochs = T->epochs_opt, rc, seen_epoch = 0;
+    long epoch_steps = 0;
+    T->t_log = now();
+    while (!stop_signal && (rc = stream_in_next(si, &r)) == 1) {
+        if (strcmp(record_kind(&r), "epoch") == 0) {
+            int64_t e, n;
+            if (record_get_int(&r, "epoch", &e) != 0 || e < 1)
+                die("record %ld: epoch record without a positive 'epoch'", stream_in_count(si));
+            if (!T->epochs_opt && record_get_int(&r, "epochs", &n) == 0 && n > 0)
+                n_epochs = (int)n;
+            if (seen_epoch && e == epoch)
+                continue; /* the same epoch announced by another aug worker */
+            if (seen_epoch)
+                end_epoch(T, epoch, n_epochs);
+            batcher_clear(&b);
+            epoch = (int)e;
+            epoch_steps = 0;
+            seen_epoch = 1;
+            if (T->cg && epoch > T->meta.epoch)
+                cyclegan_set_epoch(T->cg, epoch - 1, n_epochs);
+            continue;
+        }
+        int got = batcher_add(&b, &r);
+        if (got < 0) {
+            const char *id = record_get_str(&r, "id");
+            die("record %ld%s%s: %s", stream_in_count(si), id ? " " : "", id ? id : "", err_msg());
+        }
+        while (batcher_ready(&b) && !stop_signal) {
+            int fresh = !T->cg;
+            run_batch(T, &b, epoch, &epoch_steps);
+            if (fresh && T->cg && epoch > T->meta.epoch)
+                cyclegan_set_epoch(T->cg, epoch - 1, n_epochs);
+            batcher_pop(&b);
+            if (T->max_steps && T->meta.step >= T->max_steps)
+                stop_signal = -1;
+        }
+    }
+    if (!stop_signal && rc < 0)
+        die("%s", err_msg());
+    if (stop_signal) {
+        save(T);
+        if (stop_signal > 0)
+            fprintf(stderr, "cyclegan-step: stopped by signal %d at epoch %d, step %lld; saved %s (--resume continues)\n",
+                    (int)stop_signal, epoch, (long long)T->meta.step, T->ckpt_out);
+    } else if (!T->cg && !T->eval) {
+        die("no training batch: the input held %zu young and %zu old images (a batch needs %d of each)",
+            batcher_queued(&b, 0), batcher_queued(&b, 1), batch);
+    } else {
+        end_epoch(T, epoch, n_epochs);
+    }
+    if (T->eval && !stop_signal) {
+        /* evaluation keeps the last, smaller batch */
+        size_t k = batcher_queued(&b, 0) < batcher_queued(&b, 1) ? batcher_queued(&b, 0) : batcher_queued(&b, 1);
+        if (k > 0 && k < (size_t)batch) {
+            b.batch = (int)k;
+            if (batcher_ready(&b))
+                run_batch(T, &b, epoch, &epoch_steps);
+        }
+    }
+    if (T->eval) {
+        if (!T->images)
+            die("no complete pair of young and old images to evaluate");
+        double v[7];
+        for (int i = 0; i < 7; i++)
+            v[i] = T->sum[i] / T->images;
+        metrics_record(T, T->phase, v, 0);
+    }
+    record_clear(&r);
+    batcher_free(&b);
+}
+
+/* The progress a checkpoint records, for scripts deciding where to resume. */
+static int print_state(const char *path)
+{
+    if (!path)
+        cli_usage_error("--state needs --ckpt");
+    st_file *f = st_open(path);
+    if (!f)
+        die("%s", err_msg());
+    const char *keys[] = {"epoch", "step", "epoch_step"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = st_meta(f, keys[i]);
+        printf("%s%s=%s", i ? " " : "", keys[i], v ? v : "0");
+    }
+    printf("\n");
+    st_free(f);
+    err_close_stdout();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    err_init(argv[0]);
+    enum {
+        O_IN = 256, O_PRODUCERS, O_CKPT, O_CKPT_OUT, O_RESUME, O_SAVE_EVERY, O_METRICS, O_JSON, O_LOG_EVERY,
+        O_EVAL, O_STATE, O_PHASE, O_MAX_STEPS, O_BATCH, O_EPOCHS, O_LR_G, O_LR_D, O_BETA1, O_BETA2, O_EPS, O_WD,
+        O_LADV, O_LCYC, O_LID, O_CLIP, O_NGF, O_NDF, O_BLOCKS, O_SEED, O_PRECISION, O_DEVICE, O_VERSION
+    };
+    static const struct option opts[] = {
+        {"in", 1, 0, O_IN}, {"producers", 1, 0, O_PRODUCERS}, {"ckpt", 1, 0, O_CKPT},
+        {"ckpt-out", 1, 0, O_CKPT_OUT}, {"resume", 0, 0, O_RESUME}, {"save-every", 1, 0, O_SAVE_EVERY},
+        {"metrics", 1, 0, O_METRICS}, {"json", 0, 0, O_JSON}, {"log-every", 1, 0, O_LOG_EVERY},
+        {"eval", 0, 0, O_EVAL}, {"state", 0, 0, O_STATE}, {"phase", 1, 0, O_PHASE}, {"max-steps", 1, 0, O_MAX_STEPS},
+        {"batch", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"lr-g", 1, 0, O_LR_G}, {"lr-d", 1, 0, O_LR_D},
+        {"beta1", 1, 0, O_BETA1}, {"beta2", 1, 0, O_BETA2}, {"eps", 1, 0, O_EPS},
+        {"weight-decay", 1, 0, O_WD}, {"lambda-adv", 1, 0, O_LADV}, {"lambda-cyc", 1, 0, O_LCYC},
+        {"lambda-id", 1, 0, O_LID}, {"clip-norm", 1, 0, O_CLIP}, {"ngf", 1, 0, O_NGF}, {"ndf", 1, 0, O_NDF},
+        {"blocks", 1, 0, O_BLOCKS}, {"seed", 1, 0, O_SEED}, {"precision", 1, 0, O_PRECISION},
+        {"device", 1, 0, O_DEVICE}, {"help", 0, 0, 'h'}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors", .log_every = 10, .phase = "val"};
+    cyclegan_config_default(&T.cfg);
+    T.cfg.batch = 4;
+    const char *in = "-", *metrics = "-";
+    int producers = 1, resume = 0, state = 0, c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_IN: in = optarg; break;
+        case O_PRODUCERS: producers = (int)cli_int("--producers", optarg, 1, 1024); break;
+        case O_CKPT: T.ckpt = optarg; break;
+        case O_CKPT_OUT: T.ckpt_out = optarg; break;
+        case O_RESUME: resume = 1; break;
+        case O_SAVE_EVERY: T.save_every = (int)cli_int("--save-every", optarg, 0, 1 << 30); break;
+        case O_METRICS: metrics = optarg; break;
+        case O_JSON: T.json = 1; break;
+        case O_LOG_EVERY: T.log_every = (int)cli_int("--log-every", optarg, 0, 1 << 30); break;
+        case O_EVAL: T.eval = 1; break;
+        case O_STATE: state = 1; break;
+        case O_PHASE: T.phase = optarg; break;
+        case O_MAX_STEPS: T.max_steps = cli_int("--max-steps", optarg, 1, INT64_MAX); break;
+        case O_BATCH: T.cfg.batch = (int)cli_int("--batch", optarg, 1, 4096); break;
+        case O_EPOCHS: T.epochs_opt = (int)cli_int("--epochs", optarg, 1, 1000000); break;
+        case O_LR_G: T.cfg.lr_g = cli_double("--lr-g", optarg, 0, 10); break;
+        case O_LR_D: T.cfg.lr_d = cli_double("--lr-d", optarg, 0, 10); break;
+        case O_BETA1: T.cfg.beta1 = cli_double("--beta1", optarg, 0, 0.999999); break;
+        case O_BETA2: T.cfg.beta2 = cli_double("--beta2", optarg, 0, 0.999999999); break;
+        case O_EPS: T.cfg.eps = cli_double("--eps", optarg, 0, 1); break;
+        case O_WD: T.cfg.weight_decay = cli_double("--weight-decay", optarg, 0, 10); break;
+        case O_LADV: T.cfg.lambda_adv = cli_double("--lambda-adv", optarg, 0, 1e6); break;
+        case O_LCYC: T.cfg.lambda_cyc = cli_double("--lambda-cyc", optarg, 0, 1e6); break;
+        case O_LID: T.cfg.lambda_id = cli_double("--lambda-id", optarg, 0, 1e6); break;
+        case O_CLIP: T.cfg.clip_norm = cli_double("--clip-norm", optarg, 0, 1e12); break;
+        case O_NGF: T.cfg.gen.ngf = (int)cli_int("--ngf", optarg, 1, 1024); break;
+        case O_NDF: T.cfg.disc.ndf = (int)cli_int("--ndf", optarg, 1, 1024); break;
+        case O_BLOCKS: T.cfg.gen.n_blocks = (int)cli_int("--blocks", optarg, 1, 64); break;
+        case O_SEED: T.cfg.seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
+        case O_PRECISION:
+            if (strcmp(optarg, "fp32") != 0)
+                cli_usage_error("--precision %s needs the CUDA backend, which this build does not have", optarg);
+            break;
+        case O_DEVICE:
+            if (strcmp(optarg, "cpu") != 0)
+                cli_usage_error("--device: only 'cpu' is built in this version, got '%s'", optarg);
+            break;
+        case 'h': usage(stdout, 0); break;
+        case O_VERSION: cli_version();
+        default: usage(stderr, 2);
+        }
+    }
+    if (optind != argc)
+        cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (T.eval && !T.ckpt)
+        cli_usage_error("--eval needs --ckpt");
+    if (resume && !T.ckpt)
+        T.ckpt = T.ckpt_out;
+    if (state)
+        return print_state(T.ckpt);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (!(T.be = backend_cpu_init()))
+        die("%s", err_msg());
+    stream_in *si = stream_in_open(in);
+    if (!si)
+        die("%s", err_msg());
+    stream_in_expect(si, producers);
+    if (T.json) {
+        T.jsonf = strcmp(metrics, "-") == 0 ? stdout : fopen(metrics, "a");
+        if (!T.jsonf)
+            die("%s:", metrics);
+    } else if (!(T.metrics = stream_out_open(metrics))) {
+        die("%s", err_msg());
+    }
+    train(&T, si, T.cfg.batch);
+    stream_in_free(si);
+    if (T.metrics && stream_out_close(T.metrics, true, 1) != 0)
+        die("%s", err_msg());
+    if (T.jsonf && T.jsonf != stdout && fclose(T.jsonf) != 0)
+        die("%s:", metrics);
+    backend_dealloc(T.be, T.dx);
+    backend_dealloc(T.be, T.dy);
+    cyclegan_free(T.cg);
+    backend_free(T.be);
+    err_close_stdout();
+    return stop_signal > 0 ? 128 + stop_signal : 0;
+}
