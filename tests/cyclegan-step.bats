@@ -176,3 +176,20 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
     cmp "$TMP/before" "$TMP/c.safetensors"
     [ -z "$(ls "$TMP" | grep '\.tmp\.')" ]
 }
+
+@test "cyclegan-step: --tensorboard writes event files TensorBoard can read" {
+    stream 1 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/c.safetensors" --log-every 1 --json \
+        --tensorboard "$TMP/tb" > "$TMP/m.jsonl"
+    "$PY" "$TESTS_DIR/py/tfevents_read.py" "$TMP/tb" > "$TMP/tb.json"
+    "$PY" - "$TMP/tb.json" "$TMP/m.jsonl" <<'PY'
+import json, struct, sys
+tb = json.load(open(sys.argv[1]))
+assert tb["version"] == "brain.Event:2", tb["version"]
+steps = [json.loads(l) for l in open(sys.argv[2]) if '"phase": "step"' in l]
+got = dict((s, v) for s, v in tb["scalars"]["step/loss_gen_total"])
+for r in steps:
+    f32 = struct.unpack("<f", struct.pack("<f", r["loss_gen_total"]))[0]
+    assert got[r["step"]] == f32, (r["step"], got.get(r["step"]), f32)
+assert "train/loss_DX" in tb["scalars"] and "step/lr" in tb["scalars"], sorted(tb["scalars"])
+PY
+}

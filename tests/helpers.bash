@@ -5,6 +5,8 @@ load '/usr/lib/bats/bats-assert/load'
 
 PY=/usr/bin/python3
 TESTS_DIR=${TESTS_DIR:-$(cd "$BATS_TEST_DIRNAME" && pwd)}
+# The real faces, kept apart because some tests point UTKFACE_DIR elsewhere.
+export REAL_UTKFACE_DIR=${REAL_UTKFACE_DIR:-${UTKFACE_DIR:-}}
 export PATH="${BIN_DIR:-$TESTS_DIR/../bin}:$PATH"
 # Every ZeroMQ wait is bounded, so a broken test fails instead of hanging.
 export AGING_STREAM_TIMEOUT=${AGING_STREAM_TIMEOUT:-20}

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "safetensors.h"
 #include "stream.h"
+#include "tfevents.h"
 
 static void usage(FILE *f, int status)
 {
@@ -33,6 +34,7 @@ static void usage(FILE *f, int status)
             "  --save-every N     also save every N steps (default: epoch ends and signals only)\n"
             "  --metrics EP       metrics records (default -); --json writes JSON lines instead\n"
             "  --log-every N      a metrics record every N steps (default 10)\n"
+            "  --tensorboard DIR  also write the metrics as TensorBoard event files in DIR\n"
             "  --eval             measure the losses in eval mode over the input; no update\n"
             "  --state            print epoch=E step=S epoch_step=K of --ckpt and exit\n"
             "  --phase NAME       the phase named in --eval's metrics record (default val)\n"
@@ -64,6 +66,7 @@ struct trainer {
     const char *phase;
     stream_out *metrics;
     FILE *jsonf;
+    tfevents *tb; /* --tensorboard: the same scalars as event files */
     struct cyclegan_meta meta; /* epoch = completed epochs, epoch_step = steps into the next */
     float *dx, *dy;            /* device batch buffers */
     /* running sums for the epoch / eval averages */
@@ -116,6 +119,24 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
     if (T->eval)
         record_set_int(&r, "images", T->images);
     emit(T, &r);
+    if (T->tb) {
+        char tag[64];
+        int rc = 0;
+        for (int i = 0; i < 7; i++) {
+            snprintf(tag, sizeof tag, "%s/%s", phase, loss_keys[i]);
+            rc |= tfevents_scalar(T->tb, tag, T->meta.step, v[i]);
+        }
+        if (T->cg && !T->eval) {
+            snprintf(tag, sizeof tag, "%s/lr", phase);
+            rc |= tfevents_scalar(T->tb, tag, T->meta.step, T->cg->opt_G->lr);
+        }
+        if (throughput > 0) {
+            snprintf(tag, sizeof tag, "%s/throughput", phase);
+            rc |= tfevents_scalar(T->tb, tag, T->meta.step, throughput);
+        }
+        if (rc)
+            die("%s", err_msg());
+    }
     record_clear(&r);
 }
 
@@ -337,14 +358,14 @@ int main(int argc, char **argv)
 {
     err_init(argv[0]);
     enum {
-        O_IN = 256, O_PRODUCERS, O_CKPT, O_CKPT_OUT, O_RESUME, O_SAVE_EVERY, O_METRICS, O_JSON, O_LOG_EVERY,
+        O_IN = 256, O_PRODUCERS, O_CKPT, O_CKPT_OUT, O_RESUME, O_SAVE_EVERY, O_METRICS, O_JSON, O_TB, O_LOG_EVERY,
         O_EVAL, O_STATE, O_PHASE, O_MAX_STEPS, O_BATCH, O_EPOCHS, O_LR_G, O_LR_D, O_BETA1, O_BETA2, O_EPS, O_WD,
         O_LADV, O_LCYC, O_LID, O_CLIP, O_NGF, O_NDF, O_BLOCKS, O_SEED, O_PRECISION, O_DEVICE, O_VERSION
     };
     static const struct option opts[] = {
         {"in", 1, 0, O_IN}, {"producers", 1, 0, O_PRODUCERS}, {"ckpt", 1, 0, O_CKPT},
         {"ckpt-out", 1, 0, O_CKPT_OUT}, {"resume", 0, 0, O_RESUME}, {"save-every", 1, 0, O_SAVE_EVERY},
-        {"metrics", 1, 0, O_METRICS}, {"json", 0, 0, O_JSON}, {"log-every", 1, 0, O_LOG_EVERY},
+        {"metrics", 1, 0, O_METRICS}, {"json", 0, 0, O_JSON}, {"tensorboard", 1, 0, O_TB}, {"log-every", 1, 0, O_LOG_EVERY},
         {"eval", 0, 0, O_EVAL}, {"state", 0, 0, O_STATE}, {"phase", 1, 0, O_PHASE}, {"max-steps", 1, 0, O_MAX_STEPS},
         {"batch", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"lr-g", 1, 0, O_LR_G}, {"lr-d", 1, 0, O_LR_D},
         {"beta1", 1, 0, O_BETA1}, {"beta2", 1, 0, O_BETA2}, {"eps", 1, 0, O_EPS},
@@ -355,7 +376,7 @@ int main(int argc, char **argv)
     struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors", .log_every = 10, .phase = "val"};
     cyclegan_config_default(&T.cfg);
     T.cfg.batch = 4;
-    const char *in = "-", *metrics = "-";
+    const char *in = "-", *metrics = "-", *tbdir = NULL;
     int producers = 1, resume = 0, state = 0, c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -367,6 +388,7 @@ int main(int argc, char **argv)
         case O_SAVE_EVERY: T.save_every = (int)cli_int("--save-every", optarg, 0, 1 << 30); break;
         case O_METRICS: metrics = optarg; break;
         case O_JSON: T.json = 1; break;
+        case O_TB: tbdir = optarg; break;
         case O_LOG_EVERY: T.log_every = (int)cli_int("--log-every", optarg, 0, 1 << 30); break;
         case O_EVAL: T.eval = 1; break;
         case O_STATE: state = 1; break;
@@ -427,7 +449,11 @@ int main(int argc, char **argv)
     } else if (!(T.metrics = stream_out_open(metrics))) {
         die("%s", err_msg());
     }
+    if (tbdir && !(T.tb = tfevents_open(tbdir)))
+        die("%s", err_msg());
     train(&T, si, T.cfg.batch);
+    if (tfevents_close(T.tb) != 0)
+        die("%s", err_msg());
     stream_in_free(si);
     if (T.metrics && stream_out_close(T.metrics, true, 1) != 0)
         die("%s", err_msg());

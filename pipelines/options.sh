@@ -1,0 +1,81 @@
+# Sourced by the pipelines: option parsing shared by train.sh, evaluate.sh
+# and infer.sh.  Options use the reference's snake_case names; kebab-case
+# aliases work too (--num-train-epochs = --num_train_epochs), as does
+# --name=value.  `--config FILE` reads `key = value` lines first; options on
+# the command line win.  Each script declares its options in OPTS (name ->
+# default) and FLAGS (names without a value) before calling parse_options.
+
+declare -A OPT
+
+_opt_set() {  # name value
+    local k=${1//-/_}
+    if [ -z "${OPTS[$k]+x}" ] && [ -z "${FLAGS[$k]+x}" ]; then
+        echo "$(basename "$0"): unknown option --$1" >&2
+        echo "Try '$(basename "$0") --help'." >&2
+        exit 2
+    fi
+    OPT[$k]=$2
+}
+
+_read_config() {
+    local file=$1 line k v n=0
+    [ -r "$file" ] || { echo "$(basename "$0"): cannot read config $file" >&2; exit 2; }
+    while IFS= read -r line || [ -n "$line" ]; do
+        n=$((n + 1))
+        line=${line%%#*}
+        [[ $line =~ ^[[:space:]]*$ ]] && continue
+        if [[ ! $line =~ ^[[:space:]]*([A-Za-z0-9_-]+)[[:space:]]*=[[:space:]]*(.*[^[:space:]])?[[:space:]]*$ ]]; then
+            echo "$(basename "$0"): $file:$n: expected 'key = value'" >&2
+            exit 2
+        fi
+        k=${BASH_REMATCH[1]}
+        v=${BASH_REMATCH[2]}
+        if [ -n "${FLAGS[${k//-/_}]+x}" ]; then
+            case $v in true|1|yes) v=1 ;; *) v= ;; esac
+        fi
+        _opt_set "$k" "$v"
+    done < "$file"
+}
+
+parse_options() {
+    local k a args=("$@") i
+    for k in "${!OPTS[@]}"; do OPT[$k]=${OPTS[$k]}; done
+    for k in "${!FLAGS[@]}"; do OPT[$k]=; done
+    # the config file first, so the command line wins
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        case ${args[i]} in
+            --config) _read_config "${args[i+1]:?--config needs a file}" ;;
+            --config=*) _read_config "${args[i]#--config=}" ;;
+        esac
+    done
+    while [ $# -gt 0 ]; do
+        a=$1; shift
+        case $a in
+            -h|--help) usage; exit 0 ;;
+            --config) shift ;;
+            --config=*) ;;
+            --*=*) k=${a%%=*}; _opt_set "${k#--}" "${a#*=}" ;;
+            --*)
+                k=${a#--}
+                if [ -n "${FLAGS[${k//-/_}]+x}" ]; then
+                    _opt_set "$k" 1
+                else
+                    [ $# -gt 0 ] || { echo "$(basename "$0"): --$k needs a value" >&2; exit 2; }
+                    _opt_set "$k" "$1"; shift
+                fi ;;
+            *) echo "$(basename "$0"): unexpected argument '$a'" >&2; echo "Try '$(basename "$0") --help'." >&2; exit 2 ;;
+        esac
+    done
+}
+
+# Write the effective configuration as `key = value` lines (reusable with --config).
+write_config() {
+    local k
+    for k in $(printf '%s\n' "${!OPT[@]}" | sort); do
+        printf '%s = %s\n' "$k" "${OPT[$k]}"
+    done
+}
+
+need_int() {  # name
+    [[ ${OPT[$1]} =~ ^[0-9]+$ ]] || { echo "$(basename "$0"): --$1 must be a whole number, got '${OPT[$1]}'" >&2; exit 2; }
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# train.sh: the reference's training loop composed from the tools.  Per
+# epoch: train (utk-split | aug workers | cyclegan-step), evaluate on val,
+# save a sample grid, keep best/periodic/last checkpoints, log metrics; at
+# the end evaluate `best` on the test split.  --resume continues a stopped run.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/options.sh"
+
+declare -A OPTS=(
+    [num_train_epochs]=50 [train_batch_size]=4 [gen_lr]=0.0002 [disc_lr]=0.0001
+    [lambda_adv_value]=2.0 [lambda_cyc_value]=4.0 [lambda_id_value]=0.5 [weight_decay]=0.0001
+    [beta1]=0.5 [beta2]=0.999 [max_grad_norm]=1.0 [num_sample_generations_to_save]=10
+    [img_size]=256 [ngf]=32 [ndf]=32 [n_blocks]=9 [seed]=42 [num_workers]=1
+    [limit]= [data_dir]= [output_dir]= [s3_bucket_name]= [checkpoint_every]=5 [log_every]=10
+)
+declare -A FLAGS=([resume]= [set_seed]= [archive_and_terminate_ec2]=)
+
+usage() {
+    cat <<'USAGE'
+usage: pipelines/train.sh [options]      (snake_case or kebab-case names; --name=value works)
+Train the aging CycleGAN on UTKFace with the reference's loop.
+
+  --num_train_epochs N (50)   --train_batch_size N (4)   --img_size N (256)
+  --gen_lr X (2e-4)  --disc_lr X (1e-4)  --weight_decay X (1e-4)  --beta1 X (0.5)  --beta2 X (0.999)
+  --lambda_adv_value X (2)  --lambda_cyc_value X (4)  --lambda_id_value X (0.5)  --max_grad_norm X (1)
+  --ngf N (32)  --ndf N (32)  --n_blocks N (9)      model sizes
+  --num_sample_generations_to_save N (10)            faces in each epoch's sample grid
+  --set_seed --seed N (42)    seeds the split, the augmentation and the initialisation
+  --num_workers N (1)         aug processes feeding the trainer over ZeroMQ
+  --limit N                   at most N faces per domain per split (quick runs)
+  --data_dir DIR              UTKFace folder (default: UTKFACE_DIR or data/)
+  --output_dir DIR            outputs (default: OUTPUTS_DIR or outputs/)
+  --checkpoint_every N (5)    keep epoch_NNNN.safetensors every N epochs
+  --resume                    continue the run in the output folder where it stopped
+  --config FILE               `key = value` lines with these names; the command line wins
+  --archive_and_terminate_ec2 --s3_bucket_name B   sync outputs to S3, then terminate this EC2 instance
+USAGE
+}
+
+parse_options "$@"
+for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
+         num_workers checkpoint_every log_every; do need_int "$k"; done
+[ -z "${OPT[limit]}" ] || need_int limit
+if [ -n "${OPT[archive_and_terminate_ec2]}" ] && [ -z "${OPT[s3_bucket_name]}" ]; then
+    echo "train.sh: --archive_and_terminate_ec2 needs --s3_bucket_name" >&2; exit 2
+fi
+[ -n "${OPT[data_dir]}" ] && export UTKFACE_DIR=${OPT[data_dir]}
+[ -n "${OPT[output_dir]}" ] && OUTPUTS=${OPT[output_dir]}
+data=$(find_utkface)
+N=${OPT[num_train_epochs]}
+seed=${OPT[seed]}
+limit=(); [ -n "${OPT[limit]}" ] && limit=(--limit "${OPT[limit]}")
+ck=$OUTPUTS/checkpoints met=$OUTPUTS/metrics img=$OUTPUTS/images logs=$OUTPUTS/logs
+mkdir -p "$ck" "$met" "$img" "$logs"
+log() { echo "train.sh: $*" | tee -a "$logs/train.log" >&2; }
+
+run_id=${RUN_ID:-$(date -u +%Y%m%d-%H%M%S)}
+if [ -n "${OPT[resume]}" ]; then
+    [ -f "$ck/last.safetensors" ] || { echo "train.sh: --resume: no $ck/last.safetensors to resume from" >&2; exit 1; }
+    [ -f "$OUTPUTS/run_id" ] && run_id=$(cat "$OUTPUTS/run_id")
+else
+    rm -f "$ck/last.safetensors" "$met/metrics.jsonl" "$met/steps.jsonl" "$met/best.json" "$logs/train.log"
+fi
+echo "$run_id" > "$OUTPUTS/run_id"
+write_config > "$OUTPUTS/config.txt"
+log "run $run_id: $N epochs on $data, outputs in $OUTPUTS (configuration in $OUTPUTS/config.txt)"
+log "best checkpoint chosen by the lowest validation generator loss (FID selection arrives with the fid tool)"
+
+step_opts=(--batch "${OPT[train_batch_size]}" --epochs "$N" --lr-g "${OPT[gen_lr]}" --lr-d "${OPT[disc_lr]}"
+           --beta1 "${OPT[beta1]}" --beta2 "${OPT[beta2]}" --weight-decay "${OPT[weight_decay]}"
+           --lambda-adv "${OPT[lambda_adv_value]}" --lambda-cyc "${OPT[lambda_cyc_value]}"
+           --lambda-id "${OPT[lambda_id_value]}" --clip-norm "${OPT[max_grad_norm]}"
+           --ngf "${OPT[ngf]}" --ndf "${OPT[ndf]}" --blocks "${OPT[n_blocks]}" --seed "$seed")
+size=${OPT[img_size]}
+
+s3_sync() {
+    [ -n "${OPT[archive_and_terminate_ec2]}" ] || return 0
+    if aws s3 sync "$OUTPUTS" "s3://${OPT[s3_bucket_name]}/outputs/run-$run_id" --only-show-errors; then
+        log "synced outputs to s3://${OPT[s3_bucket_name]}/outputs/run-$run_id"
+    else
+        log "WARNING: aws s3 sync failed (exit $?); the outputs stay in $OUTPUTS"
+    fi
+}
+
+# The epoch's training stream, with N aug workers over ZeroMQ when asked.
+train_epoch() {
+    local e=$1 w=${OPT[num_workers]} resume=()
+    [ -f "$ck/last.safetensors" ] && resume=(--ckpt "$ck/last.safetensors")
+    local split=(utk-split "$data" --split train --epochs "$N" --start-epoch "$e" --stop-epoch "$e"
+                 --seed "$seed" -q "${limit[@]}")
+    local step=(cyclegan-step "${step_opts[@]}" "${resume[@]}" --ckpt-out "$ck/last.safetensors"
+                --json --metrics "$met/steps.jsonl" --log-every "${OPT[log_every]}" --tensorboard "$logs")
+    if [ "$w" -le 1 ]; then
+        "${split[@]}" | aug --train --size "$size" --seed "$seed" | "${step[@]}"
+    else
+        local ep="ipc://$(mktemp -u /tmp/aging-train.XXXXXX)" pids=() k rc=0
+        "${step[@]}" --in "@$ep" --producers "$w" &
+        local trainer=$!
+        for ((k = 0; k < w; k++)); do
+            "${split[@]}" | aug --train --size "$size" --seed $((seed + 7919 * k)) --shard "$k/$w" \
+                --out "$ep" --producers "$w" &
+            pids+=($!)
+        done
+        for k in "${pids[@]}"; do wait "$k" || rc=$?; done
+        wait "$trainer" || rc=$?
+        return $rc
+    fi
+}
+
+evaluate() {  # ckpt split phase -> one JSON line on stdout
+    utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+        | cyclegan-step --eval --ckpt "$1" --batch "${OPT[train_batch_size]}" --phase "$3" --json \
+          --tensorboard "$logs"
+}
+
+start=1 done_epochs=0
+if [ -n "${OPT[resume]}" ]; then
+    done_epochs=$(cyclegan-step --ckpt "$ck/last.safetensors" --state | sed -n 's/^epoch=\([0-9]*\).*/\1/p')
+    start=$((done_epochs + 1))
+    log "resuming after epoch $done_epochs"
+fi
+
+# After an epoch: validation, sample grid, best/periodic checkpoints, curves.
+post_epoch() {
+    local e=$1 secs=$2 val loss best
+    val=$(evaluate "$ck/last.safetensors" val val)
+    echo "$val" | sed "s/^{/{\"epoch_seconds\": $secs, /" >> "$met/metrics.jsonl"
+    utk-split "$data" --split val --seed "$seed" --limit "${OPT[num_sample_generations_to_save]}" -q \
+        | aug --eval --size "$size" \
+        | translate --y2o --ckpt "$ck/last.safetensors" --grid "${OPT[num_sample_generations_to_save]}" \
+          -o "$img/epoch$e.png"
+    loss=$(echo "$val" | sed -n 's/.*"loss_gen_total": \([^,}]*\).*/\1/p')
+    best=$(sed -n 's/.*"loss": \([^,}]*\).*/\1/p' "$met/best.json" 2>/dev/null || true)
+    if [ -z "$best" ] || awk -v a="$loss" -v b="$best" 'BEGIN{exit !(a < b)}'; then
+        cp "$ck/last.safetensors" "$ck/best.safetensors.tmp" && mv "$ck/best.safetensors.tmp" "$ck/best.safetensors"
+        echo "{\"epoch\": $e, \"loss\": $loss, \"criterion\": \"val loss_gen_total\"}" > "$met/best.json"
+        log "epoch $e: val generator loss $loss, new best"
+        s3_sync
+    else
+        log "epoch $e: val generator loss $loss (best $best)"
+    fi
+    if (( e % OPT[checkpoint_every] == 0 )); then
+        cp "$ck/last.safetensors" "$ck/epoch_$(printf %04d "$e").safetensors.tmp"
+        mv "$ck/epoch_$(printf %04d "$e").safetensors.tmp" "$ck/epoch_$(printf %04d "$e").safetensors"
+        s3_sync
+    fi
+    bash "$ROOT/pipelines/plot.sh" "$met" || log "WARNING: could not draw $met/curves.png"
+}
+
+# A run stopped between an epoch's training and its validation finishes that first.
+if [ -n "${OPT[resume]}" ] && [ "$done_epochs" -gt 0 ] \
+    && ! grep -q "\"epoch\": $done_epochs," "$met/metrics.jsonl" 2>/dev/null; then
+    post_epoch "$done_epochs" 0
+fi
+for ((e = start; e <= N; e++)); do
+    t0=$(date +%s)
+    train_epoch "$e"
+    post_epoch "$e" $(( $(date +%s) - t0 ))
+done
+
+test=$(evaluate "$ck/best.safetensors" test test)
+echo "$test" | sed 's/"phase": "test"/"phase": "test", "fid_val": null, "best_epoch": '"$(sed -n 's/.*"epoch": \([0-9]*\).*/\1/p' "$met/best.json")"'/' \
+    > "$met/test_metrics.json.tmp" && mv "$met/test_metrics.json.tmp" "$met/test_metrics.json"
+log "test metrics of best: $met/test_metrics.json"
+s3_sync
+if [ -n "${OPT[archive_and_terminate_ec2]}" ]; then
+    bash "$ROOT/pipelines/ec2-terminate.sh" || log "WARNING: could not terminate the instance"
+fi
+log "done: checkpoints in $ck, sample grids in $img, metrics in $met"

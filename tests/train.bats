@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# pipelines/train.sh, evaluate.sh and infer.sh end to end on small models:
+# outputs, the LR schedule, resume after SIGKILL, options and config files,
+# the AWS hooks (a fake aws CLI and a fake metadata service).
+
+load helpers
+
+SMALL=(--img_size 32 --ngf 8 --ndf 8 --n_blocks 2 --train_batch_size 2 --num_sample_generations_to_save 4
+       --checkpoint_every 2 --log_every 2)
+
+setup() {
+    common_setup
+    FACES=$(faces_dir)
+    export UTKFACE_DIR=$FACES OUTPUTS_DIR=$TMP/out
+    ROOT=$(cd "$TESTS_DIR/.." && pwd)
+}
+teardown() { common_teardown; }
+
+same_tensors() {
+    "$PY" - "$1" "$2" <<'PY'
+import json, struct, sys
+def load(p):
+    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+sys.exit(1 if a != b else 0)
+PY
+}
+
+@test "train.sh: a 3-epoch run writes every output, and the LR schedule follows the formula" {
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 "${SMALL[@]}"
+    assert_success
+    o=$TMP/out
+    for f in checkpoints/best.safetensors checkpoints/last.safetensors checkpoints/epoch_0002.safetensors \
+             images/epoch1.png images/epoch2.png images/epoch3.png metrics/metrics.jsonl metrics/steps.jsonl \
+             metrics/test_metrics.json metrics/curves.png metrics/best.json config.txt logs/train.log; do
+        [ -s "$o/$f" ] || { echo "missing $f"; false; }
+    done
+    ls "$o"/logs/events.out.tfevents.* > /dev/null
+    grep -q "chosen by the lowest validation generator loss" "$o/logs/train.log"
+    "$PY" - "$o" <<'PY'
+import json, math, sys
+o = sys.argv[1]
+val = [json.loads(l) for l in open(o + "/metrics/metrics.jsonl")]
+assert [v["epoch"] for v in val] == [1, 2, 3], val
+keys = ("loss_DX", "loss_DY", "loss_f_adv", "loss_g_adv", "loss_cyc", "loss_id", "loss_gen_total")
+assert all(math.isfinite(v[k]) for v in val for k in keys)
+train = [json.loads(l) for l in open(o + "/metrics/steps.jsonl") if '"phase": "train"' in l]
+N = 3
+factor = lambda k: 1.0 if k < N // 2 else max(0.0, (N - k) / (N - N // 2))
+for r in train:  # the lr each epoch trained with: LambdaLR of the 0-based epoch
+    assert abs(r["lr"] - 2e-4 * factor(r["epoch"] - 1)) < 1e-12, r
+    assert abs(r["lr_d"] - 1e-4 * factor(r["epoch"] - 1)) < 1e-12, r
+test = json.load(open(o + "/metrics/test_metrics.json"))
+assert test["phase"] == "test" and "fid_val" in test and all(math.isfinite(test[k]) for k in keys), test
+from PIL import Image
+assert Image.open(o + "/images/epoch3.png").size[1] == 2 * 34 + 2
+assert Image.open(o + "/metrics/curves.png").size == (1200, 500)
+PY
+    run translate --y2o --ckpt "$TMP/out/checkpoints/best.safetensors" --size 32 -i "$(ls "$FACES"/*.chip.jpg | head -1)" -o "$TMP/x.png"
+    assert_success
+}
+
+@test "train.sh --resume after SIGKILL ends with the same parameters as an uninterrupted run" {
+    OUTPUTS_DIR=$TMP/full bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 "${SMALL[@]}" 2> /dev/null
+    setsid bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 "${SMALL[@]}" 2> "$TMP/err" &
+    pid=$!
+    for _ in $(seq 600); do
+        [ -f "$TMP/out/checkpoints/last.safetensors" ] && grep -q "step\": 6" "$TMP/out/metrics/steps.jsonl" 2>/dev/null && break
+        sleep 0.1
+    done
+    kill -9 -- -$pid
+    wait $pid || true
+    state=$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)
+    echo "# killed at: $state" >&3
+    [[ $state != epoch=3* ]]
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 "${SMALL[@]}" --resume 2> "$TMP/err2"
+    grep -q "resuming after epoch" "$TMP/err2"
+    same_tensors "$TMP/full/checkpoints/last.safetensors" "$TMP/out/checkpoints/last.safetensors"
+    [ "$(wc -l < "$TMP/out/metrics/metrics.jsonl")" -eq 3 ]
+    [ -s "$TMP/out/metrics/test_metrics.json" ]
+}
+
+@test "train.sh: --num_workers 2 feeds the trainer from two aug processes over ZeroMQ" {
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --num_workers 2
+    assert_success
+    [ "$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)" = "epoch=1 step=5 epoch_step=0" ]
+}
+
+@test "train.sh: options, aliases, --config and the saved configuration" {
+    run bash "$ROOT/pipelines/train.sh" --help
+    assert_success
+    assert_output --partial "--num_train_epochs"
+    run bash "$ROOT/pipelines/train.sh" --no_such_option 1
+    assert_failure 2
+    assert_output --partial "unknown option --no_such_option"
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs many
+    assert_failure 2
+    run bash "$ROOT/pipelines/train.sh" --archive_and_terminate_ec2
+    assert_failure 2
+    assert_output --partial "--s3_bucket_name"
+    printf 'num_train_epochs = 5\nlambda_cyc_value = 7.5   # comment\nset_seed = true\n' > "$TMP/cfg"
+    run bash "$ROOT/pipelines/train.sh" --config "$TMP/cfg" --num-train-epochs 1 "${SMALL[@]}" --lambda-id-value=0.25
+    assert_success
+    grep -qx "num_train_epochs = 1" "$TMP/out/config.txt"
+    grep -qx "lambda_cyc_value = 7.5" "$TMP/out/config.txt"
+    grep -qx "lambda_id_value = 0.25" "$TMP/out/config.txt"
+    grep -qx "set_seed = 1" "$TMP/out/config.txt"
+    printf 'what is this\n' > "$TMP/bad"
+    run bash "$ROOT/pipelines/train.sh" --config "$TMP/bad"
+    assert_failure 2
+    assert_output --partial "expected 'key = value'"
+    UTKFACE_DIR=$TMP/none run bash "$ROOT/pipelines/train.sh" --data_dir "$TMP/none"
+    assert_failure 1
+    assert_output --partial "no UTKFace images found"
+}
+
+@test "train.sh: --archive_and_terminate_ec2 syncs to S3 and terminates the instance" {
+    export AWS_LOG=$TMP/aws.log PATH="$TESTS_DIR/fake:$PATH"
+    timeout 150 "$PY" "$TESTS_DIR/py/fake_imds.py" "$TMP/port" &
+    imds=$!
+    for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$(cat "$TMP/port")
+    RUN_ID=t1 run bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 "${SMALL[@]}" \
+        --archive_and_terminate_ec2 --s3_bucket_name my-bucket
+    kill $imds || true
+    assert_success
+    cat "$AWS_LOG" >&3
+    grep -q "^aws s3 sync $TMP/out s3://my-bucket/outputs/run-t1 --only-show-errors$" "$AWS_LOG"
+    [ "$(grep -c 's3 sync' "$AWS_LOG")" -ge 3 ]   # best, periodic, test metrics
+    tail -1 "$AWS_LOG" | grep -q "^aws ec2 terminate-instances --instance-ids i-0abc123 --region eu-west-3$"
+}
+
+@test "train.sh: a failing S3 sync is reported and loses no outputs" {
+    export AWS_LOG=$TMP/aws.log PATH="$TESTS_DIR/fake:$PATH" AWS_FAIL_SYNC=1
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --archive_and_terminate_ec2 --s3_bucket_name b
+    assert_success
+    assert_output --partial "WARNING: aws s3 sync failed"
+    assert_output --partial "could not terminate the instance"
+    [ -s "$TMP/out/checkpoints/best.safetensors" ] && [ -s "$TMP/out/metrics/test_metrics.json" ]
+    run grep -c terminate-instances "$AWS_LOG"
+    assert_output "0"
+}
+
+@test "evaluate.sh and infer.sh" {
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
+    run bash "$ROOT/pipelines/evaluate.sh" --img_size 32
+    assert_success
+    assert_output --partial '"phase": "test"'
+    [ -s "$TMP/out/metrics/test_metrics.json" ]
+    cp "$(ls "$FACES"/*.chip.jpg | head -1)" "$TMP/25_0_0_20170101.jpg.chip.jpg"
+    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --img_size 32
+    assert_success
+    [ -s "$TMP/25_0_0_20170101_young2old.png" ]
+    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --img_size 32 \
+        --direction old2young --output "$TMP/y.png"
+    assert_success
+    [ -s "$TMP/y.png" ]
+    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/nope.jpg"
+    assert_failure 1
+    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/y.png" --direction sideways
+    assert_failure 2
+    run bash "$ROOT/pipelines/evaluate.sh" --ckpt "$TMP/none.safetensors"
+    assert_failure 1
+}
+
+@test "train.sh on the real UTKFace images (UTKFACE_DIR from CI)" {
+    [ -n "${REAL_UTKFACE_DIR:-}" ] && [ -d "$REAL_UTKFACE_DIR" ] || skip "UTKFACE_DIR not set"
+    UTKFACE_DIR=$REAL_UTKFACE_DIR run bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 "${SMALL[@]}" --limit 16
+    assert_success
+    head -2 "$TMP/out/metrics/metrics.jsonl" >&3
+    [ "$(wc -l < "$TMP/out/metrics/metrics.jsonl")" -eq 2 ]
+}
