@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpeg62-turbo-dev
       libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev bats bats-assert bats-support cppcheck clang-tidy clang-format
       python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil
-      curl chromium chromium-driver python3-selenium)
+      curl gnuplot-nox chromium chromium-driver python3-selenium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
