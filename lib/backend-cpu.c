@@ -688,6 +688,10 @@ static const struct backend_iface cpu_iface = {
     .adam_step = cpu_adam_step, /* lib/backend-cpu-optim.c */
     .sumsq = cpu_sumsq,
     .scale = cpu_scale,
+    .conv_ex_workspace = cpu_conv_ex_workspace, /* lib/backend-cpu-pool.c */
+    .conv_ex_forward = cpu_conv_ex_forward,
+    .pool2d_forward = cpu_pool2d_forward,
+    .resize_bilinear = cpu_resize_bilinear,
 };
 
 backend_t backend_cpu_init(void)

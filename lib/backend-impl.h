@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "layers.h"
+#include "layers-pool.h"
 
 struct backend_iface {
     const char *name;
@@ -91,6 +92,16 @@ struct backend_iface {
     int (*sumsq)(struct backend *be, double *out, const float *x, const long *sizes, int count);
     /* x [n] *= a */
     int (*scale)(struct backend *be, float *x, float a, long n);
+
+    // ---- inference ops of the FID Inception network (lib/layers-pool.h).  (optional)
+    size_t (*conv_ex_workspace)(struct backend *be, const struct conv_ex_shape *s);
+    int (*conv_ex_forward)(struct backend *be, float *out, const float *in, const float *w,
+                           const float *b, const struct conv_ex_shape *s, float *ws);
+    int (*pool2d_forward)(struct backend *be, float *out, const float *in,
+                          const struct pool_shape *s);
+    int (*resize_bilinear)(struct backend *be, float *out, const float *in, int planes, int h,
+                           int w, int hout, int wout, enum resize_mode mode, float mul,
+                           float add);
 };
 
 /* The CPU backend's optimiser ops (lib/backend-cpu-optim.c). */
@@ -99,6 +110,15 @@ int cpu_adam_step(struct backend *be, float *param, const float *grad, float *ex
                   double weight_decay, long step);
 int cpu_sumsq(struct backend *be, double *out, const float *x, const long *sizes, int count);
 int cpu_scale(struct backend *be, float *x, float a, long n);
+
+/* The CPU backend's Inception ops (lib/backend-cpu-pool.c). */
+size_t cpu_conv_ex_workspace(struct backend *be, const struct conv_ex_shape *s);
+int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const float *w,
+                        const float *b, const struct conv_ex_shape *s, float *ws);
+int cpu_pool2d_forward(struct backend *be, float *out, const float *in,
+                       const struct pool_shape *s);
+int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w,
+                        int hout, int wout, enum resize_mode mode, float mul, float add);
 
 struct backend {
     const struct backend_iface *iface;
