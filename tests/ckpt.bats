@@ -181,3 +181,15 @@ PY
     assert_failure 1
     assert_output --partial "ckpt: /nonexistent-dir/out.pth"
 }
+
+@test "ckpt export: a checkpoint written by cyclegan-step loads into the reference PyTorch model" {
+    FACES=$(faces_dir)
+    utk-split --split train -q "$FACES" | aug --train --size 32 \
+        | cyclegan-step --ngf 8 --ndf 8 --blocks 2 --batch 2 --ckpt-out "$TMP/run.safetensors" --log-every 0 > /dev/null
+    ckpt export "$TMP/run.safetensors" "$TMP/run.pth"
+    "$PY" "$TESTS_DIR/py/ref_ckpt.py" check-trained "$TMP/run.pth" "$TMP/run.safetensors" >&3
+    ckpt import "$TMP/run.pth" "$TMP/back.safetensors"
+    translate --y2o --ckpt "$TMP/back.safetensors" --size 32 -i "$(ls "$FACES"/*.chip.jpg | head -1)" -o "$TMP/a.png"
+    translate --y2o --ckpt "$TMP/run.safetensors" --size 32 -i "$(ls "$FACES"/*.chip.jpg | head -1)" -o "$TMP/b.png"
+    cmp "$TMP/a.png" "$TMP/b.png"
+}

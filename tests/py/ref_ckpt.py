@@ -251,6 +251,34 @@ def cmd_check_weights(ours_path, net):
     print("# check-weights: weights_only=True read %d tensors of %s and load_state_dict took them" % (len(sd), net))
 
 
+def cmd_check_trained(pth_path, st_path):
+    """A cyclegan-step checkpoint exported to .pth: torch.load reads it, the
+    reference nets and Adams load it strictly, and every tensor equals ours."""
+    ck = torch.load(pth_path)
+    ours, _ = load_st(st_path)
+
+    def same_bytes(t, key):
+        if key not in ours or raw(t) != ours[key][2]:
+            fail("%s differs from our checkpoint" % key)
+    nets = {"G": Generator(8, 2), "F": Generator(8, 2), "DX": Discriminator(8), "DY": Discriminator(8)}
+    n = 0
+    for tag, net in nets.items():
+        net.load_state_dict(ck[tag])
+        for k, v in net.state_dict().items():
+            same_bytes(v, "%s.%s" % (tag, k))
+            n += 1
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4, betas=(0.5, 0.999), weight_decay=1e-4)
+        opt.load_state_dict(ck["opt_" + tag])
+        for i, p in enumerate(net.parameters()):
+            st = opt.state[p]
+            same_bytes(st["exp_avg"], "opt_%s.state.%d.exp_avg" % (tag, i))
+            same_bytes(st["exp_avg_sq"], "opt_%s.state.%d.exp_avg_sq" % (tag, i))
+            n += 2
+    if ck.get("epoch") != 1:
+        fail("epoch %r, expected 1" % ck.get("epoch"))
+    print("# check-trained: a cyclegan-step checkpoint loads into the reference nets and Adams; %d tensors equal" % n)
+
+
 def crafted_zip(path, pkl, members=None, root="evil"):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
@@ -297,4 +325,5 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     {"make": lambda: cmd_make(sys.argv[2]), "check-st": lambda: cmd_check_st(sys.argv[2], sys.argv[3]),
      "check-pth": lambda: cmd_check_pth(sys.argv[2], sys.argv[3]),
-     "check-weights": lambda: cmd_check_weights(sys.argv[2], sys.argv[3]), "evil": lambda: cmd_evil(sys.argv[2])}[cmd]()
+     "check-weights": lambda: cmd_check_weights(sys.argv[2], sys.argv[3]),
+     "check-trained": lambda: cmd_check_trained(sys.argv[2], sys.argv[3]), "evil": lambda: cmd_evil(sys.argv[2])}[cmd]()
