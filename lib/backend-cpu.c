@@ -261,14 +261,106 @@ static int cpu_conv2d_forward(struct backend *be, float *out, const float *in, c
     return 0;
 }
 
+/* conv2d backward on cpu_gemm: dw += g @ im2col(x)^T (cpu_gemm_wgrad, the
+ * pixels split between the threads); dx: for stride 1, the conv of g padded
+ * by k-1-pad with the flipped, transposed kernel (wf [cin, cout*k*k], the
+ * im2col fused into the packing as in the forward); otherwise dcol = w^T @ g
+ * folded back with col2im.  The workspace holds wf, then the larger of the
+ * wgrad scratch and the dx scratch (col and the GEMM's). */
+static int dx_by_flip(const struct conv_shape *s)
+{
+    return s->stride == 1 && s->pad <= s->k - 1;
+}
+
+static size_t conv2d_gemm_ws_floats(const struct conv_shape *s)
+{
+    int T = omp_get_max_threads(), kk = s->cin * s->k * s->k;
+    size_t hwo = (size_t)s->hout * s->wout;
+    size_t fwd = cpu_gemm_ws_floats(s->cout, kk, T);
+    size_t wf = ((size_t)s->cout * kk + 15) / 16 * 16;
+    size_t dw = cpu_gemm_wgrad_ws_floats(s->cout, kk, T);
+    size_t dx = dx_by_flip(s) ? cpu_gemm_ws_floats(s->cin, s->cout * s->k * s->k, T)
+                              : ((size_t)kk * hwo + 15) / 16 * 16 + cpu_gemm_ws_floats(kk, s->cout, T);
+    size_t bwd = wf + (dw > dx ? dw : dx);
+    return fwd > bwd ? fwd : bwd;
+}
+
+static size_t convt2d_gemm_ws_floats(const struct conv_shape *s)
+{
+    int T = omp_get_max_threads(), kk = s->cout * s->k * s->k;
+    size_t hwi = (size_t)s->h * s->w;
+    size_t fwd = ((size_t)kk * hwi + 15) / 16 * 16 + cpu_gemm_ws_floats(kk, s->cin, T);
+    size_t dw = cpu_gemm_wgrad_ws_floats(s->cin, kk, T), dx = cpu_gemm_ws_floats(s->cin, kk, T);
+    size_t bwd = dw > dx ? dw : dx;
+    return fwd > bwd ? fwd : bwd;
+}
+
+size_t cpu_conv2d_ws_bytes(const struct conv_shape *s)
+{
+    if (!cpu_gemm_available()) return (size_t)s->cin * s->k * s->k * s->hout * s->wout * sizeof(float);
+    return conv2d_gemm_ws_floats(s) * sizeof(float);
+}
+
+size_t cpu_convt2d_ws_bytes(const struct conv_shape *s)
+{
+    if (!cpu_gemm_available()) return (size_t)s->cout * s->k * s->k * s->h * s->w * sizeof(float);
+    return convt2d_gemm_ws_floats(s) * sizeof(float);
+}
+
+static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float *db,
+                                const float *dout, const float *in, const float *w,
+                                const struct conv_shape *s)
+{
+    long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
+    int kk = s->cin * s->k * s->k, k2 = s->k * s->k, flip = dx_by_flip(s);
+    float *ws = cpu_ws(be, conv2d_gemm_ws_floats(s) * sizeof(float));
+    if (!ws) return -1;
+    float *wf = ws, *rest = ws + ((size_t)s->cout * kk + 15) / 16 * 16;
+    if (din && flip) {
+        /* wf [ci][co][a][b] = w [co][ci][k-1-a][k-1-b] */
+#pragma omp parallel for schedule(static)
+        for (int ci = 0; ci < s->cin; ci++)
+            for (int co = 0; co < s->cout; co++) {
+                float *d = wf + ((long)ci * s->cout + co) * k2;
+                const float *src = w + ((long)co * s->cin + ci) * k2;
+                for (int q = 0; q < k2; q++) d[q] = src[k2 - 1 - q];
+            }
+    }
+    sum_bias(db, dout, s->n, s->cout, hwo);
+    for (int i = 0; i < s->n; i++) {
+        const float *x = in + i * s->cin * hwi, *g = dout + i * s->cout * hwo;
+        if (dw) {
+            struct gemm_b B = {.img = x, .c = s->cin, .h = s->h, .w = s->w, .k = s->k,
+                               .s = s->stride, .p = s->pad, .ho = s->hout, .wo = s->wout};
+            cpu_gemm_wgrad(dw, kk, s->cout, kk, (int)hwo, g, hwo, &B, rest);
+        }
+        if (!din) continue;
+        float *dx = din + i * s->cin * hwi;
+        if (flip) {
+            struct gemm_b B = {.img = g, .c = s->cout, .h = s->hout, .w = s->wout, .k = s->k,
+                               .s = 1, .p = s->k - 1 - s->pad, .ho = s->h, .wo = s->w};
+            cpu_gemm(dx, hwi, s->cin, (int)hwi, s->cout * k2, wf, s->cout * k2, 0, &B, NULL,
+                     rest);
+        } else {
+            float *col = rest;
+            size_t colf = ((size_t)kk * hwo + 15) / 16 * 16;
+            struct gemm_b B = {.mat = g, .ldb = hwo};
+            cpu_gemm(col, hwo, kk, (int)hwo, s->cout, w, kk, 1, &B, NULL, col + colf);
+            col2im(dx, col, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+        }
+    }
+    return 0;
+}
+
 static int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float *db,
                                const float *dout, const float *in, const float *w,
                                const struct conv_shape *s)
 {
+    if (cpu_gemm_available()) return conv2d_backward_gemm(be, din, dw, db, dout, in, w, s);
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cin * s->k * s->k;
     int pw = is_pointwise(s);
-    float *col = pw ? NULL : cpu_ws(be, conv2d_workspace_bytes(s));
+    float *col = pw ? NULL : cpu_ws(be, (size_t)kk * hwo * sizeof(float));
     if (!pw && !col) return -1;
     sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {
@@ -332,7 +424,21 @@ static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cout * s->k * s->k;
-    float *col = cpu_ws(be, convt2d_workspace_bytes(s));
+    if (cpu_gemm_available()) {
+        /* din = w @ im2col(dout) (a conv, im2col fused); dw += in @ im2col(dout)^T */
+        float *ws = cpu_ws(be, convt2d_gemm_ws_floats(s) * sizeof(float));
+        if (!ws) return -1;
+        sum_bias(db, dout, s->n, s->cout, hwo);
+        for (int i = 0; i < s->n; i++) {
+            struct gemm_b B = {.img = dout + i * s->cout * hwo, .c = s->cout, .h = s->hout,
+                               .w = s->wout, .k = s->k, .s = s->stride, .p = s->pad, .ho = s->h,
+                               .wo = s->w};
+            if (dw) cpu_gemm_wgrad(dw, kk, s->cin, kk, (int)hwi, in + i * s->cin * hwi, hwi, &B, ws);
+            if (din) cpu_gemm(din + i * s->cin * hwi, hwi, s->cin, (int)hwi, kk, w, kk, 0, &B, NULL, ws);
+        }
+        return 0;
+    }
+    float *col = cpu_ws(be, (size_t)kk * hwi * sizeof(float));
     if (!col) return -1;
     sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {

@@ -347,3 +347,139 @@ void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda,
         }
     }
 }
+
+// ----------------------------------------------------------------------------
+// weight gradient: c [m,n] += a [m,k] @ col^T, col = im2col(b) [n,k]
+//
+// Each thread takes a contiguous range of pixels and walks it KC at a time:
+// it packs the KC columns of a into panels ([kc][MR] each), then for every
+// strip of NR columns of c packs col^T ([kc][NR], a transposing gather from
+// the image) and runs the micro-kernel over every panel, accumulating into
+// its own C (thread 0: c itself; the others: a partial in ws added to c in
+// thread order at the end).
+
+size_t cpu_gemm_wgrad_ws_floats(int m, int n, int nthreads)
+{
+    size_t per_t = ((size_t)(m + MR_MAX) * KC + (size_t)KC * NR_MAX + 15) / 16 * 16;
+    size_t cpart = ((size_t)m * n + 15) / 16 * 16;
+    return (size_t)nthreads * per_t + (size_t)(nthreads > 1 ? nthreads - 1 : 0) * cpart + 64;
+}
+
+/* panel p of a's columns k0..k0+kc: dst [kc][mr], rows past m zero */
+static void pack_a_cols(float *dst, const float *a, long lda, int m, int mr, int p, int k0, int kc)
+{
+    int i0 = p * mr;
+    for (int i = 0; i < mr; i++) {
+        int row = i0 + i;
+        if (row >= m) {
+            for (int r = 0; r < kc; r++) dst[r * mr + i] = 0;
+            continue;
+        }
+        const float *src = a + (long)row * lda + k0;
+        for (int r = 0; r < kc; r++) dst[r * mr + i] = src[r];
+    }
+}
+
+/* pixels k0..k0+kc of the output grid as runs within one output row; run.j
+ * is the offset of the run in the block */
+static int pixel_runs(struct run *r, int k0, int kc, int wo)
+{
+    int nr = 0;
+    for (int j = 0; j < kc;) {
+        int q = k0 + j, oy = q / wo, ox = q - oy * wo;
+        int len = wo - ox < kc - j ? wo - ox : kc - j;
+        r[nr++] = (struct run){j, len, oy, ox};
+        j += len;
+    }
+    return nr;
+}
+
+/* bp [kc][nr]: bp[r][t] = col[j0 + t][pixel r of the runs], columns past nv zero */
+static void pack_bt_image(float *bp, const struct gemm_b *b, int j0, int nv, int nr, int kc,
+                          const struct run *runs, int nruns)
+{
+    int kk2 = b->k * b->k, s = b->s;
+    long hw = (long)b->h * b->w;
+    for (int t = 0; t < nv; t++) {
+        int j = j0 + t, ch = j / kk2, ki = j / b->k % b->k, kj = j % b->k;
+        const float *plane = b->img + ch * hw;
+        for (int q = 0; q < nruns; q++) {
+            const struct run *u = &runs[q];
+            float *d = bp + (long)u->j * nr + t;
+            int iy = u->oy * s - b->p + ki, len = u->len;
+            if (iy < 0 || iy >= b->h) {
+                for (int x = 0; x < len; x++) d[(long)x * nr] = 0;
+                continue;
+            }
+            const float *srow = plane + (long)iy * b->w;
+            int ix0 = u->ox * s - b->p + kj;
+            /* in bounds: 0 <= ix0 + x*s < w */
+            int lo = ix0 < 0 ? (-ix0 + s - 1) / s : 0;
+            int hi = ix0 >= b->w ? 0 : (b->w - ix0 + s - 1) / s;
+            if (hi > len) hi = len;
+            if (lo > hi) lo = hi;
+            int x = 0;
+            for (; x < lo; x++) d[(long)x * nr] = 0;
+            if (s == 1)
+                for (; x < hi; x++) d[(long)x * nr] = srow[ix0 + x];
+            else
+                for (; x < hi; x++) d[(long)x * nr] = srow[ix0 + x * s];
+            for (; x < len; x++) d[(long)x * nr] = 0;
+        }
+    }
+    if (nv < nr)
+        for (int r = 0; r < kc; r++)
+            for (int t = nv; t < nr; t++) bp[(long)r * nr + t] = 0;
+}
+
+void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, long lda,
+                    const struct gemm_b *b, float *ws)
+{
+    int isa = gemm_isa();
+    kernel_fn *kern = isa == ISA_AVX512 ? kernel_avx512 : kernel_avx2;
+    int mr = isa == ISA_AVX512 ? 8 : 6, nr = isa == ISA_AVX512 ? 32 : 16;
+    int panels = (m + mr - 1) / mr, strips = (n + nr - 1) / nr;
+    size_t per_t = ((size_t)(m + MR_MAX) * KC + (size_t)KC * NR_MAX + 15) / 16 * 16;
+    size_t cpart = ((size_t)m * n + 15) / 16 * 16;
+    int nt = omp_get_max_threads();
+    if (nt > 1 && k < 64 * nt) nt = k / 64 > 1 ? k / 64 : 1; /* a few pixels: fewer threads */
+    float *parts = ws + (size_t)nt * per_t;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        int per = (k + T - 1) / T;
+        int lo = t * per, hi = lo + per < k ? lo + per : k;
+        float *ap = ws + (size_t)t * per_t, *bp = ap + (size_t)(m + MR_MAX) * KC;
+        float *cc = t ? parts + (size_t)(t - 1) * cpart : c;
+        long ldcc = t ? n : ldc;
+        struct run runs[KC];
+        if (t && lo >= hi) memset(cc, 0, sizeof(float) * m * n);
+        for (int k0 = lo; k0 < hi; k0 += KC) {
+            int kc = hi - k0 < KC ? hi - k0 : KC;
+            int acc = t == 0 || k0 > lo;
+            for (int p = 0; p < panels; p++)
+                pack_a_cols(ap + (size_t)p * kc * mr, a, lda, m, mr, p, k0, kc);
+            int nruns = pixel_runs(runs, k0, kc, b->wo);
+            for (int st = 0; st < strips; st++) {
+                int n0 = st * nr, nv = n - n0 < nr ? n - n0 : nr;
+                pack_bt_image(bp, b, n0, nv, nr, kc, runs, nruns);
+                for (int p = 0; p < panels; p++) {
+                    int rows = m - p * mr < mr ? m - p * mr : mr;
+                    kern(rows, kc, ap + (size_t)p * kc * mr, bp, cc + (long)p * mr * ldcc + n0,
+                         ldcc, nv, acc, NULL);
+                }
+            }
+        }
+        if (T > 1) {
+#pragma omp barrier
+#pragma omp for schedule(static)
+            for (int i = 0; i < m; i++) {
+                float *cr = c + (long)i * ldc;
+                for (int u = 1; u < T; u++) {
+                    const float *pr = parts + (size_t)(u - 1) * cpart + (size_t)i * n;
+                    for (int j = 0; j < n; j++) cr[j] += pr[j];
+                }
+            }
+        }
+    }
+}

@@ -10,6 +10,10 @@
  * cpu_gemm_available() is 0 and the backend keeps its im2col + OpenBLAS
  * path.  AGING_CPU_GEMM=blas in the environment forces that path too.
  * The products are split over the OpenMP threads along n.
+ *
+ * cpu_gemm_wgrad is the weight-gradient form used by the backward passes:
+ * the im2col matrix enters transposed (its pixels are the reduction), the
+ * pixels are split between the threads.
  */
 #pragma once
 
@@ -25,6 +29,14 @@ struct gemm_b {
     int c, h, w, k, s, p, ho, wo;
 };
 
+/* Workspace bytes of the CPU backend's conv2d / convt2d forward and backward
+ * for this shape (lib/backend-cpu.c): the GEMMs' scratch (and the col buffer
+ * of the paths that still fold with col2im) when cpu_gemm_available(), the
+ * im2col matrix of the OpenBLAS path otherwise. */
+struct conv_shape;
+size_t cpu_conv2d_ws_bytes(const struct conv_shape *s);
+size_t cpu_convt2d_ws_bytes(const struct conv_shape *s);
+
 /* 1 when a vector kernel exists for this CPU (and is not disabled). */
 int cpu_gemm_available(void);
 
@@ -37,3 +49,18 @@ size_t cpu_gemm_ws_floats(int m, int k, int nthreads);
  * floats, 64-byte aligned. */
 void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda, int a_trans,
               const struct gemm_b *b, const float *bias, float *ws);
+
+/* Scratch floats cpu_gemm_wgrad needs for an m x n C with nthreads threads. */
+size_t cpu_gemm_wgrad_ws_floats(int m, int n, int nthreads);
+
+/* The weight-gradient product of a convolution: c [m,n] (leading dimension
+ * ldc) += a [m,k] (leading dimension lda) @ col^T, where col [n,k] is the
+ * im2col matrix of the image b (b->mat must be NULL; k = b->ho * b->wo
+ * pixels, n = b->c * b->k^2 rows).  The pixels (the long dimension) are
+ * split between the OpenMP threads; each sums its share in its own
+ * partial C, and the partials are added to c in thread order, so the result
+ * depends on the thread count but not on the scheduling.  ws:
+ * cpu_gemm_wgrad_ws_floats(m, n, omp_get_max_threads()) floats, 64-byte
+ * aligned. */
+void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, long lda,
+                    const struct gemm_b *b, float *ws);

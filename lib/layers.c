@@ -5,6 +5,7 @@
 #include "layers.h"
 
 #include "backend-impl.h"
+#include "cpu-gemm.h"
 #include "err.h"
 
 #define NEED(be, op)                                                                         \
@@ -44,15 +45,16 @@ int convt2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, 
     return 0;
 }
 
-/* The CPU backend lowers both to one im2col matrix per image. */
+/* The CPU backend's scratch: its GEMMs' packing buffers (and a col matrix
+ * where it folds with col2im), or the im2col matrix of its OpenBLAS path. */
 size_t conv2d_workspace_bytes(const struct conv_shape *s)
 {
-    return (size_t)s->cin * s->k * s->k * s->hout * s->wout * sizeof(float);
+    return cpu_conv2d_ws_bytes(s);
 }
 
 size_t convt2d_workspace_bytes(const struct conv_shape *s)
 {
-    return (size_t)s->cout * s->k * s->k * s->h * s->w * sizeof(float);
+    return cpu_convt2d_ws_bytes(s);
 }
 
 int conv2d_forward(backend_t be, float *out, const float *in, const float *w, const float *b,
