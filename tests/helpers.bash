@@ -4,7 +4,7 @@ load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
 PY=/usr/bin/python3
-TESTS_DIR=${TESTS_DIR:-$(cd "$BATS_TEST_DIRNAME" && pwd)}
+export TESTS_DIR=${TESTS_DIR:-$(cd "$BATS_TEST_DIRNAME" && pwd)}
 # The real faces, kept apart because some tests point UTKFACE_DIR elsewhere.
 export REAL_UTKFACE_DIR=${REAL_UTKFACE_DIR:-${UTKFACE_DIR:-}}
 export PATH="${BIN_DIR:-$TESTS_DIR/../bin}:$PATH"
@@ -32,4 +32,19 @@ has_torch() {
 
 summary() {
     "$PY" "$TESTS_DIR/py/streamtool.py" summary
+}
+
+# Compare the tensors of two safetensors checkpoints (metadata aside):
+# exit 1, naming a few, if any differs.
+same_tensors() {
+    "$PY" - "$1" "$2" <<'PY'
+import json, struct, sys
+def load(p):
+    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
+    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+diff = [k for k in a if a[k] != b.get(k)] + [k for k in b if k not in a]
+print("# %d tensors, %d differ %s" % (len(a), len(diff), diff[:3]))
+sys.exit(1 if diff else 0)
+PY
 }

@@ -17,6 +17,7 @@
 #include "batcher.h"
 #include "cli.h"
 #include "cyclegan.h"
+#include "device.h"
 #include "err.h"
 #include "safetensors.h"
 #include "stream.h"
@@ -48,7 +49,7 @@ static void usage(FILE *f, int status)
             "  --ngf N --ndf N --blocks N   model sizes (32, 32, 9)\n"
             "  --seed N           initialisation seed, torch.manual_seed semantics (0)\n"
             "  --precision P      fp32 (bf16/fp16 need the CUDA backend)\n"
-            "  --device D         cpu\n"
+            "  --device D         cpu, cuda or auto (default: auto)\n"
             "  --help, --version\n");
     exit(status);
 }
@@ -376,7 +377,7 @@ int main(int argc, char **argv)
     struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors", .log_every = 10, .phase = "val"};
     cyclegan_config_default(&T.cfg);
     T.cfg.batch = 4;
-    const char *in = "-", *metrics = "-", *tbdir = NULL;
+    const char *in = "-", *metrics = "-", *tbdir = NULL, *device = "auto";
     int producers = 1, resume = 0, state = 0, c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -415,8 +416,9 @@ int main(int argc, char **argv)
                 cli_usage_error("--precision %s needs the CUDA backend, which this build does not have", optarg);
             break;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu") != 0)
-                cli_usage_error("--device: only 'cpu' is built in this version, got '%s'", optarg);
+            if (!device_known(optarg))
+                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+            device = optarg;
             break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
@@ -436,7 +438,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (!(T.be = backend_cpu_init()))
+    if (!(T.be = device_open(device)))
         die("%s", err_msg());
     stream_in *si = stream_in_open(in);
     if (!si)

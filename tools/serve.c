@@ -27,6 +27,7 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "device.h"
 #include "err.h"
 #include "image-probe.h"
 #include "image.h"
@@ -45,7 +46,7 @@ static void usage(FILE *f, int status)
                "  --threads N        inference workers, each with its own generators (default 2)\n"
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
-               "  --device D         cpu (default)\n"
+               "  --device D         cpu, cuda or auto (default: auto)\n"
                "  -q, --quiet        no log line per request\n"
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
@@ -445,14 +446,14 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 // ----------------------------------------------------------------------------
 // start-up and shut-down
 
-static void server_load(struct server *S, const char *ckpt, int nw)
+static void server_load(struct server *S, const char *ckpt, const char *device, int nw)
 {
     S->w = calloc((size_t)nw, sizeof *S->w);
     if (!S->w)
         die("out of memory");
     for (int i = 0; i < nw; i++, S->nw++) {
         struct worker *w = &S->w[i];
-        if (!(w->be = backend_cpu_init()) || !(w->g[DIR_Y2O] = infer_open(ckpt, "G.", w->be)) ||
+        if (!(w->be = device_open(device)) || !(w->g[DIR_Y2O] = infer_open(ckpt, "G.", w->be)) ||
             !(w->g[DIR_O2Y] = infer_open(ckpt, "F.", w->be))) {
             infer_free(w->g[DIR_Y2O]);
             backend_free(w->be);
@@ -556,7 +557,7 @@ int main(int argc, char **argv)
         {"max-pixels", 1, 0, O_MAXPX}, {"device", 1, 0, O_DEVICE},   {"quiet", 0, 0, 'q'},
         {"help", 0, 0, 'h'},           {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     struct server S = {.size = 256, .max_upload = 8u << 20, .max_pixels = 25000000};
-    const char *ckpt = "outputs/checkpoints/best.safetensors", *host = "127.0.0.1";
+    const char *ckpt = "outputs/checkpoints/best.safetensors", *host = "127.0.0.1", *device = "auto";
     int port = 7860, threads = 2, c;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
@@ -568,8 +569,9 @@ int main(int argc, char **argv)
         case O_MAXUP: S.max_upload = (size_t)cli_int("--max-upload", optarg, 1, (int64_t)1 << 30); break;
         case O_MAXPX: S.max_pixels = (long)cli_int("--max-pixels", optarg, 1, IMAGE_MAX_PIXELS); break;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu") != 0)
-                cli_usage_error("--device: only 'cpu' is built in this version, got '%s'", optarg);
+            if (!device_known(optarg))
+                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+            device = optarg;
             break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout, 0); break;
@@ -593,7 +595,7 @@ int main(int argc, char **argv)
     pthread_cond_init(&S.work, NULL);
     pthread_cond_init(&S.idle, NULL);
     S.omp_threads = omp_get_max_threads() / threads > 1 ? omp_get_max_threads() / threads : 1;
-    server_load(&S, ckpt, threads);
+    server_load(&S, ckpt, device, threads);
     struct MHD_Daemon *d = server_listen(&S, host, port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     fprintf(stderr, "%s: listening on http://%s%s%s:%u/ (%s, size %d, %d workers x %d threads)\n",

@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "device.h"
 #include "err.h"
 #include "fileio.h"
 #include "image.h"
@@ -31,7 +32,7 @@ static void usage(FILE *f, int status)
             "  --all            stream/grid: translate every record, not only the source domain\n"
             "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
             "  --in EP, --out EP  stream endpoints (default -)\n"
-            "  --device D       cpu (default)\n"
+            "  --device D       cpu, cuda or auto (default: auto)\n"
             "  --help, --version\n");
     exit(status);
 }
@@ -237,7 +238,7 @@ int main(int argc, char **argv)
         {"out", 1, 0, O_OUT},       {"device", 1, 0, O_DEVICE}, {"help", 0, 0, 'h'},
         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     struct tr T = {.size = 256};
-    const char *ckpt = "outputs/checkpoints/best.safetensors", *in = "-", *out = "-", *dir = NULL;
+    const char *ckpt = "outputs/checkpoints/best.safetensors", *in = "-", *out = "-", *dir = NULL, *device = "auto";
     int stream = 0, grid = 0, c;
     while ((c = getopt_long(argc, argv, "hi:o:", opts, NULL)) != -1) {
         switch (c) {
@@ -262,8 +263,9 @@ int main(int argc, char **argv)
         case 'o':
         case O_OUT: out = optarg; break;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu") != 0)
-                cli_usage_error("--device: only 'cpu' is built in this version, got '%s'", optarg);
+            if (!device_known(optarg))
+                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+            device = optarg;
             break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
@@ -285,7 +287,7 @@ int main(int argc, char **argv)
     T.dst = y2o ? "old" : "young";
     T.net = y2o ? "G" : "F";
 
-    backend_t be = backend_cpu_init();
+    backend_t be = device_open(device);
     if (!be || !(T.g = infer_open(ckpt, y2o ? "G." : "F.", be)))
         die("%s", err_msg());
     if (stream)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import Generator, Discriminator, build, save_safetensors, state_tensors  # noqa: E402
+from reference import Discriminator, Generator, adams, build, perturb_bn, save_safetensors, state_tensors  # noqa: E402
 
 torch.set_num_threads(2)
 NETS = ("G", "F", "DX", "DY")
@@ -42,15 +42,8 @@ NETS = ("G", "F", "DX", "DY")
 
 def make_state(seed=0):
     nets = build(8, 2, 8, seed)
-    g = torch.Generator().manual_seed(seed + 1)
-    for net in nets.values():
-        for name, b in net.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
-    opts = {k: torch.optim.Adam(n.parameters(), lr=2e-4 if k in ("G", "F") else 1e-4,
-                                betas=(0.5, 0.999), eps=1e-8, weight_decay=1e-4) for k, n in nets.items()}
+    g = perturb_bn(nets, seed + 1)
+    opts = adams(nets)
     n_epochs = 4
     sched = {k: torch.optim.lr_scheduler.LambdaLR(
         o, lambda e: 1.0 if e < n_epochs // 2 else max(0.0, (n_epochs - e) / (n_epochs - n_epochs // 2)))

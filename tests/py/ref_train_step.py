@@ -22,7 +22,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture import Fixture  # noqa: E402
-from reference import build  # noqa: E402
+from reference import build, train_step  # noqa: E402
 
 torch.set_num_threads(2)
 NGF, NBLOCKS, NDF, N, HW, SEED = 8, 2, 8, 2, 32, 1234
@@ -101,31 +101,10 @@ for step in (1, 2, 3):
     fx.add(pre + "x", x)
     fx.add(pre + "y", y)
 
-    oG.zero_grad(set_to_none=True)
-    oF.zero_grad(set_to_none=True)
-    fake_x, fake_y = F(y), G(x)
-    rec_x, rec_y = F(fake_y), G(fake_x)
-    lx, ly = DX(fake_x), DY(fake_y)
-    f_adv, g_adv = mse(lx, torch.ones_like(lx)), mse(ly, torch.ones_like(ly))
-    cyc = l1(rec_x, x) + l1(rec_y, y)
-    idt = l1(G(y), y) + l1(F(x), x)
-    loss = 2.0 * f_adv + 2.0 * g_adv + 4.0 * cyc + 0.5 * idt
-    loss.backward()
-    norm_gen = nn.utils.clip_grad_norm_(list(G.parameters()) + list(F.parameters()), 1.0)
-    oG.step()
-    oF.step()
-    dl, dn = [], []
-    for d, od, real, fake in ((DX, oDX, x, fake_x), (DY, oDY, y, fake_y)):
-        od.zero_grad(set_to_none=True)
-        r, fk = d(real), d(fake.detach())
-        ld = 0.5 * (mse(r, torch.ones_like(r)) + mse(fk, torch.zeros_like(fk)))
-        ld.backward()
-        dn.append(nn.utils.clip_grad_norm_(d.parameters(), 1.0))
-        od.step()
-        dl.append(ld)
+    out = train_step(nets, opts, x, y)
     fx.add(pre + "margin", torch.tensor([margin[0]]))
-    fx.add(pre + "losses", torch.stack([g_adv, f_adv, cyc, idt, loss, dl[0], dl[1],
-                                        norm_gen, dn[0], dn[1]]).detach())
+    fx.add(pre + "losses", torch.stack([out[k] for k in ("g_adv", "f_adv", "cyc", "id", "gen", "dx", "dy",
+                                                          "norm_gen", "norm_dx", "norm_dy")]).detach())
     for tag, net in nets.items():
         for k, v in net.state_dict().items():
             fx.add("%s%s.%s" % (pre, tag, k), v.float())

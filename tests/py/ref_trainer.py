@@ -21,10 +21,9 @@ import sys
 import msgpack
 import numpy as np
 import torch
-import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import build  # noqa: E402
+from reference import adams, build, train_step  # noqa: E402
 
 torch.set_num_threads(2)
 N, HW = 2, 32
@@ -52,34 +51,11 @@ if cmd == "batches":
 
 ours_path, metrics_path, steps = sys.argv[2], sys.argv[3], int(sys.argv[4])
 nets = build(8, 2, 8, seed=1234)
-G, F, DX, DY = nets["G"], nets["F"], nets["DX"], nets["DY"]
-adam = lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.999), weight_decay=1e-4)
-oG, oF, oDX, oDY = adam(G.parameters(), 2e-4), adam(F.parameters(), 2e-4), adam(DX.parameters(), 1e-4), \
-    adam(DY.parameters(), 1e-4)
-mse, l1 = nn.MSELoss(), nn.L1Loss()
+opts = adams(nets)
 ref_losses = []
 for x, y in batches(steps):
-    oG.zero_grad(set_to_none=True)
-    oF.zero_grad(set_to_none=True)
-    fake_x, fake_y = F(y), G(x)
-    rec_x, rec_y = F(fake_y), G(fake_x)
-    lx, ly = DX(fake_x), DY(fake_y)
-    f_adv, g_adv = mse(lx, torch.ones_like(lx)), mse(ly, torch.ones_like(ly))
-    loss = 2.0 * f_adv + 2.0 * g_adv + 4.0 * (l1(rec_x, x) + l1(rec_y, y)) + 0.5 * (l1(G(y), y) + l1(F(x), x))
-    loss.backward()
-    nn.utils.clip_grad_norm_(list(G.parameters()) + list(F.parameters()), 1.0)
-    oG.step()
-    oF.step()
-    dls = []
-    for d, od, real, fake in ((DX, oDX, x, fake_x), (DY, oDY, y, fake_y)):
-        od.zero_grad(set_to_none=True)
-        r, fk = d(real), d(fake.detach())
-        ld = 0.5 * (mse(r, torch.ones_like(r)) + mse(fk, torch.zeros_like(fk)))
-        ld.backward()
-        nn.utils.clip_grad_norm_(d.parameters(), 1.0)
-        od.step()
-        dls.append(ld.item())
-    ref_losses.append({"loss_gen_total": loss.item(), "loss_DX": dls[0], "loss_DY": dls[1]})
+    out = train_step(nets, opts, x, y)
+    ref_losses.append({"loss_gen_total": out["gen"].item(), "loss_DX": out["dx"].item(), "loss_DY": out["dy"].item()})
 
 ours = [json.loads(l) for l in open(metrics_path) if '"phase": "step"' in l]
 assert len(ours) == steps, "expected %d step records, got %d" % (steps, len(ours))

@@ -20,7 +20,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import Generator, build, save_safetensors, state_tensors  # noqa: E402
+from reference import Generator, build, perturb_bn, save_safetensors, state_tensors  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -46,15 +46,7 @@ else:
 if cmd == "ckpt":
     ngf, blocks, seed = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     nets = build(ngf, blocks, ngf, seed)
-    g = torch.Generator().manual_seed(seed + 1)
-    for net in nets.values():
-        for name, b in net.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
-            elif name.endswith("num_batches_tracked"):
-                b.fill_(7)
+    perturb_bn(nets, seed + 1, batches_tracked=7)
     save_safetensors(sys.argv[2], state_tensors(nets), {"format": "aging-cyclegan"})
 elif cmd == "run":
     sd = load_safetensors(sys.argv[2])

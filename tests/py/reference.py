@@ -62,6 +62,58 @@ class Discriminator(nn.Module):
         return Fn.avg_pool2d(x, x.shape[2:]).view(x.shape[0], -1)
 
 
+def perturb_bn(nets, seed, batches_tracked=None):
+    """Random BN running statistics (so evaluation mode matters in a test);
+    returns the torch.Generator drawn from, for more draws."""
+    g = torch.Generator().manual_seed(seed)
+    for net in nets.values():
+        for name, b in net.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+            elif name.endswith("num_batches_tracked") and batches_tracked is not None:
+                b.fill_(batches_tracked)
+    return g
+
+
+def adams(nets, lr_g=2e-4, lr_d=1e-4):
+    """One torch Adam per net, the reference's settings."""
+    mk = lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.5, 0.999), weight_decay=1e-4)
+    return {tag: mk(net.parameters(), lr_g if tag in ("G", "F") else lr_d) for tag, net in nets.items()}
+
+
+def train_step(nets, opts, x, y, la=2.0, lc=4.0, li=0.5, clip=1.0):
+    """The reference's training step (DESIGN.md): generators, then DX, then DY.
+    Returns the losses and gradient norms as tensors."""
+    G, F, DX, DY = nets["G"], nets["F"], nets["DX"], nets["DY"]
+    mse, l1 = nn.MSELoss(), nn.L1Loss()
+    opts["G"].zero_grad(set_to_none=True)
+    opts["F"].zero_grad(set_to_none=True)
+    fake_x, fake_y = F(y), G(x)
+    rec_x, rec_y = F(fake_y), G(fake_x)
+    lx, ly = DX(fake_x), DY(fake_y)
+    f_adv, g_adv = mse(lx, torch.ones_like(lx)), mse(ly, torch.ones_like(ly))
+    cyc = l1(rec_x, x) + l1(rec_y, y)
+    idt = l1(G(y), y) + l1(F(x), x)
+    loss = la * f_adv + la * g_adv + lc * cyc + li * idt
+    loss.backward()
+    norm_gen = nn.utils.clip_grad_norm_(list(G.parameters()) + list(F.parameters()), clip)
+    opts["G"].step()
+    opts["F"].step()
+    out = {"g_adv": g_adv, "f_adv": f_adv, "cyc": cyc, "id": idt, "gen": loss, "norm_gen": norm_gen}
+    for tag, real, fake in (("DX", x, fake_x), ("DY", y, fake_y)):
+        d, od = nets[tag], opts[tag]
+        od.zero_grad(set_to_none=True)
+        r, fk = d(real), d(fake.detach())
+        ld = 0.5 * (mse(r, torch.ones_like(r)) + mse(fk, torch.zeros_like(fk)))
+        ld.backward()
+        out["norm_" + tag.lower()] = nn.utils.clip_grad_norm_(d.parameters(), clip)
+        od.step()
+        out[tag.lower()] = ld
+    return out
+
+
 def build(ngf=32, blocks=9, ndf=32, seed=None):
     """G, F, DX, DY in the reference's construction order."""
     if seed is not None:
