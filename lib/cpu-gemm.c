@@ -61,6 +61,10 @@ struct run {
 static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc,
                          const struct run *runs, int nruns, int nv, int nr);
 
+struct gemm_b;
+static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv, int kc,
+                              const struct run *runs, int nruns);
+
 typedef void kernel_fn(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
                        int nv, int acc, const float *bias);
 
@@ -168,6 +172,96 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc,
         if (++kj == b->k) {
             kj = 0;
             if (++ki == b->k) ki = 0, ch++;
+        }
+    }
+}
+
+/* 16x16 transpose in registers: r[i] lane j -> r[j] lane i */
+static inline __attribute__((always_inline)) void tr16x16(__m512 r[16])
+{
+    __m512 t[16];
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    #pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        #pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+    }
+}
+
+/* pack_bt_image for NR = 32, stride 1: per run and half strip, 16 image rows
+ * of 16 pixels loaded (masked at the borders), transposed in registers,
+ * stored as 16 rows of the packed strip */
+static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv, int kc,
+                              const struct run *runs, int nruns)
+{
+    int kk2 = b->k * b->k;
+    long hw = (long)b->h * b->w;
+    const float *rowp[16];
+    int lo[16], hi[16];
+    for (int half = 0; half < 2; half++) {
+        int t0 = 16 * half;
+        if (t0 >= nv) {
+            for (int r = 0; r < kc; r++) _mm512_storeu_ps(bp + (long)r * 32 + t0, _mm512_setzero_ps());
+            continue;
+        }
+        for (int q = 0; q < nruns; q++) {
+            const struct run *u = &runs[q];
+            int len = u->len;
+            for (int t = 0; t < 16; t++) {
+                int j = j0 + t0 + t;
+                lo[t] = hi[t] = 0;
+                rowp[t] = b->img;
+                if (t0 + t >= nv) continue;
+                int ch = j / kk2, ki = j / b->k % b->k, kj = j % b->k;
+                int iy = u->oy - b->p + ki;
+                if (iy < 0 || iy >= b->h) continue;
+                int ix0 = u->ox - b->p + kj;
+                int l = ix0 < 0 ? -ix0 : 0, h = b->w - ix0 < len ? b->w - ix0 : len;
+                if (h <= l) continue;
+                lo[t] = l, hi[t] = h;
+                rowp[t] = b->img + ch * hw + (long)iy * b->w + ix0;
+            }
+            for (int x0 = 0; x0 < len; x0 += 16) {
+                __m512 v[16];
+                #pragma GCC unroll 16
+                for (int t = 0; t < 16; t++) {
+                    int a = lo[t] - x0, e = hi[t] - x0;
+                    if (a < 0) a = 0;
+                    if (e > 16) e = 16;
+                    if (e <= a)
+                        v[t] = _mm512_setzero_ps();
+                    else if (a == 0 && e == 16)
+                        v[t] = _mm512_loadu_ps(rowp[t] + x0);
+                    else
+                        v[t] = _mm512_maskz_expandloadu_ps(
+                            (__mmask16)(((1u << e) - 1) & ~((1u << a) - 1)), rowp[t] + x0 + a);
+                }
+                tr16x16(v);
+                int rows = len - x0 < 16 ? len - x0 : 16;
+                float *d = bp + (long)(u->j + x0) * 32 + t0;
+                for (int x = 0; x < rows; x++) _mm512_storeu_ps(d + (long)x * 32, v[x]);
+            }
         }
     }
 }
@@ -462,7 +556,10 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
             int nruns = pixel_runs(runs, k0, kc, b->wo);
             for (int st = 0; st < strips; st++) {
                 int n0 = st * nr, nv = n - n0 < nr ? n - n0 : nr;
-                pack_bt_image(bp, b, n0, nv, nr, kc, runs, nruns);
+                if (isa == ISA_AVX512 && b->s == 1)
+                    pack_bt_image_512(bp, b, n0, nv, kc, runs, nruns);
+                else
+                    pack_bt_image(bp, b, n0, nv, nr, kc, runs, nruns);
                 for (int p = 0; p < panels; p++) {
                     int rows = m - p * mr < mr ? m - p * mr : mr;
                     kern(rows, kc, ap + (size_t)p * kc * mr, bp, cc + (long)p * mr * ldcc + n0,
