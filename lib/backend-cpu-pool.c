@@ -177,18 +177,18 @@ struct tap {
     float w0, w1; /* half-pixel: weights of lo and hi; TF1: w1 = fraction */
 };
 
-/* PyTorch 1.13 compute_source_index_and_lambda (opmath float): the source
- * index is computed in double from a float scale and rounded to float. */
+/* PyTorch 1.13 compute_source_index_and_lambda on the CPU: a float scale
+ * in/out, the source index and the fraction in double (the CPU acc type),
+ * the fraction then rounded to float; same size copies. */
 static struct tap tap_half_pixel(int d, int in, int out)
 {
     if (in == out) return (struct tap){d, d, 1.0f, 0.0f};
     float scale = (float)in / (float)out;
-    float src = (float)((double)scale * (d + 0.5) - 0.5);
+    double src = (double)scale * (d + 0.5) - 0.5;
     if (src < 0) src = 0;
     int lo = (int)src, hi = lo + (lo < in - 1 ? 1 : 0);
-    float l1 = src - (float)lo;
-    if (l1 < 0) l1 = 0;
-    if (l1 > 1) l1 = 1;
+    double f = src - lo;
+    float l1 = (float)(f < 0 ? 0 : f > 1 ? 1 : f);
     return (struct tap){lo, hi, 1.0f - l1, l1};
 }
 

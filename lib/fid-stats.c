@@ -283,21 +283,22 @@ static inline double kpoly(double dot, double inv_d)
 /* Gram matrix g [na,nb] = fa [na,d] . fb [nb,d]^T in double. */
 static double *gram(const float *fa, int64_t na, const float *fb, int64_t nb, int d)
 {
+    int same = fa == fb;
     double *xa = malloc((size_t)na * d * sizeof(double)),
-           *xb = fa == fb ? xa : malloc((size_t)nb * d * sizeof(double)),
+           *xb = same ? NULL : malloc((size_t)nb * d * sizeof(double)),
            *g = malloc((size_t)na * nb * sizeof(double));
-    if (!xa || !xb || !g) {
+    if (!xa || (!same && !xb) || !g) {
         free(g);
         g = NULL;
         goto out;
     }
     for (int64_t i = 0; i < na * d; i++) xa[i] = fa[i];
-    if (xb != xa)
-        for (int64_t i = 0; i < nb * d; i++) xb[i] = fb[i];
+    for (int64_t i = 0; !same && i < nb * d; i++) xb[i] = fb[i];
+    if (same) xb = xa;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)na, (int)nb, d, 1.0, xa, d, xb, d,
                 0.0, g, (int)nb);
 out:
-    if (xb != xa) free(xb);
+    if (!same) free(xb);
     free(xa);
     return g;
 }

@@ -128,7 +128,7 @@ int npy_parse(struct npy_array *out, const uint8_t *buf, size_t len, const char 
         }
     }
     if (fortran && out->ndim > 1) { /* reverse the axes into C order */
-        double *c = malloc((size_t)out->numel * sizeof(double));
+        double *c = malloc((size_t)(out->numel ? out->numel : 1) * sizeof(double));
         if (!c) {
             npy_array_free(out);
             return err_set("%s: out of memory", label);
@@ -167,7 +167,8 @@ int npy_format(uint8_t **out, size_t *len, const double *data, const int64_t *sh
     size_t hlen = (size_t)hl + pad + 1, n = 10 + hlen + (size_t)numel * 8;
     uint8_t *b = malloc(n);
     if (!b) return err_set("npy: out of memory");
-    memcpy(b, "\x93NUMPY\x01\x00", 8);
+    static const uint8_t magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
+    memcpy(b, magic, sizeof magic);
     b[8] = (uint8_t)(hlen & 0xff);
     b[9] = (uint8_t)(hlen >> 8);
     memcpy(b + 10, h, (size_t)hl);
@@ -247,7 +248,7 @@ int npz_write(const char *path, const struct npz_entry *entries, int count)
     uint8_t **bufs = calloc((size_t)count + 1, sizeof *bufs);
     int rc = bufs ? 0 : err_set("npz: out of memory");
     for (int i = 0; i < count && !rc; i++) {
-        size_t len;
+        size_t len = 0;
         char name[128];
         snprintf(name, sizeof name, "%s.npy", entries[i].key);
         if (npy_format(&bufs[i], &len, entries[i].data, entries[i].shape, entries[i].ndim)) {

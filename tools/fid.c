@@ -209,7 +209,7 @@ int main(int argc, char **argv)
     }
     if (o.ref && ref.d != gen.d)
         die("%s has %d dimensions but %s has %d", o.ref, ref.d, o.gen ? o.gen : "the input", gen.d);
-    if (o.ref && ref.convention[0] && gen.convention[0] && strcmp(ref.convention, gen.convention))
+    if (o.ref && ref.convention[0] && gen.convention[0] && strcmp(ref.convention, gen.convention) != 0)
         warn("%s was computed with the %s input convention, the generated side with %s", o.ref,
              ref.convention, gen.convention);
     if (o.save) {
