@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "cli.h"
+#include "device.h"
 #include "err.h"
 #include "fid-stats.h"
 #include "image.h"
@@ -34,7 +35,7 @@ static void usage(FILE *f, int status)
             "  --domain D         only records of domain D (default: every image/tensor record)\n"
             "  --batch N          images per network pass (default 8)\n"
             "  --in EP            input stream (default -)\n"
-            "  --device D         cpu (default)\n"
+            "  --device D         cpu, cuda or auto (default: auto)\n"
             "  --json             one JSON object on stdout instead of text\n"
             "  --help, --version\n");
     exit(status);
@@ -50,7 +51,7 @@ static void die_no_weights(void)
 }
 
 struct opts {
-    const char *weights, *ref, *gen, *save, *domain, *in;
+    const char *weights, *ref, *gen, *save, *domain, *in, *device;
     int kid, subsets, subset_size, batch, json;
     enum fid_convention conv;
 };
@@ -89,7 +90,7 @@ static int queue_record(struct inception *net, const record *r, int slot, const 
 static void stream_stats(const struct opts *o, struct fid_stats *out)
 {
     if (!o->weights) die_no_weights();
-    backend_t be = backend_cpu_init();
+    backend_t be = device_open(o->device);
     struct inception *net = be ? inception_load(be, o->weights, o->batch) : NULL;
     struct fid_acc *acc = net ? fid_acc_new(INCEPTION_DIM, o->kid) : NULL;
     stream_in *si = acc ? stream_in_open(o->in) : NULL;
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
         {"domain", 1, 0, O_DOMAIN},   {"batch", 1, 0, O_BATCH}, {"in", 1, 0, O_IN},
         {"device", 1, 0, O_DEVICE},   {"json", 0, 0, O_JSON},   {"help", 0, 0, 'h'},
         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
-    struct opts o = {.weights = getenv("AGING_FID_WEIGHTS"), .in = "-", .subsets = 100,
+    struct opts o = {.weights = getenv("AGING_FID_WEIGHTS"), .in = "-", .device = "auto", .subsets = 100,
                      .subset_size = 1000, .batch = 8, .conv = FID_CONV_PYTORCH_FID};
     if (o.weights && !*o.weights) o.weights = NULL;
     int c;
@@ -188,8 +189,9 @@ int main(int argc, char **argv)
         case O_BATCH: o.batch = (int)cli_int("--batch", optarg, 1, 1024); break;
         case O_IN: o.in = optarg; break;
         case O_DEVICE:
-            if (strcmp(optarg, "cpu") != 0)
-                cli_usage_error("--device: only 'cpu' is built in this version, got '%s'", optarg);
+            if (!device_known(optarg))
+                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+            o.device = optarg;
             break;
         case O_JSON: o.json = 1; break;
         case 'h': usage(stdout, 0); break;
