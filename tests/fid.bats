@@ -58,7 +58,7 @@ json() { # json FILE KEY
     run fid
     assert_failure 2
     assert_output --partial "nothing to do"
-    for bad in "--ref a --convention tf" "--ref a --device cuda" "--ref a --batch 0" "--ref a extra" "--bogus"; do
+    for bad in "--ref a --convention tf" "--ref a --device tpu" "--ref a --batch 0" "--ref a extra" "--bogus"; do
         run fid $bad
         assert_failure 2
     done

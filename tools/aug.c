@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "err.h"
 #include "image.h"
+#include "record-image.h"
 #include "rng.h"
 #include "stream.h"
 #include "transform.h"
@@ -48,13 +49,8 @@ struct aug {
 /* The input of a record as an RGB image: decoded bytes or a u8 tensor. */
 static int record_image(const record *r, image *im)
 {
-    if (strcmp(record_kind(r), "image") == 0) {
-        const uint8_t *b;
-        size_t n;
-        if (record_get_bin(r, "bytes", &b, &n) != 0)
-            return err_set("image record without binary 'bytes'");
-        return image_decode(im, b, n);
-    }
+    if (strcmp(record_kind(r), "image") == 0)
+        return record_decode_image(r, im);
     tensor_view v;
     if (record_tensor_view(r, &v) != 0)
         return -1;

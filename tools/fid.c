@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "device.h"
 #include "err.h"
+#include "record-image.h"
 #include "fid-stats.h"
 #include "image.h"
 #include "inception.h"
@@ -63,12 +64,8 @@ static int queue_record(struct inception *net, const record *r, int slot, const 
     int is_img = !strcmp(kind, "image"), is_tensor = !strcmp(kind, "tensor");
     if ((!is_img && !is_tensor) || (o->domain && (!dom || strcmp(dom, o->domain) != 0))) return 0;
     if (is_img) {
-        const uint8_t *b;
-        size_t n;
         image im = {0};
-        if (record_get_bin(r, "bytes", &b, &n) != 0)
-            return err_set("image record without binary 'bytes'");
-        int rc = image_decode(&im, b, n) ||
+        int rc = record_decode_image(r, &im) ||
                  inception_set_image_u8(net, slot, im.px, im.c, im.h, im.w, 1, o->conv);
         image_free(&im);
         return rc ? -1 : 1;

@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "image.h"
 #include "infer.h"
+#include "record-image.h"
 #include "stream.h"
 #include "transform.h"
 
@@ -52,12 +53,8 @@ static int record_input(struct tr *T, const record *r, float **x, int *h, int *w
     if ((!is_img && !is_tensor) || (!T->all && dom && strcmp(dom, T->src) != 0))
         return 0;
     if (is_img) {
-        const uint8_t *b;
-        size_t n;
         image im = {0};
-        if (record_get_bin(r, "bytes", &b, &n) != 0)
-            return err_set("image record without binary 'bytes'");
-        if (image_decode(&im, b, n) != 0 || transform_eval(&im, T->size) != 0) {
+        if (record_decode_image(r, &im) != 0 || transform_eval(&im, T->size) != 0) {
             image_free(&im);
             return -1;
         }

@@ -1,0 +1,15 @@
+/*
+ * record-image: decoding the file bytes an image record carries.
+ */
+#include "record-image.h"
+
+#include "err.h"
+
+int record_decode_image(const record *r, image *im)
+{
+    const uint8_t *b;
+    size_t n;
+    if (record_get_bin(r, "bytes", &b, &n) != 0)
+        return err_set("image record without binary 'bytes'");
+    return image_decode(im, b, n);
+}
