@@ -10,21 +10,21 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 flatten() {  # file xkey
     awk -v xkey="$2" '
     function val(k,   m) { if (match($0, "\"" k "\": [-0-9.eE+]+")) { m = substr($0, RSTART, RLENGTH); sub(/.*: /, "", m); return m } return "nan" }
-    { print val(xkey), val("loss_gen_total"), val("loss_DX"), val("loss_DY"), val("loss_cyc"), val("loss_id"), val("loss_g_adv"), val("loss_f_adv") }' "$1"
+    { print val(xkey), val("loss_gen_total"), val("loss_DX"), val("loss_DY"), val("loss_cyc"), val("loss_id"), val("loss_g_adv"), val("loss_f_adv"), val("fid") }' "$1"
 }
 [ -s "$dir/steps.jsonl" ] && grep '"phase": "step"' "$dir/steps.jsonl" | flatten /dev/stdin step > "$tmp/steps.tsv" || : > "$tmp/steps.tsv"
 [ -s "$dir/metrics.jsonl" ] && flatten "$dir/metrics.jsonl" epoch > "$tmp/val.tsv" || : > "$tmp/val.tsv"
 [ -s "$tmp/steps.tsv" ] || [ -s "$tmp/val.tsv" ] || { echo "plot.sh: no metrics in $dir yet" >&2; exit 1; }
 left='set title "training losses per step"; set xlabel "step"; unset label'
 right='set title "validation losses per epoch"; set xlabel "epoch"; unset label'
-titles='word("gen_total DX DY cyc id g_adv f_adv", c-1)'
+titles='word("gen_total DX DY cyc id g_adv f_adv FID", c-1)'
 if [ -s "$tmp/steps.tsv" ]; then
     left="$left; plot for [c=2:8] \"$tmp/steps.tsv\" using 1:c with linespoints pt 7 ps 0.3 title $titles"
 else
     left="$left; set label 1 'no step records yet' at graph 0.5,0.5 center; plot [0:1][0:1] NaN notitle"
 fi
 if [ -s "$tmp/val.tsv" ]; then
-    right="$right; plot for [c=2:8] \"$tmp/val.tsv\" using 1:c with linespoints pt 7 title $titles"
+    right="$right; plot for [c=2:9] \"$tmp/val.tsv\" using 1:c with linespoints pt 7 title $titles"
 else
     right="$right; set label 1 'no validation yet' at graph 0.5,0.5 center; plot [0:1][0:1] NaN notitle"
 fi

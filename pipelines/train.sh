@@ -13,6 +13,7 @@ declare -A OPTS=(
     [beta1]=0.5 [beta2]=0.999 [max_grad_norm]=1.0 [num_sample_generations_to_save]=10
     [img_size]=256 [ngf]=32 [ndf]=32 [n_blocks]=9 [seed]=42 [num_workers]=1
     [limit]= [data_dir]= [output_dir]= [s3_bucket_name]= [checkpoint_every]=5 [log_every]=10
+    [fid_weights]=
 )
 declare -A FLAGS=([resume]= [set_seed]= [archive_and_terminate_ec2]=)
 
@@ -32,6 +33,8 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
   --data_dir DIR              UTKFace folder (default: UTKFACE_DIR or data/)
   --output_dir DIR            outputs (default: OUTPUTS_DIR or outputs/)
   --checkpoint_every N (5)    keep epoch_NNNN.safetensors every N epochs
+  --fid_weights FILE          FID Inception weights (safetensors from `ckpt import pt_inception-...pth`;
+                              default AGING_FID_WEIGHTS): then `best` is the lowest val FID of G(young)
   --resume                    continue the run in the output folder where it stopped
   --config FILE               `key = value` lines with these names; the command line wins
   --archive_and_terminate_ec2 --s3_bucket_name B   sync outputs to S3, then terminate this EC2 instance
@@ -65,7 +68,14 @@ fi
 echo "$run_id" > "$OUTPUTS/run_id"
 write_config > "$OUTPUTS/config.txt"
 log "run $run_id: $N epochs on $data, outputs in $OUTPUTS (configuration in $OUTPUTS/config.txt)"
-log "best checkpoint chosen by the lowest validation generator loss (FID selection arrives with the fid tool)"
+fidw=${OPT[fid_weights]:-${AGING_FID_WEIGHTS:-}}
+if [ -n "$fidw" ]; then
+    [ -f "$fidw" ] || { echo "train.sh: --fid_weights: no such file $fidw" >&2; exit 1; }
+    log "best checkpoint chosen by the lowest validation FID (real old faces vs G(young)); FID weights: $fidw"
+else
+    log "best checkpoint chosen by the lowest validation generator loss: no FID weights given (--fid_weights;"
+    log "  convert pytorch-fid's pt_inception-2015-12-05-6726825d.pth with 'ckpt import', see docs/fid.md)"
+fi
 
 step_opts=(--batch "${OPT[train_batch_size]}" --epochs "$N" --lr-g "${OPT[gen_lr]}" --lr-d "${OPT[disc_lr]}"
            --beta1 "${OPT[beta1]}" --beta2 "${OPT[beta2]}" --weight-decay "${OPT[weight_decay]}"
@@ -108,6 +118,18 @@ train_epoch() {
     fi
 }
 
+# FID of G(young) on a split against its real old faces (statistics cached per run).
+fid_of() {  # ckpt split -> the FID on stdout
+    local stats=$met/${2}_old.stats
+    if [ ! -f "$stats" ]; then
+        utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+            | fid --weights "$fidw" --domain old --save-stats "$stats" > /dev/null
+    fi
+    utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+        | translate --y2o --stream --only --ckpt "$1" \
+        | fid --weights "$fidw" --domain old --ref "$stats" --json | sed -n 's/.*"fid": \([^,}]*\).*/\1/p'
+}
+
 evaluate() {  # ckpt split phase -> one JSON line on stdout
     utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
         | cyclegan-step --eval --ckpt "$1" --batch "${OPT[train_batch_size]}" --phase "$3" --json \
@@ -123,22 +145,28 @@ fi
 
 # After an epoch: validation, sample grid, best/periodic checkpoints, curves.
 post_epoch() {
-    local e=$1 secs=$2 val loss best
+    local e=$1 secs=$2 val score best fid=null
     val=$(evaluate "$ck/last.safetensors" val val)
-    echo "$val" | sed "s/^{/{\"epoch_seconds\": $secs, /" >> "$met/metrics.jsonl"
+    score=$(echo "$val" | sed -n 's/.*"loss_gen_total": \([^,}]*\).*/\1/p')
+    local criterion="val loss_gen_total"
+    if [ -n "$fidw" ]; then
+        fid=$(fid_of "$ck/last.safetensors" val)
+        [ -n "$fid" ] || { log "FID failed"; return 1; }
+        score=$fid criterion="val FID"
+    fi
+    echo "$val" | sed "s/^{/{\"epoch_seconds\": $secs, \"fid\": $fid, /" >> "$met/metrics.jsonl"
     utk-split "$data" --split val --seed "$seed" --limit "${OPT[num_sample_generations_to_save]}" -q \
         | aug --eval --size "$size" \
         | translate --y2o --ckpt "$ck/last.safetensors" --grid "${OPT[num_sample_generations_to_save]}" \
           -o "$img/epoch$e.png"
-    loss=$(echo "$val" | sed -n 's/.*"loss_gen_total": \([^,}]*\).*/\1/p')
-    best=$(sed -n 's/.*"loss": \([^,}]*\).*/\1/p' "$met/best.json" 2>/dev/null || true)
-    if [ -z "$best" ] || awk -v a="$loss" -v b="$best" 'BEGIN{exit !(a < b)}'; then
+    best=$(sed -n 's/.*"score": \([^,}]*\).*/\1/p' "$met/best.json" 2>/dev/null || true)
+    if [ -z "$best" ] || awk -v a="$score" -v b="$best" 'BEGIN{exit !(a < b)}'; then
         cp "$ck/last.safetensors" "$ck/best.safetensors.tmp" && mv "$ck/best.safetensors.tmp" "$ck/best.safetensors"
-        echo "{\"epoch\": $e, \"loss\": $loss, \"criterion\": \"val loss_gen_total\"}" > "$met/best.json"
-        log "epoch $e: val generator loss $loss, new best"
+        echo "{\"epoch\": $e, \"score\": $score, \"criterion\": \"$criterion\"}" > "$met/best.json"
+        log "epoch $e: $criterion $score, new best"
         s3_sync
     else
-        log "epoch $e: val generator loss $loss (best $best)"
+        log "epoch $e: $criterion $score (best $best)"
     fi
     if (( e % OPT[checkpoint_every] == 0 )); then
         cp "$ck/last.safetensors" "$ck/epoch_$(printf %04d "$e").safetensors.tmp"
@@ -160,7 +188,10 @@ for ((e = start; e <= N; e++)); do
 done
 
 test=$(evaluate "$ck/best.safetensors" test test)
-echo "$test" | sed 's/"phase": "test"/"phase": "test", "fid_val": null, "best_epoch": '"$(sed -n 's/.*"epoch": \([0-9]*\).*/\1/p' "$met/best.json")"'/' \
+fid_test=null
+[ -n "$fidw" ] && fid_test=$(fid_of "$ck/best.safetensors" test)
+best_epoch=$(sed -n 's/.*"epoch": \([0-9]*\).*/\1/p' "$met/best.json")
+echo "$test" | sed "s/^{/{\"fid_val\": ${fid_test:-null}, \"best_epoch\": $best_epoch, /" \
     > "$met/test_metrics.json.tmp" && mv "$met/test_metrics.json.tmp" "$met/test_metrics.json"
 log "test metrics of best: $met/test_metrics.json"
 s3_sync

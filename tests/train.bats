@@ -161,3 +161,27 @@ PY
     head -2 "$TMP/out/metrics/metrics.jsonl" >&3
     [ "$(wc -l < "$TMP/out/metrics/metrics.jsonl")" -eq 2 ]
 }
+
+@test "train.sh --fid_weights: best by the validation FID, the test FID in test_metrics.json" {
+    has_torch || skip "no torch"
+    "$PY" "$TESTS_DIR/py/ref_fid.py" weights "$TMP/w.pth" 0
+    ckpt import "$TMP/w.pth" "$TMP/inception.safetensors" > /dev/null
+    "$PY" "$TESTS_DIR/py/faces.py" "$TMP/faces40" 40 48 > /dev/null
+    UTKFACE_DIR=$TMP/faces40 OMP_WAIT_POLICY=passive run bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 \
+        "${SMALL[@]}" --fid_weights "$TMP/inception.safetensors"
+    assert_success
+    grep -q "lowest validation FID.*FID weights: $TMP/inception.safetensors" "$TMP/out/logs/train.log"
+    grep -q '"criterion": "val FID"' "$TMP/out/metrics/best.json"
+    "$PY" - "$TMP/out/metrics" <<'PY'
+import json, math, sys
+val = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+assert len(val) == 2 and all(isinstance(v["fid"], float) and math.isfinite(v["fid"]) and v["fid"] >= 0 for v in val), val
+best = json.load(open(sys.argv[1] + "/best.json"))
+assert best["score"] == min(v["fid"] for v in val), (best, val)
+test = json.load(open(sys.argv[1] + "/test_metrics.json"))
+assert isinstance(test["fid_val"], float) and math.isfinite(test["fid_val"]), test
+print("# val FID per epoch %s, test FID %.3f" % ([round(v["fid"], 3) for v in val], test["fid_val"]))
+PY
+    run bash "$ROOT/pipelines/train.sh" --fid_weights "$TMP/none.safetensors"
+    assert_failure 1
+}

@@ -83,6 +83,7 @@ PY
     [ "$(grep -c '"kind": "tensor"' "$TMP/s")" -eq 26 ]
     grep '"generated": true' "$TMP/s" | grep -q '"domain": "old"'
     [ "$(grep '"generated": true' "$TMP/s" | grep -c '"shape": \[3, 32, 32\]')" -eq 13 ]
+    [ "$(translate --y2o --ckpt "$CK" --stream --only < "$TMP/t" | summary | wc -l)" -eq 13 ]
     translate --o2y --ckpt "$CK" --stream --all --dtype bf16 < "$TMP/t" | summary > "$TMP/s2"
     [ "$(grep -c '"dtype": "bf16"' "$TMP/s2")" -eq 26 ]
     # image records are preprocessed like the image mode

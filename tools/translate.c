@@ -31,6 +31,7 @@ static void usage(FILE *f, int status)
             "  --stream         tensor or image records in, tensor records out\n"
             "  --grid N         read records, write one PNG: N inputs over their outputs\n"
             "  --all            stream/grid: translate every record, not only the source domain\n"
+            "  --only           stream: drop the records it does not translate (default: pass them on)\n"
             "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
             "  --in EP, --out EP  stream endpoints (default -)\n"
             "  --device D       cpu, cuda or auto (default: auto)\n"
@@ -40,7 +41,7 @@ static void usage(FILE *f, int status)
 
 struct tr {
     infer *g;
-    int size, all, has_dtype;
+    int size, all, only, has_dtype;
     dtype dt;
     const char *src, *dst, *net; /* source/target domain, "G" or "F" */
 };
@@ -112,7 +113,7 @@ static int run_stream(struct tr *T, const char *in, const char *out)
             record_set_bool(&r, "generated", true);
             free(x);
         }
-        if (stream_out_put(so, &r) != 0) {
+        if ((got || !T->only) && stream_out_put(so, &r) != 0) {
             stream_out_close(so, false, 1);
             die("%s", err_msg());
         }
@@ -227,11 +228,11 @@ static int run_image(struct tr *T, const char *inpath, const char *outpath)
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_Y2O = 256, O_O2Y, O_CKPT, O_SIZE, O_STREAM, O_GRID, O_ALL, O_DTYPE, O_IN, O_OUT, O_DEVICE, O_VERSION };
+    enum { O_Y2O = 256, O_O2Y, O_CKPT, O_SIZE, O_STREAM, O_GRID, O_ALL, O_ONLY, O_DTYPE, O_IN, O_OUT, O_DEVICE, O_VERSION };
     static const struct option opts[] = {
         {"y2o", 0, 0, O_Y2O},       {"o2y", 0, 0, O_O2Y},     {"ckpt", 1, 0, O_CKPT},
         {"size", 1, 0, O_SIZE},     {"stream", 0, 0, O_STREAM}, {"grid", 1, 0, O_GRID},
-        {"all", 0, 0, O_ALL},       {"dtype", 1, 0, O_DTYPE}, {"in", 1, 0, O_IN},
+        {"all", 0, 0, O_ALL}, {"only", 0, 0, O_ONLY},       {"dtype", 1, 0, O_DTYPE}, {"in", 1, 0, O_IN},
         {"out", 1, 0, O_OUT},       {"device", 1, 0, O_DEVICE}, {"help", 0, 0, 'h'},
         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     struct tr T = {.size = 256};
@@ -250,6 +251,7 @@ int main(int argc, char **argv)
         case O_STREAM: stream = 1; break;
         case O_GRID: grid = (int)cli_int("--grid", optarg, 1, 256); break;
         case O_ALL: T.all = 1; break;
+        case O_ONLY: T.only = 1; break;
         case O_DTYPE:
             if (dtype_parse(optarg, &T.dt) != 0)
                 cli_usage_error("--dtype: expected f32, f16, bf16 or u8, got '%s'", optarg);
