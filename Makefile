@@ -83,7 +83,7 @@ lint:
 	@bash scripts/deps.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Ilib lib tools tests/unit
-	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) -- $(CPPFLAGS) -std=c11
+	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) -- $(CPPFLAGS) -std=c11 -fopenmp
 
 format:
 	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h $(BENCH_SRC)

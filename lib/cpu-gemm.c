@@ -409,8 +409,8 @@ void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda,
     int panels = (m + mr - 1) / mr, strips = (n + nr - 1) / nr;
     float *ap = ws;
     float *bbase = ws + ((size_t)panels * mr * k + 15) / 16 * 16;
-    int nt = omp_get_max_threads();
-    if ((long)strips < nt) nt = strips;
+    /* read by the num_threads clause, which the analyzer does not see */
+    const int nt = strips < omp_get_max_threads() ? strips : omp_get_max_threads(); // NOLINT(clang-analyzer-deadcode.DeadStores)
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(static)

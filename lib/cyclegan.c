@@ -592,9 +592,9 @@ static int load_param_groups_(const st_file *f, struct adam *a, const char *tag)
 static int check_format_(const st_file *f)
 {
     const char *fmt = st_meta(f, "format"), *ver = st_meta(f, "format_version");
-    if (fmt && strcmp(fmt, "aging-cyclegan"))
+    if (fmt && strcmp(fmt, "aging-cyclegan") != 0)
         return err_set("format '%s' is not aging-cyclegan", fmt);
-    if (ver && strcmp(ver, FORMAT_VERSION))
+    if (ver && strcmp(ver, FORMAT_VERSION) != 0)
         return err_set("format_version %s is not supported (this build reads %s; HINT: use a "
                        "newer build)", ver, FORMAT_VERSION);
     return 0;
