@@ -38,11 +38,13 @@ int main(int argc, char **argv)
     rng_seed(&r, 0);
     struct net *G = gen_new(be, &(struct gen_config){ngf, nb}, &r);
     struct net_acts *a = G ? net_acts_new(G, batch, size, size) : NULL;
-    if (!a) die("%s", err_msg());
+    if (!a)
+        die("%s", err_msg());
     net_set_training(G, 0);
     size_t nx = (size_t)batch * 3 * size * size;
     float *x = malloc(nx * sizeof(float));
-    for (size_t i = 0; i < nx; i++) x[i] = rng_uniform_f32(&r, -1, 1);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = rng_uniform_f32(&r, -1, 1);
     /* conv MACs: per output pixel cin*k*k*cout */
     double s = size, h = s / 4, c = ngf;
     double macs = s * s * (3 * 49 * c) + s / 2 * s / 2 * (c * 9 * 2 * c) + h * h * (2 * c * 9 * 4 * c) +
@@ -50,11 +52,13 @@ int main(int argc, char **argv)
                   s / 2 * s / 2 * (2 * c * 9 * c) + s * s * (c * 49 * 3);
     double gflop = 2 * macs * batch / 1e9;
     for (int i = 0; i < 2; i++)
-        if (net_forward(a, x)) die("%s", err_msg());
+        if (net_forward(a, x))
+            die("%s", err_msg());
     double *t = malloc(runs * sizeof(double));
     for (int i = 0; i < runs; i++) {
         double t0 = now();
-        if (net_forward(a, x)) die("%s", err_msg());
+        if (net_forward(a, x))
+            die("%s", err_msg());
         t[i] = now() - t0;
     }
     qsort(t, runs, sizeof(double), cmpd);

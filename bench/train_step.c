@@ -55,35 +55,41 @@ int main(int argc, char **argv)
     if (size < 32 || ngf < 1 || nb < 0 || ndf < 1 || batch < 1 || steps < 1 || steps > 1000)
         die("usage: train_step [size] [ngf] [blocks] [ndf] [batch] [steps]");
     backend_t be = backend_cpu_init();
-    if (!be) die("%s", err_msg());
+    if (!be)
+        die("%s", err_msg());
     struct cyclegan_config cfg;
     cyclegan_config_default(&cfg);
     cfg.gen.ngf = ngf, cfg.gen.n_blocks = nb, cfg.disc.ndf = ndf;
     cfg.batch = batch, cfg.size = size;
     struct cyclegan *cg = cyclegan_new(be, &cfg);
-    if (!cg) die("%s", err_msg());
+    if (!cg)
+        die("%s", err_msg());
     size_t nx = (size_t)batch * 3 * size * size;
     float *x = malloc(nx * sizeof(float)), *y = malloc(nx * sizeof(float));
     rng r;
     rng_seed(&r, 1);
-    for (size_t i = 0; i < nx; i++) x[i] = rng_uniform_f32(&r, -1, 1);
-    for (size_t i = 0; i < nx; i++) y[i] = rng_uniform_f32(&r, -1, 1);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = rng_uniform_f32(&r, -1, 1);
+    for (size_t i = 0; i < nx; i++)
+        y[i] = rng_uniform_f32(&r, -1, 1);
     /* 6 generator passes and 6 discriminator passes (2 in the generator
      * step, 2 each in the DX and DY steps), each forward + dX + dW ~ 3x the
      * forward MACs (the first layers' unneeded dX counted too) */
     double gflop = 3 * 2 * batch * (6 * gen_macs(size, ngf, nb) + 6 * disc_macs(size, ndf)) / 1e9;
     struct cyclegan_losses l;
-    if (cyclegan_train_step(cg, x, y, batch, &l)) die("%s", err_msg());
+    if (cyclegan_train_step(cg, x, y, batch, &l))
+        die("%s", err_msg());
     double *t = malloc(steps * sizeof(double));
     for (int i = 0; i < steps; i++) {
         double t0 = now();
-        if (cyclegan_train_step(cg, x, y, batch, &l)) die("%s", err_msg());
+        if (cyclegan_train_step(cg, x, y, batch, &l))
+            die("%s", err_msg());
         t[i] = now() - t0;
     }
     qsort(t, steps, sizeof(double), cmpd);
     double med = t[steps / 2];
-    printf("c_ms %.1f images_per_s %.3f gflop %.1f gflops %.1f gen_loss %.6f\n", med * 1e3,
-           batch / med, gflop, gflop / med, l.gen);
+    printf("c_ms %.1f images_per_s %.3f gflop %.1f gflops %.1f gen_loss %.6f\n", med * 1e3, batch / med,
+           gflop, gflop / med, l.gen);
     free(t), free(x), free(y);
     cyclegan_free(cg), backend_free(be);
     return 0;

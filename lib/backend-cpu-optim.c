@@ -16,9 +16,8 @@
 
 #include "backend-impl.h"
 
-int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg,
-                  float *exp_avg_sq, long n, double lr, double beta1, double beta2, double eps,
-                  double weight_decay, long step)
+int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                  long n, double lr, double beta1, double beta2, double eps, double weight_decay, long step)
 {
     (void)be;
     /* the Python-side scalars, in double, then cast once as torch does when
@@ -51,7 +50,8 @@ int cpu_adam_step(struct backend *be, float *param, const float *grad, float *ex
 static double block_sumsq(const float *x, long n)
 {
     double s = 0;
-    for (long j = 0; j < n; j++) s += (double)x[j] * x[j];
+    for (long j = 0; j < n; j++)
+        s += (double)x[j] * x[j];
     return s;
 }
 
@@ -73,7 +73,8 @@ int cpu_sumsq(struct backend *be, double *out, const float *x, const long *sizes
                     long len = n - lo < SUMSQ_BLOCK ? n - lo : SUMSQ_BLOCK;
                     part[b] = block_sumsq(x + lo, len);
                 }
-                for (int b = 0; b < nb; b++) s += part[b];
+                for (int b = 0; b < nb; b++)
+                    s += part[b];
             }
             out[r] = s;
         }
@@ -86,6 +87,7 @@ int cpu_scale(struct backend *be, float *x, float a, long n)
 {
     (void)be;
 #pragma omp parallel for schedule(static) if (n > 32768)
-    for (long i = 0; i < n; i++) x[i] *= a;
+    for (long i = 0; i < n; i++)
+        x[i] *= a;
     return 0;
 }

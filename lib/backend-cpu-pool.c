@@ -40,7 +40,8 @@ static int ex_needs_col(const struct conv_ex_shape *s)
 
 static size_t ex_col_floats(const struct conv_ex_shape *s)
 {
-    if (!ex_needs_col(s)) return 0;
+    if (!ex_needs_col(s))
+        return 0;
     size_t n = (size_t)s->cin * s->kh * s->kw * s->hout * s->wout;
     return (n + 15) / 16 * 16; /* keeps the GEMM scratch after it 64-byte aligned */
 }
@@ -83,7 +84,8 @@ static void im2col_rect(float *col, const float *img, const struct conv_ex_shape
 /* o [cout, hw] += bias (fallback path), then ReLU when asked. */
 static void bias_relu(float *o, const float *b, int cout, long hw, int add_bias, int relu)
 {
-    if (!(add_bias && b) && !relu) return;
+    if (!(add_bias && b) && !relu)
+        return;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < cout; ch++) {
         float *p = o + ch * hw, bv = add_bias && b ? b[ch] : 0.0f;
@@ -94,8 +96,8 @@ static void bias_relu(float *o, const float *b, int cout, long hw, int add_bias,
     }
 }
 
-int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const float *w,
-                        const float *b, const struct conv_ex_shape *s, float *ws)
+int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                        const struct conv_ex_shape *s, float *ws)
 {
     (void)be;
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
@@ -107,17 +109,25 @@ int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const f
     for (int i = 0; i < s->n; i++) {
         const float *x = in + (long)i * s->cin * hwi;
         float *o = out + (long)i * s->out_bstride;
-        if (col) im2col_rect(col, x, s);
+        if (col)
+            im2col_rect(col, x, s);
         if (cpu_gemm_available()) {
             struct gemm_b B = {.mat = col ? col : x, .ldb = hwo};
             if (!col && !ex_pointwise(s))
-                B = (struct gemm_b){.img = x, .c = s->cin, .h = s->h, .w = s->w, .k = s->kh,
-                                    .s = s->sh, .p = s->ph, .ho = s->hout, .wo = s->wout};
+                B = (struct gemm_b){.img = x,
+                                    .c = s->cin,
+                                    .h = s->h,
+                                    .w = s->w,
+                                    .k = s->kh,
+                                    .s = s->sh,
+                                    .p = s->ph,
+                                    .ho = s->hout,
+                                    .wo = s->wout};
             cpu_gemm(o, hwo, s->cout, (int)hwo, kk, w, kk, 0, &B, b, ws + colf);
             bias_relu(o, b, s->cout, hwo, 0, s->relu);
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f,
-                        w, kk, col ? col : x, (int)hwo, 0.0f, o, (int)hwo);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk,
+                        col ? col : x, (int)hwo, 0.0f, o, (int)hwo);
             bias_relu(o, b, s->cout, hwo, 1, s->relu);
         }
     }
@@ -137,28 +147,36 @@ int cpu_pool2d_forward(struct backend *be, float *out, const float *in, const st
         float *o = out + pl / s->c * s->out_bstride + pl % s->c * hwo;
         for (int oy = 0; oy < s->hout; oy++) {
             int hs = oy * s->stride - s->pad, he = hs + s->k;
-            if (he > s->h + s->pad) he = s->h + s->pad;
+            if (he > s->h + s->pad)
+                he = s->h + s->pad;
             int ph = he - hs;
-            if (hs < 0) hs = 0;
-            if (he > s->h) he = s->h;
+            if (hs < 0)
+                hs = 0;
+            if (he > s->h)
+                he = s->h;
             for (int ox = 0; ox < s->wout; ox++) {
                 int ws = ox * s->stride - s->pad, we = ws + s->k;
-                if (we > s->w + s->pad) we = s->w + s->pad;
+                if (we > s->w + s->pad)
+                    we = s->w + s->pad;
                 int pw = we - ws;
-                if (ws < 0) ws = 0;
-                if (we > s->w) we = s->w;
+                if (ws < 0)
+                    ws = 0;
+                if (we > s->w)
+                    we = s->w;
                 float acc;
                 if (s->kind == POOL_MAX) {
                     acc = -INFINITY;
                     for (int iy = hs; iy < he; iy++)
                         for (int ix = ws; ix < we; ix++) {
                             float v = x[(long)iy * s->w + ix];
-                            if (v > acc || isnan(v)) acc = v;
+                            if (v > acc || isnan(v))
+                                acc = v;
                         }
                 } else {
                     acc = 0.0f;
                     for (int iy = hs; iy < he; iy++)
-                        for (int ix = ws; ix < we; ix++) acc += x[(long)iy * s->w + ix];
+                        for (int ix = ws; ix < we; ix++)
+                            acc += x[(long)iy * s->w + ix];
                     int div = s->kind == POOL_AVG ? ph * pw : (he - hs) * (we - ws);
                     acc = acc / (float)div;
                 }
@@ -182,10 +200,12 @@ struct tap {
  * the fraction then rounded to float; same size copies. */
 static struct tap tap_half_pixel(int d, int in, int out)
 {
-    if (in == out) return (struct tap){d, d, 1.0f, 0.0f};
+    if (in == out)
+        return (struct tap){d, d, 1.0f, 0.0f};
     float scale = (float)in / (float)out;
     double src = (double)scale * (d + 0.5) - 0.5;
-    if (src < 0) src = 0;
+    if (src < 0)
+        src = 0;
     int lo = (int)src, hi = lo + (lo < in - 1 ? 1 : 0);
     double f = src - lo;
     float l1 = (float)(f < 0 ? 0 : f > 1 ? 1 : f);
@@ -201,8 +221,8 @@ static struct tap tap_tf1(int d, int in, int out)
     return (struct tap){lo, hi, 0.0f, src - (float)lo};
 }
 
-int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w,
-                        int hout, int wout, enum resize_mode mode, float mul, float add)
+int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w, int hout,
+                        int wout, enum resize_mode mode, float mul, float add)
 {
     (void)be;
     int tf1 = mode == RESIZE_TF1;

@@ -54,23 +54,27 @@ static void cpu_dealloc(struct backend *be, void *p)
 static int cpu_copy(struct backend *be, void *dst, const void *src, size_t bytes)
 {
     (void)be;
-    if (bytes && dst != src) memmove(dst, src, bytes);
+    if (bytes && dst != src)
+        memmove(dst, src, bytes);
     return 0;
 }
 
 static int cpu_zero(struct backend *be, void *dst, size_t bytes)
 {
     (void)be;
-    if (bytes) memset(dst, 0, bytes);
+    if (bytes)
+        memset(dst, 0, bytes);
     return 0;
 }
 
 static int cpu_reserve(struct backend *be, size_t bytes)
 {
     struct cpu_ctx *c = be->context;
-    if (bytes <= c->ws_bytes) return 0;
+    if (bytes <= c->ws_bytes)
+        return 0;
     float *p = cpu_alloc(be, bytes);
-    if (!p) return -1;
+    if (!p)
+        return -1;
     free(c->ws);
     c->ws = p;
     c->ws_bytes = bytes;
@@ -79,7 +83,8 @@ static int cpu_reserve(struct backend *be, size_t bytes)
 
 static float *cpu_ws(struct backend *be, size_t bytes)
 {
-    if (cpu_reserve(be, bytes)) return NULL;
+    if (cpu_reserve(be, bytes))
+        return NULL;
     return ((struct cpu_ctx *)be->context)->ws;
 }
 
@@ -87,9 +92,8 @@ static float *cpu_ws(struct backend *be, size_t bytes)
 // C [m,n] = alpha op(A) op(B) + beta C, row-major, split over OpenMP threads
 // along n (or m when n is narrow).  Each slice is an independent sgemm.
 
-static void sgemm_par(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k,
-                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                      float *c, int ldc)
+static void sgemm_par(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha,
+                      const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
     int nt = omp_get_max_threads();
     long work = (long)m * n * k;
@@ -102,13 +106,13 @@ static void sgemm_par(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, i
     {
         int t = omp_get_thread_num(), len = split_n ? n : m;
         int chunk = (len + nt - 1) / nt;
-        if (split_n) chunk = (chunk + 15) / 16 * 16;
+        if (split_n)
+            chunk = (chunk + 15) / 16 * 16;
         int lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
         if (lo < hi) {
             if (split_n)
                 cblas_sgemm(CblasRowMajor, ta, tb, m, hi - lo, k, alpha, a, lda,
-                            tb == CblasNoTrans ? b + lo : b + (long)lo * ldb, ldb, beta, c + lo,
-                            ldc);
+                            tb == CblasNoTrans ? b + lo : b + (long)lo * ldb, ldb, beta, c + lo, ldc);
             else
                 cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, n, k, alpha,
                             ta == CblasNoTrans ? a + (long)lo * lda : a + lo, lda, b, ldb, beta,
@@ -121,8 +125,7 @@ static void sgemm_par(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, i
 // im2col / col2im.  The image is [c,h,w]; the sliding grid is [ho,wo] with
 // kernel k, stride s, zero padding p; col is [c*k*k, ho*wo], row (ch,ki,kj).
 
-static void im2col(float *col, const float *img, int c, int h, int w, int k, int s, int p, int ho,
-                   int wo)
+static void im2col(float *col, const float *img, int c, int h, int w, int k, int s, int p, int ho, int wo)
 {
     int rows = c * k * k;
     long hw = (long)ho * wo;
@@ -133,8 +136,10 @@ static void im2col(float *col, const float *img, int c, int h, int w, int k, int
         float *dst = col + r * hw;
         /* for stride 1 the valid output columns form one contiguous run */
         int lo = p - kj, hi = w + p - kj;
-        if (lo < 0) lo = 0;
-        if (hi > wo) hi = wo;
+        if (lo < 0)
+            lo = 0;
+        if (hi > wo)
+            hi = wo;
         for (int oy = 0; oy < ho; oy++) {
             int iy = oy * s - p + ki;
             float *d = dst + (long)oy * wo;
@@ -148,9 +153,11 @@ static void im2col(float *col, const float *img, int c, int h, int w, int k, int
                     memset(d, 0, sizeof(float) * wo);
                     continue;
                 }
-                for (int ox = 0; ox < lo; ox++) d[ox] = 0;
+                for (int ox = 0; ox < lo; ox++)
+                    d[ox] = 0;
                 memcpy(d + lo, srow + lo - p + kj, sizeof(float) * (hi - lo));
-                for (int ox = hi; ox < wo; ox++) d[ox] = 0;
+                for (int ox = hi; ox < wo; ox++)
+                    d[ox] = 0;
             } else {
                 for (int ox = 0; ox < wo; ox++) {
                     int ix = ox * s - p + kj;
@@ -162,8 +169,7 @@ static void im2col(float *col, const float *img, int c, int h, int w, int k, int
 }
 
 /* img [c,h,w] = sum of col entries landing on each pixel (img overwritten). */
-static void col2im(float *img, const float *col, int c, int h, int w, int k, int s, int p, int ho,
-                   int wo)
+static void col2im(float *img, const float *col, int c, int h, int w, int k, int s, int p, int ho, int wo)
 {
     long hw = (long)ho * wo;
 #pragma omp parallel for schedule(static)
@@ -175,18 +181,23 @@ static void col2im(float *img, const float *col, int c, int h, int w, int k, int
                 const float *src = col + ((long)(ch * k + ki) * k + kj) * hw;
                 for (int oy = 0; oy < ho; oy++) {
                     int iy = oy * s - p + ki;
-                    if (iy < 0 || iy >= h) continue;
+                    if (iy < 0 || iy >= h)
+                        continue;
                     float *drow = dst + (long)iy * w;
                     const float *srow = src + (long)oy * wo;
                     if (s == 1) {
                         int lo = p - kj, hi = w + p - kj;
-                        if (lo < 0) lo = 0;
-                        if (hi > wo) hi = wo;
-                        for (int ox = lo; ox < hi; ox++) drow[ox - p + kj] += srow[ox];
+                        if (lo < 0)
+                            lo = 0;
+                        if (hi > wo)
+                            hi = wo;
+                        for (int ox = lo; ox < hi; ox++)
+                            drow[ox - p + kj] += srow[ox];
                     } else {
                         for (int ox = 0; ox < wo; ox++) {
                             int ix = ox * s - p + kj;
-                            if (ix >= 0 && ix < w) drow[ix] += srow[ox];
+                            if (ix >= 0 && ix < w)
+                                drow[ix] += srow[ox];
                         }
                     }
                 }
@@ -197,25 +208,29 @@ static void col2im(float *img, const float *col, int c, int h, int w, int k, int
 /* out [n,c,hw] += b [c] */
 static void add_bias(float *out, const float *b, int n, int c, long hw)
 {
-    if (!b) return;
+    if (!b)
+        return;
 #pragma omp parallel for schedule(static)
     for (int pl = 0; pl < n * c; pl++) {
         float bv = b[pl % c], *o = out + pl * hw;
-        for (long i = 0; i < hw; i++) o[i] += bv;
+        for (long i = 0; i < hw; i++)
+            o[i] += bv;
     }
 }
 
 /* db [c] += sum over n and hw of dout [n,c,hw] */
 static void sum_bias(float *db, const float *dout, int n, int c, long hw)
 {
-    if (!db) return;
+    if (!db)
+        return;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         double acc = 0;
         for (int i = 0; i < n; i++) {
             const float *g = dout + ((long)i * c + ch) * hw;
             float part = 0;
-            for (long j = 0; j < hw; j++) part += g[j];
+            for (long j = 0; j < hw; j++)
+                part += g[j];
             acc += part;
         }
         db[ch] += (float)acc;
@@ -230,32 +245,41 @@ static int is_pointwise(const struct conv_shape *s)
     return s->k == 1 && s->stride == 1 && s->pad == 0;
 }
 
-static int cpu_conv2d_forward(struct backend *be, float *out, const float *in, const float *w,
-                              const float *b, const struct conv_shape *s)
+static int cpu_conv2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                              const struct conv_shape *s)
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cin * s->k * s->k;
     if (cpu_gemm_available()) {
         /* packed GEMM reading B straight from the image (im2col fused) */
-        float *ws = cpu_ws(be, cpu_gemm_ws_floats(s->cout, kk, omp_get_max_threads()) *
-                                   sizeof(float));
-        if (!ws) return -1;
+        float *ws = cpu_ws(be, cpu_gemm_ws_floats(s->cout, kk, omp_get_max_threads()) * sizeof(float));
+        if (!ws)
+            return -1;
         for (int i = 0; i < s->n; i++) {
-            struct gemm_b B = {.img = in + i * s->cin * hwi, .c = s->cin, .h = s->h, .w = s->w,
-                               .k = s->k, .s = s->stride, .p = s->pad, .ho = s->hout,
+            struct gemm_b B = {.img = in + i * s->cin * hwi,
+                               .c = s->cin,
+                               .h = s->h,
+                               .w = s->w,
+                               .k = s->k,
+                               .s = s->stride,
+                               .p = s->pad,
+                               .ho = s->hout,
                                .wo = s->wout};
-            if (is_pointwise(s)) B.mat = B.img, B.ldb = hwo;
+            if (is_pointwise(s))
+                B.mat = B.img, B.ldb = hwo;
             cpu_gemm(out + i * s->cout * hwo, hwo, s->cout, (int)hwo, kk, w, kk, 0, &B, b, ws);
         }
         return 0;
     }
     float *col = is_pointwise(s) ? NULL : cpu_ws(be, conv2d_workspace_bytes(s));
-    if (!is_pointwise(s) && !col) return -1;
+    if (!is_pointwise(s) && !col)
+        return -1;
     for (int i = 0; i < s->n; i++) {
         const float *x = in + i * s->cin * hwi;
-        if (col) im2col(col, x, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
-        sgemm_par(CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk,
-                    col ? col : x, (int)hwo, 0.0f, out + i * s->cout * hwo, (int)hwo);
+        if (col)
+            im2col(col, x, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+        sgemm_par(CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk, col ? col : x, (int)hwo,
+                  0.0f, out + i * s->cout * hwo, (int)hwo);
     }
     add_bias(out, b, s->n, s->cout, hwo);
     return 0;
@@ -297,24 +321,26 @@ static size_t convt2d_gemm_ws_floats(const struct conv_shape *s)
 
 size_t cpu_conv2d_ws_bytes(const struct conv_shape *s)
 {
-    if (!cpu_gemm_available()) return (size_t)s->cin * s->k * s->k * s->hout * s->wout * sizeof(float);
+    if (!cpu_gemm_available())
+        return (size_t)s->cin * s->k * s->k * s->hout * s->wout * sizeof(float);
     return conv2d_gemm_ws_floats(s) * sizeof(float);
 }
 
 size_t cpu_convt2d_ws_bytes(const struct conv_shape *s)
 {
-    if (!cpu_gemm_available()) return (size_t)s->cout * s->k * s->k * s->h * s->w * sizeof(float);
+    if (!cpu_gemm_available())
+        return (size_t)s->cout * s->k * s->k * s->h * s->w * sizeof(float);
     return convt2d_gemm_ws_floats(s) * sizeof(float);
 }
 
-static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float *db,
-                                const float *dout, const float *in, const float *w,
-                                const struct conv_shape *s)
+static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                                const float *in, const float *w, const struct conv_shape *s)
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cin * s->k * s->k, k2 = s->k * s->k, flip = dx_by_flip(s);
     float *ws = cpu_ws(be, conv2d_gemm_ws_floats(s) * sizeof(float));
-    if (!ws) return -1;
+    if (!ws)
+        return -1;
     float *wf = ws, *rest = ws + ((size_t)s->cout * kk + 15) / 16 * 16;
     if (din && flip) {
         /* wf [ci][co][a][b] = w [co][ci][k-1-a][k-1-b] */
@@ -323,24 +349,39 @@ static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float
             for (int co = 0; co < s->cout; co++) {
                 float *d = wf + ((long)ci * s->cout + co) * k2;
                 const float *src = w + ((long)co * s->cin + ci) * k2;
-                for (int q = 0; q < k2; q++) d[q] = src[k2 - 1 - q];
+                for (int q = 0; q < k2; q++)
+                    d[q] = src[k2 - 1 - q];
             }
     }
     sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {
         const float *x = in + i * s->cin * hwi, *g = dout + i * s->cout * hwo;
         if (dw) {
-            struct gemm_b B = {.img = x, .c = s->cin, .h = s->h, .w = s->w, .k = s->k,
-                               .s = s->stride, .p = s->pad, .ho = s->hout, .wo = s->wout};
+            struct gemm_b B = {.img = x,
+                               .c = s->cin,
+                               .h = s->h,
+                               .w = s->w,
+                               .k = s->k,
+                               .s = s->stride,
+                               .p = s->pad,
+                               .ho = s->hout,
+                               .wo = s->wout};
             cpu_gemm_wgrad(dw, kk, s->cout, kk, (int)hwo, g, hwo, &B, rest);
         }
-        if (!din) continue;
+        if (!din)
+            continue;
         float *dx = din + i * s->cin * hwi;
         if (flip) {
-            struct gemm_b B = {.img = g, .c = s->cout, .h = s->hout, .w = s->wout, .k = s->k,
-                               .s = 1, .p = s->k - 1 - s->pad, .ho = s->h, .wo = s->w};
-            cpu_gemm(dx, hwi, s->cin, (int)hwi, s->cout * k2, wf, s->cout * k2, 0, &B, NULL,
-                     rest);
+            struct gemm_b B = {.img = g,
+                               .c = s->cout,
+                               .h = s->hout,
+                               .w = s->wout,
+                               .k = s->k,
+                               .s = 1,
+                               .p = s->k - 1 - s->pad,
+                               .ho = s->h,
+                               .wo = s->w};
+            cpu_gemm(dx, hwi, s->cin, (int)hwi, s->cout * k2, wf, s->cout * k2, 0, &B, NULL, rest);
         } else {
             float *col = rest;
             size_t colf = ((size_t)kk * hwo + 15) / 16 * 16;
@@ -352,30 +393,32 @@ static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float
     return 0;
 }
 
-static int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float *db,
-                               const float *dout, const float *in, const float *w,
-                               const struct conv_shape *s)
+static int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                               const float *in, const float *w, const struct conv_shape *s)
 {
-    if (cpu_gemm_available()) return conv2d_backward_gemm(be, din, dw, db, dout, in, w, s);
+    if (cpu_gemm_available())
+        return conv2d_backward_gemm(be, din, dw, db, dout, in, w, s);
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cin * s->k * s->k;
     int pw = is_pointwise(s);
     float *col = pw ? NULL : cpu_ws(be, (size_t)kk * hwo * sizeof(float));
-    if (!pw && !col) return -1;
+    if (!pw && !col)
+        return -1;
     sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {
         const float *x = in + i * s->cin * hwi, *g = dout + i * s->cout * hwo;
         if (dw) {
-            if (col) im2col(col, x, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
+            if (col)
+                im2col(col, x, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
             /* dw [cout,kk] += g [cout,hwo] @ col^T [hwo,kk] */
-            sgemm_par(CblasNoTrans, CblasTrans, s->cout, kk, (int)hwo, 1.0f, g,
-                        (int)hwo, col ? col : x, (int)hwo, 1.0f, dw, kk);
+            sgemm_par(CblasNoTrans, CblasTrans, s->cout, kk, (int)hwo, 1.0f, g, (int)hwo, col ? col : x,
+                      (int)hwo, 1.0f, dw, kk);
         }
         if (din) {
             float *dx = din + i * s->cin * hwi;
             /* dcol [kk,hwo] = w^T [kk,cout] @ g [cout,hwo], then fold back */
-            sgemm_par(CblasTrans, CblasNoTrans, kk, (int)hwo, s->cout, 1.0f, w,
-                        kk, g, (int)hwo, 0.0f, col ? col : dx, (int)hwo);
+            sgemm_par(CblasTrans, CblasNoTrans, kk, (int)hwo, s->cout, 1.0f, w, kk, g, (int)hwo, 0.0f,
+                      col ? col : dx, (int)hwo);
             if (col)
                 col2im(dx, col, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
         }
@@ -394,64 +437,73 @@ static int cpu_convt2d_forward(struct backend *be, float *out, const float *in, 
     if (cpu_gemm_available()) {
         /* col [kk,hwi] = w^T @ in, then col2im; the GEMM scratch follows col */
         size_t colf = ((size_t)kk * hwi + 15) / 16 * 16;
-        float *col = cpu_ws(be, (colf + cpu_gemm_ws_floats(kk, s->cin, omp_get_max_threads())) *
-                                    sizeof(float));
-        if (!col) return -1;
+        float *col =
+            cpu_ws(be, (colf + cpu_gemm_ws_floats(kk, s->cin, omp_get_max_threads())) * sizeof(float));
+        if (!col)
+            return -1;
         for (int i = 0; i < s->n; i++) {
             struct gemm_b B = {.mat = in + i * s->cin * hwi, .ldb = hwi};
             cpu_gemm(col, hwi, kk, (int)hwi, s->cin, w, kk, 1, &B, NULL, col + colf);
-            col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride,
-                   s->pad, s->h, s->w);
+            col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride, s->pad, s->h,
+                   s->w);
         }
         add_bias(out, b, s->n, s->cout, hwo);
         return 0;
     }
     float *col = cpu_ws(be, convt2d_workspace_bytes(s));
-    if (!col) return -1;
+    if (!col)
+        return -1;
     for (int i = 0; i < s->n; i++) {
-        sgemm_par(CblasTrans, CblasNoTrans, kk, (int)hwi, s->cin, 1.0f, w, kk,
-                    in + i * s->cin * hwi, (int)hwi, 0.0f, col, (int)hwi);
-        col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride, s->pad,
-               s->h, s->w);
+        sgemm_par(CblasTrans, CblasNoTrans, kk, (int)hwi, s->cin, 1.0f, w, kk, in + i * s->cin * hwi,
+                  (int)hwi, 0.0f, col, (int)hwi);
+        col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride, s->pad, s->h, s->w);
     }
     add_bias(out, b, s->n, s->cout, hwo);
     return 0;
 }
 
-static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float *db,
-                                const float *dout, const float *in, const float *w,
-                                const struct conv_shape *s)
+static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                                const float *in, const float *w, const struct conv_shape *s)
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cout * s->k * s->k;
     if (cpu_gemm_available()) {
         /* din = w @ im2col(dout) (a conv, im2col fused); dw += in @ im2col(dout)^T */
         float *ws = cpu_ws(be, convt2d_gemm_ws_floats(s) * sizeof(float));
-        if (!ws) return -1;
+        if (!ws)
+            return -1;
         sum_bias(db, dout, s->n, s->cout, hwo);
         for (int i = 0; i < s->n; i++) {
-            struct gemm_b B = {.img = dout + i * s->cout * hwo, .c = s->cout, .h = s->hout,
-                               .w = s->wout, .k = s->k, .s = s->stride, .p = s->pad, .ho = s->h,
+            struct gemm_b B = {.img = dout + i * s->cout * hwo,
+                               .c = s->cout,
+                               .h = s->hout,
+                               .w = s->wout,
+                               .k = s->k,
+                               .s = s->stride,
+                               .p = s->pad,
+                               .ho = s->h,
                                .wo = s->w};
-            if (dw) cpu_gemm_wgrad(dw, kk, s->cin, kk, (int)hwi, in + i * s->cin * hwi, hwi, &B, ws);
-            if (din) cpu_gemm(din + i * s->cin * hwi, hwi, s->cin, (int)hwi, kk, w, kk, 0, &B, NULL, ws);
+            if (dw)
+                cpu_gemm_wgrad(dw, kk, s->cin, kk, (int)hwi, in + i * s->cin * hwi, hwi, &B, ws);
+            if (din)
+                cpu_gemm(din + i * s->cin * hwi, hwi, s->cin, (int)hwi, kk, w, kk, 0, &B, NULL, ws);
         }
         return 0;
     }
     float *col = cpu_ws(be, (size_t)kk * hwi * sizeof(float));
-    if (!col) return -1;
+    if (!col)
+        return -1;
     sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {
-        im2col(col, dout + i * s->cout * hwo, s->cout, s->hout, s->wout, s->k, s->stride, s->pad,
-               s->h, s->w);
+        im2col(col, dout + i * s->cout * hwo, s->cout, s->hout, s->wout, s->k, s->stride, s->pad, s->h, s->w);
         /* dw [cin,kk] += in [cin,hwi] @ col^T [hwi,kk] */
         if (dw)
-            sgemm_par(CblasNoTrans, CblasTrans, s->cin, kk, (int)hwi, 1.0f,
-                        in + i * s->cin * hwi, (int)hwi, col, (int)hwi, 1.0f, dw, kk);
+            sgemm_par(CblasNoTrans, CblasTrans, s->cin, kk, (int)hwi, 1.0f, in + i * s->cin * hwi, (int)hwi,
+                      col, (int)hwi, 1.0f, dw, kk);
         /* din [cin,hwi] = w [cin,kk] @ col [kk,hwi] */
         if (din)
-            sgemm_par(CblasNoTrans, CblasNoTrans, s->cin, (int)hwi, kk, 1.0f, w,
-                        kk, col, (int)hwi, 0.0f, din + i * s->cin * hwi, (int)hwi);
+            sgemm_par(CblasNoTrans, CblasNoTrans, s->cin, (int)hwi, kk, 1.0f, w, kk, col, (int)hwi, 0.0f,
+                      din + i * s->cin * hwi, (int)hwi);
     }
     return 0;
 }
@@ -461,13 +513,15 @@ static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float
 
 static inline int reflect(int i, int n)
 {
-    if (i < 0) return -i;
-    if (i >= n) return 2 * n - 2 - i;
+    if (i < 0)
+        return -i;
+    if (i >= n)
+        return 2 * n - 2 - i;
     return i;
 }
 
-static int cpu_reflpad_forward(struct backend *be, float *out, const float *in, int planes, int h,
-                               int w, int pad)
+static int cpu_reflpad_forward(struct backend *be, float *out, const float *in, int planes, int h, int w,
+                               int pad)
 {
     (void)be;
     int ho = h + 2 * pad, wo = w + 2 * pad;
@@ -478,16 +532,18 @@ static int cpu_reflpad_forward(struct backend *be, float *out, const float *in, 
         for (int oy = 0; oy < ho; oy++) {
             const float *srow = src + (long)reflect(oy - pad, h) * w;
             float *d = dst + (long)oy * wo;
-            for (int x = 0; x < pad; x++) d[x] = srow[pad - x];
+            for (int x = 0; x < pad; x++)
+                d[x] = srow[pad - x];
             memcpy(d + pad, srow, sizeof(float) * w);
-            for (int x = 0; x < pad; x++) d[pad + w + x] = srow[w - 2 - x];
+            for (int x = 0; x < pad; x++)
+                d[pad + w + x] = srow[w - 2 - x];
         }
     }
     return 0;
 }
 
-static int cpu_reflpad_backward(struct backend *be, float *din, const float *dout, int planes,
-                                int h, int w, int pad)
+static int cpu_reflpad_backward(struct backend *be, float *din, const float *dout, int planes, int h, int w,
+                                int pad)
 {
     (void)be;
     int ho = h + 2 * pad, wo = w + 2 * pad;
@@ -499,9 +555,12 @@ static int cpu_reflpad_backward(struct backend *be, float *din, const float *dou
         for (int oy = 0; oy < ho; oy++) {
             float *drow = dst + (long)reflect(oy - pad, h) * w;
             const float *s = src + (long)oy * wo;
-            for (int x = 0; x < pad; x++) drow[pad - x] += s[x];
-            for (int x = 0; x < w; x++) drow[x] += s[pad + x];
-            for (int x = 0; x < pad; x++) drow[w - 2 - x] += s[pad + w + x];
+            for (int x = 0; x < pad; x++)
+                drow[pad - x] += s[x];
+            for (int x = 0; x < w; x++)
+                drow[x] += s[pad + x];
+            for (int x = 0; x < pad; x++)
+                drow[w - 2 - x] += s[pad + w + x];
         }
     }
     return 0;
@@ -516,7 +575,8 @@ static void plane_stats(const float *x, int n, long stride, long hw, double *mea
     double s = 0;
     for (int i = 0; i < n; i++) {
         const float *p = x + i * stride;
-        for (long j = 0; j < hw; j++) s += p[j];
+        for (long j = 0; j < hw; j++)
+            s += p[j];
     }
     double m = s / ((double)n * hw), v = 0;
     for (int i = 0; i < n; i++) {
@@ -530,20 +590,19 @@ static void plane_stats(const float *x, int n, long stride, long hw, double *mea
     *var = v / ((double)n * hw);
 }
 
-static void affine_planes(float *out, const float *in, int n, long stride, long hw, float a,
-                          float b)
+static void affine_planes(float *out, const float *in, int n, long stride, long hw, float a, float b)
 {
     for (int i = 0; i < n; i++) {
         const float *p = in + i * stride;
         float *o = out + i * stride;
-        for (long j = 0; j < hw; j++) o[j] = p[j] * a + b;
+        for (long j = 0; j < hw; j++)
+            o[j] = p[j] * a + b;
     }
 }
 
-static int cpu_batchnorm_forward(struct backend *be, float *out, float *mean, float *rstd,
-                                 const float *in, const float *gamma, const float *beta,
-                                 float *run_mean, float *run_var, int n, int c, int hw,
-                                 int training, double momentum, double eps)
+static int cpu_batchnorm_forward(struct backend *be, float *out, float *mean, float *rstd, const float *in,
+                                 const float *gamma, const float *beta, float *run_mean, float *run_var,
+                                 int n, int c, int hw, int training, double momentum, double eps)
 {
     (void)be;
     long cnt = (long)n * hw;
@@ -554,8 +613,7 @@ static int cpu_batchnorm_forward(struct backend *be, float *out, float *mean, fl
             plane_stats(in + (long)ch * hw, n, (long)c * hw, hw, &m, &v);
             r = 1.0 / sqrt(v + eps);
             run_mean[ch] = (float)(momentum * m + (1 - momentum) * run_mean[ch]);
-            run_var[ch] =
-                (float)(momentum * v * cnt / (double)(cnt - 1) + (1 - momentum) * run_var[ch]);
+            run_var[ch] = (float)(momentum * v * cnt / (double)(cnt - 1) + (1 - momentum) * run_var[ch]);
         } else {
             m = run_mean[ch];
             r = 1.0 / sqrt((double)run_var[ch] + eps);
@@ -564,8 +622,7 @@ static int cpu_batchnorm_forward(struct backend *be, float *out, float *mean, fl
         rstd[ch] = (float)r;
         double a = r * (gamma ? gamma[ch] : 1.0);
         double b = (beta ? beta[ch] : 0.0) - m * a;
-        affine_planes(out + (long)ch * hw, in + (long)ch * hw, n, (long)c * hw, hw, (float)a,
-                      (float)b);
+        affine_planes(out + (long)ch * hw, in + (long)ch * hw, n, (long)c * hw, hw, (float)a, (float)b);
     }
     return 0;
 }
@@ -573,9 +630,8 @@ static int cpu_batchnorm_forward(struct backend *be, float *out, float *mean, fl
 /* Shared by batch and instance norm: one group of n segments of hw values.
  * training: din = rstd*gamma*(g - mean(g) - xhat*mean(g*xhat)); otherwise the
  * statistics are constants and din = rstd*gamma*g. */
-static void norm_backward_group(float *din, float *dgamma, float *dbeta, const float *dout,
-                                const float *in, float m, float r, float gam, int n, long stride,
-                                long hw, int training)
+static void norm_backward_group(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
+                                float m, float r, float gam, int n, long stride, long hw, int training)
 {
     double sg = 0, sgx = 0;
     for (int i = 0; i < n; i++) {
@@ -585,37 +641,39 @@ static void norm_backward_group(float *din, float *dgamma, float *dbeta, const f
             sgx += (double)g[j] * ((x[j] - m) * r);
         }
     }
-    if (dbeta) *dbeta += (float)sg;
-    if (dgamma) *dgamma += (float)sgx;
-    if (!din) return;
+    if (dbeta)
+        *dbeta += (float)sg;
+    if (dgamma)
+        *dgamma += (float)sgx;
+    if (!din)
+        return;
     double cnt = (double)n * hw;
-    float k = r * gam, mg = training ? (float)(sg / cnt) : 0.0f,
-          mgx = training ? (float)(sgx / cnt) : 0.0f;
+    float k = r * gam, mg = training ? (float)(sg / cnt) : 0.0f, mgx = training ? (float)(sgx / cnt) : 0.0f;
     for (int i = 0; i < n; i++) {
         const float *g = dout + i * stride, *x = in + i * stride;
         float *d = din + i * stride;
-        for (long j = 0; j < hw; j++) d[j] = k * (g[j] - mg - (x[j] - m) * r * mgx);
+        for (long j = 0; j < hw; j++)
+            d[j] = k * (g[j] - mg - (x[j] - m) * r * mgx);
     }
 }
 
 static int cpu_batchnorm_backward(struct backend *be, float *din, float *dgamma, float *dbeta,
-                                  const float *dout, const float *in, const float *mean,
-                                  const float *rstd, const float *gamma, int n, int c, int hw,
-                                  int training)
+                                  const float *dout, const float *in, const float *mean, const float *rstd,
+                                  const float *gamma, int n, int c, int hw, int training)
 {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
         long off = (long)ch * hw;
-        norm_backward_group(din ? din + off : NULL, dgamma ? dgamma + ch : NULL,
-                            dbeta ? dbeta + ch : NULL, dout + off, in + off, mean[ch], rstd[ch],
-                            gamma ? gamma[ch] : 1.0f, n, (long)c * hw, hw, training);
+        norm_backward_group(din ? din + off : NULL, dgamma ? dgamma + ch : NULL, dbeta ? dbeta + ch : NULL,
+                            dout + off, in + off, mean[ch], rstd[ch], gamma ? gamma[ch] : 1.0f, n,
+                            (long)c * hw, hw, training);
     }
     return 0;
 }
 
-static int cpu_instnorm_forward(struct backend *be, float *out, float *mean, float *rstd,
-                                const float *in, int planes, int hw, double eps)
+static int cpu_instnorm_forward(struct backend *be, float *out, float *mean, float *rstd, const float *in,
+                                int planes, int hw, double eps)
 {
     (void)be;
 #pragma omp parallel for schedule(static)
@@ -625,22 +683,20 @@ static int cpu_instnorm_forward(struct backend *be, float *out, float *mean, flo
         double r = 1.0 / sqrt(v + eps);
         mean[pl] = (float)m;
         rstd[pl] = (float)r;
-        affine_planes(out + (long)pl * hw, in + (long)pl * hw, 1, hw, hw, (float)r,
-                      (float)(-m * r));
+        affine_planes(out + (long)pl * hw, in + (long)pl * hw, 1, hw, hw, (float)r, (float)(-m * r));
     }
     return 0;
 }
 
-static int cpu_instnorm_backward(struct backend *be, float *din, const float *dout,
-                                 const float *in, const float *mean, const float *rstd,
-                                 int planes, int hw)
+static int cpu_instnorm_backward(struct backend *be, float *din, const float *dout, const float *in,
+                                 const float *mean, const float *rstd, int planes, int hw)
 {
     (void)be;
 #pragma omp parallel for schedule(static)
     for (int pl = 0; pl < planes; pl++) {
         long off = (long)pl * hw;
-        norm_backward_group(din + off, NULL, NULL, dout + off, in + off, mean[pl], rstd[pl], 1.0f,
-                            1, hw, hw, 1);
+        norm_backward_group(din + off, NULL, NULL, dout + off, in + off, mean[pl], rstd[pl], 1.0f, 1, hw, hw,
+                            1);
     }
     return 0;
 }
@@ -648,43 +704,48 @@ static int cpu_instnorm_backward(struct backend *be, float *din, const float *do
 // ----------------------------------------------------------------------------
 // activations
 
-static int cpu_act_forward(struct backend *be, float *out, const float *in, long n,
-                           enum act_kind kind)
+static int cpu_act_forward(struct backend *be, float *out, const float *in, long n, enum act_kind kind)
 {
     (void)be;
     switch (kind) {
     case ACT_RELU:
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : 0.0f;
+        for (long i = 0; i < n; i++)
+            out[i] = in[i] > 0 ? in[i] : 0.0f;
         return 0;
     case ACT_LRELU:
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : in[i] * ACT_LRELU_SLOPE;
+        for (long i = 0; i < n; i++)
+            out[i] = in[i] > 0 ? in[i] : in[i] * ACT_LRELU_SLOPE;
         return 0;
     case ACT_TANH:
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++) out[i] = tanhf(in[i]);
+        for (long i = 0; i < n; i++)
+            out[i] = tanhf(in[i]);
         return 0;
     }
     return err_set("act_forward: unknown kind %d", (int)kind);
 }
 
-static int cpu_act_backward(struct backend *be, float *din, const float *dout, const float *out,
-                            long n, enum act_kind kind)
+static int cpu_act_backward(struct backend *be, float *din, const float *dout, const float *out, long n,
+                            enum act_kind kind)
 {
     (void)be;
     switch (kind) {
     case ACT_RELU:
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++) din[i] = out[i] > 0 ? dout[i] : 0.0f;
+        for (long i = 0; i < n; i++)
+            din[i] = out[i] > 0 ? dout[i] : 0.0f;
         return 0;
     case ACT_LRELU:
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++) din[i] = out[i] > 0 ? dout[i] : dout[i] * ACT_LRELU_SLOPE;
+        for (long i = 0; i < n; i++)
+            din[i] = out[i] > 0 ? dout[i] : dout[i] * ACT_LRELU_SLOPE;
         return 0;
     case ACT_TANH:
 #pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++) din[i] = dout[i] * (1.0f - out[i] * out[i]);
+        for (long i = 0; i < n; i++)
+            din[i] = dout[i] * (1.0f - out[i] * out[i]);
         return 0;
     }
     return err_set("act_backward: unknown kind %d", (int)kind);
@@ -698,7 +759,8 @@ static int cpu_mean_forward(struct backend *be, float *out, const float *in, int
     (void)be;
     for (int i = 0; i < n; i++) {
         double s = 0;
-        for (long j = 0; j < m; j++) s += in[i * m + j];
+        for (long j = 0; j < m; j++)
+            s += in[i * m + j];
         out[i] = (float)(s / m);
     }
     return 0;
@@ -709,13 +771,14 @@ static int cpu_mean_backward(struct backend *be, float *din, const float *dout, 
     (void)be;
     for (int i = 0; i < n; i++) {
         float g = dout[i] / (float)m;
-        for (long j = 0; j < m; j++) din[i * m + j] = g;
+        for (long j = 0; j < m; j++)
+            din[i * m + j] = g;
     }
     return 0;
 }
 
-static int cpu_loss_forward(struct backend *be, float *out, const float *x, const float *target,
-                            float tv, long n, enum loss_kind kind)
+static int cpu_loss_forward(struct backend *be, float *out, const float *x, const float *target, float tv,
+                            long n, enum loss_kind kind)
 {
     (void)be;
     double s = 0;
@@ -728,8 +791,8 @@ static int cpu_loss_forward(struct backend *be, float *out, const float *x, cons
     return 0;
 }
 
-static int cpu_loss_backward(struct backend *be, float *dx, const float *x, const float *target,
-                             float tv, float scale, long n, enum loss_kind kind)
+static int cpu_loss_backward(struct backend *be, float *dx, const float *x, const float *target, float tv,
+                             float scale, long n, enum loss_kind kind)
 {
     (void)be;
     float k = (kind == LOSS_MSE ? 2.0f : 1.0f) * scale / (float)n;
@@ -748,7 +811,8 @@ static int cpu_axpy(struct backend *be, float *y, float a, const float *x, long 
 {
     (void)be;
 #pragma omp parallel for schedule(static)
-    for (long i = 0; i < n; i++) y[i] += a * x[i];
+    for (long i = 0; i < n; i++)
+        y[i] += a * x[i];
     return 0;
 }
 

@@ -28,38 +28,33 @@ struct backend_iface {
     int (*reserve)(struct backend *be, size_t bytes);
 
     // ---- convolutions (shape in struct conv_shape, see layers.h)
-    int (*conv2d_forward)(struct backend *be, float *out, const float *in, const float *w,
-                          const float *b, const struct conv_shape *s);
-    int (*conv2d_backward)(struct backend *be, float *din, float *dw, float *db,
-                           const float *dout, const float *in, const float *w,
+    int (*conv2d_forward)(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                          const struct conv_shape *s);
+    int (*conv2d_backward)(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                           const float *in, const float *w, const struct conv_shape *s);
+    int (*convt2d_forward)(struct backend *be, float *out, const float *in, const float *w, const float *b,
                            const struct conv_shape *s);
-    int (*convt2d_forward)(struct backend *be, float *out, const float *in, const float *w,
-                           const float *b, const struct conv_shape *s);
-    int (*convt2d_backward)(struct backend *be, float *din, float *dw, float *db,
-                            const float *dout, const float *in, const float *w,
-                            const struct conv_shape *s);
+    int (*convt2d_backward)(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                            const float *in, const float *w, const struct conv_shape *s);
 
     // ---- padding, norms, activations
-    int (*reflpad_forward)(struct backend *be, float *out, const float *in, int planes, int h,
-                           int w, int pad);
-    int (*reflpad_backward)(struct backend *be, float *din, const float *dout, int planes, int h,
-                            int w, int pad);
-    int (*batchnorm_forward)(struct backend *be, float *out, float *mean, float *rstd,
-                             const float *in, const float *gamma, const float *beta,
-                             float *run_mean, float *run_var, int n, int c, int hw, int training,
-                             double momentum, double eps);
-    int (*batchnorm_backward)(struct backend *be, float *din, float *dgamma, float *dbeta,
-                              const float *dout, const float *in, const float *mean,
-                              const float *rstd, const float *gamma, int n, int c, int hw,
-                              int training);
-    int (*instnorm_forward)(struct backend *be, float *out, float *mean, float *rstd,
-                            const float *in, int planes, int hw, double eps);
+    int (*reflpad_forward)(struct backend *be, float *out, const float *in, int planes, int h, int w,
+                           int pad);
+    int (*reflpad_backward)(struct backend *be, float *din, const float *dout, int planes, int h, int w,
+                            int pad);
+    int (*batchnorm_forward)(struct backend *be, float *out, float *mean, float *rstd, const float *in,
+                             const float *gamma, const float *beta, float *run_mean, float *run_var, int n,
+                             int c, int hw, int training, double momentum, double eps);
+    int (*batchnorm_backward)(struct backend *be, float *din, float *dgamma, float *dbeta, const float *dout,
+                              const float *in, const float *mean, const float *rstd, const float *gamma,
+                              int n, int c, int hw, int training);
+    int (*instnorm_forward)(struct backend *be, float *out, float *mean, float *rstd, const float *in,
+                            int planes, int hw, double eps);
     int (*instnorm_backward)(struct backend *be, float *din, const float *dout, const float *in,
                              const float *mean, const float *rstd, int planes, int hw);
-    int (*act_forward)(struct backend *be, float *out, const float *in, long n,
-                       enum act_kind kind);
-    int (*act_backward)(struct backend *be, float *din, const float *dout, const float *out,
-                        long n, enum act_kind kind);
+    int (*act_forward)(struct backend *be, float *out, const float *in, long n, enum act_kind kind);
+    int (*act_backward)(struct backend *be, float *din, const float *dout, const float *out, long n,
+                        enum act_kind kind);
 
     // ---- reductions, losses, elementwise
     int (*mean_forward)(struct backend *be, float *out, const float *in, int n, long m);
@@ -82,9 +77,9 @@ struct backend_iface {
      *   denom = sqrt(v) / (float)sqrt(1-b2^step) + (float)eps
      *   param += ((float)(-lr/(1-b1^step)) * m) / denom
      * grad is not modified. */
-    int (*adam_step)(struct backend *be, float *param, const float *grad, float *exp_avg,
-                     float *exp_avg_sq, long n, double lr, double beta1, double beta2, double eps,
-                     double weight_decay, long step);
+    int (*adam_step)(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                     long n, double lr, double beta1, double beta2, double eps, double weight_decay,
+                     long step);
     /* out[i] (HOST memory) = sum of squares, accumulated in double, of the
      * i-th of `count` runs of x laid back to back: run i has sizes[i] floats
      * and starts at x + sizes[0] + ... + sizes[i-1].  Deterministic: the same
@@ -95,30 +90,26 @@ struct backend_iface {
 
     // ---- inference ops of the FID Inception network (lib/layers-pool.h).  (optional)
     size_t (*conv_ex_workspace)(struct backend *be, const struct conv_ex_shape *s);
-    int (*conv_ex_forward)(struct backend *be, float *out, const float *in, const float *w,
-                           const float *b, const struct conv_ex_shape *s, float *ws);
-    int (*pool2d_forward)(struct backend *be, float *out, const float *in,
-                          const struct pool_shape *s);
-    int (*resize_bilinear)(struct backend *be, float *out, const float *in, int planes, int h,
-                           int w, int hout, int wout, enum resize_mode mode, float mul,
-                           float add);
+    int (*conv_ex_forward)(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                           const struct conv_ex_shape *s, float *ws);
+    int (*pool2d_forward)(struct backend *be, float *out, const float *in, const struct pool_shape *s);
+    int (*resize_bilinear)(struct backend *be, float *out, const float *in, int planes, int h, int w,
+                           int hout, int wout, enum resize_mode mode, float mul, float add);
 };
 
 /* The CPU backend's optimiser ops (lib/backend-cpu-optim.c). */
-int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg,
-                  float *exp_avg_sq, long n, double lr, double beta1, double beta2, double eps,
-                  double weight_decay, long step);
+int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                  long n, double lr, double beta1, double beta2, double eps, double weight_decay, long step);
 int cpu_sumsq(struct backend *be, double *out, const float *x, const long *sizes, int count);
 int cpu_scale(struct backend *be, float *x, float a, long n);
 
 /* The CPU backend's Inception ops (lib/backend-cpu-pool.c). */
 size_t cpu_conv_ex_workspace(struct backend *be, const struct conv_ex_shape *s);
-int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const float *w,
-                        const float *b, const struct conv_ex_shape *s, float *ws);
-int cpu_pool2d_forward(struct backend *be, float *out, const float *in,
-                       const struct pool_shape *s);
-int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w,
-                        int hout, int wout, enum resize_mode mode, float mul, float add);
+int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                        const struct conv_ex_shape *s, float *ws);
+int cpu_pool2d_forward(struct backend *be, float *out, const float *in, const struct pool_shape *s);
+int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w, int hout,
+                        int wout, enum resize_mode mode, float mul, float add);
 
 struct backend {
     const struct backend_iface *iface;

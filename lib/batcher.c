@@ -21,7 +21,10 @@ void batcher_free(batcher *b)
     memset(b, 0, sizeof *b);
 }
 
-static size_t image_floats_(const batcher *b) { return (size_t)3 * b->size * b->size; }
+static size_t image_floats_(const batcher *b)
+{
+    return (size_t)3 * b->size * b->size;
+}
 
 int batcher_add(batcher *b, const record *r)
 {
@@ -80,4 +83,7 @@ void batcher_clear(batcher *b)
     b->n[0] = b->n[1] = 0;
 }
 
-size_t batcher_queued(const batcher *b, int old) { return b->n[old ? 1 : 0]; }
+size_t batcher_queued(const batcher *b, int old)
+{
+    return b->n[old ? 1 : 0];
+}

@@ -17,11 +17,11 @@
 
 typedef struct batcher {
     int batch;
-    int size;          /* image side, set by the first tensor (0 until then) */
-    float *q[2];       /* queues: young, old; images of 3*size*size floats */
+    int size;    /* image side, set by the first tensor (0 until then) */
+    float *q[2]; /* queues: young, old; images of 3*size*size floats */
     size_t n[2], cap[2];
-    float *x, *y;      /* the current batch, valid after batcher_ready() */
-    long dropped;      /* images dropped by batcher_clear so far */
+    float *x, *y; /* the current batch, valid after batcher_ready() */
+    long dropped; /* images dropped by batcher_clear so far */
 } batcher;
 
 void batcher_init(batcher *b, int batch);

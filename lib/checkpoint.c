@@ -106,7 +106,10 @@ int ckpt_out_meta(ckpt_out *c, const char *key, const char *value)
     return st_writer_meta(c->w, key, value);
 }
 
-int ckpt_out_save(ckpt_out *c, const char *path) { return st_writer_save(c->w, path); }
+int ckpt_out_save(ckpt_out *c, const char *path)
+{
+    return st_writer_save(c->w, path);
+}
 
 // ----------------------------------------------------------------------------
 // Loading
@@ -193,8 +196,9 @@ int ckpt_load_net(const st_file *f, const char *prefix, struct net *net)
     for (int i = 0; i < net_tensor_count(net); i++) {
         const struct net_tensor *t = net_tensor_at(net, i);
         snprintf(name, sizeof name, "%s%s", prefix, t->name);
-        int rc = t->kind == NET_COUNTER ? st_read(f, name, ST_I64, t->data, NULL, 0)
-                                        : ckpt_load_f32(f, name, t->shape, t->ndim, net_backend(net), t->data);
+        int rc = t->kind == NET_COUNTER
+                     ? st_read(f, name, ST_I64, t->data, NULL, 0)
+                     : ckpt_load_f32(f, name, t->shape, t->ndim, net_backend(net), t->data);
         if (rc != 0)
             return -1;
     }

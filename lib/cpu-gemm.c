@@ -43,7 +43,10 @@ static int gemm_isa(void)
     return isa;
 }
 
-int cpu_gemm_available(void) { return gemm_isa() != ISA_NONE; }
+int cpu_gemm_available(void)
+{
+    return gemm_isa() != ISA_NONE;
+}
 
 size_t cpu_gemm_ws_floats(int m, int k, int nthreads)
 {
@@ -58,29 +61,30 @@ struct run {
     int j, len, oy, ox;
 };
 
-static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc,
-                         const struct run *runs, int nruns, int nv, int nr);
+static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc, const struct run *runs, int nruns,
+                         int nv, int nr);
 
 struct gemm_b;
 static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv, int kc,
                               const struct run *runs, int nruns);
 
-typedef void kernel_fn(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
-                       int nv, int acc, const float *bias);
+typedef void kernel_fn(int mr, int kc, const float *ap, const float *bp, float *c, long ldc, int nv, int acc,
+                       const float *bias);
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 
 static inline __attribute__((always_inline)) void k512_body(const int mr, int kc, const float *ap,
-                                                            const float *bp, float *c, long ldc,
-                                                            int nv, int acc, const float *bias)
+                                                            const float *bp, float *c, long ldc, int nv,
+                                                            int acc, const float *bias)
 {
     __m512 c0[8], c1[8];
-    #pragma GCC unroll 8
-    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+        c0[i] = c1[i] = _mm512_setzero_ps();
     for (int kk = 0; kk < kc; kk++) {
         __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
             __m512 a = _mm512_set1_ps(ap[i]);
             c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
@@ -91,7 +95,7 @@ static inline __attribute__((always_inline)) void k512_body(const int mr, int kc
     }
     __mmask16 m0 = nv >= 16 ? 0xFFFF : (__mmask16)((1u << nv) - 1);
     __mmask16 m1 = nv >= 32 ? 0xFFFF : nv > 16 ? (__mmask16)((1u << (nv - 16)) - 1) : 0;
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         float *cr = c + i * ldc;
         if (acc) {
@@ -107,8 +111,8 @@ static inline __attribute__((always_inline)) void k512_body(const int mr, int kc
     }
 }
 
-static void kernel_avx512(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
-                          int nv, int acc, const float *bias)
+static void kernel_avx512(int mr, int kc, const float *ap, const float *bp, float *c, long ldc, int nv,
+                          int acc, const float *bias)
 {
     switch (mr) {
     case 8: k512_body(8, kc, ap, bp, c, ldc, nv, acc, bias); break;
@@ -124,8 +128,8 @@ static void kernel_avx512(int mr, int kc, const float *ap, const float *bp, floa
 
 /* pack_b_image for NR = 32 and stride 1 with masked 16-lane loads: a run's
  * in-bounds lanes [j+lo, j+hi) come from consecutive source floats */
-static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc,
-                             const struct run *runs, int nruns, int nv)
+static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc, const struct run *runs,
+                             int nruns, int nv)
 {
     if (b->s != 1) {
         pack_b_image(bp, b, k0, kc, runs, nruns, nv, 32);
@@ -154,10 +158,12 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc,
             for (int q = 0; q < nruns; q++) {
                 const struct run *u = &runs[q];
                 int iy = u->oy - b->p + ki;
-                if (iy < 0 || iy >= b->h) continue;
+                if (iy < 0 || iy >= b->h)
+                    continue;
                 int ix0 = u->ox - b->p + kj;
                 int lo = ix0 < 0 ? -ix0 : 0, hi = b->w - ix0 < u->len ? b->w - ix0 : u->len;
-                if (hi <= lo) continue;
+                if (hi <= lo)
+                    continue;
                 const float *src = plane + (long)iy * b->w + ix0 + lo;
                 uint32_t m = (uint32_t)((((uint64_t)1 << (hi - lo)) - 1) << (u->j + lo));
                 __mmask16 m0 = (__mmask16)(m & 0xFFFF), m1 = (__mmask16)(m >> 16);
@@ -165,13 +171,13 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc,
                     _mm512_mask_storeu_ps(bp, m0, _mm512_maskz_expandloadu_ps(m0, src));
                 if (m1)
                     _mm512_mask_storeu_ps(bp + 16, m1,
-                                          _mm512_maskz_expandloadu_ps(
-                                              m1, src + __builtin_popcount(m0)));
+                                          _mm512_maskz_expandloadu_ps(m1, src + __builtin_popcount(m0)));
             }
         }
         if (++kj == b->k) {
             kj = 0;
-            if (++ki == b->k) ki = 0, ch++;
+            if (++ki == b->k)
+                ki = 0, ch++;
         }
     }
 }
@@ -180,12 +186,12 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc,
 static inline __attribute__((always_inline)) void tr16x16(__m512 r[16])
 {
     __m512 t[16];
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
         __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
@@ -194,15 +200,15 @@ static inline __attribute__((always_inline)) void tr16x16(__m512 r[16])
         r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
         r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
     }
-    #pragma GCC unroll 2
+#pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
             t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
         }
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
         r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
@@ -222,7 +228,8 @@ static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv,
     for (int half = 0; half < 2; half++) {
         int t0 = 16 * half;
         if (t0 >= nv) {
-            for (int r = 0; r < kc; r++) _mm512_storeu_ps(bp + (long)r * 32 + t0, _mm512_setzero_ps());
+            for (int r = 0; r < kc; r++)
+                _mm512_storeu_ps(bp + (long)r * 32 + t0, _mm512_setzero_ps());
             continue;
         }
         for (int q = 0; q < nruns; q++) {
@@ -232,35 +239,41 @@ static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv,
                 int j = j0 + t0 + t;
                 lo[t] = hi[t] = 0;
                 rowp[t] = b->img;
-                if (t0 + t >= nv) continue;
+                if (t0 + t >= nv)
+                    continue;
                 int ch = j / kk2, ki = j / b->k % b->k, kj = j % b->k;
                 int iy = u->oy - b->p + ki;
-                if (iy < 0 || iy >= b->h) continue;
+                if (iy < 0 || iy >= b->h)
+                    continue;
                 int ix0 = u->ox - b->p + kj;
                 int l = ix0 < 0 ? -ix0 : 0, h = b->w - ix0 < len ? b->w - ix0 : len;
-                if (h <= l) continue;
+                if (h <= l)
+                    continue;
                 lo[t] = l, hi[t] = h;
                 rowp[t] = b->img + ch * hw + (long)iy * b->w + ix0;
             }
             for (int x0 = 0; x0 < len; x0 += 16) {
                 __m512 v[16];
-                #pragma GCC unroll 16
+#pragma GCC unroll 16
                 for (int t = 0; t < 16; t++) {
                     int a = lo[t] - x0, e = hi[t] - x0;
-                    if (a < 0) a = 0;
-                    if (e > 16) e = 16;
+                    if (a < 0)
+                        a = 0;
+                    if (e > 16)
+                        e = 16;
                     if (e <= a)
                         v[t] = _mm512_setzero_ps();
                     else if (a == 0 && e == 16)
                         v[t] = _mm512_loadu_ps(rowp[t] + x0);
                     else
-                        v[t] = _mm512_maskz_expandloadu_ps(
-                            (__mmask16)(((1u << e) - 1) & ~((1u << a) - 1)), rowp[t] + x0 + a);
+                        v[t] = _mm512_maskz_expandloadu_ps((__mmask16)(((1u << e) - 1) & ~((1u << a) - 1)),
+                                                           rowp[t] + x0 + a);
                 }
                 tr16x16(v);
                 int rows = len - x0 < 16 ? len - x0 : 16;
                 float *d = bp + (long)(u->j + x0) * 32 + t0;
-                for (int x = 0; x < rows; x++) _mm512_storeu_ps(d + (long)x * 32, v[x]);
+                for (int x = 0; x < rows; x++)
+                    _mm512_storeu_ps(d + (long)x * 32, v[x]);
             }
         }
     }
@@ -272,15 +285,16 @@ static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv,
 #pragma GCC target("avx2,fma")
 
 static inline __attribute__((always_inline)) void k256_body(const int mr, int kc, const float *ap,
-                                                            const float *bp, float *c, long ldc,
-                                                            int nv, int acc, const float *bias)
+                                                            const float *bp, float *c, long ldc, int nv,
+                                                            int acc, const float *bias)
 {
     __m256 c0[6], c1[6];
-    #pragma GCC unroll 8
-    for (int i = 0; i < mr; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+        c0[i] = c1[i] = _mm256_setzero_ps();
     for (int kk = 0; kk < kc; kk++) {
         __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
             __m256 a = _mm256_broadcast_ss(ap + i);
             c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
@@ -293,7 +307,7 @@ static inline __attribute__((always_inline)) void k256_body(const int mr, int kc
     const __m256i idx1 = _mm256_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15);
     __m256i nvv = _mm256_set1_epi32(nv);
     __m256i m0 = _mm256_cmpgt_epi32(nvv, idx0), m1 = _mm256_cmpgt_epi32(nvv, idx1);
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         float *cr = c + i * ldc;
         if (acc) {
@@ -309,8 +323,8 @@ static inline __attribute__((always_inline)) void k256_body(const int mr, int kc
     }
 }
 
-static void kernel_avx2(int mr, int kc, const float *ap, const float *bp, float *c, long ldc,
-                        int nv, int acc, const float *bias)
+static void kernel_avx2(int mr, int kc, const float *ap, const float *bp, float *c, long ldc, int nv, int acc,
+                        const float *bias)
 {
     switch (mr) {
     case 6: k256_body(6, kc, ap, bp, c, ldc, nv, acc, bias); break;
@@ -327,13 +341,12 @@ static void kernel_avx2(int mr, int kc, const float *ap, const float *bp, float 
 // ----------------------------------------------------------------------------
 // packing
 
-static void pack_a(float *ap, const float *a, long lda, int a_trans, int m, int k, int mr,
-                   int panel)
+static void pack_a(float *ap, const float *a, long lda, int a_trans, int m, int k, int mr, int panel)
 {
     int i0 = panel * mr;
     float *dst = ap + (long)panel * k * mr;
     for (int kk = 0; kk < k; kk++, dst += mr)
-        #pragma GCC unroll 8
+#pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
             int row = i0 + i;
             dst[i] = row >= m ? 0.0f : a_trans ? a[(long)kk * lda + row] : a[(long)row * lda + kk];
@@ -352,8 +365,8 @@ static int strip_runs(struct run *r, int n0, int nv, int wo)
     return nr;
 }
 
-static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc, const struct run *runs,
-                         int nruns, int nv, int nr)
+static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc, const struct run *runs, int nruns,
+                         int nv, int nr)
 {
     int kk2 = b->k * b->k;
     int ch = k0 / kk2, ki = k0 / b->k % b->k, kj = k0 % b->k;
@@ -372,20 +385,25 @@ static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc, cons
             if (b->s == 1) {
                 int ix0 = u->ox - b->p + kj;
                 int lo = ix0 < 0 ? -ix0 : 0, hi = b->w - ix0 < u->len ? b->w - ix0 : u->len;
-                if (hi < lo) hi = lo;
-                for (int t = 0; t < lo; t++) d[t] = 0;
+                if (hi < lo)
+                    hi = lo;
+                for (int t = 0; t < lo; t++)
+                    d[t] = 0;
                 memcpy(d + lo, srow + ix0 + lo, sizeof(float) * (hi - lo));
-                for (int t = hi; t < u->len; t++) d[t] = 0;
+                for (int t = hi; t < u->len; t++)
+                    d[t] = 0;
             } else {
                 int ix = u->ox * b->s - b->p + kj;
                 for (int t = 0; t < u->len; t++, ix += b->s)
                     d[t] = (ix >= 0 && ix < b->w) ? srow[ix] : 0.0f;
             }
         }
-        for (int t = nv; t < nr; t++) bp[t] = 0;
+        for (int t = nv; t < nr; t++)
+            bp[t] = 0;
         if (++kj == b->k) {
             kj = 0;
-            if (++ki == b->k) ki = 0, ch++;
+            if (++ki == b->k)
+                ki = 0, ch++;
         }
     }
 }
@@ -394,7 +412,8 @@ static void pack_b_mat(float *bp, const struct gemm_b *b, int k0, int kc, int n0
 {
     for (int r = 0; r < kc; r++, bp += nr) {
         memcpy(bp, b->mat + (long)(k0 + r) * b->ldb + n0, sizeof(float) * nv);
-        for (int t = nv; t < nr; t++) bp[t] = 0;
+        for (int t = nv; t < nr; t++)
+            bp[t] = 0;
     }
 }
 
@@ -409,12 +428,14 @@ void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda,
     int panels = (m + mr - 1) / mr, strips = (n + nr - 1) / nr;
     float *ap = ws;
     float *bbase = ws + ((size_t)panels * mr * k + 15) / 16 * 16;
-    /* read by the num_threads clause, which the analyzer does not see */
-    const int nt = strips < omp_get_max_threads() ? strips : omp_get_max_threads(); // NOLINT(clang-analyzer-deadcode.DeadStores)
+    /* nt is read by the num_threads clause, which the analyzer does not see */
+    // NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores)
+    const int nt = strips < omp_get_max_threads() ? strips : omp_get_max_threads();
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(static)
-        for (int p = 0; p < panels; p++) pack_a(ap, a, lda, a_trans, m, k, mr, p);
+        for (int p = 0; p < panels; p++)
+            pack_a(ap, a, lda, a_trans, m, k, mr, p);
         int t = omp_get_thread_num(), T = omp_get_num_threads();
         int per = (strips + T - 1) / T;
         int s_lo = t * per, s_hi = s_lo + per < strips ? s_lo + per : strips;
@@ -422,7 +443,8 @@ void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda,
         struct run runs[NR_MAX];
         for (int st = s_lo; st < s_hi; st++) {
             int n0 = st * nr, nv = n - n0 < nr ? n - n0 : nr, nruns = 0;
-            if (!b->mat) nruns = strip_runs(runs, n0, nv, b->wo);
+            if (!b->mat)
+                nruns = strip_runs(runs, n0, nv, b->wo);
             for (int k0 = 0; k0 < k; k0 += KC) {
                 int kc = k - k0 < KC ? k - k0 : KC;
                 if (b->mat)
@@ -433,9 +455,8 @@ void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda,
                     pack_b_image(bp, b, k0, kc, runs, nruns, nv, nr);
                 for (int p = 0; p < panels; p++) {
                     int rows = m - p * mr < mr ? m - p * mr : mr;
-                    kern(rows, kc, ap + (long)p * k * mr + (long)k0 * mr, bp,
-                         c + (long)p * mr * ldc + n0, ldc, nv, k0 > 0,
-                         bias ? bias + p * mr : NULL);
+                    kern(rows, kc, ap + (long)p * k * mr + (long)k0 * mr, bp, c + (long)p * mr * ldc + n0,
+                         ldc, nv, k0 > 0, bias ? bias + p * mr : NULL);
                 }
             }
         }
@@ -466,11 +487,13 @@ static void pack_a_cols(float *dst, const float *a, long lda, int m, int mr, int
     for (int i = 0; i < mr; i++) {
         int row = i0 + i;
         if (row >= m) {
-            for (int r = 0; r < kc; r++) dst[r * mr + i] = 0;
+            for (int r = 0; r < kc; r++)
+                dst[r * mr + i] = 0;
             continue;
         }
         const float *src = a + (long)row * lda + k0;
-        for (int r = 0; r < kc; r++) dst[r * mr + i] = src[r];
+        for (int r = 0; r < kc; r++)
+            dst[r * mr + i] = src[r];
     }
 }
 
@@ -502,7 +525,8 @@ static void pack_bt_image(float *bp, const struct gemm_b *b, int j0, int nv, int
             float *d = bp + (long)u->j * nr + t;
             int iy = u->oy * s - b->p + ki, len = u->len;
             if (iy < 0 || iy >= b->h) {
-                for (int x = 0; x < len; x++) d[(long)x * nr] = 0;
+                for (int x = 0; x < len; x++)
+                    d[(long)x * nr] = 0;
                 continue;
             }
             const float *srow = plane + (long)iy * b->w;
@@ -510,24 +534,31 @@ static void pack_bt_image(float *bp, const struct gemm_b *b, int j0, int nv, int
             /* in bounds: 0 <= ix0 + x*s < w */
             int lo = ix0 < 0 ? (-ix0 + s - 1) / s : 0;
             int hi = ix0 >= b->w ? 0 : (b->w - ix0 + s - 1) / s;
-            if (hi > len) hi = len;
-            if (lo > hi) lo = hi;
+            if (hi > len)
+                hi = len;
+            if (lo > hi)
+                lo = hi;
             int x = 0;
-            for (; x < lo; x++) d[(long)x * nr] = 0;
+            for (; x < lo; x++)
+                d[(long)x * nr] = 0;
             if (s == 1)
-                for (; x < hi; x++) d[(long)x * nr] = srow[ix0 + x];
+                for (; x < hi; x++)
+                    d[(long)x * nr] = srow[ix0 + x];
             else
-                for (; x < hi; x++) d[(long)x * nr] = srow[ix0 + x * s];
-            for (; x < len; x++) d[(long)x * nr] = 0;
+                for (; x < hi; x++)
+                    d[(long)x * nr] = srow[ix0 + x * s];
+            for (; x < len; x++)
+                d[(long)x * nr] = 0;
         }
     }
     if (nv < nr)
         for (int r = 0; r < kc; r++)
-            for (int t = nv; t < nr; t++) bp[(long)r * nr + t] = 0;
+            for (int t = nv; t < nr; t++)
+                bp[(long)r * nr + t] = 0;
 }
 
-void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, long lda,
-                    const struct gemm_b *b, float *ws)
+void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, long lda, const struct gemm_b *b,
+                    float *ws)
 {
     int isa = gemm_isa();
     kernel_fn *kern = isa == ISA_AVX512 ? kernel_avx512 : kernel_avx2;
@@ -536,7 +567,8 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
     size_t per_t = ((size_t)(m + MR_MAX) * KC + (size_t)KC * NR_MAX + 15) / 16 * 16;
     size_t cpart = ((size_t)m * n + 15) / 16 * 16;
     int nt = omp_get_max_threads();
-    if (nt > 1 && k < 64 * nt) nt = k / 64 > 1 ? k / 64 : 1; /* a few pixels: fewer threads */
+    if (nt > 1 && k < 64 * nt)
+        nt = k / 64 > 1 ? k / 64 : 1; /* a few pixels: fewer threads */
     float *parts = ws + (size_t)nt * per_t;
 #pragma omp parallel num_threads(nt)
     {
@@ -547,7 +579,8 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
         float *cc = t ? parts + (size_t)(t - 1) * cpart : c;
         long ldcc = t ? n : ldc;
         struct run runs[KC];
-        if (t && lo >= hi) memset(cc, 0, sizeof(float) * m * n);
+        if (t && lo >= hi)
+            memset(cc, 0, sizeof(float) * m * n);
         for (int k0 = lo; k0 < hi; k0 += KC) {
             int kc = hi - k0 < KC ? hi - k0 : KC;
             int acc = t == 0 || k0 > lo;
@@ -562,8 +595,8 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
                     pack_bt_image(bp, b, n0, nv, nr, kc, runs, nruns);
                 for (int p = 0; p < panels; p++) {
                     int rows = m - p * mr < mr ? m - p * mr : mr;
-                    kern(rows, kc, ap + (size_t)p * kc * mr, bp, cc + (long)p * mr * ldcc + n0,
-                         ldcc, nv, acc, NULL);
+                    kern(rows, kc, ap + (size_t)p * kc * mr, bp, cc + (long)p * mr * ldcc + n0, ldcc, nv, acc,
+                         NULL);
                 }
             }
         }
@@ -574,7 +607,8 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
                 float *cr = c + (long)i * ldc;
                 for (int u = 1; u < T; u++) {
                     const float *pr = parts + (size_t)(u - 1) * cpart + (size_t)i * n;
-                    for (int j = 0; j < n; j++) cr[j] += pr[j];
+                    for (int j = 0; j < n; j++)
+                        cr[j] += pr[j];
                 }
             }
         }

@@ -62,5 +62,5 @@ size_t cpu_gemm_wgrad_ws_floats(int m, int n, int nthreads);
  * depends on the thread count but not on the scheduling.  ws:
  * cpu_gemm_wgrad_ws_floats(m, n, omp_get_max_threads()) floats, 64-byte
  * aligned. */
-void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, long lda,
-                    const struct gemm_b *b, float *ws);
+void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, long lda, const struct gemm_b *b,
+                    float *ws);

@@ -36,23 +36,33 @@ enum { F_Y, F_FY, F_X }; /* F's calls: F(y)=fake_x, F(fake_y)=rec_x, F(x)=id_x *
 enum { L_FADV, L_GADV, L_CYC_X, L_CYC_Y, L_ID_Y, L_ID_X, L_DX_R, L_DX_F, L_DY_R, L_DY_F, L_COUNT };
 
 struct cyclegan_work {
-    int n;                            /* batch the sets below are built for */
-    struct net_acts *aG[3], *aF[3];   /* per call */
-    struct net_acts *aDX, *aDY;       /* one per D: its calls run forward+backward in turn */
+    int n;                              /* batch the sets below are built for */
+    struct net_acts *aG[3], *aF[3];     /* per call */
+    struct net_acts *aDX, *aDY;         /* one per D: its calls run forward+backward in turn */
     float *d_fake_x, *d_fake_y, *d_tmp; /* [n,3,s,s] */
-    float *d_logit;                   /* [n] */
-    float *loss;                      /* [L_COUNT] */
-    long *sizes[4];                   /* per-parameter-tensor sizes of G, F, DX, DY */
+    float *d_logit;                     /* [n] */
+    float *loss;                        /* [L_COUNT] */
+    long *sizes[4];                     /* per-parameter-tensor sizes of G, F, DX, DY */
     int counts[4];
 };
 
 void cyclegan_config_default(struct cyclegan_config *cfg)
 {
-    *cfg = (struct cyclegan_config){
-        .gen = {32, 9}, .disc = {32}, .batch = 1, .size = 256,
-        .lr_g = 2e-4, .lr_d = 1e-4, .beta1 = 0.5, .beta2 = 0.999, .eps = 1e-8,
-        .weight_decay = 1e-4, .lambda_adv = 2, .lambda_cyc = 4, .lambda_id = 0.5,
-        .clip_norm = 1.0, .seed = 0};
+    *cfg = (struct cyclegan_config){.gen = {32, 9},
+                                    .disc = {32},
+                                    .batch = 1,
+                                    .size = 256,
+                                    .lr_g = 2e-4,
+                                    .lr_d = 1e-4,
+                                    .beta1 = 0.5,
+                                    .beta2 = 0.999,
+                                    .eps = 1e-8,
+                                    .weight_decay = 1e-4,
+                                    .lambda_adv = 2,
+                                    .lambda_cyc = 4,
+                                    .lambda_id = 0.5,
+                                    .clip_norm = 1.0,
+                                    .seed = 0};
 }
 
 static struct net *net_at_(struct cyclegan *cg, int i)
@@ -91,13 +101,16 @@ static void free_acts_(struct cyclegan_work *w, backend_t be)
 static int ensure_acts_(struct cyclegan *cg, int n)
 {
     struct cyclegan_work *w = cg->work;
-    if (w->n == n) return 0;
+    if (w->n == n)
+        return 0;
     int s = cg->cfg.size;
     free_acts_(w, cg->be);
     size_t img = (size_t)n * 3 * s * s * sizeof(float);
     for (int i = 0; i < 3; i++) {
-        if (!(w->aG[i] = net_acts_new(cg->G, n, s, s))) goto fail;
-        if (!(w->aF[i] = net_acts_new(cg->F, n, s, s))) goto fail;
+        if (!(w->aG[i] = net_acts_new(cg->G, n, s, s)))
+            goto fail;
+        if (!(w->aF[i] = net_acts_new(cg->F, n, s, s)))
+            goto fail;
     }
     if (!(w->aDX = net_acts_new(cg->DX, n, s, s)) || !(w->aDY = net_acts_new(cg->DY, n, s, s)))
         goto fail;
@@ -138,11 +151,16 @@ struct cyclegan *cyclegan_new(backend_t be, const struct cyclegan_config *cfg)
         net_params(net, &np);
         double lr = k < 2 ? cfg->lr_g : cfg->lr_d;
         struct adam *a = adam_new(be, np, lr, cfg->beta1, cfg->beta2, cfg->eps, cfg->weight_decay);
-        if (!a) goto fail;
-        if (k == 0) cg->opt_G = a;
-        else if (k == 1) cg->opt_F = a;
-        else if (k == 2) cg->opt_DX = a;
-        else cg->opt_DY = a;
+        if (!a)
+            goto fail;
+        if (k == 0)
+            cg->opt_G = a;
+        else if (k == 1)
+            cg->opt_F = a;
+        else if (k == 2)
+            cg->opt_DX = a;
+        else
+            cg->opt_DY = a;
         /* torch's list of parameter tensors, for clip_grad_norm_ */
         long *sz = calloc((size_t)net_tensor_count(net), sizeof *sz);
         if (!sz) {
@@ -152,11 +170,14 @@ struct cyclegan *cyclegan_new(backend_t be, const struct cyclegan_config *cfg)
         cg->work->sizes[k] = sz;
         for (int i = 0; i < net_tensor_count(net); i++) {
             const struct net_tensor *t = net_tensor_at(net, i);
-            if (t->kind == NET_PARAM) sz[cg->work->counts[k]++] = (long)t->numel;
+            if (t->kind == NET_PARAM)
+                sz[cg->work->counts[k]++] = (long)t->numel;
         }
     }
-    if (!(cg->work->loss = backend_alloc(be, L_COUNT * sizeof(float)))) goto fail;
-    if (ensure_acts_(cg, cfg->batch)) goto fail;
+    if (!(cg->work->loss = backend_alloc(be, L_COUNT * sizeof(float))))
+        goto fail;
+    if (ensure_acts_(cg, cfg->batch))
+        goto fail;
     return cg;
 fail:
     err_wrap("cyclegan_new");
@@ -166,11 +187,13 @@ fail:
 
 void cyclegan_free(struct cyclegan *cg)
 {
-    if (!cg) return;
+    if (!cg)
+        return;
     if (cg->work) {
         free_acts_(cg->work, cg->be);
         backend_dealloc(cg->be, cg->work->loss);
-        for (int k = 0; k < 4; k++) free(cg->work->sizes[k]);
+        for (int k = 0; k < 4; k++)
+            free(cg->work->sizes[k]);
         free(cg->work);
     }
     adam_free(cg->opt_G), adam_free(cg->opt_F), adam_free(cg->opt_DX), adam_free(cg->opt_DY);
@@ -178,8 +201,14 @@ void cyclegan_free(struct cyclegan *cg)
     free(cg);
 }
 
-const float *cyclegan_fake_y(struct cyclegan *cg) { return net_acts_output(cg->work->aG[G_X], NULL); }
-const float *cyclegan_fake_x(struct cyclegan *cg) { return net_acts_output(cg->work->aF[F_Y], NULL); }
+const float *cyclegan_fake_y(struct cyclegan *cg)
+{
+    return net_acts_output(cg->work->aG[G_X], NULL);
+}
+const float *cyclegan_fake_x(struct cyclegan *cg)
+{
+    return net_acts_output(cg->work->aF[F_Y], NULL);
+}
 
 void cyclegan_set_epoch(struct cyclegan *cg, int sched_epoch, int n_epochs)
 {
@@ -193,9 +222,10 @@ void cyclegan_set_epoch(struct cyclegan *cg, int sched_epoch, int n_epochs)
 // ----------------------------------------------------------------------------
 // the step
 
-#define TRY(call)                                                                            \
-    do {                                                                                     \
-        if ((call) != 0) return err_wrap("%s", __func__);                                    \
+#define TRY(call)                                                                                            \
+    do {                                                                                                     \
+        if ((call) != 0)                                                                                     \
+            return err_wrap("%s", __func__);                                                                 \
     } while (0)
 
 /* Forwards shared by the step and eval: the six generator calls. */
@@ -228,9 +258,9 @@ static int fill_losses_(struct cyclegan *cg, struct cyclegan_losses *out, const 
 {
     float l[L_COUNT];
     TRY(backend_download(cg->be, l, cg->work->loss, sizeof l));
-    if (!out) return 0;
-    float la = (float)cg->cfg.lambda_adv, lc = (float)cg->cfg.lambda_cyc,
-          li = (float)cg->cfg.lambda_id;
+    if (!out)
+        return 0;
+    float la = (float)cg->cfg.lambda_adv, lc = (float)cg->cfg.lambda_cyc, li = (float)cg->cfg.lambda_id;
     out->f_adv = l[L_FADV];
     out->g_adv = l[L_GADV];
     out->cyc = l[L_CYC_X] + l[L_CYC_Y];
@@ -249,10 +279,10 @@ static int clip_(struct cyclegan *cg, const int *nets, int count, float *norm)
     struct grad_slab gs[2];
     for (int i = 0; i < count; i++) {
         int k = nets[i];
-        gs[i] = (struct grad_slab){net_grads(net_at_(cg, k), NULL), cg->work->sizes[k],
-                                   cg->work->counts[k]};
+        gs[i] = (struct grad_slab){net_grads(net_at_(cg, k), NULL), cg->work->sizes[k], cg->work->counts[k]};
     }
-    if (cg->cfg.clip_norm > 0) return clip_grad_norm(cg->be, gs, count, cg->cfg.clip_norm, norm);
+    if (cg->cfg.clip_norm > 0)
+        return clip_grad_norm(cg->be, gs, count, cg->cfg.clip_norm, norm);
     /* no clipping: still report the norm (an infinite max_norm scales by 1) */
     return clip_grad_norm(cg->be, gs, count, INFINITY, norm);
 }
@@ -264,8 +294,8 @@ static int adam_net_(struct cyclegan *cg, int k)
 }
 
 /* Steps 2 and 3: one discriminator on real and (detached) fake images. */
-static int disc_step_(struct cyclegan *cg, int k, struct net_acts *a, const float *real,
-                      const float *fake, int slot, float *norm)
+static int disc_step_(struct cyclegan *cg, int k, struct net_acts *a, const float *real, const float *fake,
+                      int slot, float *norm)
 {
     struct cyclegan_work *w = cg->work;
     backend_t be = cg->be;
@@ -289,21 +319,23 @@ static int disc_step_(struct cyclegan *cg, int k, struct net_acts *a, const floa
 
 static void set_training_(struct cyclegan *cg, int on)
 {
-    for (int k = 0; k < 4; k++) net_set_training(net_at_(cg, k), on);
+    for (int k = 0; k < 4; k++)
+        net_set_training(net_at_(cg, k), on);
 }
 
 int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int batch,
                         struct cyclegan_losses *losses)
 {
-    if (!cg || !x || !y || batch < 1) return err_set("cyclegan_train_step: bad arguments");
+    if (!cg || !x || !y || batch < 1)
+        return err_set("cyclegan_train_step: bad arguments");
     TRY(ensure_acts_(cg, batch));
     struct cyclegan_work *w = cg->work;
     backend_t be = cg->be;
     int n = batch, s = cg->cfg.size;
     long nimg = (long)n * 3 * s * s;
     size_t img_bytes = (size_t)nimg * sizeof(float);
-    float la = (float)cg->cfg.lambda_adv, lc = (float)cg->cfg.lambda_cyc,
-          li = (float)cg->cfg.lambda_id, norms[3] = {0, 0, 0};
+    float la = (float)cg->cfg.lambda_adv, lc = (float)cg->cfg.lambda_cyc, li = (float)cg->cfg.lambda_id,
+          norms[3] = {0, 0, 0};
     set_training_(cg, 1);
 
     // ---- 1. generators: forwards in the reference's order
@@ -340,8 +372,8 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
     };
     for (int i = 0; i < 4; i++) {
         TRY(backend_zero(be, w->d_tmp, img_bytes));
-        TRY(loss_backward(be, w->d_tmp, net_acts_output(l1[i].a, NULL), l1[i].target, 0,
-                          l1[i].scale, nimg, LOSS_L1));
+        TRY(loss_backward(be, w->d_tmp, net_acts_output(l1[i].a, NULL), l1[i].target, 0, l1[i].scale, nimg,
+                          LOSS_L1));
         TRY(net_backward(l1[i].a, w->d_tmp, l1[i].dx));
     }
     TRY(net_backward(w->aG[G_X], w->d_fake_y, NULL));
@@ -360,7 +392,8 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
 int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch,
                   struct cyclegan_losses *losses)
 {
-    if (!cg || !x || !y || batch < 1) return err_set("cyclegan_eval: bad arguments");
+    if (!cg || !x || !y || batch < 1)
+        return err_set("cyclegan_eval: bad arguments");
     TRY(ensure_acts_(cg, batch));
     struct cyclegan_work *w = cg->work;
     backend_t be = cg->be;
@@ -369,8 +402,7 @@ int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch
     float norms[3] = {0, 0, 0};
     set_training_(cg, 0);
     int rc = gen_forwards_(cg, x, y);
-    const float *fake_x = net_acts_output(w->aF[F_Y], NULL),
-                *fake_y = net_acts_output(w->aG[G_X], NULL);
+    const float *fake_x = net_acts_output(w->aF[F_Y], NULL), *fake_y = net_acts_output(w->aG[G_X], NULL);
     /* eval mode and fixed parameters: D(fake) serves both the adversarial
      * term and the discriminator loss */
     struct {
@@ -383,14 +415,17 @@ int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch
         {w->aDY, fake_y, 1.0f, L_GADV}, {w->aDY, fake_y, 0.0f, L_DY_F}, {w->aDY, y, 1.0f, L_DY_R},
     };
     for (int i = 0; i < 6 && !rc; i++) {
-        if (i % 3 != 1) rc = net_forward(d[i].a, d[i].in);
+        if (i % 3 != 1)
+            rc = net_forward(d[i].a, d[i].in);
         if (!rc)
-            rc = loss_forward(be, w->loss + d[i].slot, net_acts_output(d[i].a, NULL), NULL,
-                              d[i].target, n, LOSS_MSE);
+            rc = loss_forward(be, w->loss + d[i].slot, net_acts_output(d[i].a, NULL), NULL, d[i].target, n,
+                              LOSS_MSE);
     }
-    if (!rc) rc = gen_l1_losses_(cg, x, y, nimg);
+    if (!rc)
+        rc = gen_l1_losses_(cg, x, y, nimg);
     set_training_(cg, 1);
-    if (rc) return err_wrap("cyclegan_eval");
+    if (rc)
+        return err_wrap("cyclegan_eval");
     return fill_losses_(cg, losses, norms);
 }
 
@@ -411,7 +446,8 @@ static int meta_json_(ckpt_out *c, const char *key, cJSON *obj)
 {
     char *s = obj ? cJSON_PrintUnformatted(obj) : NULL;
     cJSON_Delete(obj);
-    if (!s) return err_set("out of memory");
+    if (!s)
+        return err_set("out of memory");
     int rc = ckpt_out_meta(c, key, s);
     cJSON_free(s);
     return rc;
@@ -420,7 +456,8 @@ static int meta_json_(ckpt_out *c, const char *key, cJSON *obj)
 static cJSON *config_json_(const struct cyclegan_config *cfg, int n_epochs)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
+    if (!o)
+        return NULL;
     cJSON_AddNumberToObject(o, "lr_g", cfg->lr_g);
     cJSON_AddNumberToObject(o, "lr_d", cfg->lr_d);
     cJSON_AddNumberToObject(o, "beta1", cfg->beta1);
@@ -437,14 +474,16 @@ static cJSON *config_json_(const struct cyclegan_config *cfg, int n_epochs)
     cJSON_AddNumberToObject(o, "n_blocks", cfg->gen.n_blocks);
     cJSON_AddNumberToObject(o, "ndf", cfg->disc.ndf);
     cJSON_AddNumberToObject(o, "seed", (double)cfg->seed); /* exact below 2^53 */
-    if (n_epochs > 0) cJSON_AddNumberToObject(o, "epochs", n_epochs);
+    if (n_epochs > 0)
+        cJSON_AddNumberToObject(o, "epochs", n_epochs);
     return o;
 }
 
 static cJSON *param_groups_json_(const struct adam *a)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o) return NULL;
+    if (!o)
+        return NULL;
     cJSON_AddNumberToObject(o, "lr", a->lr);
     cJSON_AddNumberToObject(o, "initial_lr", a->initial_lr);
     cJSON *b = cJSON_AddArrayToObject(o, "betas");
@@ -462,19 +501,24 @@ static int add_opt_(ckpt_out *c, struct cyclegan *cg, int k)
 {
     struct net *net = net_at_(cg, k);
     struct adam *a = opt_at_(cg, k);
-    if (a->step == 0) return 0; /* torch: no state before the first step */
+    if (a->step == 0)
+        return 0; /* torch: no state before the first step */
     const float *base = net_params(net, NULL);
     char name[128];
     for (int i = 0, N = 0; i < net_tensor_count(net); i++) {
         const struct net_tensor *t = net_tensor_at(net, i);
-        if (t->kind != NET_PARAM) continue;
+        if (t->kind != NET_PARAM)
+            continue;
         size_t off = (size_t)((const float *)t->data - base);
         snprintf(name, sizeof name, "opt_%s.state.%d.exp_avg", NET_TAG[k], N);
-        if (ckpt_out_add_f32(c, name, t->shape, t->ndim, cg->be, a->exp_avg + off)) return -1;
+        if (ckpt_out_add_f32(c, name, t->shape, t->ndim, cg->be, a->exp_avg + off))
+            return -1;
         snprintf(name, sizeof name, "opt_%s.state.%d.exp_avg_sq", NET_TAG[k], N);
-        if (ckpt_out_add_f32(c, name, t->shape, t->ndim, cg->be, a->exp_avg_sq + off)) return -1;
+        if (ckpt_out_add_f32(c, name, t->shape, t->ndim, cg->be, a->exp_avg_sq + off))
+            return -1;
         snprintf(name, sizeof name, "opt_%s.state.%d.step", NET_TAG[k], N);
-        if (ckpt_out_add_f32_scalar(c, name, (float)a->step)) return -1;
+        if (ckpt_out_add_f32_scalar(c, name, (float)a->step))
+            return -1;
         N++;
     }
     return 0;
@@ -483,14 +527,15 @@ static int add_opt_(ckpt_out *c, struct cyclegan *cg, int k)
 int cyclegan_save(struct cyclegan *cg, const char *path, const struct cyclegan_meta *meta)
 {
     static const struct cyclegan_meta zero;
-    if (!meta) meta = &zero;
+    if (!meta)
+        meta = &zero;
     ckpt_out *c = ckpt_out_new();
-    if (!c) return err_set("%s: out of memory", path);
+    if (!c)
+        return err_set("%s: out of memory", path);
     int rc = ckpt_out_meta(c, "format", "aging-cyclegan") ||
-             ckpt_out_meta(c, "format_version", FORMAT_VERSION) ||
-             ckpt_out_meta(c, "kind", "train") || meta_num_(c, "epoch", meta->epoch) ||
-             meta_num_(c, "step", meta->step) || meta_num_(c, "epoch_step", meta->epoch_step) ||
-             meta_num_(c, "sched_epoch", meta->sched_epoch);
+             ckpt_out_meta(c, "format_version", FORMAT_VERSION) || ckpt_out_meta(c, "kind", "train") ||
+             meta_num_(c, "epoch", meta->epoch) || meta_num_(c, "step", meta->step) ||
+             meta_num_(c, "epoch_step", meta->epoch_step) || meta_num_(c, "sched_epoch", meta->sched_epoch);
     char key[64];
     for (int k = 0; k < 4 && !rc; k++) {
         snprintf(key, sizeof key, "opt_%s.param_groups", NET_TAG[k]);
@@ -500,16 +545,20 @@ int cyclegan_save(struct cyclegan *cg, const char *path, const struct cyclegan_m
         uint8_t raw[RNG_STATE_BYTES];
         char hex[2 * RNG_STATE_BYTES + 1];
         rng_save(&meta->rng, raw);
-        for (int i = 0; i < RNG_STATE_BYTES; i++) snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        for (int i = 0; i < RNG_STATE_BYTES; i++)
+            snprintf(hex + 2 * i, 3, "%02x", raw[i]);
         rc = ckpt_out_meta(c, "rng", hex);
     }
-    if (!rc) rc = meta_json_(c, "config", config_json_(&cg->cfg, meta->n_epochs));
+    if (!rc)
+        rc = meta_json_(c, "config", config_json_(&cg->cfg, meta->n_epochs));
     for (int k = 0; k < 4 && !rc; k++) {
         snprintf(key, sizeof key, "%s.", NET_TAG[k]);
         rc = ckpt_out_add_net(c, key, net_at_(cg, k));
     }
-    for (int k = 0; k < 4 && !rc; k++) rc = add_opt_(c, cg, k);
-    if (!rc) rc = ckpt_out_save(c, path);
+    for (int k = 0; k < 4 && !rc; k++)
+        rc = add_opt_(c, cg, k);
+    if (!rc)
+        rc = ckpt_out_save(c, path);
     ckpt_out_free(c);
     return rc ? err_wrap("cyclegan_save %s", path) : 0;
 }
@@ -524,10 +573,12 @@ static int parse_i64_(const st_file *f, const char *key, int64_t *out)
 {
     const char *s = st_meta(f, key);
     *out = 0;
-    if (!s) return 0;
+    if (!s)
+        return 0;
     char *end;
     long long v = strtoll(s, &end, 10);
-    if (end == s || *end) return err_set("metadata '%s' = '%s' is not an integer", key, s);
+    if (end == s || *end)
+        return err_set("metadata '%s' = '%s' is not an integer", key, s);
     *out = v;
     return 0;
 }
@@ -538,25 +589,31 @@ static int load_opt_(const st_file *f, struct cyclegan *cg, int k)
     struct adam *a = opt_at_(cg, k);
     char name[128];
     snprintf(name, sizeof name, "opt_%s.state.0.exp_avg", NET_TAG[k]);
-    if (!st_get(f, name)) return adam_reset(a); /* weights only / never stepped */
+    if (!st_get(f, name))
+        return adam_reset(a); /* weights only / never stepped */
     const float *base = net_params(net, NULL);
     long step = -1;
     for (int i = 0, N = 0; i < net_tensor_count(net); i++) {
         const struct net_tensor *t = net_tensor_at(net, i);
-        if (t->kind != NET_PARAM) continue;
+        if (t->kind != NET_PARAM)
+            continue;
         size_t off = (size_t)((const float *)t->data - base);
         snprintf(name, sizeof name, "opt_%s.state.%d.exp_avg", NET_TAG[k], N);
-        if (ckpt_load_f32(f, name, t->shape, t->ndim, cg->be, a->exp_avg + off)) return -1;
+        if (ckpt_load_f32(f, name, t->shape, t->ndim, cg->be, a->exp_avg + off))
+            return -1;
         snprintf(name, sizeof name, "opt_%s.state.%d.exp_avg_sq", NET_TAG[k], N);
-        if (ckpt_load_f32(f, name, t->shape, t->ndim, cg->be, a->exp_avg_sq + off)) return -1;
+        if (ckpt_load_f32(f, name, t->shape, t->ndim, cg->be, a->exp_avg_sq + off))
+            return -1;
         snprintf(name, sizeof name, "opt_%s.state.%d.step", NET_TAG[k], N);
         float sv;
-        if (st_read_f32(f, name, &sv, NULL, 0)) return -1;
+        if (st_read_f32(f, name, &sv, NULL, 0))
+            return -1;
         if (!(sv >= 1 && sv < 16777216.0f && sv == (float)(long)sv))
             return err_set("'%s' = %g is not a step count", name, (double)sv);
         if (step >= 0 && (long)sv != step)
             return err_set("'%s' = %g differs from parameter 0's step %ld (every parameter "
-                           "of a net must have been stepped together)", name, (double)sv, step);
+                           "of a net must have been stepped together)",
+                           name, (double)sv, step);
         step = (long)sv;
         N++;
     }
@@ -569,7 +626,8 @@ static int load_param_groups_(const st_file *f, struct adam *a, const char *tag)
     char key[64];
     snprintf(key, sizeof key, "opt_%s.param_groups", tag);
     const char *s = st_meta(f, key);
-    if (!s) return 0;
+    if (!s)
+        return 0;
     cJSON *o = cJSON_Parse(s);
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
@@ -596,7 +654,8 @@ static int check_format_(const st_file *f)
         return err_set("format '%s' is not aging-cyclegan", fmt);
     if (ver && strcmp(ver, FORMAT_VERSION) != 0)
         return err_set("format_version %s is not supported (this build reads %s; HINT: use a "
-                       "newer build)", ver, FORMAT_VERSION);
+                       "newer build)",
+                       ver, FORMAT_VERSION);
     return 0;
 }
 
@@ -604,16 +663,20 @@ static int load_rng_(const st_file *f, struct cyclegan_meta *meta)
 {
     const char *hex = st_meta(f, "rng");
     meta->has_rng = 0;
-    if (!hex) return 0;
-    if (strlen(hex) != 2 * RNG_STATE_BYTES) return err_set("metadata 'rng' has the wrong length");
+    if (!hex)
+        return 0;
+    if (strlen(hex) != 2 * RNG_STATE_BYTES)
+        return err_set("metadata 'rng' has the wrong length");
     uint8_t raw[RNG_STATE_BYTES];
     for (int i = 0; i < RNG_STATE_BYTES; i++) {
         unsigned v;
         char two[3] = {hex[2 * i], hex[2 * i + 1], 0};
-        if (sscanf(two, "%2x", &v) != 1) return err_set("metadata 'rng' is not hex");
+        if (sscanf(two, "%2x", &v) != 1)
+            return err_set("metadata 'rng' is not hex");
         raw[i] = (uint8_t)v;
     }
-    if (rng_load(&meta->rng, raw)) return err_set("metadata 'rng' is not a generator state");
+    if (rng_load(&meta->rng, raw))
+        return err_set("metadata 'rng' is not a generator state");
     meta->has_rng = 1;
     return 0;
 }
@@ -621,7 +684,8 @@ static int load_rng_(const st_file *f, struct cyclegan_meta *meta)
 int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta)
 {
     st_file *f = st_open(path);
-    if (!f) return -1;
+    if (!f)
+        return -1;
     struct cyclegan_meta m = {0};
     int rc = check_format_(f);
     char prefix[8];
@@ -629,8 +693,10 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
         snprintf(prefix, sizeof prefix, "%s.", NET_TAG[k]);
         rc = ckpt_load_net(f, prefix, net_at_(cg, k));
     }
-    for (int k = 0; k < 4 && !rc; k++) rc = load_opt_(f, cg, k);
-    for (int k = 0; k < 4 && !rc; k++) rc = load_param_groups_(f, opt_at_(cg, k), NET_TAG[k]);
+    for (int k = 0; k < 4 && !rc; k++)
+        rc = load_opt_(f, cg, k);
+    for (int k = 0; k < 4 && !rc; k++)
+        rc = load_param_groups_(f, opt_at_(cg, k), NET_TAG[k]);
     if (!rc) {
         const char *s = st_meta(f, "config");
         cJSON *o = s ? cJSON_Parse(s) : NULL;
@@ -644,12 +710,14 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
             cJSON_Delete(o);
         }
         rc = parse_i64_(f, "epoch", &m.epoch) || parse_i64_(f, "step", &m.step) ||
-             parse_i64_(f, "epoch_step", &m.epoch_step) ||
-             parse_i64_(f, "sched_epoch", &m.sched_epoch) || load_rng_(f, &m);
+             parse_i64_(f, "epoch_step", &m.epoch_step) || parse_i64_(f, "sched_epoch", &m.sched_epoch) ||
+             load_rng_(f, &m);
     }
     st_free(f);
-    if (rc) return err_wrap("%s", path);
-    if (meta) *meta = m;
+    if (rc)
+        return err_wrap("%s", path);
+    if (meta)
+        *meta = m;
     return 0;
 }
 
@@ -657,9 +725,10 @@ int cyclegan_config_load(const char *path, struct cyclegan_config *cfg)
 {
     cyclegan_config_default(cfg);
     st_file *f = st_open(path);
-    if (!f) return -1;
-    int rc = check_format_(f) || ckpt_gen_config(f, "G.", &cfg->gen) ||
-             ckpt_disc_config(f, "DX.", &cfg->disc);
+    if (!f)
+        return -1;
+    int rc =
+        check_format_(f) || ckpt_gen_config(f, "G.", &cfg->gen) || ckpt_disc_config(f, "DX.", &cfg->disc);
     const char *s = rc ? NULL : st_meta(f, "config");
     cJSON *o = s ? cJSON_Parse(s) : NULL;
     if (o) {

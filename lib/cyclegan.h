@@ -33,19 +33,19 @@
 #include "rng.h"
 
 struct cyclegan_config {
-    struct gen_config gen;    /* ngf, residual blocks (reference: 32, 9) */
-    struct disc_config disc;  /* ndf (reference: 32) */
-    int batch;                /* images per batch the activation sets are built for */
-    int size;                 /* image height = width (reference: 256; >= 32 for D) */
-    double lr_g, lr_d;        /* initial learning rates: 2e-4 (G, F), 1e-4 (DX, DY) */
-    double beta1, beta2;      /* 0.5, 0.999 */
-    double eps;               /* 1e-8 */
-    double weight_decay;      /* 1e-4, L2 added to the gradient (Adam, not AdamW) */
-    double lambda_adv;        /* 2 */
-    double lambda_cyc;        /* 4 */
-    double lambda_id;         /* 0.5 */
-    double clip_norm;         /* 1.0: max joint grad norm of G+F, of DX, of DY; <= 0: off */
-    uint64_t seed;            /* torch.manual_seed(seed), then G, F, DX, DY are built */
+    struct gen_config gen;   /* ngf, residual blocks (reference: 32, 9) */
+    struct disc_config disc; /* ndf (reference: 32) */
+    int batch;               /* images per batch the activation sets are built for */
+    int size;                /* image height = width (reference: 256; >= 32 for D) */
+    double lr_g, lr_d;       /* initial learning rates: 2e-4 (G, F), 1e-4 (DX, DY) */
+    double beta1, beta2;     /* 0.5, 0.999 */
+    double eps;              /* 1e-8 */
+    double weight_decay;     /* 1e-4, L2 added to the gradient (Adam, not AdamW) */
+    double lambda_adv;       /* 2 */
+    double lambda_cyc;       /* 4 */
+    double lambda_id;        /* 0.5 */
+    double clip_norm;        /* 1.0: max joint grad norm of G+F, of DX, of DY; <= 0: off */
+    uint64_t seed;           /* torch.manual_seed(seed), then G, F, DX, DY are built */
 };
 
 /* The reference's values above, batch 1, size 256, seed 0. */

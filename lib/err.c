@@ -19,7 +19,10 @@ void err_init(const char *argv0)
     progname = slash ? slash + 1 : (argv0 ? argv0 : "aging");
 }
 
-const char *err_progname(void) { return progname; }
+const char *err_progname(void)
+{
+    return progname;
+}
 
 /* Format into buf; a trailing ':' asks for strerror(saved errno). */
 static void format_(char *buf, size_t n, int saved, const char *fmt, va_list ap)
@@ -84,7 +87,10 @@ int err_wrap(const char *fmt, ...)
     return -1;
 }
 
-const char *err_msg(void) { return last; }
+const char *err_msg(void)
+{
+    return last;
+}
 
 void err_close_stdout(void)
 {

@@ -18,7 +18,7 @@
 #include "rng.h"
 #include "safetensors.h"
 
-#define ACC_ROWS 64 /* rows per dsyrk update */
+#define ACC_ROWS       64    /* rows per dsyrk update */
 #define KID_WHOLE_GRAM 1.6e8 /* doubles (1.3 GB) up to which the Gram matrices are kept whole */
 
 struct fid_acc {
@@ -34,7 +34,8 @@ struct fid_acc {
 
 void fid_stats_free(struct fid_stats *s)
 {
-    if (!s) return;
+    if (!s)
+        return;
     free(s->mu);
     free(s->sigma);
     free(s->feat);
@@ -65,7 +66,8 @@ struct fid_acc *fid_acc_new(int d, int keep_features)
 
 void fid_acc_free(struct fid_acc *a)
 {
-    if (!a) return;
+    if (!a)
+        return;
     free(a->shift);
     free(a->sum);
     free(a->cross);
@@ -74,23 +76,31 @@ void fid_acc_free(struct fid_acc *a)
     free(a);
 }
 
-int64_t fid_acc_count(const struct fid_acc *a) { return a->n; }
+int64_t fid_acc_count(const struct fid_acc *a)
+{
+    return a->n;
+}
 
 int fid_acc_add(struct fid_acc *a, const float *feats, int n)
 {
     int d = a->d;
-    if (n < 0) return err_set("fid_acc_add: %d rows", n);
+    if (n < 0)
+        return err_set("fid_acc_add: %d rows", n);
     if (a->keep && a->n + n > a->cap) {
         int64_t cap = a->cap ? a->cap : 256;
-        while (cap < a->n + n) cap *= 2;
+        while (cap < a->n + n)
+            cap *= 2;
         float *f = realloc(a->feat, (size_t)cap * d * sizeof(float));
-        if (!f) return err_set("fid: out of memory keeping %lld features", (long long)cap);
+        if (!f)
+            return err_set("fid: out of memory keeping %lld features", (long long)cap);
         a->feat = f;
         a->cap = cap;
     }
-    if (a->keep) memcpy(a->feat + a->n * d, feats, (size_t)n * d * sizeof(float));
+    if (a->keep)
+        memcpy(a->feat + a->n * d, feats, (size_t)n * d * sizeof(float));
     if (a->n == 0 && n > 0)
-        for (int j = 0; j < d; j++) a->shift[j] = feats[j];
+        for (int j = 0; j < d; j++)
+            a->shift[j] = feats[j];
     for (int r0 = 0; r0 < n; r0 += ACC_ROWS) {
         int b = n - r0 < ACC_ROWS ? n - r0 : ACC_ROWS;
         for (int i = 0; i < b; i++)
@@ -99,8 +109,7 @@ int fid_acc_add(struct fid_acc *a, const float *feats, int n)
                 a->rows[(long)i * d + j] = v;
                 a->sum[j] += v;
             }
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, b, 1.0, a->rows, d, 1.0, a->cross,
-                    d);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, d, b, 1.0, a->rows, d, 1.0, a->cross, d);
     }
     a->n += n;
     return 0;
@@ -112,8 +121,7 @@ int fid_acc_finish(struct fid_acc *a, struct fid_stats *out)
     int d = a->d;
     int64_t n = a->n;
     if (n < 2)
-        return err_set("%lld image%s: a covariance needs at least 2", (long long)n,
-                       n == 1 ? "" : "s");
+        return err_set("%lld image%s: a covariance needs at least 2", (long long)n, n == 1 ? "" : "s");
     out->d = d;
     out->n = n;
     out->mu = malloc((size_t)d * sizeof(double));
@@ -129,8 +137,8 @@ int fid_acc_finish(struct fid_acc *a, struct fid_stats *out)
     for (int i = 0; i < d; i++) {
         double mi = a->sum[i] / (double)n;
         for (int j = i; j < d; j++) {
-            double v = (a->cross[(long)i * d + j] - (double)n * mi * (a->sum[j] / (double)n)) /
-                       (double)(n - 1);
+            double v =
+                (a->cross[(long)i * d + j] - (double)n * mi * (a->sum[j] / (double)n)) / (double)(n - 1);
             out->sigma[(long)i * d + j] = out->sigma[(long)j * d + i] = v;
         }
     }
@@ -150,7 +158,8 @@ static double noise_floor(const double *w, int d)
 {
     double mx = 0;
     for (int i = 0; i < d; i++)
-        if (fabs(w[i]) > mx) mx = fabs(w[i]);
+        if (fabs(w[i]) > mx)
+            mx = fabs(w[i]);
     return mx * d * DBL_EPSILON;
 }
 
@@ -169,7 +178,8 @@ static int trace_sqrt(const double *s1, const double *s2, int d, double *out)
         goto out;
     }
     double tr = 0;
-    for (int i = 0; i < d; i++) tr += s1[(size_t)i * d + i];
+    for (int i = 0; i < d; i++)
+        tr += s1[(size_t)i * d + i];
     *out = 0;
     if (!(tr > 0)) { /* S1 = 0: every image alike */
         rc = 0;
@@ -177,11 +187,10 @@ static int trace_sqrt(const double *s1, const double *s2, int d, double *out)
     }
     /* eigenpairs above tr*d*eps (>= the largest eigenvalue's noise floor), at most tr */
     memcpy(a, s1, dd * sizeof(double));
-    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'V', 'U', d, a, d,
-                                     tr * d * DBL_EPSILON, 2 * tr, 0, 0, 0.0, &r, w, u, d, supp);
+    lapack_int info = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'V', 'U', d, a, d, tr * d * DBL_EPSILON, 2 * tr,
+                                     0, 0, 0.0, &r, w, u, d, supp);
     if (info != 0) {
-        err_set("fid: eigendecomposition of the reference covariance failed (LAPACK %d)",
-                (int)info);
+        err_set("fid: eigendecomposition of the reference covariance failed (LAPACK %d)", (int)info);
         goto out;
     }
     if (r == 0) {
@@ -190,7 +199,8 @@ static int trace_sqrt(const double *s1, const double *s2, int d, double *out)
     }
     for (lapack_int k = 0; k < r; k++) {
         double sq = sqrt(w[k]);
-        for (int i = 0; i < d; i++) u[(size_t)i * d + k] *= sq;
+        for (int i = 0; i < d; i++)
+            u[(size_t)i * d + k] *= sq;
     }
     /* t [d,r] = S2 U; a [r,r] = U^T t */
     cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, d, r, 1.0, s2, d, u, d, 0.0, t, r);
@@ -205,7 +215,8 @@ static int trace_sqrt(const double *s1, const double *s2, int d, double *out)
     }
     double floor = noise_floor(w, r), sum = 0;
     for (lapack_int k = 0; k < r; k++)
-        if (w[k] > floor) sum += sqrt(w[k]);
+        if (w[k] > floor)
+            sum += sqrt(w[k]);
     *out = sum;
     rc = 0;
 out:
@@ -237,7 +248,8 @@ int fid_distance(const struct fid_stats *a, const struct fid_stats *b, double *o
     openblas_set_num_threads(omp_get_max_threads());
     int rc = trace_sqrt(swap ? b->sigma : a->sigma, swap ? a->sigma : b->sigma, d, &trs);
     openblas_set_num_threads(threads);
-    if (rc) return -1;
+    if (rc)
+        return -1;
     *out = diff2 + tr1 + tr2 - 2 * trs;
     return 0;
 }
@@ -248,7 +260,8 @@ int fid_distance(const struct fid_stats *a, const struct fid_stats *b, double *o
 /* NumPy's legacy random_interval: a draw in [0, max] by masked rejection. */
 static uint32_t np_interval(rng *r, uint32_t max)
 {
-    if (max == 0) return 0;
+    if (max == 0)
+        return 0;
     uint32_t mask = max;
     mask |= mask >> 1;
     mask |= mask >> 2;
@@ -265,7 +278,8 @@ void fid_numpy_choice(struct rng *r, int64_t n, int64_t m, int64_t *perm, int64_
 {
     /* RandomState.choice(n, m, replace=False) = permutation(n)[:m]; permutation
      * shuffles arange(n) with for i in n-1..1: swap(i, random_interval(i)). */
-    for (int64_t i = 0; i < n; i++) scratch[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        scratch[i] = i;
     for (int64_t i = n - 1; i >= 1; i--) {
         int64_t j = np_interval(r, (uint32_t)i), t = scratch[i];
         scratch[i] = scratch[j];
@@ -292,21 +306,25 @@ static double *gram(const float *fa, int64_t na, const float *fb, int64_t nb, in
         g = NULL;
         goto out;
     }
-    for (int64_t i = 0; i < na * d; i++) xa[i] = fa[i];
-    for (int64_t i = 0; !same && i < nb * d; i++) xb[i] = fb[i];
-    if (same) xb = xa;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)na, (int)nb, d, 1.0, xa, d, xb, d,
-                0.0, g, (int)nb);
+    for (int64_t i = 0; i < na * d; i++)
+        xa[i] = fa[i];
+    for (int64_t i = 0; !same && i < nb * d; i++)
+        xb[i] = fb[i];
+    if (same)
+        xb = xa;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)na, (int)nb, d, 1.0, xa, d, xb, d, 0.0, g,
+                (int)nb);
 out:
-    if (!same) free(xb);
+    if (!same)
+        free(xb);
     free(xa);
     return g;
 }
 
 /* Sum of k over the pairs (ia[i], ib[j]) of g [.,ldg]; without the diagonal i == j when
  * skip_diag. */
-static double kernel_sum(const double *g, int64_t ldg, const int64_t *ia, const int64_t *ib,
-                         int m, double inv_d, int skip_diag)
+static double kernel_sum(const double *g, int64_t ldg, const int64_t *ia, const int64_t *ib, int m,
+                         double inv_d, int skip_diag)
 {
     double total = 0;
 #pragma omp parallel for reduction(+ : total) schedule(static)
@@ -314,19 +332,21 @@ static double kernel_sum(const double *g, int64_t ldg, const int64_t *ia, const 
         const double *row = g + ia[i] * ldg;
         double s = 0;
         for (int j = 0; j < m; j++)
-            if (!(skip_diag && i == j)) s += kpoly(row[ib[j]], inv_d);
+            if (!(skip_diag && i == j))
+                s += kpoly(row[ib[j]], inv_d);
         total += s;
     }
     return total;
 }
 
-int fid_kid(const struct fid_stats *a, const struct fid_stats *b, int subsets, int subset_size,
-            uint32_t seed, double *mean, double *std)
+int fid_kid(const struct fid_stats *a, const struct fid_stats *b, int subsets, int subset_size, uint32_t seed,
+            double *mean, double *std)
 {
     int d = a->d, m = subset_size;
     if (!a->feat || !b->feat)
         return err_set("KID needs the features of both sides (statistics saved with --kid)");
-    if (a->d != b->d) return err_set("the features have %d and %d dimensions", a->d, b->d);
+    if (a->d != b->d)
+        return err_set("the features have %d and %d dimensions", a->d, b->d);
     if (subsets < 1 || m < 2 || m > a->n || m > b->n)
         return err_set("KID subset size %d needs 2 <= size <= both set sizes (%lld, %lld)", m,
                        (long long)a->n, (long long)b->n);
@@ -345,8 +365,7 @@ int fid_kid(const struct fid_stats *a, const struct fid_stats *b, int subsets, i
     int rc = -1;
     if (!ia || !ib || !id || !scratch || !mmd || (whole && (!gaa || !gbb || !gab)) ||
         (!whole && (!fa || !fb))) {
-        err_set("KID: out of memory for the %lld x %lld kernel matrices", (long long)a->n,
-                (long long)b->n);
+        err_set("KID: out of memory for the %lld x %lld kernel matrices", (long long)a->n, (long long)b->n);
         goto out;
     }
     rng r;
@@ -367,13 +386,16 @@ int fid_kid(const struct fid_stats *a, const struct fid_stats *b, int subsets, i
                 id[i] = i;
             }
             double *g;
-            if (!(g = gram(fa, m, fa, m, d))) goto oom;
+            if (!(g = gram(fa, m, fa, m, d)))
+                goto oom;
             kxx = kernel_sum(g, m, id, id, m, inv_d, 1);
             free(g);
-            if (!(g = gram(fb, m, fb, m, d))) goto oom;
+            if (!(g = gram(fb, m, fb, m, d)))
+                goto oom;
             kyy = kernel_sum(g, m, id, id, m, inv_d, 1);
             free(g);
-            if (!(g = gram(fa, m, fb, m, d))) goto oom;
+            if (!(g = gram(fa, m, fb, m, d)))
+                goto oom;
             kxy = kernel_sum(g, m, id, id, m, inv_d, 0);
             free(g);
         }
@@ -381,7 +403,8 @@ int fid_kid(const struct fid_stats *a, const struct fid_stats *b, int subsets, i
         sum += mmd[s];
     }
     double mu = sum / subsets, var = 0;
-    for (int s = 0; s < subsets; s++) var += (mmd[s] - mu) * (mmd[s] - mu);
+    for (int s = 0; s < subsets; s++)
+        var += (mmd[s] - mu) * (mmd[s] - mu);
     *mean = mu;
     *std = sqrt(var / subsets);
     rc = 0;
@@ -414,14 +437,14 @@ static int ends_with(const char *s, const char *suffix)
 static int load_npz(const char *path, struct fid_stats *out)
 {
     struct npy_array mu = {0}, sigma = {0};
-    if (npz_read(path, "mu", &mu) || npz_read(path, "sigma", &sigma)) goto bad;
+    if (npz_read(path, "mu", &mu) || npz_read(path, "sigma", &sigma))
+        goto bad;
     if (mu.ndim != 1 || mu.shape[0] < 1 || mu.shape[0] > (1 << 16)) {
         err_set("%s: mu has %d dimensions, expected one", path, mu.ndim);
         goto bad;
     }
     if (sigma.ndim != 2 || sigma.shape[0] != mu.shape[0] || sigma.shape[1] != mu.shape[0]) {
-        err_set("%s: sigma is not %lld x %lld like mu", path, (long long)mu.shape[0],
-                (long long)mu.shape[0]);
+        err_set("%s: sigma is not %lld x %lld like mu", path, (long long)mu.shape[0], (long long)mu.shape[0]);
         goto bad;
     }
     out->d = (int)mu.shape[0];
@@ -437,7 +460,8 @@ bad:
 static int load_ours(const char *path, struct fid_stats *out)
 {
     st_file *f = st_open(path);
-    if (!f) return -1;
+    if (!f)
+        return -1;
     const st_tensor *mu = st_get(f, "mu"), *sg = mu ? st_get(f, "sigma") : NULL;
     const char *fmt = st_meta(f, "format");
     if (!mu || !sg) {
@@ -468,18 +492,21 @@ static int load_ours(const char *path, struct fid_stats *out)
         err_set("%s: n must be one I64 value", path);
         goto bad;
     }
-    if (n) memcpy(&out->n, n->data, sizeof out->n);
+    if (n)
+        memcpy(&out->n, n->data, sizeof out->n);
     const st_tensor *ft = st_get(f, "features");
     if (ft) {
         int64_t sf[2] = {out->n, d};
         out->feat = malloc((size_t)(out->n ? out->n : 1) * d * sizeof(float));
         if (!out->feat || st_read(f, "features", ST_F32, out->feat, sf, 2)) {
-            if (out->feat) err_wrap("%s", "(features must be [n, d])");
+            if (out->feat)
+                err_wrap("%s", "(features must be [n, d])");
             goto bad;
         }
     }
     const char *conv = st_meta(f, "convention");
-    if (conv) snprintf(out->convention, sizeof out->convention, "%s", conv);
+    if (conv)
+        snprintf(out->convention, sizeof out->convention, "%s", conv);
     st_free(f);
     return 0;
 bad:
@@ -504,15 +531,15 @@ int fid_stats_save(const char *path, const struct fid_stats *s, const char *cons
     st_writer *w = st_writer_new();
     int64_t sf[2] = {s->n, s->d};
     int rc = !w || st_writer_meta(w, "format", FID_STATS_FORMAT) ||
-             st_writer_meta(w, "format_version", "1") ||
-             st_writer_add(w, "mu", ST_F64, s1, 1, s->mu) ||
+             st_writer_meta(w, "format_version", "1") || st_writer_add(w, "mu", ST_F64, s1, 1, s->mu) ||
              st_writer_add(w, "sigma", ST_F64, s2, 2, s->sigma) ||
              st_writer_add(w, "n", ST_I64, NULL, 0, &s->n) ||
              (s->feat && st_writer_add(w, "features", ST_F32, sf, 2, s->feat));
     for (int i = 0; !rc && meta_kv && meta_kv[i] && meta_kv[i + 1]; i += 2)
         rc = st_writer_meta(w, meta_kv[i], meta_kv[i + 1]) != 0;
     rc = rc || st_writer_save(w, path);
-    if (!w) err_set("fid: out of memory");
+    if (!w)
+        err_set("fid: out of memory");
     st_writer_free(w);
     return rc ? -1 : 0;
 }

@@ -44,10 +44,10 @@
 
 struct fid_stats {
     int d;
-    int64_t n;     /* images behind the statistics (0: unknown, e.g. from .npz) */
-    double *mu;    /* [d] */
-    double *sigma; /* [d,d], symmetric */
-    float *feat;   /* [n,d] or NULL */
+    int64_t n;           /* images behind the statistics (0: unknown, e.g. from .npz) */
+    double *mu;          /* [d] */
+    double *sigma;       /* [d,d], symmetric */
+    float *feat;         /* [n,d] or NULL */
     char convention[32]; /* metadata "convention" of a loaded file, "" if none */
 };
 
@@ -69,8 +69,8 @@ int fid_acc_finish(struct fid_acc *a, struct fid_stats *out);
 /* Fréchet distance between two statistics of the same dimension. */
 int fid_distance(const struct fid_stats *a, const struct fid_stats *b, double *out);
 /* KID between the kept features of a and b (subset_size <= both n). */
-int fid_kid(const struct fid_stats *a, const struct fid_stats *b, int subsets, int subset_size,
-            uint32_t seed, double *mean, double *std);
+int fid_kid(const struct fid_stats *a, const struct fid_stats *b, int subsets, int subset_size, uint32_t seed,
+            double *mean, double *std);
 /* perm[0..m) = numpy.random.RandomState(state).choice(n, m, replace=False)
  * continuing the generator r (lib/rng.h: MT19937 seeded like NumPy's). */
 struct rng;

@@ -65,7 +65,10 @@ uint16_t bf16_from_f32(float f)
     return (uint16_t)(u >> 16);
 }
 
-float bf16_to_f32(uint16_t b) { return float_((uint32_t)b << 16); }
+float bf16_to_f32(uint16_t b)
+{
+    return float_((uint32_t)b << 16);
+}
 
 void half_from_f32_n(uint16_t *out, const float *in, size_t n)
 {

@@ -37,8 +37,7 @@ static int check_size_(const char *fmt, long w, long h)
     if (w <= 0 || h <= 0)
         return err_set("corrupt %s: zero-size image (%ldx%ld)", fmt, w, h);
     if (w > IMAGE_MAX_PIXELS / h)
-        return err_set("%s too large: %ldx%ld exceeds %ld pixels", fmt, w, h,
-                       (long)IMAGE_MAX_PIXELS);
+        return err_set("%s too large: %ldx%ld exceeds %ld pixels", fmt, w, h, (long)IMAGE_MAX_PIXELS);
     return 0;
 }
 
@@ -69,7 +68,10 @@ static void jpeg_emit_message_(j_common_ptr cinfo, int level)
     }
 }
 
-static void jpeg_silent_output_(j_common_ptr cinfo) { (void)cinfo; }
+static void jpeg_silent_output_(j_common_ptr cinfo)
+{
+    (void)cinfo;
+}
 
 /* PIL's cmyk2rgb, with its MULDIV255 rounding. */
 static inline uint8_t cmyk_ch_(int c, int nk)
@@ -111,7 +113,10 @@ static int decode_jpeg_(image *out, const uint8_t *bytes, size_t n)
     switch (cinfo.num_components) {
     case 1: cinfo.out_color_space = JCS_GRAYSCALE; break;
     case 3: cinfo.out_color_space = JCS_RGB; break;
-    case 4: cinfo.out_color_space = JCS_CMYK; cmyk = 1; break;
+    case 4:
+        cinfo.out_color_space = JCS_CMYK;
+        cmyk = 1;
+        break;
     default:
         jpeg_destroy_decompress(&cinfo);
         return err_set("corrupt JPEG: unsupported %d components", cinfo.num_components);
@@ -216,8 +221,7 @@ static void png_row_to_rgb_(uint8_t *dst, const uint8_t *src, int w, int ch, int
 static int decode_png_(image *out, const uint8_t *bytes, size_t n)
 {
     struct png_src_ src = {bytes, n, 0, {0}};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_fn_,
-                                             png_warning_fn_);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_fn_, png_warning_fn_);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     uint8_t *volatile px = NULL, *volatile buf = NULL;
     png_bytep *volatile rows = NULL;
@@ -303,8 +307,8 @@ int image_decode(image *out, const uint8_t *bytes, size_t n)
         return decode_jpeg_(out, bytes, n);
     if (n >= 8 && memcmp(bytes, png_sig, 8) == 0)
         return decode_png_(out, bytes, n);
-    return err_set("cannot decode image: not a JPEG or PNG (first bytes %02x %02x %02x %02x)",
-                   bytes[0], n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0, n > 3 ? bytes[3] : 0);
+    return err_set("cannot decode image: not a JPEG or PNG (first bytes %02x %02x %02x %02x)", bytes[0],
+                   n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0, n > 3 ? bytes[3] : 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -375,7 +379,10 @@ static void png_write_mem_(png_structp png, png_bytep data, png_size_t len)
     d->n += len;
 }
 
-static void png_flush_mem_(png_structp png) { (void)png; }
+static void png_flush_mem_(png_structp png)
+{
+    (void)png;
+}
 
 static void png_werror_fn_(png_structp png, png_const_charp msg)
 {
@@ -386,15 +393,14 @@ static void png_werror_fn_(png_structp png, png_const_charp msg)
 
 int image_encode_png(const image *im, uint8_t **out, size_t *n)
 {
-    static const int ctypes[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
-                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    static const int ctypes[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                                  PNG_COLOR_TYPE_RGB_ALPHA};
     struct png_dst_ dst = {NULL, 0, 0, {0}};
     *out = NULL;
     *n = 0;
     if (!im || !im->px || im->w <= 0 || im->h <= 0 || im->c < 1 || im->c > 4)
         return err_set("encode PNG: need a 1- to 4-channel image");
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &dst, png_werror_fn_,
-                                              png_warning_fn_);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &dst, png_werror_fn_, png_warning_fn_);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, NULL);
@@ -406,8 +412,8 @@ int image_encode_png(const image *im, uint8_t **out, size_t *n)
         return err_set("encode PNG: %s", dst.msg);
     }
     png_set_write_fn(png, &dst, png_write_mem_, png_flush_mem_);
-    png_set_IHDR(png, info, (png_uint_32)im->w, (png_uint_32)im->h, 8, ctypes[im->c],
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_set_IHDR(png, info, (png_uint_32)im->w, (png_uint_32)im->h, 8, ctypes[im->c], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (int y = 0; y < im->h; y++)
         png_write_row(png, im->px + (size_t)y * im->w * im->c);

@@ -146,8 +146,8 @@ struct hchunk_ {
 #define HTAPS_ 4
 
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static int
-resample_h3_avx512_(uint8_t *dst, int dw, const uint8_t *src, int sw, int y0, int rows,
-                    int ksize, const int *bounds, const int32_t *kk)
+resample_h3_avx512_(uint8_t *dst, int dw, const uint8_t *src, int sw, int y0, int rows, int ksize,
+                    const int *bounds, const int32_t *kk)
 {
     int taps = 0;
     for (int xx = 0; xx < dw; xx++)
@@ -184,8 +184,7 @@ resample_h3_avx512_(uint8_t *dst, int dw, const uint8_t *src, int sw, int y0, in
             for (int lane = 0; lane < 16; lane++) {
                 int j = lane / 3, chn = lane % 3;
                 int ok = lane < 3 * np && t < bounds[2 * (xx + j) + 1];
-                sh[t * 16 + lane] =
-                    ok ? (uint8_t)((bounds[2 * (xx + j)] + t) * 3 + chn - base) : 0x80;
+                sh[t * 16 + lane] = ok ? (uint8_t)((bounds[2 * (xx + j)] + t) * 3 + chn - base) : 0x80;
                 w[t * 16 + lane] = ok ? kk[(size_t)(xx + j) * ksize + t] : 0;
             }
         nch++;
@@ -238,12 +237,11 @@ resample_h3_avx512_(uint8_t *dst, int dw, const uint8_t *src, int sw, int y0, in
 /* Vertical pass over bytes [0, n) of each row, 64 at a time; returns how
  * many bytes per row it did (a multiple of 64). */
 __attribute__((target("avx512f,avx512bw,avx512vl"))) static size_t
-resample_v_avx512_(uint8_t *dst, int dh, const uint8_t *src, size_t n, int ksize,
-                   const int *bounds, const int32_t *kk)
+resample_v_avx512_(uint8_t *dst, int dh, const uint8_t *src, size_t n, int ksize, const int *bounds,
+                   const int32_t *kk)
 {
     const size_t n64 = n / 64 * 64;
-    const __m512i vhalf = _mm512_set1_epi32(1 << (PRECISION_BITS - 1)),
-                  zero = _mm512_setzero_si512();
+    const __m512i vhalf = _mm512_set1_epi32(1 << (PRECISION_BITS - 1)), zero = _mm512_setzero_si512();
     for (int yy = 0; yy < dh; yy++) {
         const int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1];
         const int32_t *k = kk + (size_t)yy * ksize;
@@ -253,10 +251,17 @@ resample_v_avx512_(uint8_t *dst, int dh, const uint8_t *src, size_t n, int ksize
             for (int y = 0; y < ymax; y++) {
                 const uint8_t *sp = src + (size_t)(y + ymin) * n + i0;
                 const __m512i ky = _mm512_set1_epi32(k[y]);
-                a0 = _mm512_add_epi32(a0, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sp)), ky));
-                a1 = _mm512_add_epi32(a1, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 16))), ky));
-                a2 = _mm512_add_epi32(a2, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 32))), ky));
-                a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 48))), ky));
+                a0 = _mm512_add_epi32(
+                    a0, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)sp)), ky));
+                a1 = _mm512_add_epi32(
+                    a1, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 16))),
+                                           ky));
+                a2 = _mm512_add_epi32(
+                    a2, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 32))),
+                                           ky));
+                a3 = _mm512_add_epi32(
+                    a3, _mm512_mullo_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sp + 48))),
+                                           ky));
             }
             a0 = _mm512_max_epi32(_mm512_srai_epi32(a0, PRECISION_BITS), zero);
             a1 = _mm512_max_epi32(_mm512_srai_epi32(a1, PRECISION_BITS), zero);
@@ -272,12 +277,11 @@ resample_v_avx512_(uint8_t *dst, int dh, const uint8_t *src, size_t n, int ksize
 }
 
 /* ImagingResampleHorizontal_8bpc over input rows [y0, y0 + rows). */
-static void resample_h_(uint8_t *dst, int dw, const uint8_t *src, int sw, int c, int y0,
-                        int rows, int ksize, const int *bounds, const int32_t *kk)
+static void resample_h_(uint8_t *dst, int dw, const uint8_t *src, int sw, int c, int y0, int rows, int ksize,
+                        const int *bounds, const int32_t *kk)
 {
     const int32_t half = 1 << (PRECISION_BITS - 1);
-    if (c == 3 && avx512bw_() &&
-        resample_h3_avx512_(dst, dw, src, sw, y0, rows, ksize, bounds, kk))
+    if (c == 3 && avx512bw_() && resample_h3_avx512_(dst, dw, src, sw, y0, rows, ksize, bounds, kk))
         return;
     for (int y = 0; y < rows; y++) {
         const uint8_t *s = src + (size_t)(y + y0) * sw * c;
@@ -332,8 +336,8 @@ static void resample_h_(uint8_t *dst, int dw, const uint8_t *src, int sw, int c,
 
 /* ImagingResampleVertical_8bpc: row-wise so the inner loop runs along
  * contiguous memory (same sums, same order per pixel as PIL). */
-static void resample_v_(uint8_t *dst, int dh, const uint8_t *src, int w, int c, int ksize,
-                        const int *bounds, const int32_t *kk, int32_t *acc)
+static void resample_v_(uint8_t *dst, int dh, const uint8_t *src, int w, int c, int ksize, const int *bounds,
+                        const int32_t *kk, int32_t *acc)
 {
     const size_t n = (size_t)w * c;
     const size_t done = avx512bw_() ? resample_v_avx512_(dst, dh, src, n, ksize, bounds, kk) : 0;
@@ -468,13 +472,12 @@ int image_crop(image *out, const image *in, int x, int y, int w, int h)
     if (check_in_(in, "crop"))
         return -1;
     if (w <= 0 || h <= 0 || x < 0 || y < 0 || x > in->w - w || y > in->h - h)
-        return err_set("crop: region %dx%d+%d+%d not inside %dx%d image", w, h, x, y, in->w,
-                       in->h);
+        return err_set("crop: region %dx%d+%d+%d not inside %dx%d image", w, h, x, y, in->w, in->h);
     if (alloc_(out, w, h, in->c))
         return -1;
     for (int r = 0; r < h; r++)
-        memcpy(out->px + (size_t)r * w * in->c,
-               in->px + ((size_t)(y + r) * in->w + x) * in->c, (size_t)w * in->c);
+        memcpy(out->px + (size_t)r * w * in->c, in->px + ((size_t)(y + r) * in->w + x) * in->c,
+               (size_t)w * in->c);
     return 0;
 }
 
@@ -524,8 +527,7 @@ static double round15_(double x)
 
 static int check_fixed_(const double *a, int x, int y)
 {
-    return fabs(x * a[0] + y * a[1] + a[2]) < 32768.0 &&
-           fabs(x * a[3] + y * a[4] + a[5]) < 32768.0;
+    return fabs(x * a[0] + y * a[1] + a[2]) < 32768.0 && fabs(x * a[3] + y * a[4] + a[5]) < 32768.0;
 }
 
 static inline void put_(uint8_t *d, const image *in, int xin, int yin)
@@ -562,8 +564,7 @@ static void affine_nearest_(image *out, const image *in, const double *a)
         }
         return;
     }
-    if (check_fixed_(a, 0, 0) && check_fixed_(a, W, H) && check_fixed_(a, 0, H) &&
-        check_fixed_(a, W, 0)) {
+    if (check_fixed_(a, 0, 0) && check_fixed_(a, W, H) && check_fixed_(a, 0, H) && check_fixed_(a, W, 0)) {
         /* affine_fixed: 16.16 fixed point */
         int a0 = FLOOR_(a[0] * 65536.0 + 0.5), a1 = FLOOR_(a[1] * 65536.0 + 0.5);
         int a3 = FLOOR_(a[3] * 65536.0 + 0.5), a4 = FLOOR_(a[4] * 65536.0 + 0.5);
@@ -718,12 +719,14 @@ rotate_chw3_avx512_(float *out, const image *in, const int *fx, const float *lut
         for (int x0 = 0; x0 < W; x0 += 16) {
             __mmask16 live = W - x0 >= 16 ? 0xFFFF : (__mmask16)((1u << (W - x0)) - 1);
             __m512i xv = _mm512_add_epi32(lane, _mm512_set1_epi32(x0));
-            __m512i xx = _mm512_add_epi32(_mm512_set1_epi32(a2), _mm512_mullo_epi32(xv, _mm512_set1_epi32(fx[0])));
-            __m512i yy = _mm512_add_epi32(_mm512_set1_epi32(a5), _mm512_mullo_epi32(xv, _mm512_set1_epi32(fx[3])));
+            __m512i xx =
+                _mm512_add_epi32(_mm512_set1_epi32(a2), _mm512_mullo_epi32(xv, _mm512_set1_epi32(fx[0])));
+            __m512i yy =
+                _mm512_add_epi32(_mm512_set1_epi32(a5), _mm512_mullo_epi32(xv, _mm512_set1_epi32(fx[3])));
             __m512i xi = _mm512_srai_epi32(xx, 16), yi = _mm512_srai_epi32(yy, 16);
             __mmask16 ok = live & _mm512_cmplt_epu32_mask(xi, vxs) & _mm512_cmplt_epu32_mask(yi, vys);
-            __m512i idx = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_mullo_epi32(yi, vxs), xi),
-                                             _mm512_set1_epi32(3));
+            __m512i idx =
+                _mm512_mullo_epi32(_mm512_add_epi32(_mm512_mullo_epi32(yi, vxs), xi), _mm512_set1_epi32(3));
             __mmask16 g = ok & _mm512_cmple_epi32_mask(idx, lim);
             __m512i px = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), g, idx, in->px, 1);
             if (ok != g) { /* the image's last pixel: a 4-byte read would overrun */
@@ -759,9 +762,8 @@ int image_rotate_chw_f32(float *out, const image *in, float degrees)
     double a[6];
     rotate_matrix_(a, w, h, angle);
     int special = angle == 0 || angle == 180 || ((angle == 90 || angle == 270) && w == h);
-    if (in->c == 3 && !special && avx512bw_() && !(a[1] == 0 && a[3] == 0) &&
-        check_fixed_(a, 0, 0) && check_fixed_(a, w, h) && check_fixed_(a, 0, h) &&
-        check_fixed_(a, w, 0)) {
+    if (in->c == 3 && !special && avx512bw_() && !(a[1] == 0 && a[3] == 0) && check_fixed_(a, 0, 0) &&
+        check_fixed_(a, w, h) && check_fixed_(a, 0, h) && check_fixed_(a, w, 0)) {
         /* the same fixed-point constants as affine_nearest_ */
         int fx[6];
         fx[0] = FLOOR_(a[0] * 65536.0 + 0.5), fx[1] = FLOOR_(a[1] * 65536.0 + 0.5);

@@ -23,10 +23,10 @@
 #include "layers-pool.h"
 #include "safetensors.h"
 
-#define N_CONVS 94
+#define N_CONVS    94
 #define BIG_FLOATS (64L * 147 * 147)
 #define TMP_FLOATS (288L * 35 * 35)
-#define IN_FLOATS (3L * INCEPTION_SIZE * INCEPTION_SIZE)
+#define IN_FLOATS  (3L * INCEPTION_SIZE * INCEPTION_SIZE)
 
 struct iconv {
     char name[40]; /* "Conv2d_1a_3x3", "Mixed_6b.branch7x7_2", ... */
@@ -39,13 +39,13 @@ struct inception {
     int max_batch;
     struct iconv conv[N_CONVS];
     int nconv;
-    float *params;           /* one device slab for every w and b */
-    float *a, *b, *t1, *t2;  /* activations, [max_batch] x BIG/BIG/TMP/TMP */
-    float *in;               /* [max_batch,3,299,299] */
-    float *feat;             /* [max_batch,2048] device */
-    float *ws;               /* conv scratch */
+    float *params;          /* one device slab for every w and b */
+    float *a, *b, *t1, *t2; /* activations, [max_batch] x BIG/BIG/TMP/TMP */
+    float *in;              /* [max_batch,3,299,299] */
+    float *feat;            /* [max_batch,2048] device */
+    float *ws;              /* conv scratch */
     size_t ws_bytes;
-    float *stage, *dstage;   /* host / device [3,h,w] staging of one source image */
+    float *stage, *dstage; /* host / device [3,h,w] staging of one source image */
     size_t stage_floats;
 };
 
@@ -112,8 +112,8 @@ static int view_fits(const struct inception *net, int n, struct view v)
 
 /* BasicConv2d (conv + folded BN + ReLU) from in to out; out.c is cout and
  * out.h/out.w must be the convolution's output size. */
-static int conv(struct run *R, const char *name, struct view in, struct view out, int kh, int kw,
-                int s, int ph, int pw)
+static int conv(struct run *R, const char *name, struct view in, struct view out, int kh, int kw, int s,
+                int ph, int pw)
 {
     struct inception *net = R->net;
     struct conv_ex_shape sh;
@@ -124,27 +124,26 @@ static int conv(struct run *R, const char *name, struct view in, struct view out
     if (R->build) {
         if (sh.hout != out.h || sh.wout != out.w || in.bs != (long)in.c * in.h * in.w ||
             net->nconv >= N_CONVS)
-            return err_set("inception: layer %d (%s) does not fit the description", net->nconv,
-                           name);
+            return err_set("inception: layer %d (%s) does not fit the description", net->nconv, name);
         if (!view_fits(net, R->n, in) || !view_fits(net, R->n, out))
             return err_set("inception: layer %s overflows its buffer", name);
         struct iconv *L = &net->conv[net->nconv++];
-        *L = (struct iconv){.cin = in.c, .cout = out.c, .kh = kh, .kw = kw, .s = s, .ph = ph,
-                            .pw = pw};
+        *L = (struct iconv){.cin = in.c, .cout = out.c, .kh = kh, .kw = kw, .s = s, .ph = ph, .pw = pw};
         snprintf(L->name, sizeof L->name, "%s%s%s", R->prefix, *R->prefix ? "." : "", name);
         size_t need = conv_ex_workspace_bytes(net->be, &sh);
-        if (need > net->ws_bytes) net->ws_bytes = need;
+        if (need > net->ws_bytes)
+            net->ws_bytes = need;
         return 0;
     }
     struct iconv *L = &net->conv[R->cur++];
     return conv_ex_forward(net->be, out.p, in.p, L->w, L->b, &sh, net->ws);
 }
 
-static int pool(struct run *R, struct view in, struct view out, int k, int s, int pad,
-                enum pool_kind kind)
+static int pool(struct run *R, struct view in, struct view out, int k, int s, int pad, enum pool_kind kind)
 {
     struct pool_shape sh;
-    if (pool2d_shape_init(&sh, R->n, in.c, in.h, in.w, k, s, pad, kind) != 0) return -1;
+    if (pool2d_shape_init(&sh, R->n, in.c, in.h, in.w, k, s, pad, kind) != 0)
+        return -1;
     sh.out_bstride = out.bs;
     if (R->build)
         return sh.hout == out.h && sh.wout == out.w && out.c == in.c && view_fits(R->net, R->n, out)
@@ -159,9 +158,10 @@ static struct view tmp(float *t, int c, int h, int w)
     return vnew(t, c, h, w);
 }
 
-#define TRY(x)                                                                                 \
-    do {                                                                                       \
-        if ((x) != 0) return -1;                                                               \
+#define TRY(x)                                                                                               \
+    do {                                                                                                     \
+        if ((x) != 0)                                                                                        \
+            return -1;                                                                                       \
     } while (0)
 
 /* FIDInceptionA: out = [64 | 64 | 96 | P], avg-pool without the padding. */
@@ -231,8 +231,7 @@ static int block_d(struct run *R, const char *pfx, struct view x, struct view y)
 
 /* FIDInceptionE_1 (avg pool without padding) / E_2 (max pool):
  * out = [320 | 384 384 | 384 384 | 192]. */
-static int block_e(struct run *R, const char *pfx, struct view x, struct view y,
-                   enum pool_kind pk)
+static int block_e(struct run *R, const char *pfx, struct view x, struct view y, enum pool_kind pk)
 {
     struct inception *n = R->net;
     int h = x.h, w = x.w;
@@ -256,14 +255,11 @@ static int run_net(struct run *R)
     struct view in = vnew(n->in, 3, INCEPTION_SIZE, INCEPTION_SIZE);
     R->prefix = "";
     TRY(conv(R, "Conv2d_1a_3x3", in, vnew(n->a, 32, 149, 149), 3, 3, 2, 0, 0));
-    TRY(conv(R, "Conv2d_2a_3x3", vnew(n->a, 32, 149, 149), vnew(n->b, 32, 147, 147), 3, 3, 1, 0,
-             0));
-    TRY(conv(R, "Conv2d_2b_3x3", vnew(n->b, 32, 147, 147), vnew(n->a, 64, 147, 147), 3, 3, 1, 1,
-             1));
+    TRY(conv(R, "Conv2d_2a_3x3", vnew(n->a, 32, 149, 149), vnew(n->b, 32, 147, 147), 3, 3, 1, 0, 0));
+    TRY(conv(R, "Conv2d_2b_3x3", vnew(n->b, 32, 147, 147), vnew(n->a, 64, 147, 147), 3, 3, 1, 1, 1));
     TRY(pool(R, vnew(n->a, 64, 147, 147), vnew(n->b, 64, 73, 73), 3, 2, 0, POOL_MAX));
     TRY(conv(R, "Conv2d_3b_1x1", vnew(n->b, 64, 73, 73), vnew(n->a, 80, 73, 73), 1, 1, 1, 0, 0));
-    TRY(conv(R, "Conv2d_4a_3x3", vnew(n->a, 80, 73, 73), vnew(n->b, 192, 71, 71), 3, 3, 1, 0,
-             0));
+    TRY(conv(R, "Conv2d_4a_3x3", vnew(n->a, 80, 73, 73), vnew(n->b, 192, 71, 71), 3, 3, 1, 0, 0));
     TRY(pool(R, vnew(n->b, 192, 71, 71), vnew(n->a, 192, 35, 35), 3, 2, 0, POOL_MAX));
     TRY(block_a(R, "Mixed_5b", vnew(n->a, 192, 35, 35), vnew(n->b, 256, 35, 35), 32));
     TRY(block_a(R, "Mixed_5c", vnew(n->b, 256, 35, 35), vnew(n->a, 288, 35, 35), 64));
@@ -274,10 +270,10 @@ static int run_net(struct run *R)
     TRY(block_c(R, "Mixed_6d", vnew(n->a, 768, 17, 17), vnew(n->b, 768, 17, 17), 160));
     TRY(block_c(R, "Mixed_6e", vnew(n->b, 768, 17, 17), vnew(n->a, 768, 17, 17), 192));
     TRY(block_d(R, "Mixed_7a", vnew(n->a, 768, 17, 17), vnew(n->b, 1280, 8, 8)));
-    TRY(block_e(R, "Mixed_7b", vnew(n->b, 1280, 8, 8), vnew(n->a, 2048, 8, 8),
-                POOL_AVG_EXCL_PAD));
+    TRY(block_e(R, "Mixed_7b", vnew(n->b, 1280, 8, 8), vnew(n->a, 2048, 8, 8), POOL_AVG_EXCL_PAD));
     TRY(block_e(R, "Mixed_7c", vnew(n->a, 2048, 8, 8), vnew(n->b, 2048, 8, 8), POOL_MAX));
-    if (R->build) return n->nconv == N_CONVS ? 0 : err_set("inception: %d convs", n->nconv);
+    if (R->build)
+        return n->nconv == N_CONVS ? 0 : err_set("inception: %d convs", n->nconv);
     /* adaptive average pool to 1x1: the mean of each 8x8 plane */
     return mean_forward(n->be, n->feat, n->b, R->n * INCEPTION_DIM, 64);
 }
@@ -291,7 +287,8 @@ static int find_suffix(const st_file *f, const char *suffix)
     for (int i = 0; i < st_count(f); i++) {
         const char *name = st_at(f, i)->name;
         size_t ln = strlen(name);
-        if (ln >= ls && !strcmp(name + ln - ls, suffix)) return 1;
+        if (ln >= ls && !strcmp(name + ln - ls, suffix))
+            return 1;
     }
     return 0;
 }
@@ -309,7 +306,8 @@ static int read_vec(const st_file *f, const char *layer, const char *what, float
 static int load_weights(struct inception *net, const char *path)
 {
     st_file *f = st_open(path);
-    if (!f) return -1;
+    if (!f)
+        return -1;
     int rc = -1;
     float *host = NULL;
     const char *hint = "not the FID Inception weights? Convert pytorch-fid's "
@@ -325,7 +323,8 @@ static int load_weights(struct inception *net, const char *path)
         const struct iconv *L = &net->conv[i];
         size_t nw = (size_t)L->cout * L->cin * L->kh * L->kw;
         total += nw + L->cout;
-        if (nw > maxw) maxw = nw;
+        if (nw > maxw)
+            maxw = nw;
     }
     net->params = backend_alloc(net->be, total * sizeof(float));
     host = malloc((maxw + 5 * 2048) * sizeof(float));
@@ -337,8 +336,7 @@ static int load_weights(struct inception *net, const char *path)
     for (int i = 0; i < net->nconv; i++) {
         struct iconv *L = &net->conv[i];
         size_t nw = (size_t)L->cout * L->cin * L->kh * L->kw;
-        float *g = host + maxw, *bt = g + 2048, *mu = bt + 2048, *var = mu + 2048,
-              *bias = var + 2048;
+        float *g = host + maxw, *bt = g + 2048, *mu = bt + 2048, *var = mu + 2048, *bias = var + 2048;
         char name[96];
         snprintf(name, sizeof name, "%s.conv.weight", L->name);
         int64_t shape[4] = {L->cout, L->cin, L->kh, L->kw};
@@ -353,7 +351,8 @@ static int load_weights(struct inception *net, const char *path)
         size_t per = nw / L->cout;
         for (int o = 0; o < L->cout; o++) {
             double s = (double)g[o] / sqrt((double)var[o] + INCEPTION_BN_EPS);
-            for (size_t j = 0; j < per; j++) host[o * per + j] = (float)(host[o * per + j] * s);
+            for (size_t j = 0; j < per; j++)
+                host[o * per + j] = (float)(host[o * per + j] * s);
             bias[o] = (float)((double)bt[o] - (double)mu[o] * s);
         }
         L->w = p;
@@ -390,11 +389,15 @@ struct inception *inception_load(backend_t be, const char *path, int max_batch)
     net->t2 = backend_alloc(be, nb * TMP_FLOATS * sizeof(float));
     net->in = backend_alloc(be, nb * IN_FLOATS * sizeof(float));
     net->feat = backend_alloc(be, nb * INCEPTION_DIM * sizeof(float));
-    if (!net->a || !net->b || !net->t1 || !net->t2 || !net->in || !net->feat) goto fail;
+    if (!net->a || !net->b || !net->t1 || !net->t2 || !net->in || !net->feat)
+        goto fail;
     struct run R = {.net = net, .build = 1, .n = max_batch};
-    if (run_net(&R) != 0) goto fail;
-    if (net->ws_bytes && !(net->ws = backend_alloc(be, net->ws_bytes))) goto fail;
-    if (load_weights(net, path) != 0) goto fail;
+    if (run_net(&R) != 0)
+        goto fail;
+    if (net->ws_bytes && !(net->ws = backend_alloc(be, net->ws_bytes)))
+        goto fail;
+    if (load_weights(net, path) != 0)
+        goto fail;
     return net;
 fail:
     inception_free(net);
@@ -403,16 +406,20 @@ fail:
 
 void inception_free(struct inception *net)
 {
-    if (!net) return;
+    if (!net)
+        return;
     backend_t be = net->be;
-    float *bufs[] = {net->params, net->a, net->b, net->t1, net->t2, net->in,
-                     net->feat,   net->ws, net->dstage};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) backend_dealloc(be, bufs[i]);
+    float *bufs[] = {net->params, net->a, net->b, net->t1, net->t2, net->in, net->feat, net->ws, net->dstage};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        backend_dealloc(be, bufs[i]);
     free(net->stage);
     free(net);
 }
 
-int inception_max_batch(const struct inception *net) { return net->max_batch; }
+int inception_max_batch(const struct inception *net)
+{
+    return net->max_batch;
+}
 
 // ----------------------------------------------------------------------------
 // Input
@@ -420,7 +427,8 @@ int inception_max_batch(const struct inception *net) { return net->max_batch; }
 /* Make the staging buffers hold n floats (grown, never shrunk). */
 static int stage_reserve(struct inception *net, size_t n)
 {
-    if (n <= net->stage_floats) return 0;
+    if (n <= net->stage_floats)
+        return 0;
     free(net->stage);
     backend_dealloc(net->be, net->dstage);
     net->stage = malloc(n * sizeof(float));
@@ -433,20 +441,22 @@ static int stage_reserve(struct inception *net, size_t n)
 static int stage_resize(struct inception *net, int slot, int h, int w, enum fid_convention conv)
 {
     size_t n = (size_t)3 * h * w;
-    if (backend_upload(net->be, net->dstage, net->stage, n * sizeof(float))) return -1;
+    if (backend_upload(net->be, net->dstage, net->stage, n * sizeof(float)))
+        return -1;
     float *dst = net->in + (size_t)slot * IN_FLOATS;
     if (conv == FID_CONV_TORCHMETRICS) /* (x - 128) / 128, exact as x/128 - 1 */
-        return resize_bilinear_forward(net->be, dst, net->dstage, 3, h, w, INCEPTION_SIZE,
-                                       INCEPTION_SIZE, RESIZE_TF1, 0.0078125f, -1.0f);
-    return resize_bilinear_forward(net->be, dst, net->dstage, 3, h, w, INCEPTION_SIZE,
-                                   INCEPTION_SIZE, RESIZE_HALF_PIXEL, 2.0f, -1.0f);
+        return resize_bilinear_forward(net->be, dst, net->dstage, 3, h, w, INCEPTION_SIZE, INCEPTION_SIZE,
+                                       RESIZE_TF1, 0.0078125f, -1.0f);
+    return resize_bilinear_forward(net->be, dst, net->dstage, 3, h, w, INCEPTION_SIZE, INCEPTION_SIZE,
+                                   RESIZE_HALF_PIXEL, 2.0f, -1.0f);
 }
 
 static int check_slot(const struct inception *net, int slot, int c, int h, int w)
 {
     if (slot < 0 || slot >= net->max_batch)
         return err_set("inception: slot %d outside the batch of %d", slot, net->max_batch);
-    if (c != 3) return err_set("the FID network takes 3-channel images, got %d channels", c);
+    if (c != 3)
+        return err_set("the FID network takes 3-channel images, got %d channels", c);
     if (h < 1 || w < 1 || (long)h * w > (1L << 26))
         return err_set("inception: bad image size %dx%d", w, h);
     return 0;
@@ -455,7 +465,8 @@ static int check_slot(const struct inception *net, int slot, int c, int h, int w
 int inception_set_image_f32(struct inception *net, int slot, const float *chw, int c, int h, int w,
                             enum fid_convention conv)
 {
-    if (check_slot(net, slot, c, h, w) || stage_reserve(net, (size_t)3 * h * w)) return -1;
+    if (check_slot(net, slot, c, h, w) || stage_reserve(net, (size_t)3 * h * w))
+        return -1;
     size_t n = (size_t)3 * h * w;
     for (size_t i = 0; i < n; i++) {
         float x01 = chw[i] * 0.5f + 0.5f;
@@ -470,10 +481,11 @@ int inception_set_image_f32(struct inception *net, int slot, const float *chw, i
     return stage_resize(net, slot, h, w, conv);
 }
 
-int inception_set_image_u8(struct inception *net, int slot, const uint8_t *px, int c, int h, int w,
-                           int hwc, enum fid_convention conv)
+int inception_set_image_u8(struct inception *net, int slot, const uint8_t *px, int c, int h, int w, int hwc,
+                           enum fid_convention conv)
 {
-    if (check_slot(net, slot, c, h, w) || stage_reserve(net, (size_t)3 * h * w)) return -1;
+    if (check_slot(net, slot, c, h, w) || stage_reserve(net, (size_t)3 * h * w))
+        return -1;
     long hw = (long)h * w;
     for (int ch = 0; ch < 3; ch++)
         for (long j = 0; j < hw; j++) {
@@ -488,6 +500,7 @@ int inception_forward(struct inception *net, int n, float *feats)
     if (n < 1 || n > net->max_batch)
         return err_set("inception: batch of %d outside 1..%d", n, net->max_batch);
     struct run R = {.net = net, .build = 0, .n = n};
-    if (run_net(&R) != 0) return -1;
+    if (run_net(&R) != 0)
+        return -1;
     return backend_download(net->be, feats, net->feat, (size_t)n * INCEPTION_DIM * sizeof(float));
 }

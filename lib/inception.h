@@ -32,13 +32,13 @@
 
 #include "backend.h"
 
-#define INCEPTION_DIM 2048 /* pool3 features */
-#define INCEPTION_SIZE 299 /* network input side */
+#define INCEPTION_DIM    2048 /* pool3 features */
+#define INCEPTION_SIZE   299  /* network input side */
 #define INCEPTION_BN_EPS 1e-3
 
 /* The standard weights, for messages: where they come from and how to convert them. */
-#define INCEPTION_WEIGHTS_URL                                                                  \
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"                  \
+#define INCEPTION_WEIGHTS_URL                                                                                \
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"                                 \
     "pt_inception-2015-12-05-6726825d.pth"
 
 enum fid_convention {
@@ -69,7 +69,7 @@ int inception_max_batch(const struct inception *net);
  * [3,h,w] (a u8 tensor record). */
 int inception_set_image_f32(struct inception *net, int slot, const float *chw, int c, int h, int w,
                             enum fid_convention conv);
-int inception_set_image_u8(struct inception *net, int slot, const uint8_t *px, int c, int h, int w,
-                           int hwc, enum fid_convention conv);
+int inception_set_image_u8(struct inception *net, int slot, const uint8_t *px, int c, int h, int w, int hwc,
+                           enum fid_convention conv);
 /* Run slots 0..n-1; feats (HOST memory) gets [n, 2048] pool3 features. */
 int inception_forward(struct inception *net, int n, float *feats);

@@ -50,7 +50,10 @@ void infer_free(infer *g)
     free(g);
 }
 
-const char *infer_describe(const infer *g) { return g->desc; }
+const char *infer_describe(const infer *g)
+{
+    return g->desc;
+}
 
 int infer_run(infer *g, const float *in, float *out, int h, int w)
 {

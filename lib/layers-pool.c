@@ -7,23 +7,33 @@
 #include "backend-impl.h"
 #include "err.h"
 
-#define NEED(be, op)                                                                         \
-    do {                                                                                     \
-        if (!(be)) return err_set("%s: no backend", __func__);                               \
-        if (!(be)->iface->op) return err_set("%s: not supported by backend %s", __func__,    \
-                                             (be)->iface->name);                             \
+#define NEED(be, op)                                                                                         \
+    do {                                                                                                     \
+        if (!(be))                                                                                           \
+            return err_set("%s: no backend", __func__);                                                      \
+        if (!(be)->iface->op)                                                                                \
+            return err_set("%s: not supported by backend %s", __func__, (be)->iface->name);                  \
     } while (0)
 
-int conv_ex_shape_init(struct conv_ex_shape *s, int n, int cin, int h, int w, int cout, int kh,
-                       int kw, int sh, int sw, int ph, int pw)
+int conv_ex_shape_init(struct conv_ex_shape *s, int n, int cin, int h, int w, int cout, int kh, int kw,
+                       int sh, int sw, int ph, int pw)
 {
-    if (n < 1 || cin < 1 || cout < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 ||
-        pw < 0 || h < 1 || w < 1)
+    if (n < 1 || cin < 1 || cout < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || h < 1 ||
+        w < 1)
         return err_set("conv_ex: bad arguments");
     if (h + 2 * ph < kh || w + 2 * pw < kw)
         return err_set("conv_ex: input %dx%d too small for kernel %dx%d", h, w, kh, kw);
-    *s = (struct conv_ex_shape){.n = n, .cin = cin, .h = h, .w = w, .cout = cout, .kh = kh,
-                                .kw = kw, .sh = sh, .sw = sw, .ph = ph, .pw = pw};
+    *s = (struct conv_ex_shape){.n = n,
+                                .cin = cin,
+                                .h = h,
+                                .w = w,
+                                .cout = cout,
+                                .kh = kh,
+                                .kw = kw,
+                                .sh = sh,
+                                .sw = sw,
+                                .ph = ph,
+                                .pw = pw};
     s->hout = (h + 2 * ph - kh) / sh + 1;
     s->wout = (w + 2 * pw - kw) / sw + 1;
     s->out_bstride = (long)cout * s->hout * s->wout;
@@ -32,7 +42,8 @@ int conv_ex_shape_init(struct conv_ex_shape *s, int n, int cin, int h, int w, in
 
 size_t conv_ex_workspace_bytes(backend_t be, const struct conv_ex_shape *s)
 {
-    if (!be || !be->iface->conv_ex_workspace) return 0;
+    if (!be || !be->iface->conv_ex_workspace)
+        return 0;
     return be->iface->conv_ex_workspace(be, s);
 }
 
@@ -41,8 +52,8 @@ int conv_ex_forward(backend_t be, float *out, const float *in, const float *w, c
 {
     NEED(be, conv_ex_forward);
     if (s->out_bstride < (long)s->cout * s->hout * s->wout)
-        return err_set("conv_ex: output batch stride %ld below %d x %d x %d", s->out_bstride,
-                       s->cout, s->hout, s->wout);
+        return err_set("conv_ex: output batch stride %ld below %d x %d x %d", s->out_bstride, s->cout,
+                       s->hout, s->wout);
     return be->iface->conv_ex_forward(be, out, in, w, b, s, ws);
 }
 
@@ -55,8 +66,8 @@ int pool2d_shape_init(struct pool_shape *s, int n, int c, int h, int w, int k, i
         return err_set("pool2d: input %dx%d too small for window %d", h, w, k);
     if (kind != POOL_MAX && kind != POOL_AVG && kind != POOL_AVG_EXCL_PAD)
         return err_set("pool2d: unknown kind %d", (int)kind);
-    *s = (struct pool_shape){.n = n, .c = c, .h = h, .w = w, .k = k, .stride = stride,
-                             .pad = pad, .kind = kind};
+    *s = (struct pool_shape){
+        .n = n, .c = c, .h = h, .w = w, .k = k, .stride = stride, .pad = pad, .kind = kind};
     s->hout = (h + 2 * pad - k) / stride + 1;
     s->wout = (w + 2 * pad - k) / stride + 1;
     s->out_bstride = (long)c * s->hout * s->wout;
@@ -71,8 +82,8 @@ int pool2d_forward(backend_t be, float *out, const float *in, const struct pool_
     return be->iface->pool2d_forward(be, out, in, s);
 }
 
-int resize_bilinear_forward(backend_t be, float *out, const float *in, int planes, int h, int w,
-                            int hout, int wout, enum resize_mode mode, float mul, float add)
+int resize_bilinear_forward(backend_t be, float *out, const float *in, int planes, int h, int w, int hout,
+                            int wout, enum resize_mode mode, float mul, float add)
 {
     NEED(be, resize_bilinear);
     if (planes < 1 || h < 1 || w < 1 || hout < 1 || wout < 1)

@@ -37,8 +37,8 @@ struct conv_ex_shape {
 
 /* Fill s (hout/wout computed, out_bstride = cout*hout*wout, relu 0).  -1 when
  * an argument is out of range or the output would be empty. */
-int conv_ex_shape_init(struct conv_ex_shape *s, int n, int cin, int h, int w, int cout, int kh,
-                       int kw, int sh, int sw, int ph, int pw);
+int conv_ex_shape_init(struct conv_ex_shape *s, int n, int cin, int h, int w, int cout, int kh, int kw,
+                       int sh, int sw, int ph, int pw);
 /* Bytes of scratch one conv_ex_forward call needs on this backend. */
 size_t conv_ex_workspace_bytes(backend_t be, const struct conv_ex_shape *s);
 /* out [n, (out_bstride)] = conv(in [n,cin,h,w], w [cout,cin,kh,kw]) + b [cout] (b may be
@@ -57,7 +57,7 @@ enum pool_kind {
 };
 
 struct pool_shape {
-    int n, c, h, w;   /* input [n,c,h,w], contiguous */
+    int n, c, h, w; /* input [n,c,h,w], contiguous */
     int hout, wout;
     int k, stride, pad;
     long out_bstride; /* floats between images of the output (>= c*hout*wout) */
@@ -85,5 +85,5 @@ enum resize_mode {
 
 /* out [planes,hout,wout] = resize(in [planes,h,w]) * mul + add (mul and add in float, no
  * fused multiply-add: 2x-1 and (x-128)/128 come out as PyTorch writes them). */
-int resize_bilinear_forward(backend_t be, float *out, const float *in, int planes, int h, int w,
-                            int hout, int wout, enum resize_mode mode, float mul, float add);
+int resize_bilinear_forward(backend_t be, float *out, const float *in, int planes, int h, int w, int hout,
+                            int wout, enum resize_mode mode, float mul, float add);

@@ -8,22 +8,22 @@
 #include "cpu-gemm.h"
 #include "err.h"
 
-#define NEED(be, op)                                                                         \
-    do {                                                                                     \
-        if (!(be)) return err_set("%s: no backend", __func__);                               \
-        if (!(be)->iface->op) return err_set("%s: not supported by backend %s", __func__,    \
-                                             (be)->iface->name);                             \
+#define NEED(be, op)                                                                                         \
+    do {                                                                                                     \
+        if (!(be))                                                                                           \
+            return err_set("%s: no backend", __func__);                                                      \
+        if (!(be)->iface->op)                                                                                \
+            return err_set("%s: not supported by backend %s", __func__, (be)->iface->name);                  \
     } while (0)
 
 // ---- convolutions
 
-int conv2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride,
-                 int pad)
+int conv2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride, int pad)
 {
     if (n < 1 || cin < 1 || cout < 1 || k < 1 || stride < 1 || pad < 0)
         return err_set("conv2d: bad arguments");
-    *s = (struct conv_shape){.n = n, .cin = cin, .h = h, .w = w, .cout = cout, .k = k,
-                             .stride = stride, .pad = pad, .out_pad = 0};
+    *s = (struct conv_shape){
+        .n = n, .cin = cin, .h = h, .w = w, .cout = cout, .k = k, .stride = stride, .pad = pad, .out_pad = 0};
     s->hout = (h + 2 * pad - k) / stride + 1;
     s->wout = (w + 2 * pad - k) / stride + 1;
     if (h + 2 * pad < k || w + 2 * pad < k || s->hout < 1 || s->wout < 1)
@@ -31,17 +31,25 @@ int conv2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, i
     return 0;
 }
 
-int convt2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride,
-                  int pad, int out_pad)
+int convt2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride, int pad,
+                  int out_pad)
 {
-    if (n < 1 || cin < 1 || cout < 1 || k < 1 || stride < 1 || pad < 0 || out_pad < 0 ||
-        h < 1 || w < 1 || out_pad >= stride)
+    if (n < 1 || cin < 1 || cout < 1 || k < 1 || stride < 1 || pad < 0 || out_pad < 0 || h < 1 || w < 1 ||
+        out_pad >= stride)
         return err_set("convt2d: bad arguments");
-    *s = (struct conv_shape){.n = n, .cin = cin, .h = h, .w = w, .cout = cout, .k = k,
-                             .stride = stride, .pad = pad, .out_pad = out_pad};
+    *s = (struct conv_shape){.n = n,
+                             .cin = cin,
+                             .h = h,
+                             .w = w,
+                             .cout = cout,
+                             .k = k,
+                             .stride = stride,
+                             .pad = pad,
+                             .out_pad = out_pad};
     s->hout = (h - 1) * stride - 2 * pad + k + out_pad;
     s->wout = (w - 1) * stride - 2 * pad + k + out_pad;
-    if (s->hout < 1 || s->wout < 1) return err_set("convt2d: empty output");
+    if (s->hout < 1 || s->wout < 1)
+        return err_set("convt2d: empty output");
     return 0;
 }
 
@@ -64,8 +72,8 @@ int conv2d_forward(backend_t be, float *out, const float *in, const float *w, co
     return be->iface->conv2d_forward(be, out, in, w, b, s);
 }
 
-int conv2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout,
-                    const float *in, const float *w, const struct conv_shape *s)
+int conv2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout, const float *in,
+                    const float *w, const struct conv_shape *s)
 {
     NEED(be, conv2d_backward);
     return be->iface->conv2d_backward(be, din, dw, db, dout, in, w, s);
@@ -78,8 +86,8 @@ int convt2d_forward(backend_t be, float *out, const float *in, const float *w, c
     return be->iface->convt2d_forward(be, out, in, w, b, s);
 }
 
-int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout,
-                     const float *in, const float *w, const struct conv_shape *s)
+int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, const struct conv_shape *s)
 {
     NEED(be, convt2d_backward);
     return be->iface->convt2d_backward(be, din, dw, db, dout, in, w, s);
@@ -90,47 +98,48 @@ int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float
 int reflpad_forward(backend_t be, float *out, const float *in, int planes, int h, int w, int pad)
 {
     NEED(be, reflpad_forward);
-    if (pad < 0 || pad >= h || pad >= w) return err_set("reflpad: pad %d vs %dx%d", pad, h, w);
+    if (pad < 0 || pad >= h || pad >= w)
+        return err_set("reflpad: pad %d vs %dx%d", pad, h, w);
     return be->iface->reflpad_forward(be, out, in, planes, h, w, pad);
 }
 
-int reflpad_backward(backend_t be, float *din, const float *dout, int planes, int h, int w,
-                     int pad)
+int reflpad_backward(backend_t be, float *din, const float *dout, int planes, int h, int w, int pad)
 {
     NEED(be, reflpad_backward);
-    if (pad < 0 || pad >= h || pad >= w) return err_set("reflpad: pad %d vs %dx%d", pad, h, w);
+    if (pad < 0 || pad >= h || pad >= w)
+        return err_set("reflpad: pad %d vs %dx%d", pad, h, w);
     return be->iface->reflpad_backward(be, din, dout, planes, h, w, pad);
 }
 
-int batchnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in,
-                      const float *gamma, const float *beta, float *run_mean, float *run_var,
-                      int n, int c, int hw, int training, double momentum, double eps)
+int batchnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in, const float *gamma,
+                      const float *beta, float *run_mean, float *run_var, int n, int c, int hw, int training,
+                      double momentum, double eps)
 {
     NEED(be, batchnorm_forward);
     if (training && (long)n * hw < 2)
         return err_set("batchnorm: training needs more than 1 value per channel");
-    return be->iface->batchnorm_forward(be, out, mean, rstd, in, gamma, beta, run_mean, run_var,
-                                        n, c, hw, training, momentum, eps);
+    return be->iface->batchnorm_forward(be, out, mean, rstd, in, gamma, beta, run_mean, run_var, n, c, hw,
+                                        training, momentum, eps);
 }
 
 int batchnorm_backward(backend_t be, float *din, float *dgamma, float *dbeta, const float *dout,
-                       const float *in, const float *mean, const float *rstd, const float *gamma,
-                       int n, int c, int hw, int training)
+                       const float *in, const float *mean, const float *rstd, const float *gamma, int n,
+                       int c, int hw, int training)
 {
     NEED(be, batchnorm_backward);
-    return be->iface->batchnorm_backward(be, din, dgamma, dbeta, dout, in, mean, rstd, gamma, n,
-                                         c, hw, training);
+    return be->iface->batchnorm_backward(be, din, dgamma, dbeta, dout, in, mean, rstd, gamma, n, c, hw,
+                                         training);
 }
 
-int instnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in,
-                     int planes, int hw, double eps)
+int instnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in, int planes, int hw,
+                     double eps)
 {
     NEED(be, instnorm_forward);
     return be->iface->instnorm_forward(be, out, mean, rstd, in, planes, hw, eps);
 }
 
-int instnorm_backward(backend_t be, float *din, const float *dout, const float *in,
-                      const float *mean, const float *rstd, int planes, int hw)
+int instnorm_backward(backend_t be, float *din, const float *dout, const float *in, const float *mean,
+                      const float *rstd, int planes, int hw)
 {
     NEED(be, instnorm_backward);
     return be->iface->instnorm_backward(be, din, dout, in, mean, rstd, planes, hw);
@@ -142,8 +151,7 @@ int act_forward(backend_t be, float *out, const float *in, long n, enum act_kind
     return be->iface->act_forward(be, out, in, n, kind);
 }
 
-int act_backward(backend_t be, float *din, const float *dout, const float *out, long n,
-                 enum act_kind kind)
+int act_backward(backend_t be, float *din, const float *dout, const float *out, long n, enum act_kind kind)
 {
     NEED(be, act_backward);
     return be->iface->act_backward(be, din, dout, out, n, kind);
@@ -163,19 +171,21 @@ int mean_backward(backend_t be, float *din, const float *dout, int n, long m)
     return be->iface->mean_backward(be, din, dout, n, m);
 }
 
-int loss_forward(backend_t be, float *out, const float *x, const float *target,
-                 float target_value, long n, enum loss_kind kind)
+int loss_forward(backend_t be, float *out, const float *x, const float *target, float target_value, long n,
+                 enum loss_kind kind)
 {
     NEED(be, loss_forward);
-    if (n < 1) return err_set("loss: empty input");
+    if (n < 1)
+        return err_set("loss: empty input");
     return be->iface->loss_forward(be, out, x, target, target_value, n, kind);
 }
 
-int loss_backward(backend_t be, float *dx, const float *x, const float *target,
-                  float target_value, float scale, long n, enum loss_kind kind)
+int loss_backward(backend_t be, float *dx, const float *x, const float *target, float target_value,
+                  float scale, long n, enum loss_kind kind)
 {
     NEED(be, loss_backward);
-    if (n < 1) return err_set("loss: empty input");
+    if (n < 1)
+        return err_set("loss: empty input");
     return be->iface->loss_backward(be, dx, x, target, target_value, scale, n, kind);
 }
 
@@ -187,11 +197,15 @@ int tensor_axpy(backend_t be, float *y, float a, const float *x, long n)
 
 // ---- backend.h verbs that go through the vtable
 
-const char *backend_name(backend_t be) { return be ? be->iface->name : "none"; }
+const char *backend_name(backend_t be)
+{
+    return be ? be->iface->name : "none";
+}
 
 int backend_supports(backend_t be, enum backend_op op)
 {
-    if (!be) return 0;
+    if (!be)
+        return 0;
     const struct backend_iface *i = be->iface;
     switch (op) {
     case BACKEND_OP_CONV2D: return i->conv2d_forward && i->conv2d_backward;
@@ -208,18 +222,21 @@ int backend_supports(backend_t be, enum backend_op op)
 
 void backend_free(backend_t be)
 {
-    if (be) be->iface->free(be);
+    if (be)
+        be->iface->free(be);
 }
 
 void *backend_alloc(backend_t be, size_t bytes)
 {
-    if (!be) return NULL;
+    if (!be)
+        return NULL;
     return be->iface->alloc(be, bytes);
 }
 
 void backend_dealloc(backend_t be, void *p)
 {
-    if (be && p) be->iface->dealloc(be, p);
+    if (be && p)
+        be->iface->dealloc(be, p);
 }
 
 int backend_upload(backend_t be, void *dst, const void *src, size_t bytes)
@@ -248,7 +265,8 @@ int backend_zero(backend_t be, void *dst, size_t bytes)
 
 int backend_synchronize(backend_t be)
 {
-    if (!be) return err_set("backend_synchronize: no backend");
+    if (!be)
+        return err_set("backend_synchronize: no backend");
     return be->iface->synchronize ? be->iface->synchronize(be) : 0;
 }
 

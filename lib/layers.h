@@ -32,10 +32,9 @@ struct conv_shape {
 };
 
 /* Fill hout/wout of a conv2d (out_pad ignored) or convt2d.  -1 if < 1. */
-int conv2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride,
-                 int pad);
-int convt2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride,
-                  int pad, int out_pad);
+int conv2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride, int pad);
+int convt2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride, int pad,
+                  int out_pad);
 /* Bytes of backend workspace one call needs (pass to backend_reserve). */
 size_t conv2d_workspace_bytes(const struct conv_shape *s);
 size_t convt2d_workspace_bytes(const struct conv_shape *s);
@@ -46,14 +45,14 @@ int conv2d_forward(backend_t be, float *out, const float *in, const float *w, co
                    const struct conv_shape *s);
 /* din [n,cin,h,w] (overwritten, may be NULL); dw [cout,cin,k,k] +=;
  * db [cout] += (may be NULL); dout [n,cout,hout,wout]; in, w as forward. */
-int conv2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout,
-                    const float *in, const float *w, const struct conv_shape *s);
+int conv2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout, const float *in,
+                    const float *w, const struct conv_shape *s);
 /* out [n,cout,hout,wout] = conv_transpose(in [n,cin,h,w], w [cin,cout,k,k]) + b [cout]. */
 int convt2d_forward(backend_t be, float *out, const float *in, const float *w, const float *b,
                     const struct conv_shape *s);
 /* din [n,cin,h,w] (overwritten, may be NULL); dw [cin,cout,k,k] +=; db [cout] +=. */
-int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout,
-                     const float *in, const float *w, const struct conv_shape *s);
+int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, const struct conv_shape *s);
 
 // ----------------------------------------------------------------------------
 // Reflection padding: in [planes,h,w] -> out [planes,h+2p,w+2p] (planes = N*C,
@@ -61,8 +60,7 @@ int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float
 // the dout entries that copied each input pixel.
 
 int reflpad_forward(backend_t be, float *out, const float *in, int planes, int h, int w, int pad);
-int reflpad_backward(backend_t be, float *din, const float *dout, int planes, int h, int w,
-                     int pad);
+int reflpad_backward(backend_t be, float *din, const float *dout, int planes, int h, int w, int pad);
 
 // ----------------------------------------------------------------------------
 // BatchNorm2d over in/out [n,c,hw].  training=1: normalise with the batch
@@ -72,25 +70,25 @@ int reflpad_backward(backend_t be, float *din, const float *dout, int planes, in
 // running statistics, which are copied to mean/rstd for the backward.
 // The caller counts num_batches_tracked (a host integer).
 
-#define BN_EPS 1e-5      /* PyTorch's eps and momentum, as doubles like PyTorch */
+#define BN_EPS      1e-5 /* PyTorch's eps and momentum, as doubles like PyTorch */
 #define BN_MOMENTUM 0.1
 
-int batchnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in,
-                      const float *gamma, const float *beta, float *run_mean, float *run_var,
-                      int n, int c, int hw, int training, double momentum, double eps);
+int batchnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in, const float *gamma,
+                      const float *beta, float *run_mean, float *run_var, int n, int c, int hw, int training,
+                      double momentum, double eps);
 /* din [n,c,hw] (overwritten); dgamma, dbeta [c] +=; in, mean, rstd, gamma as
  * saved by the forward with the same `training`. */
 int batchnorm_backward(backend_t be, float *din, float *dgamma, float *dbeta, const float *dout,
-                       const float *in, const float *mean, const float *rstd, const float *gamma,
-                       int n, int c, int hw, int training);
+                       const float *in, const float *mean, const float *rstd, const float *gamma, int n,
+                       int c, int hw, int training);
 
 // InstanceNorm2d without affine or running stats: each of `planes` (= N*C)
 // planes of hw values is normalised by its own mean and biased variance.
 // mean/rstd [planes] are saved for the backward.
-int instnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in,
-                     int planes, int hw, double eps);
-int instnorm_backward(backend_t be, float *din, const float *dout, const float *in,
-                      const float *mean, const float *rstd, int planes, int hw);
+int instnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in, int planes, int hw,
+                     double eps);
+int instnorm_backward(backend_t be, float *din, const float *dout, const float *in, const float *mean,
+                      const float *rstd, int planes, int hw);
 
 // ----------------------------------------------------------------------------
 // Elementwise activations.  Backward works from the forward OUTPUT, so every
@@ -104,8 +102,7 @@ enum act_kind {
 #define ACT_LRELU_SLOPE 0.2f
 
 int act_forward(backend_t be, float *out, const float *in, long n, enum act_kind kind);
-int act_backward(backend_t be, float *din, const float *dout, const float *out, long n,
-                 enum act_kind kind);
+int act_backward(backend_t be, float *din, const float *dout, const float *out, long n, enum act_kind kind);
 
 // ----------------------------------------------------------------------------
 // Reductions and losses
@@ -121,12 +118,12 @@ enum loss_kind {
 };
 /* out [1] (device) = loss of x [n] against target [n], or against the
  * constant target_value when target is NULL. */
-int loss_forward(backend_t be, float *out, const float *x, const float *target,
-                 float target_value, long n, enum loss_kind kind);
+int loss_forward(backend_t be, float *out, const float *x, const float *target, float target_value, long n,
+                 enum loss_kind kind);
 /* dx [n] += scale * d loss / dx  (ACCUMULATED, like a parameter gradient, since
  * the prediction usually also receives other gradients).  L1 uses sign(0)=0. */
-int loss_backward(backend_t be, float *dx, const float *x, const float *target,
-                  float target_value, float scale, long n, enum loss_kind kind);
+int loss_backward(backend_t be, float *dx, const float *x, const float *target, float target_value,
+                  float scale, long n, enum loss_kind kind);
 
 /* y [n] += a * x [n]. */
 int tensor_axpy(backend_t be, float *y, float a, const float *x, long n);

@@ -33,10 +33,10 @@ struct layer {
     char name[48]; /* state_dict module prefix, "" for parameter-free layers */
     int cin, cout, k, stride, pad, out_pad;
     enum act_kind act;
-    int skip_from;   /* L_RES_END: index of its L_RES_BEGIN */
-    size_t w_off, b_off; /* offsets in the parameter slab (conv: w,b; BN: gamma,beta) */
+    int skip_from;         /* L_RES_END: index of its L_RES_BEGIN */
+    size_t w_off, b_off;   /* offsets in the parameter slab (conv: w,b; BN: gamma,beta) */
     size_t rm_off, rv_off; /* offsets in the buffer slab (BN) */
-    int64_t nbt;     /* BN num_batches_tracked */
+    int64_t nbt;           /* BN num_batches_tracked */
 };
 
 struct net {
@@ -56,10 +56,10 @@ struct net {
 struct net_acts {
     struct net *net;
     int n, h, w;
-    int training;     /* BN mode of the last forward */
-    float *slab;      /* everything below lives in it */
-    float *x;         /* copy of the input [n,3,h,w] */
-    float *out[NET_MAX_LAYERS];        /* layer outputs (aliases for in-place layers) */
+    int training;                                       /* BN mode of the last forward */
+    float *slab;                                        /* everything below lives in it */
+    float *x;                                           /* copy of the input [n,3,h,w] */
+    float *out[NET_MAX_LAYERS];                         /* layer outputs (aliases for in-place layers) */
     float *mean[NET_MAX_LAYERS], *rstd[NET_MAX_LAYERS]; /* BN [c], IN [n*c] */
     int c_[NET_MAX_LAYERS], h_[NET_MAX_LAYERS], w_[NET_MAX_LAYERS]; /* output shapes */
     struct conv_shape cs[NET_MAX_LAYERS];
@@ -78,8 +78,8 @@ static struct layer *add(struct net *net, enum layer_kind kind, const char *name
     return l;
 }
 
-static void add_conv(struct net *net, enum layer_kind kind, const char *name, int cin, int cout,
-                     int k, int stride, int pad, int out_pad)
+static void add_conv(struct net *net, enum layer_kind kind, const char *name, int cin, int cout, int k,
+                     int stride, int pad, int out_pad)
 {
     struct layer *l = add(net, kind, name);
     l->cin = cin, l->cout = cout, l->k = k, l->stride = stride, l->pad = pad;
@@ -101,16 +101,16 @@ static void add_pad(struct net *net, int p)
     add(net, L_PAD, NULL)->pad = p;
 }
 
-static void push_tensor(struct net *net, const char *mod, const char *leaf,
-                        enum net_tensor_kind kind, int ndim, const int64_t *shape, void *data,
-                        float *grad)
+static void push_tensor(struct net *net, const char *mod, const char *leaf, enum net_tensor_kind kind,
+                        int ndim, const int64_t *shape, void *data, float *grad)
 {
     struct net_tensor *t = &net->tensors[net->n_tensors++];
     snprintf(t->name, sizeof t->name, "%s.%s", mod, leaf);
     t->kind = kind;
     t->ndim = ndim;
     t->numel = 1;
-    for (int d = 0; d < ndim; d++) t->shape[d] = shape[d], t->numel *= (size_t)shape[d];
+    for (int d = 0; d < ndim; d++)
+        t->shape[d] = shape[d], t->numel *= (size_t)shape[d];
     t->data = data;
     t->grad = grad;
 }
@@ -143,8 +143,8 @@ static int finish(struct net *net, rng *init)
         float *p = net->params, *g = net->grads, *b = net->bufs;
         if (l->kind == L_CONV || l->kind == L_CONVT) {
             /* Conv2d weight OIHW, ConvTranspose2d weight IOHW */
-            int64_t ws[4] = {l->kind == L_CONV ? l->cout : l->cin,
-                             l->kind == L_CONV ? l->cin : l->cout, l->k, l->k};
+            int64_t ws[4] = {l->kind == L_CONV ? l->cout : l->cin, l->kind == L_CONV ? l->cin : l->cout, l->k,
+                             l->k};
             int64_t bs[1] = {l->cout};
             push_tensor(net, l->name, "weight", NET_PARAM, 4, ws, p + l->w_off, g + l->w_off);
             push_tensor(net, l->name, "bias", NET_PARAM, 1, bs, p + l->b_off, g + l->b_off);
@@ -168,8 +168,10 @@ static struct net *net_alloc(backend_t be)
         return NULL;
     }
     struct net *net = calloc(1, sizeof *net);
-    if (!net) err_set("net: out of memory");
-    else net->be = be;
+    if (!net)
+        err_set("net: out of memory");
+    else
+        net->be = be;
     return net;
 }
 
@@ -180,7 +182,8 @@ struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init)
         return NULL;
     }
     struct net *net = net_alloc(be);
-    if (!net) return NULL;
+    if (!net)
+        return NULL;
     net->is_gen = 1;
     int c = cfg->ngf, nb = cfg->n_blocks;
     char nm[48], nm2[48];
@@ -204,7 +207,8 @@ struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init)
             add_pad(net, 1);
             add_conv(net, L_CONV, nm, c, c, 3, 1, 0, 0);
             add_bn(net, nm2, c);
-            if (half == 0) add_act(net, ACT_RELU);
+            if (half == 0)
+                add_act(net, ACT_RELU);
         }
         add(net, L_RES_END, NULL)->skip_from = begin;
     }
@@ -233,7 +237,8 @@ struct net *disc_new(backend_t be, const struct disc_config *cfg, rng *init)
         return NULL;
     }
     struct net *net = net_alloc(be);
-    if (!net) return NULL;
+    if (!net)
+        return NULL;
     int c = cfg->ndf;
     add_conv(net, L_CONV, "model.0", 3, c, 4, 2, 1, 0);
     add_act(net, ACT_LRELU);
@@ -257,11 +262,13 @@ struct net *disc_new(backend_t be, const struct disc_config *cfg, rng *init)
 
 void net_free(struct net *net)
 {
-    if (!net) return;
+    if (!net)
+        return;
     backend_dealloc(net->be, net->params);
     backend_dealloc(net->be, net->grads);
     backend_dealloc(net->be, net->bufs);
-    for (int i = 0; i < 3; i++) backend_dealloc(net->be, net->scratch[i]);
+    for (int i = 0; i < 3; i++)
+        backend_dealloc(net->be, net->scratch[i]);
     free(net->tensors);
     free(net);
 }
@@ -303,7 +310,8 @@ int net_reset_parameters(struct net *net, rng *r)
         }
     }
     int rc = backend_upload(net->be, net->params, hp, net->n_params * sizeof(float));
-    if (!rc) rc = backend_upload(net->be, net->bufs, hb, net->n_bufs * sizeof(float));
+    if (!rc)
+        rc = backend_upload(net->be, net->bufs, hb, net->n_bufs * sizeof(float));
     free(hp), free(hb);
     return rc;
 }
@@ -311,7 +319,10 @@ int net_reset_parameters(struct net *net, rng *r)
 // ----------------------------------------------------------------------------
 // accessors
 
-int net_tensor_count(const struct net *net) { return net->n_tensors; }
+int net_tensor_count(const struct net *net)
+{
+    return net->n_tensors;
+}
 
 const struct net_tensor *net_tensor_at(const struct net *net, int i)
 {
@@ -321,19 +332,22 @@ const struct net_tensor *net_tensor_at(const struct net *net, int i)
 const struct net_tensor *net_tensor_find(const struct net *net, const char *name)
 {
     for (int i = 0; i < net->n_tensors; i++)
-        if (!strcmp(net->tensors[i].name, name)) return &net->tensors[i];
+        if (!strcmp(net->tensors[i].name, name))
+            return &net->tensors[i];
     return NULL;
 }
 
 float *net_params(struct net *net, size_t *n)
 {
-    if (n) *n = net->n_params;
+    if (n)
+        *n = net->n_params;
     return net->params;
 }
 
 float *net_grads(struct net *net, size_t *n)
 {
-    if (n) *n = net->n_params;
+    if (n)
+        *n = net->n_params;
     return net->grads;
 }
 
@@ -342,9 +356,18 @@ int net_zero_grad(struct net *net)
     return backend_zero(net->be, net->grads, net->n_params * sizeof(float));
 }
 
-void net_set_training(struct net *net, int training) { net->training = training != 0; }
-int net_is_training(const struct net *net) { return net->training; }
-backend_t net_backend(const struct net *net) { return net->be; }
+void net_set_training(struct net *net, int training)
+{
+    net->training = training != 0;
+}
+int net_is_training(const struct net *net)
+{
+    return net->training;
+}
+backend_t net_backend(const struct net *net)
+{
+    return net->be;
+}
 
 // ----------------------------------------------------------------------------
 // activations
@@ -376,21 +399,23 @@ struct net_acts *net_acts_new(struct net *net, int n, int h, int w)
         size_t nstat = 0;
         switch (l->kind) {
         case L_PAD:
-            if (l->pad >= h || l->pad >= w) goto small;
+            if (l->pad >= h || l->pad >= w)
+                goto small;
             oh = h + 2 * l->pad, ow = w + 2 * l->pad;
             break;
         case L_CONV:
         case L_CONVT:
-            if (l->cin != c) goto small;
+            if (l->cin != c)
+                goto small;
             if ((l->kind == L_CONV
                      ? conv2d_shape(&a->cs[i], n, c, h, w, l->cout, l->k, l->stride, l->pad)
-                     : convt2d_shape(&a->cs[i], n, c, h, w, l->cout, l->k, l->stride, l->pad,
-                                     l->out_pad)))
+                     : convt2d_shape(&a->cs[i], n, c, h, w, l->cout, l->k, l->stride, l->pad, l->out_pad)))
                 goto small;
             oc = l->cout, oh = a->cs[i].hout, ow = a->cs[i].wout;
-            size_t wb = l->kind == L_CONV ? conv2d_workspace_bytes(&a->cs[i])
-                                          : convt2d_workspace_bytes(&a->cs[i]);
-            if (wb > ws) ws = wb;
+            size_t wb =
+                l->kind == L_CONV ? conv2d_workspace_bytes(&a->cs[i]) : convt2d_workspace_bytes(&a->cs[i]);
+            if (wb > ws)
+                ws = wb;
             break;
         case L_BN: nstat = (size_t)c; break;
         case L_IN: nstat = (size_t)n * c; break;
@@ -399,15 +424,18 @@ struct net_acts *net_acts_new(struct net *net, int n, int h, int w)
         }
         a->c_[i] = oc, a->h_[i] = oh, a->w_[i] = ow;
         size_t nel = (size_t)n * oc * oh * ow;
-        if (nel > maxel) maxel = nel;
+        if (nel > maxel)
+            maxel = nel;
         off[i] = SIZE_MAX;
-        if (!in_place(l->kind)) off[i] = total, total += (nel + 15) / 16 * 16;
+        if (!in_place(l->kind))
+            off[i] = total, total += (nel + 15) / 16 * 16;
         nst[i] = (nstat + 15) / 16 * 16;
         soff[i] = total, total += 2 * nst[i];
         c = oc, h = oh, w = ow;
     }
     a->slab = backend_alloc(net->be, total * sizeof(float));
-    if (!a->slab) goto fail;
+    if (!a->slab)
+        goto fail;
     a->x = a->slab;
     for (int i = 0; i < net->nl; i++) {
         a->out[i] = off[i] != SIZE_MAX ? a->slab + off[i] : (i ? a->out[i - 1] : a->x);
@@ -419,11 +447,13 @@ struct net_acts *net_acts_new(struct net *net, int n, int h, int w)
         for (int k = 0; k < 3; k++) {
             backend_dealloc(net->be, net->scratch[k]);
             net->scratch[k] = backend_alloc(net->be, maxel * sizeof(float));
-            if (!net->scratch[k]) goto fail;
+            if (!net->scratch[k])
+                goto fail;
         }
         net->scratch_n = maxel;
     }
-    if (backend_reserve(net->be, ws)) goto fail;
+    if (backend_reserve(net->be, ws))
+        goto fail;
     return a;
 small:
     err_set("net_acts_new: input %dx%dx%d does not fit the network", n, a->h, a->w);
@@ -434,7 +464,8 @@ fail:
 
 void net_acts_free(struct net_acts *a)
 {
-    if (!a) return;
+    if (!a)
+        return;
     backend_dealloc(a->net->be, a->slab);
     free(a);
 }
@@ -442,7 +473,8 @@ void net_acts_free(struct net_acts *a)
 float *net_acts_output(struct net_acts *a, int shape[4])
 {
     int i = a->net->nl - 1;
-    if (shape) shape[0] = a->n, shape[1] = a->c_[i], shape[2] = a->h_[i], shape[3] = a->w_[i];
+    if (shape)
+        shape[0] = a->n, shape[1] = a->c_[i], shape[2] = a->h_[i], shape[3] = a->w_[i];
     return a->out[i];
 }
 
@@ -454,7 +486,8 @@ size_t net_acts_output_numel(const struct net_acts *a)
 
 static size_t numel_of(const struct net_acts *a, int i) /* output of layer i, -1 = input */
 {
-    if (i < 0) return (size_t)a->n * 3 * a->h * a->w;
+    if (i < 0)
+        return (size_t)a->n * 3 * a->h * a->w;
     return (size_t)a->n * a->c_[i] * a->h_[i] * a->w_[i];
 }
 
@@ -466,7 +499,8 @@ int net_forward(struct net_acts *a, const float *x)
     struct net *net = a->net;
     backend_t be = net->be;
     float *P = net->params, *B = net->bufs;
-    if (backend_copy(be, a->x, x, numel_of(a, -1) * sizeof(float))) return -1;
+    if (backend_copy(be, a->x, x, numel_of(a, -1) * sizeof(float)))
+        return -1;
     a->training = net->training;
     for (int i = 0; i < net->nl; i++) {
         struct layer *l = &net->L[i];
@@ -476,27 +510,23 @@ int net_forward(struct net_acts *a, const float *x)
         int rc = 0;
         switch (l->kind) {
         case L_PAD: rc = reflpad_forward(be, out, in, a->n * c, h, w, l->pad); break;
-        case L_CONV:
-            rc = conv2d_forward(be, out, in, P + l->w_off, P + l->b_off, &a->cs[i]);
-            break;
-        case L_CONVT:
-            rc = convt2d_forward(be, out, in, P + l->w_off, P + l->b_off, &a->cs[i]);
-            break;
+        case L_CONV: rc = conv2d_forward(be, out, in, P + l->w_off, P + l->b_off, &a->cs[i]); break;
+        case L_CONVT: rc = convt2d_forward(be, out, in, P + l->w_off, P + l->b_off, &a->cs[i]); break;
         case L_BN:
-            rc = batchnorm_forward(be, out, a->mean[i], a->rstd[i], in, P + l->w_off,
-                                   P + l->b_off, B + l->rm_off, B + l->rv_off, a->n, c, h * w,
-                                   a->training, BN_MOMENTUM, BN_EPS);
-            if (a->training) l->nbt++;
+            rc = batchnorm_forward(be, out, a->mean[i], a->rstd[i], in, P + l->w_off, P + l->b_off,
+                                   B + l->rm_off, B + l->rv_off, a->n, c, h * w, a->training, BN_MOMENTUM,
+                                   BN_EPS);
+            if (a->training)
+                l->nbt++;
             break;
-        case L_IN:
-            rc = instnorm_forward(be, out, a->mean[i], a->rstd[i], in, a->n * c, h * w, BN_EPS);
-            break;
+        case L_IN: rc = instnorm_forward(be, out, a->mean[i], a->rstd[i], in, a->n * c, h * w, BN_EPS); break;
         case L_ACT: rc = act_forward(be, out, in, nel, l->act); break;
         case L_RES_BEGIN: break;
         case L_RES_END: rc = tensor_axpy(be, out, 1.0f, a->out[l->skip_from], nel); break;
         case L_MEAN: rc = mean_forward(be, out, in, a->n, (long)c * h * w); break;
         }
-        if (rc) return err_wrap("forward layer %d (%s)", i, l->name);
+        if (rc)
+            return err_wrap("forward layer %d (%s)", i, l->name);
     }
     a->forwarded = 1;
     return 0;
@@ -507,10 +537,12 @@ int net_backward(struct net_acts *a, const float *dout, float *dx)
     struct net *net = a->net;
     backend_t be = net->be;
     float *P = net->params, *G = net->grads;
-    if (!a->forwarded) return err_set("net_backward: no forward to back-propagate");
+    if (!a->forwarded)
+        return err_set("net_backward: no forward to back-propagate");
     float *g = net->scratch[0], *other = net->scratch[1], *skip = net->scratch[2];
     int last = net->nl - 1;
-    if (backend_copy(be, g, dout, numel_of(a, last) * sizeof(float))) return -1;
+    if (backend_copy(be, g, dout, numel_of(a, last) * sizeof(float)))
+        return -1;
     for (int i = last; i >= 0; i--) {
         struct layer *l = &net->L[i];
         float *in = i ? a->out[i - 1] : a->x;
@@ -523,34 +555,36 @@ int net_backward(struct net_acts *a, const float *dout, float *dx)
         case L_RES_END: rc = backend_copy(be, skip, g, nel * sizeof(float)); break;
         case L_RES_BEGIN: rc = tensor_axpy(be, g, 1.0f, skip, nel); break;
         case L_PAD:
-            if (din) rc = reflpad_backward(be, din, g, a->n * c, h, w, l->pad);
+            if (din)
+                rc = reflpad_backward(be, din, g, a->n * c, h, w, l->pad);
             break;
         case L_CONV:
-            rc = conv2d_backward(be, din, G + l->w_off, G + l->b_off, g, in, P + l->w_off,
-                                 &a->cs[i]);
+            rc = conv2d_backward(be, din, G + l->w_off, G + l->b_off, g, in, P + l->w_off, &a->cs[i]);
             break;
         case L_CONVT:
-            rc = convt2d_backward(be, din, G + l->w_off, G + l->b_off, g, in, P + l->w_off,
-                                  &a->cs[i]);
+            rc = convt2d_backward(be, din, G + l->w_off, G + l->b_off, g, in, P + l->w_off, &a->cs[i]);
             break;
         case L_BN:
-            rc = batchnorm_backward(be, din, G + l->w_off, G + l->b_off, g, in, a->mean[i],
-                                    a->rstd[i], P + l->w_off, a->n, c, h * w, a->training);
+            rc = batchnorm_backward(be, din, G + l->w_off, G + l->b_off, g, in, a->mean[i], a->rstd[i],
+                                    P + l->w_off, a->n, c, h * w, a->training);
             break;
         case L_IN:
             if (din)
                 rc = instnorm_backward(be, din, g, in, a->mean[i], a->rstd[i], a->n * c, h * w);
             break;
         case L_MEAN:
-            if (din) rc = mean_backward(be, din, g, a->n, (long)c * h * w);
+            if (din)
+                rc = mean_backward(be, din, g, a->n, (long)c * h * w);
             break;
         }
-        if (rc) return err_wrap("backward layer %d (%s)", i, l->name);
+        if (rc)
+            return err_wrap("backward layer %d (%s)", i, l->name);
         if (!in_place(l->kind)) {
             float *t = g;
             g = other, other = t;
         }
     }
-    if (dx) return tensor_axpy(be, dx, 1.0f, g, (long)numel_of(a, -1));
+    if (dx)
+        return tensor_axpy(be, dx, 1.0f, g, (long)numel_of(a, -1));
     return 0;
 }

@@ -70,13 +70,13 @@ enum net_tensor_kind {
 };
 
 struct net_tensor {
-    char name[64];           /* e.g. "model.10.conv_block.1.weight" */
+    char name[64]; /* e.g. "model.10.conv_block.1.weight" */
     enum net_tensor_kind kind;
-    int ndim;                /* 4 for conv weights, 1 for vectors, 0 for counters */
+    int ndim; /* 4 for conv weights, 1 for vectors, 0 for counters */
     int64_t shape[4];
     size_t numel;
-    void *data;              /* float* (device) or int64_t* (host, NET_COUNTER) */
-    float *grad;             /* same shape as data, NET_PARAM only, else NULL */
+    void *data;  /* float* (device) or int64_t* (host, NET_COUNTER) */
+    float *grad; /* same shape as data, NET_PARAM only, else NULL */
 };
 
 int net_tensor_count(const struct net *net);

@@ -15,7 +15,8 @@
 
 void npy_array_free(struct npy_array *a)
 {
-    if (!a) return;
+    if (!a)
+        return;
     free(a->data);
     memset(a, 0, sizeof *a);
 }
@@ -30,25 +31,31 @@ static const char *dict_value(const char *h, const char *key)
     snprintf(q1, sizeof q1, "'%s'", key);
     snprintf(q2, sizeof q2, "\"%s\"", key);
     const char *p = strstr(h, q1);
-    if (!p) p = strstr(h, q2);
-    if (!p) return NULL;
+    if (!p)
+        p = strstr(h, q2);
+    if (!p)
+        return NULL;
     p += strlen(q1);
-    while (isspace((unsigned char)*p)) p++;
-    if (*p != ':') return NULL;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p != ':')
+        return NULL;
     p++;
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     return p;
 }
 
 static int parse_header(const char *h, char descr[16], int *fortran, int64_t *shape, int *ndim,
                         const char *label)
 {
-    const char *d = dict_value(h, "descr"), *f = dict_value(h, "fortran_order"),
-               *s = dict_value(h, "shape");
-    if (!d || !f || !s) return err_set("%s: .npy header without descr/fortran_order/shape", label);
+    const char *d = dict_value(h, "descr"), *f = dict_value(h, "fortran_order"), *s = dict_value(h, "shape");
+    if (!d || !f || !s)
+        return err_set("%s: .npy header without descr/fortran_order/shape", label);
     char q = *d;
     const char *e = (q == '\'' || q == '"') ? strchr(d + 1, q) : NULL;
-    if (!e || e - d - 1 >= 16) return err_set("%s: bad descr in the .npy header", label);
+    if (!e || e - d - 1 >= 16)
+        return err_set("%s: bad descr in the .npy header", label);
     memcpy(descr, d + 1, (size_t)(e - d - 1));
     descr[e - d - 1] = 0;
     if (!strncmp(f, "True", 4))
@@ -57,20 +64,25 @@ static int parse_header(const char *h, char descr[16], int *fortran, int64_t *sh
         *fortran = 0;
     else
         return err_set("%s: bad fortran_order in the .npy header", label);
-    if (*s != '(') return err_set("%s: bad shape in the .npy header", label);
+    if (*s != '(')
+        return err_set("%s: bad shape in the .npy header", label);
     s++;
     *ndim = 0;
     for (;;) {
-        while (isspace((unsigned char)*s) || *s == ',') s++;
-        if (*s == ')') break;
+        while (isspace((unsigned char)*s) || *s == ',')
+            s++;
+        if (*s == ')')
+            break;
         if (!isdigit((unsigned char)*s) || *ndim >= NPY_MAX_DIMS)
             return err_set("%s: bad or too many dimensions in the .npy shape", label);
         char *end;
         long long v = strtoll(s, &end, 10);
-        if (v < 0 || v > (1LL << 40)) return err_set("%s: dimension %lld out of range", label, v);
+        if (v < 0 || v > (1LL << 40))
+            return err_set("%s: dimension %lld out of range", label, v);
         shape[(*ndim)++] = v;
         s = end;
-        if (*s == 'L') s++; /* Python 2 longs */
+        if (*s == 'L')
+            s++; /* Python 2 longs */
     }
     return 0;
 }
@@ -89,34 +101,39 @@ int npy_parse(struct npy_array *out, const uint8_t *buf, size_t len, const char 
         hlen = buf[8] | (size_t)buf[9] << 8;
         off = 10;
     } else if (major == 2 || major == 3) {
-        if (len < 12) return err_set("%s: truncated .npy header", label);
+        if (len < 12)
+            return err_set("%s: truncated .npy header", label);
         hlen = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
         off = 12;
     } else {
         return err_set("%s: .npy format version %d is not supported", label, major);
     }
-    if (hlen > len - off || hlen > (1u << 20)) return err_set("%s: truncated .npy header", label);
+    if (hlen > len - off || hlen > (1u << 20))
+        return err_set("%s: truncated .npy header", label);
     char *h = malloc(hlen + 1);
-    if (!h) return err_set("%s: out of memory", label);
+    if (!h)
+        return err_set("%s: out of memory", label);
     memcpy(h, buf + off, hlen);
     h[hlen] = 0;
     char descr[16];
     int fortran = 0;
     int rc = parse_header(h, descr, &fortran, out->shape, &out->ndim, label);
     free(h);
-    if (rc) return -1;
+    if (rc)
+        return -1;
     size_t esize = !strcmp(descr, "<f8") ? 8 : !strcmp(descr, "<f4") ? 4 : 0;
     if (!esize)
-        return err_set("%s: .npy dtype '%s' is not supported (expected '<f8' or '<f4')", label,
-                       descr);
+        return err_set("%s: .npy dtype '%s' is not supported (expected '<f8' or '<f4')", label, descr);
     out->numel = 1;
-    for (int i = 0; i < out->ndim; i++) out->numel *= out->shape[i];
+    for (int i = 0; i < out->ndim; i++)
+        out->numel *= out->shape[i];
     off += hlen;
     if ((uint64_t)out->numel * esize != len - off)
         return err_set("%s: .npy data is %zu bytes, shape and dtype need %llu", label, len - off,
                        (unsigned long long)out->numel * esize);
     out->data = malloc((size_t)(out->numel ? out->numel : 1) * sizeof(double));
-    if (!out->data) return err_set("%s: out of memory", label);
+    if (!out->data)
+        return err_set("%s: out of memory", label);
     const uint8_t *p = buf + off;
     for (int64_t i = 0; i < out->numel; i++) {
         if (esize == 8) {
@@ -142,7 +159,8 @@ int npy_parse(struct npy_array *out, const uint8_t *buf, size_t len, const char 
                 stride *= out->shape[k];
             }
             c[i] = out->data[fo];
-            for (int k = nd - 1; k >= 0 && ++idx[k] == out->shape[k]; k--) idx[k] = 0;
+            for (int k = nd - 1; k >= 0 && ++idx[k] == out->shape[k]; k--)
+                idx[k] = 0;
         }
         free(out->data);
         out->data = c;
@@ -152,7 +170,8 @@ int npy_parse(struct npy_array *out, const uint8_t *buf, size_t len, const char 
 
 int npy_format(uint8_t **out, size_t *len, const double *data, const int64_t *shape, int ndim)
 {
-    if (ndim < 0 || ndim > NPY_MAX_DIMS) return err_set("npy: %d dimensions", ndim);
+    if (ndim < 0 || ndim > NPY_MAX_DIMS)
+        return err_set("npy: %d dimensions", ndim);
     char sh[256] = "(";
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
@@ -166,7 +185,8 @@ int npy_format(uint8_t **out, size_t *len, const double *data, const int64_t *sh
     size_t total = 10 + (size_t)hl + 1, pad = (64 - total % 64) % 64;
     size_t hlen = (size_t)hl + pad + 1, n = 10 + hlen + (size_t)numel * 8;
     uint8_t *b = malloc(n);
-    if (!b) return err_set("npy: out of memory");
+    if (!b)
+        return err_set("npy: out of memory");
     static const uint8_t magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
     memcpy(b, magic, sizeof magic);
     b[8] = (uint8_t)(hlen & 0xff);
@@ -228,7 +248,8 @@ int npz_read(const char *path, const char *key, struct npy_array *out)
     }
     rc = npy_parse(out, buf, st.size, label);
 out:
-    if (zf) zip_fclose(zf);
+    if (zf)
+        zip_fclose(zf);
     free(buf);
     zip_discard(za);
     return rc;
@@ -256,8 +277,7 @@ int npz_write(const char *path, const struct npz_entry *entries, int count)
             break;
         }
         zip_source_t *src = zip_source_buffer(za, bufs[i], len, 0);
-        zip_int64_t idx = src ? zip_file_add(za, name, src, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE)
-                              : -1;
+        zip_int64_t idx = src ? zip_file_add(za, name, src, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE) : -1;
         if (idx < 0) {
             zip_source_free(src);
             rc = err_set("%s: adding %s: %s", path, name, zip_strerror(za));
@@ -271,7 +291,8 @@ int npz_write(const char *path, const struct npz_entry *entries, int count)
     } else if (rc != 0) {
         zip_discard(za);
     }
-    for (int i = 0; bufs && i < count; i++) free(bufs[i]);
+    for (int i = 0; bufs && i < count; i++)
+        free(bufs[i]);
     free(bufs);
     return rc;
 }

@@ -26,11 +26,11 @@
 
 struct adam {
     backend_t be;
-    size_t n;                     /* floats in the parameter slab */
-    float *exp_avg, *exp_avg_sq;  /* device slabs [n], owned */
-    long step;                    /* updates done: torch state['step'] */
-    double lr;                    /* current learning rate (the schedule sets it) */
-    double initial_lr;            /* LambdaLR's base lr */
+    size_t n;                    /* floats in the parameter slab */
+    float *exp_avg, *exp_avg_sq; /* device slabs [n], owned */
+    long step;                   /* updates done: torch state['step'] */
+    double lr;                   /* current learning rate (the schedule sets it) */
+    double initial_lr;           /* LambdaLR's base lr */
     double beta1, beta2, eps, weight_decay;
 };
 

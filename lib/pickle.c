@@ -65,28 +65,43 @@ void pk_free(pk_doc *d)
     free(d);
 }
 
-const pk_value *pk_root(const pk_doc *d) { return d ? d->root : NULL; }
-size_t pk_storage_count(const pk_doc *d) { return d ? d->nstorages : 0; }
-const pk_value *pk_storage_at(const pk_doc *d, size_t i) { return i < pk_storage_count(d) ? d->storages[i] : NULL; }
+const pk_value *pk_root(const pk_doc *d)
+{
+    return d ? d->root : NULL;
+}
+size_t pk_storage_count(const pk_doc *d)
+{
+    return d ? d->nstorages : 0;
+}
+const pk_value *pk_storage_at(const pk_doc *d, size_t i)
+{
+    return i < pk_storage_count(d) ? d->storages[i] : NULL;
+}
 
 // ----------------------------------------------------------------------------
 // names
 
-static const char *const dtype_names[PK_DTYPE_COUNT] = {
-    "float32", "float64", "float16", "bfloat16", "int64", "int32",
-    "int16", "int8", "uint8", "bool", "complex64", "complex128"};
+static const char *const dtype_names[PK_DTYPE_COUNT] = {"float32", "float64", "float16",   "bfloat16",
+                                                        "int64",   "int32",   "int16",     "int8",
+                                                        "uint8",   "bool",    "complex64", "complex128"};
 static const size_t dtype_sizes[PK_DTYPE_COUNT] = {4, 8, 2, 2, 8, 4, 2, 1, 1, 1, 8, 16};
 static const char *const storage_names[PK_DTYPE_COUNT] = {
-    "FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage",
-    "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage", "ComplexFloatStorage",
-    "ComplexDoubleStorage"};
+    "FloatStorage", "DoubleStorage", "HalfStorage",         "BFloat16Storage",
+    "LongStorage",  "IntStorage",    "ShortStorage",        "CharStorage",
+    "ByteStorage",  "BoolStorage",   "ComplexFloatStorage", "ComplexDoubleStorage"};
 
-const char *pk_dtype_name(pk_dtype t) { return (unsigned)t < PK_DTYPE_COUNT ? dtype_names[t] : "?"; }
-size_t pk_dtype_size(pk_dtype t) { return (unsigned)t < PK_DTYPE_COUNT ? dtype_sizes[t] : 0; }
+const char *pk_dtype_name(pk_dtype t)
+{
+    return (unsigned)t < PK_DTYPE_COUNT ? dtype_names[t] : "?";
+}
+size_t pk_dtype_size(pk_dtype t)
+{
+    return (unsigned)t < PK_DTYPE_COUNT ? dtype_sizes[t] : 0;
+}
 
 const char *pk_type_name(pk_type t)
 {
-    static const char *const names[] = {"None", "bool", "int", "int", "float", "str", "bytes",
+    static const char *const names[] = {"None",  "bool", "int",  "int",    "float",   "str",   "bytes",
                                         "tuple", "list", "dict", "global", "storage", "tensor"};
     return (unsigned)t <= PK_TENSOR ? names[t] : "?";
 }
@@ -117,7 +132,10 @@ static int fail(struct vm *m, const char *fmt, const char *arg)
     return err_set("%s: offset %zu: %s", m->label, (size_t)(m->p - m->start), what);
 }
 
-static int oom(struct vm *m) { return fail(m, "%s", "out of memory (pickle too large)"); }
+static int oom(struct vm *m)
+{
+    return fail(m, "%s", "out of memory (pickle too large)");
+}
 
 static pk_value *new_value(struct vm *m, pk_type t)
 {
@@ -146,7 +164,10 @@ static int push(struct vm *m, pk_value *v)
 }
 
 /* Items above the top mark, which must not be crossed by plain pops. */
-static size_t floor_(const struct vm *m) { return m->nmarks ? m->marks[m->nmarks - 1] : 0; }
+static size_t floor_(const struct vm *m)
+{
+    return m->nmarks ? m->marks[m->nmarks - 1] : 0;
+}
 
 static pk_value *pop(struct vm *m)
 {
@@ -308,7 +329,8 @@ static int global(struct vm *m, const char *mod, const char *name)
         if (t < 0) {
             char full[160];
             snprintf(full, sizeof full, "%.70s.%.70s", mod, name);
-            return fail(m, "forbidden global '%s' (only torch tensors, storages and OrderedDict are read)", full);
+            return fail(m, "forbidden global '%s' (only torch tensors, storages and OrderedDict are read)",
+                        full);
         }
         g->u.global.which = PK_G_STORAGE;
         g->u.global.dtype = (pk_dtype)t;
@@ -334,7 +356,10 @@ static int op_global_text(struct vm *m)
     return global(m, mod, name);
 }
 
-static bool is_int(const pk_value *v) { return v && v->type == PK_INT; }
+static bool is_int(const pk_value *v)
+{
+    return v && v->type == PK_INT;
+}
 
 /* A tuple of n ints -> arena array. */
 static int int_tuple(struct vm *m, const pk_value *t, int64_t **out, int *n, const char *what)
@@ -369,7 +394,8 @@ static int rebuild_tensor(struct vm *m, const pk_value *args, bool v2)
     if (!t)
         return oom(m);
     int nd = 0, ns = 0;
-    if (int_tuple(m, a[2], &t->u.tensor.shape, &nd, "size") || int_tuple(m, a[3], &t->u.tensor.stride, &ns, "stride"))
+    if (int_tuple(m, a[2], &t->u.tensor.shape, &nd, "size") ||
+        int_tuple(m, a[3], &t->u.tensor.stride, &ns, "stride"))
         return -1;
     if (nd != ns)
         return fail(m, "%s", "tensor size and stride differ in length");
@@ -394,17 +420,14 @@ static int op_reduce(struct vm *m)
         if (args->u.seq.n != 0)
             return fail(m, "%s", "OrderedDict with arguments");
         return push(m, new_value(m, PK_DICT));
-    case PK_G_REBUILD_TENSOR_V2:
-        return rebuild_tensor(m, args, true);
-    case PK_G_REBUILD_TENSOR:
-        return rebuild_tensor(m, args, false);
+    case PK_G_REBUILD_TENSOR_V2: return rebuild_tensor(m, args, true);
+    case PK_G_REBUILD_TENSOR: return rebuild_tensor(m, args, false);
     case PK_G_REBUILD_PARAMETER:
         if (args->u.seq.n < 1 || args->u.seq.items[0]->type != PK_TENSOR)
             return fail(m, "%s", "_rebuild_parameter without a tensor");
         return push(m, args->u.seq.items[0]);
     case PK_G_STORAGE:
-    default:
-        return fail(m, "%s", "a storage class called directly");
+    default: return fail(m, "%s", "a storage class called directly");
     }
 }
 
@@ -801,7 +824,10 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
     b->s[b->len] = 0;
 }
 
-static void sb_cstr(struct sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+static void sb_cstr(struct sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
 
 static void sb_json_str(struct sbuf *b, const char *s, size_t n)
 {
@@ -864,22 +890,14 @@ static void to_json(struct sbuf *b, const pk_value *v, int depth, bool as_key)
         return;
     }
     switch (v->type) {
-    case PK_NONE:
-        sb_cstr(b, "null");
-        break;
-    case PK_BOOL:
-        sb_cstr(b, v->u.b ? "true" : "false");
-        break;
+    case PK_NONE: sb_cstr(b, "null"); break;
+    case PK_BOOL: sb_cstr(b, v->u.b ? "true" : "false"); break;
     case PK_INT:
         snprintf(t, sizeof t, "%lld", (long long)v->u.i);
         sb_cstr(b, t);
         break;
-    case PK_FLOAT:
-        sb_num(b, v->u.f);
-        break;
-    case PK_STR:
-        sb_json_str(b, v->u.str.s, v->u.str.len);
-        break;
+    case PK_FLOAT: sb_num(b, v->u.f); break;
+    case PK_STR: sb_json_str(b, v->u.str.s, v->u.str.len); break;
     case PK_TUPLE:
     case PK_LIST:
         sb_put(b, "[", 1);
@@ -901,8 +919,7 @@ static void to_json(struct sbuf *b, const pk_value *v, int depth, bool as_key)
         }
         sb_put(b, "}", 1);
         break;
-    default:
-        b->failed = err_set("a %s cannot be written as JSON", pk_type_name(v->type));
+    default: b->failed = err_set("a %s cannot be written as JSON", pk_type_name(v->type));
     }
 }
 
@@ -962,7 +979,10 @@ void pkw_destroy(pk_writer *w)
     memset(w, 0, sizeof *w);
 }
 
-void pkw_op(pk_writer *w, uint8_t op) { w_put(w, &op, 1); }
+void pkw_op(pk_writer *w, uint8_t op)
+{
+    w_put(w, &op, 1);
+}
 
 void pkw_int(pk_writer *w, int64_t v)
 {
@@ -992,8 +1012,14 @@ void pkw_float(pk_writer *w, double v)
     w_put(w, b, 9);
 }
 
-void pkw_bool(pk_writer *w, bool v) { pkw_op(w, v ? 0x88 : 0x89); }
-void pkw_none(pk_writer *w) { pkw_op(w, 'N'); }
+void pkw_bool(pk_writer *w, bool v)
+{
+    pkw_op(w, v ? 0x88 : 0x89);
+}
+void pkw_none(pk_writer *w)
+{
+    pkw_op(w, 'N');
+}
 
 void pkw_str(pk_writer *w, const char *s, size_t n)
 {
@@ -1002,7 +1028,10 @@ void pkw_str(pk_writer *w, const char *s, size_t n)
     w_put(w, s, n);
 }
 
-void pkw_cstr(pk_writer *w, const char *s) { pkw_str(w, s, strlen(s)); }
+void pkw_cstr(pk_writer *w, const char *s)
+{
+    pkw_str(w, s, strlen(s));
+}
 
 void pkw_global(pk_writer *w, const char *module, const char *name)
 {

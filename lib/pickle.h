@@ -55,17 +55,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PK_MAX_DIMS 8                  /* tensors with more dimensions are rejected */
-#define PK_MAX_DEPTH 64                /* nesting limit of every walker */
-#define PK_MAX_BYTES (1ull << 30)      /* arena limit per document */
+#define PK_MAX_DIMS  8            /* tensors with more dimensions are rejected */
+#define PK_MAX_DEPTH 64           /* nesting limit of every walker */
+#define PK_MAX_BYTES (1ull << 30) /* arena limit per document */
 
 typedef enum pk_type {
     PK_NONE,
     PK_BOOL,
-    PK_INT,     /* fits int64 */
-    PK_BIGINT,  /* LONG1 wider than int64: raw little-endian two's complement in str */
+    PK_INT,    /* fits int64 */
+    PK_BIGINT, /* LONG1 wider than int64: raw little-endian two's complement in str */
     PK_FLOAT,
-    PK_STR,     /* UTF-8 as stored (not validated), NUL-terminated copy */
+    PK_STR, /* UTF-8 as stored (not validated), NUL-terminated copy */
     PK_BYTES,
     PK_TUPLE,
     PK_LIST,
@@ -77,7 +77,18 @@ typedef enum pk_type {
 
 /* Storage element types: torch.<name>Storage. */
 typedef enum pk_dtype {
-    PK_F32, PK_F64, PK_F16, PK_BF16, PK_I64, PK_I32, PK_I16, PK_I8, PK_U8, PK_BOOLT, PK_C64, PK_C128,
+    PK_F32,
+    PK_F64,
+    PK_F16,
+    PK_BF16,
+    PK_I64,
+    PK_I32,
+    PK_I16,
+    PK_I8,
+    PK_U8,
+    PK_BOOLT,
+    PK_C64,
+    PK_C128,
     PK_DTYPE_COUNT
 } pk_dtype;
 
@@ -100,11 +111,11 @@ struct pk_value {
         struct {
             const char *s; /* NUL-terminated */
             size_t len;
-        } str;            /* PK_STR, PK_BYTES, PK_BIGINT */
+        } str; /* PK_STR, PK_BYTES, PK_BIGINT */
         struct {
             pk_value **items;
             size_t n, cap;
-        } seq;            /* PK_TUPLE, PK_LIST */
+        } seq; /* PK_TUPLE, PK_LIST */
         struct {
             pk_value **keys, **vals;
             size_t n, cap;
@@ -176,9 +187,10 @@ typedef struct pk_writer {
 
 void pkw_init(pk_writer *w); /* writes PROTO 2 */
 void pkw_destroy(pk_writer *w);
-void pkw_op(pk_writer *w, uint8_t op);   /* a bare opcode: '}', ']', ')', '(', 't', 's', 'u', 'a', 'e', 'R', 'Q', 0x85.. */
-void pkw_int(pk_writer *w, int64_t v);   /* BININT1/2, BININT or LONG1 */
-void pkw_float(pk_writer *w, double v);  /* BINFLOAT */
+void pkw_op(pk_writer *w,
+            uint8_t op); /* a bare opcode: '}', ']', ')', '(', 't', 's', 'u', 'a', 'e', 'R', 'Q', 0x85.. */
+void pkw_int(pk_writer *w, int64_t v);  /* BININT1/2, BININT or LONG1 */
+void pkw_float(pk_writer *w, double v); /* BINFLOAT */
 void pkw_bool(pk_writer *w, bool v);
 void pkw_none(pk_writer *w);
 void pkw_str(pk_writer *w, const char *s, size_t n); /* BINUNICODE */

@@ -101,7 +101,10 @@ static void field_from_object_(record_field *f, msgpack_object v)
 {
     switch (v.type) {
     case MSGPACK_OBJECT_NIL: f->type = REC_NIL; break;
-    case MSGPACK_OBJECT_BOOLEAN: f->type = REC_BOOL; f->b = v.via.boolean; break;
+    case MSGPACK_OBJECT_BOOLEAN:
+        f->type = REC_BOOL;
+        f->b = v.via.boolean;
+        break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (v.via.u64 > INT64_MAX) {
             f->type = REC_RAW;
@@ -111,9 +114,15 @@ static void field_from_object_(record_field *f, msgpack_object v)
             f->i = (int64_t)v.via.u64;
         }
         break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: f->type = REC_INT; f->i = v.via.i64; break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        f->type = REC_INT;
+        f->i = v.via.i64;
+        break;
     case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64: f->type = REC_FLOAT; f->f = v.via.f64; break;
+    case MSGPACK_OBJECT_FLOAT64:
+        f->type = REC_FLOAT;
+        f->f = v.via.f64;
+        break;
     case MSGPACK_OBJECT_STR:
         f->type = REC_STR;
         f->s = xstrndup_(v.via.str.ptr, v.via.str.size);
@@ -349,7 +358,10 @@ int record_write_json(const record *r, FILE *f)
 
 static const char *const dtype_names[] = {"u8", "f16", "bf16", "f32"};
 
-const char *dtype_name(dtype d) { return dtype_names[d]; }
+const char *dtype_name(dtype d)
+{
+    return dtype_names[d];
+}
 
 int dtype_parse(const char *s, dtype *out)
 {
@@ -361,7 +373,10 @@ int dtype_parse(const char *s, dtype *out)
     return -1;
 }
 
-size_t dtype_size(dtype d) { return d == DTYPE_U8 ? 1 : d == DTYPE_F32 ? 4 : 2; }
+size_t dtype_size(dtype d)
+{
+    return d == DTYPE_U8 ? 1 : d == DTYPE_F32 ? 4 : 2;
+}
 
 int record_tensor_view(const record *r, tensor_view *v)
 {
@@ -374,8 +389,8 @@ int record_tensor_view(const record *r, tensor_view *v)
     int nd;
     if (record_get_ints(r, "shape", &shape, &nd) != 0)
         return err_set("tensor record without an integer 'shape'");
-    if (nd != 3 || shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0 || shape[0] > 4096 ||
-        shape[1] > 65536 || shape[2] > 65536)
+    if (nd != 3 || shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0 || shape[0] > 4096 || shape[1] > 65536 ||
+        shape[2] > 65536)
         return err_set("shape must be [C,H,W] with positive sizes, got %d dimensions", nd);
     size_t len;
     if (record_get_bin(r, "data", &v->data, &len) != 0)

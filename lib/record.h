@@ -43,8 +43,8 @@ typedef struct record_field {
     char *s;            /* REC_STR: owned, NUL-terminated */
     const uint8_t *bin; /* REC_BIN: points into owned or into the record's backing */
     size_t len;
-    uint8_t *owned;     /* REC_BIN: non-NULL when the record owns the bytes */
-    int64_t *ints;      /* REC_INTS: owned */
+    uint8_t *owned; /* REC_BIN: non-NULL when the record owns the bytes */
+    int64_t *ints;  /* REC_INTS: owned */
     int nints;
     msgpack_object raw; /* REC_RAW: lives in the record's zone */
 } record_field;
@@ -54,7 +54,7 @@ typedef struct record {
     int n, cap;
     msgpack_unpacked holder; /* owns the zone raw objects and borrowed bins live in */
     bool has_holder;
-    void *backing;           /* a message buffer bins may point into (freed by clear) */
+    void *backing; /* a message buffer bins may point into (freed by clear) */
 } record;
 
 void record_init(record *r);

@@ -58,7 +58,10 @@ double rng_uniform_f64(rng *r, double from, double to)
     return x * (to - from) + from;
 }
 
-uint32_t rng_below(rng *r, uint32_t n) { return n ? rng_u32(r) % n : 0; }
+uint32_t rng_below(rng *r, uint32_t n)
+{
+    return n ? rng_u32(r) % n : 0;
+}
 
 void rng_randperm(rng *r, int64_t *perm, int64_t n)
 {

@@ -34,15 +34,24 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes_[ST_DTYPE_COUNT] = {
-    [ST_BOOL] = {"BOOL", 1},           [ST_U8] = {"U8", 1},
-    [ST_I8] = {"I8", 1},               [ST_F8_E5M2] = {"F8_E5M2", 1},
-    [ST_F8_E4M3] = {"F8_E4M3", 1},     [ST_F8_E8M0] = {"F8_E8M0", 1},
-    [ST_F8_E4M3FNUZ] = {"F8_E4M3FNUZ", 1}, [ST_F8_E5M2FNUZ] = {"F8_E5M2FNUZ", 1},
-    [ST_I16] = {"I16", 2},             [ST_U16] = {"U16", 2},
-    [ST_F16] = {"F16", 2},             [ST_BF16] = {"BF16", 2},
-    [ST_I32] = {"I32", 4},             [ST_U32] = {"U32", 4},
-    [ST_F32] = {"F32", 4},             [ST_C64] = {"C64", 8},
-    [ST_F64] = {"F64", 8},             [ST_I64] = {"I64", 8},
+    [ST_BOOL] = {"BOOL", 1},
+    [ST_U8] = {"U8", 1},
+    [ST_I8] = {"I8", 1},
+    [ST_F8_E5M2] = {"F8_E5M2", 1},
+    [ST_F8_E4M3] = {"F8_E4M3", 1},
+    [ST_F8_E8M0] = {"F8_E8M0", 1},
+    [ST_F8_E4M3FNUZ] = {"F8_E4M3FNUZ", 1},
+    [ST_F8_E5M2FNUZ] = {"F8_E5M2FNUZ", 1},
+    [ST_I16] = {"I16", 2},
+    [ST_U16] = {"U16", 2},
+    [ST_F16] = {"F16", 2},
+    [ST_BF16] = {"BF16", 2},
+    [ST_I32] = {"I32", 4},
+    [ST_U32] = {"U32", 4},
+    [ST_F32] = {"F32", 4},
+    [ST_C64] = {"C64", 8},
+    [ST_F64] = {"F64", 8},
+    [ST_I64] = {"I64", 8},
     [ST_U64] = {"U64", 8},
 };
 
@@ -74,8 +83,10 @@ static const char *shape_str_(char *buf, size_t n, const int64_t *shape, int ndi
     used += (size_t)snprintf(buf, n, "[");
     for (int i = 0; i < ndim && used < n; i++)
         used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, i ? "," : "", shape[i]);
-    if (used < n) snprintf(buf + used, n - used, "]");
-    if (used >= n - 1 && n > 4) strcpy(buf + n - 4, "...");
+    if (used < n)
+        snprintf(buf + used, n - used, "]");
+    if (used >= n - 1 && n > 4)
+        strcpy(buf + n - 4, "...");
     return buf;
 }
 
@@ -83,19 +94,20 @@ static const char *shape_str_(char *buf, size_t n, const int64_t *shape, int ndi
 // reading
 
 struct st_file {
-    char *path;          /* label for messages */
-    uint8_t *buf;        /* the file's bytes; tensor data points in here */
-    char *strings;       /* slab: tensor names, metadata keys and values */
-    st_tensor *t;        /* n tensors in data-area order */
-    int *by_name;        /* indices of t sorted by name, for st_get */
+    char *path;    /* label for messages */
+    uint8_t *buf;  /* the file's bytes; tensor data points in here */
+    char *strings; /* slab: tensor names, metadata keys and values */
+    st_tensor *t;  /* n tensors in data-area order */
+    int *by_name;  /* indices of t sorted by name, for st_get */
     int n;
-    const char **meta;   /* nmeta (key, value) pairs: meta[2i], meta[2i+1] */
+    const char **meta; /* nmeta (key, value) pairs: meta[2i], meta[2i+1] */
     int nmeta;
 };
 
 void st_free(st_file *f)
 {
-    if (!f) return;
+    if (!f)
+        return;
     free(f->path);
     free(f->buf);
     free(f->strings);
@@ -105,14 +117,20 @@ void st_free(st_file *f)
     free(f);
 }
 
-int st_count(const st_file *f) { return f->n; }
+int st_count(const st_file *f)
+{
+    return f->n;
+}
 
 const st_tensor *st_at(const st_file *f, int i)
 {
     return i >= 0 && i < f->n ? &f->t[i] : NULL;
 }
 
-int st_meta_count(const st_file *f) { return f->nmeta; }
+int st_meta_count(const st_file *f)
+{
+    return f->nmeta;
+}
 
 const char *st_meta_key(const st_file *f, int i)
 {
@@ -122,7 +140,8 @@ const char *st_meta_key(const st_file *f, int i)
 const char *st_meta(const st_file *f, const char *key)
 {
     for (int i = 0; i < f->nmeta; i++)
-        if (strcmp(f->meta[2 * i], key) == 0) return f->meta[2 * i + 1];
+        if (strcmp(f->meta[2 * i], key) == 0)
+            return f->meta[2 * i + 1];
     return NULL;
 }
 
@@ -130,11 +149,15 @@ const char *st_meta(const st_file *f, const char *key)
  * an integer (or out of range). */
 static int json_uint_(const cJSON *j, uint64_t *out)
 {
-    if (!cJSON_IsNumber(j)) return -2;
+    if (!cJSON_IsNumber(j))
+        return -2;
     double d = j->valuedouble;
-    if (!isfinite(d) || d != floor(d)) return -2;
-    if (d < 0) return -1;
-    if (d > ST_MAX_INT) return -2;
+    if (!isfinite(d) || d != floor(d))
+        return -2;
+    if (d < 0)
+        return -1;
+    if (d > ST_MAX_INT)
+        return -2;
     *out = (uint64_t)d;
     return 0;
 }
@@ -145,7 +168,8 @@ static int cmp_offset_(const void *a, const void *b)
 {
     const st_tensor *x = a, *y = b;
     const uint8_t *xa = x->data, *ya = y->data;
-    if (xa != ya) return xa < ya ? -1 : 1;
+    if (xa != ya)
+        return xa < ya ? -1 : 1;
     return (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
 }
 
@@ -158,8 +182,7 @@ static int cmp_name_(const void *a, const void *b)
 
 /* Parse one header entry into t (name already set).  base is the start of
  * the data area, dlen its size. */
-static int parse_entry_(const char *path, const cJSON *e, st_tensor *t, const uint8_t *base,
-                        uint64_t dlen)
+static int parse_entry_(const char *path, const cJSON *e, st_tensor *t, const uint8_t *base, uint64_t dlen)
 {
     const char *nm = t->name;
     if (!cJSON_IsObject(e))
@@ -167,8 +190,10 @@ static int parse_entry_(const char *path, const cJSON *e, st_tensor *t, const ui
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *js = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *jo = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    if (!cJSON_IsString(jd)) return err_set("%s: tensor '%s': no \"dtype\" string", path, nm);
-    if (!cJSON_IsArray(js)) return err_set("%s: tensor '%s': no \"shape\" array", path, nm);
+    if (!cJSON_IsString(jd))
+        return err_set("%s: tensor '%s': no \"dtype\" string", path, nm);
+    if (!cJSON_IsArray(js))
+        return err_set("%s: tensor '%s': no \"shape\" array", path, nm);
     if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2)
         return err_set("%s: tensor '%s': no \"data_offsets\" [begin, end] pair", path, nm);
 
@@ -190,13 +215,12 @@ static int parse_entry_(const char *path, const cJSON *e, st_tensor *t, const ui
         uint64_t v = 0;
         int rc = json_uint_(d, &v);
         if (rc == -1)
-            return err_set("%s: tensor '%s': negative dimension %g in shape", path, nm,
-                           d->valuedouble);
+            return err_set("%s: tensor '%s': negative dimension %g in shape", path, nm, d->valuedouble);
         if (rc)
-            return err_set("%s: tensor '%s': shape entry %d is not a non-negative integer", path,
-                           nm, i);
+            return err_set("%s: tensor '%s': shape entry %d is not a non-negative integer", path, nm, i);
         t->shape[i] = (int64_t)v;
-        if (v && numel > UINT64_MAX / v) overflow = 1;
+        if (v && numel > UINT64_MAX / v)
+            overflow = 1;
         numel *= v;
     }
     size_t esize = dtypes_[t->dtype].size;
@@ -253,8 +277,7 @@ static int check_tiling_(const char *path, st_file *f, const uint8_t *base, uint
     }
     if (at != dlen) {
         if (!prev)
-            return err_set("%s: no tensors, but %" PRIu64 " bytes of data follow the header",
-                           path, dlen);
+            return err_set("%s: no tensors, but %" PRIu64 " bytes of data follow the header", path, dlen);
         return err_set("%s: %" PRIu64 " bytes of data after the last tensor '%s' (it ends at "
                        "%" PRIu64 ", the data area is %" PRIu64 " bytes)",
                        path, dlen - at, prev, at, dlen);
@@ -267,7 +290,8 @@ static int parse_(st_file *f, uint64_t len)
 {
     const char *path = f->path;
     const uint8_t *b = f->buf;
-    if (len == 0) return err_set("%s: empty file (0 bytes), not a safetensors file", path);
+    if (len == 0)
+        return err_set("%s: empty file (0 bytes), not a safetensors file", path);
     if (len >= 4 && memcmp(b, "PK\3\4", 4) == 0)
         return err_set("%s: this is a PyTorch .pth (zip) checkpoint, not safetensors; "
                        "convert it with the ckpt tool",
@@ -297,7 +321,8 @@ static int parse_(st_file *f, uint64_t len)
 
     /* cJSON wants a NUL-terminated string: copy the header out. */
     char *hdr = malloc(hlen + 1);
-    if (!hdr) return err_set("%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
+    if (!hdr)
+        return err_set("%s: out of memory for a %" PRIu64 "-byte header", path, hlen);
     memcpy(hdr, b + 8, hlen);
     hdr[hlen] = 0;
     const char *end = NULL;
@@ -305,14 +330,12 @@ static int parse_(st_file *f, uint64_t len)
     int rc = -1;
     if (!root) {
         size_t at = end ? (size_t)(end - hdr) : 0;
-        err_set("%s: header is not valid JSON (error near byte %zu of %" PRIu64 ")", path, at,
-                hlen);
+        err_set("%s: header is not valid JSON (error near byte %zu of %" PRIu64 ")", path, at, hlen);
         goto out;
     }
     for (const char *p = end; *p; p++)
         if (!strchr(" \t\r\n", *p)) {
-            err_set("%s: header has bytes after its JSON object (at byte %zu)", path,
-                    (size_t)(p - hdr));
+            err_set("%s: header has bytes after its JSON object (at byte %zu)", path, (size_t)(p - hdr));
             goto out;
         }
     if (!cJSON_IsObject(root)) {
@@ -369,7 +392,8 @@ static int parse_(st_file *f, uint64_t len)
      * so compute offsets against its final place. */
     uint8_t *base = f->buf + 8 + hlen;
     int move = ((8 + hlen) % 8) != 0;
-    if (move) base = f->buf;
+    if (move)
+        base = f->buf;
     int i = 0;
     for (const cJSON *e = root->child; e; e = e->next) {
         if (e == meta) {
@@ -385,7 +409,8 @@ static int parse_(st_file *f, uint64_t len)
         st_tensor *t = &f->t[i];
         t->name = strcpy(s, e->string);
         s += strlen(s) + 1;
-        if (parse_entry_(path, e, t, base, dlen)) goto out;
+        if (parse_entry_(path, e, t, base, dlen))
+            goto out;
         f->by_name[i] = i;
         i++;
     }
@@ -399,12 +424,15 @@ static int parse_(st_file *f, uint64_t len)
             err_set("%s: tensor name '%s' appears twice", path, f->t[f->by_name[k]].name);
             goto out;
         }
-    if (check_tiling_(path, f, base, dlen)) goto out;
+    if (check_tiling_(path, f, base, dlen))
+        goto out;
     /* Tiling reordered t: rebuild the name index. */
-    for (int k = 0; k < n; k++) f->by_name[k] = k;
+    for (int k = 0; k < n; k++)
+        f->by_name[k] = k;
     sort_base_ = f->t;
     qsort(f->by_name, (size_t)n, sizeof *f->by_name, cmp_name_);
-    if (move) memmove(f->buf, f->buf + 8 + hlen, dlen);
+    if (move)
+        memmove(f->buf, f->buf + 8 + hlen, dlen);
     rc = 0;
 out:
     cJSON_Delete(root);
@@ -415,7 +443,8 @@ out:
 static st_file *file_new_(const char *label)
 {
     st_file *f = calloc(1, sizeof *f);
-    if (f) f->path = strdup(label ? label : "safetensors");
+    if (f)
+        f->path = strdup(label ? label : "safetensors");
     if (!f || !f->path) {
         free(f);
         err_set("out of memory");
@@ -427,14 +456,16 @@ static st_file *file_new_(const char *label)
 st_file *st_parse(const void *buf, size_t len, const char *label)
 {
     st_file *f = file_new_(label);
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     f->buf = malloc(len ? len : 1);
     if (!f->buf) {
         err_set("%s: out of memory for %zu bytes", f->path, len);
         st_free(f);
         return NULL;
     }
-    if (len) memcpy(f->buf, buf, len);
+    if (len)
+        memcpy(f->buf, buf, len);
     if (parse_(f, len)) {
         st_free(f);
         return NULL;
@@ -445,7 +476,8 @@ st_file *st_parse(const void *buf, size_t len, const char *label)
 st_file *st_open(const char *path)
 {
     st_file *f = file_new_(path);
-    if (!f) return NULL;
+    if (!f)
+        return NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         err_set("%s:", path);
@@ -454,9 +486,8 @@ st_file *st_open(const char *path)
     }
     /* Read to EOF (works for pipes too); size the buffer from fstat. */
     struct stat sb;
-    size_t cap = (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
-                     ? (size_t)sb.st_size + 1
-                     : 1 << 16;
+    size_t cap =
+        (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0) ? (size_t)sb.st_size + 1 : 1 << 16;
     size_t len = 0;
     f->buf = malloc(cap);
     for (;;) {
@@ -475,19 +506,23 @@ st_file *st_open(const char *path)
         }
         ssize_t r = read(fd, f->buf + len, cap - len);
         if (r < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             err_set("%s: read:", path);
             goto fail;
         }
-        if (r == 0) break;
+        if (r == 0)
+            break;
         len += (size_t)r;
     }
     close(fd);
     fd = -1;
-    if (parse_(f, len)) goto fail;
+    if (parse_(f, len))
+        goto fail;
     return f;
 fail:
-    if (fd >= 0) close(fd);
+    if (fd >= 0)
+        close(fd);
     st_free(f);
     return NULL;
 }
@@ -499,7 +534,8 @@ const st_tensor *st_get(const st_file *f, const char *name)
         int mid = lo + (hi - lo) / 2;
         const st_tensor *t = &f->t[f->by_name[mid]];
         int c = strcmp(name, t->name);
-        if (c == 0) return t;
+        if (c == 0)
+            return t;
         if (c < 0)
             hi = mid - 1;
         else
@@ -510,13 +546,14 @@ const st_tensor *st_get(const st_file *f, const char *name)
 }
 
 /* Existence and exact shape; returns the tensor or NULL with a message. */
-static const st_tensor *get_shaped_(const st_file *f, const char *name, const int64_t *shape,
-                                    int ndim)
+static const st_tensor *get_shaped_(const st_file *f, const char *name, const int64_t *shape, int ndim)
 {
     const st_tensor *t = st_get(f, name);
-    if (!t) return NULL;
+    if (!t)
+        return NULL;
     int same = t->ndim == ndim;
-    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
+    for (int i = 0; same && i < ndim; i++)
+        same = t->shape[i] == shape[i];
     if (!same) {
         char a[200], b[200];
         err_set("%s: tensor '%s' has shape %s but the model expects %s", f->path, name,
@@ -527,15 +564,16 @@ static const st_tensor *get_shaped_(const st_file *f, const char *name, const in
     return t;
 }
 
-int st_read(const st_file *f, const char *name, st_dtype dtype, void *dst, const int64_t *shape,
-            int ndim)
+int st_read(const st_file *f, const char *name, st_dtype dtype, void *dst, const int64_t *shape, int ndim)
 {
     const st_tensor *t = get_shaped_(f, name, shape, ndim);
-    if (!t) return -1;
+    if (!t)
+        return -1;
     if (t->dtype != dtype)
-        return err_set("%s: tensor '%s' is %s but %s is expected", f->path, name,
-                       st_dtype_name(t->dtype), st_dtype_name(dtype));
-    if (t->nbytes) memcpy(dst, t->data, t->nbytes);
+        return err_set("%s: tensor '%s' is %s but %s is expected", f->path, name, st_dtype_name(t->dtype),
+                       st_dtype_name(dtype));
+    if (t->nbytes)
+        memcpy(dst, t->data, t->nbytes);
     return 0;
 }
 
@@ -565,12 +603,14 @@ static float f16_to_f32_(uint16_t h)
 int st_read_f32(const st_file *f, const char *name, float *dst, const int64_t *shape, int ndim)
 {
     const st_tensor *t = get_shaped_(f, name, shape, ndim);
-    if (!t) return -1;
+    if (!t)
+        return -1;
     const uint8_t *p = t->data;
     int64_t n = t->numel;
     switch (t->dtype) {
     case ST_F32:
-        if (t->nbytes) memcpy(dst, p, t->nbytes);
+        if (t->nbytes)
+            memcpy(dst, p, t->nbytes);
         return 0;
     case ST_F16:
         for (int64_t i = 0; i < n; i++) {
@@ -625,15 +665,19 @@ struct st_writer {
 st_writer *st_writer_new(void)
 {
     st_writer *w = calloc(1, sizeof *w);
-    if (!w) err_set("out of memory");
+    if (!w)
+        err_set("out of memory");
     return w;
 }
 
 void st_writer_free(st_writer *w)
 {
-    if (!w) return;
-    for (int i = 0; i < w->n; i++) free(w->e[i].name);
-    for (int i = 0; i < 2 * w->nmeta; i++) free(w->meta[i]);
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++)
+        free(w->e[i].name);
+    for (int i = 0; i < 2 * w->nmeta; i++)
+        free(w->meta[i]);
     free(w->e);
     free(w->meta);
     free(w);
@@ -647,13 +691,11 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t 
     if ((unsigned)dtype >= ST_DTYPE_COUNT)
         return err_set("safetensors: tensor '%s': invalid dtype %d", name, (int)dtype);
     if (ndim < 0 || ndim > ST_MAX_DIMS)
-        return err_set("safetensors: tensor '%s': %d dimensions (0 to %d allowed)", name, ndim,
-                       ST_MAX_DIMS);
+        return err_set("safetensors: tensor '%s': %d dimensions (0 to %d allowed)", name, ndim, ST_MAX_DIMS);
     uint64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0 || (double)shape[i] > ST_MAX_INT)
-            return err_set("safetensors: tensor '%s': dimension %d is %" PRId64, name, i,
-                           shape[i]);
+            return err_set("safetensors: tensor '%s': dimension %d is %" PRId64, name, i, shape[i]);
         if (shape[i] && numel > UINT64_MAX / (uint64_t)shape[i] / 8)
             return err_set("safetensors: tensor '%s': shape is too large", name);
         numel *= (uint64_t)shape[i];
@@ -667,16 +709,19 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t 
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 64;
         st_entry_ *ne = realloc(w->e, (size_t)cap * sizeof *ne);
-        if (!ne) return err_set("safetensors: out of memory");
+        if (!ne)
+            return err_set("safetensors: out of memory");
         w->e = ne;
         w->cap = cap;
     }
     st_entry_ *e = &w->e[w->n];
     memset(e, 0, sizeof *e);
-    if (!(e->name = strdup(name))) return err_set("safetensors: out of memory");
+    if (!(e->name = strdup(name)))
+        return err_set("safetensors: out of memory");
     e->dtype = dtype;
     e->ndim = ndim;
-    for (int i = 0; i < ndim; i++) e->shape[i] = shape[i];
+    for (int i = 0; i < ndim; i++)
+        e->shape[i] = shape[i];
     e->data = data;
     e->nbytes = nbytes;
     w->n++;
@@ -685,9 +730,11 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t 
 
 int st_writer_meta(st_writer *w, const char *key, const char *value)
 {
-    if (!key || !value) return err_set("safetensors: metadata key and value must not be NULL");
+    if (!key || !value)
+        return err_set("safetensors: metadata key and value must not be NULL");
     char *v = strdup(value);
-    if (!v) return err_set("safetensors: out of memory");
+    if (!v)
+        return err_set("safetensors: out of memory");
     for (int i = 0; i < w->nmeta; i++)
         if (strcmp(w->meta[2 * i], key) == 0) {
             free(w->meta[2 * i + 1]);
@@ -724,10 +771,12 @@ typedef struct sbuf_ {
 
 static void sb_put_(sbuf_ *s, const char *src, size_t n)
 {
-    if (s->oom) return;
+    if (s->oom)
+        return;
     if (s->len + n + 1 > s->cap) {
         size_t cap = s->cap ? s->cap : 4096;
-        while (s->len + n + 1 > cap) cap *= 2;
+        while (s->len + n + 1 > cap)
+            cap *= 2;
         char *np = realloc(s->p, cap);
         if (!np) {
             s->oom = 1;
@@ -741,7 +790,10 @@ static void sb_put_(sbuf_ *s, const char *src, size_t n)
     s->p[s->len] = 0;
 }
 
-static void sb_str_(sbuf_ *s, const char *str) { sb_put_(s, str, strlen(str)); }
+static void sb_str_(sbuf_ *s, const char *str)
+{
+    sb_put_(s, str, strlen(str));
+}
 
 /* A JSON string literal: quotes, backslash and control bytes escaped,
  * other bytes (UTF-8) as they are. */
@@ -770,7 +822,8 @@ static int cmp_layout_(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;
     size_t sx = dtypes_[order_base_[x].dtype].size, sy = dtypes_[order_base_[y].dtype].size;
-    if (sx != sy) return sx > sy ? -1 : 1;
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
     return (x > y) - (x < y);
 }
 
@@ -782,7 +835,8 @@ static int write_all_(int fd, const void *p, uint64_t n)
         size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
         ssize_t r = write(fd, c, chunk);
         if (r < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             return -1;
         }
         c += r;
@@ -797,7 +851,8 @@ static void fsync_dir_(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
+    if (!dir)
+        return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         (void)fsync(fd);
@@ -816,7 +871,8 @@ int st_writer_save(const st_writer *w, const char *path)
         err_set("%s: out of memory", path);
         goto out;
     }
-    for (int i = 0; i < w->n; i++) order[i] = i;
+    for (int i = 0; i < w->n; i++)
+        order[i] = i;
     order_base_ = w->e;
     qsort(order, (size_t)w->n, sizeof *order, cmp_layout_);
 
@@ -825,7 +881,8 @@ int st_writer_save(const st_writer *w, const char *path)
     if (w->nmeta) {
         sb_str_(&h, "\"__metadata__\":{");
         for (int i = 0; i < w->nmeta; i++) {
-            if (i) sb_str_(&h, ",");
+            if (i)
+                sb_str_(&h, ",");
             sb_json_(&h, w->meta[2 * i]);
             sb_str_(&h, ":");
             sb_json_(&h, w->meta[2 * i + 1]);
@@ -836,7 +893,8 @@ int st_writer_save(const st_writer *w, const char *path)
     for (int k = 0; k < w->n; k++) {
         const st_entry_ *e = &w->e[order[k]];
         char num[64];
-        if (k || w->nmeta) sb_str_(&h, ",");
+        if (k || w->nmeta)
+            sb_str_(&h, ",");
         sb_json_(&h, e->name);
         sb_str_(&h, ":{\"dtype\":\"");
         sb_str_(&h, dtypes_[e->dtype].name);
@@ -845,13 +903,13 @@ int st_writer_save(const st_writer *w, const char *path)
             snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", e->shape[d]);
             sb_str_(&h, num);
         }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", at,
-                 at + e->nbytes);
+        snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", at, at + e->nbytes);
         sb_str_(&h, num);
         at += e->nbytes;
     }
     sb_str_(&h, "}");
-    while (h.len % 8) sb_str_(&h, " "); /* data area starts 8-byte aligned */
+    while (h.len % 8)
+        sb_str_(&h, " "); /* data area starts 8-byte aligned */
     if (h.oom) {
         err_set("%s: out of memory for the header", path);
         goto out;
@@ -898,8 +956,10 @@ int st_writer_save(const st_writer *w, const char *path)
     fsync_dir_(path);
     rc = 0;
 out:
-    if (fd >= 0) close(fd);
-    if (rc && made_tmp) unlink(tmp);
+    if (fd >= 0)
+        close(fd);
+    if (rc && made_tmp)
+        unlink(tmp);
     free(h.p);
     free(order);
     free(tmp);

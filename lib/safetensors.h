@@ -44,8 +44,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ST_MAX_DIMS 8                 /* more dimensions are rejected */
-#define ST_MAX_HEADER 100000000ull    /* the reference reader's limit */
+#define ST_MAX_DIMS   8            /* more dimensions are rejected */
+#define ST_MAX_HEADER 100000000ull /* the reference reader's limit */
 
 /* Element types with whole-byte elements.  The sub-byte F4/F6_* types of
  * recent safetensors versions are rejected as unsupported. */
@@ -85,10 +85,10 @@ size_t st_dtype_size(st_dtype dtype);
 typedef struct st_tensor {
     const char *name;
     st_dtype dtype;
-    int ndim;                       /* 0 for a scalar (one element) */
-    int64_t shape[ST_MAX_DIMS];     /* shape[0..ndim) */
-    int64_t numel;                  /* product of the shape (1 for a scalar) */
-    const void *data;               /* nbytes of little-endian, C-order data */
+    int ndim;                   /* 0 for a scalar (one element) */
+    int64_t shape[ST_MAX_DIMS]; /* shape[0..ndim) */
+    int64_t numel;              /* product of the shape (1 for a scalar) */
+    const void *data;           /* nbytes of little-endian, C-order data */
     size_t nbytes;
 } st_tensor;
 
@@ -103,7 +103,7 @@ st_file *st_open(const char *path);
 /* The same from bytes in memory (copied; the caller keeps buf).  label
  * names the source in messages. */
 st_file *st_parse(const void *buf, size_t len, const char *label);
-void st_free(st_file *f);   /* NULL-safe */
+void st_free(st_file *f); /* NULL-safe */
 
 /* Tensors in data-area order, i in [0, st_count). */
 int st_count(const st_file *f);
@@ -122,8 +122,7 @@ const char *st_meta_key(const st_file *f, int i);
  * Returns 0, or -1 with "path: missing tensor 'x'", "path: tensor 'x' has
  * shape [a,b] but the model expects [c,d]" or "path: tensor 'x' is I32 but
  * I64 is expected". */
-int st_read(const st_file *f, const char *name, st_dtype dtype, void *dst,
-            const int64_t *shape, int ndim);
+int st_read(const st_file *f, const char *name, st_dtype dtype, void *dst, const int64_t *shape, int ndim);
 /* The same into float32: F32 is copied, F16, BF16 and F64 are converted
  * (F64 values beyond float range become +-inf); other dtypes are an error. */
 int st_read_f32(const st_file *f, const char *name, float *dst, const int64_t *shape, int ndim);
@@ -135,7 +134,7 @@ typedef struct st_writer st_writer;
 
 /* An empty writer (NULL only when out of memory).  Free with st_writer_free. */
 st_writer *st_writer_new(void);
-void st_writer_free(st_writer *w);   /* NULL-safe; the caller's data untouched */
+void st_writer_free(st_writer *w); /* NULL-safe; the caller's data untouched */
 
 /* Add a tensor.  name and shape are copied; data is REFERENCED, not copied:
  * it must hold numel*st_dtype_size(dtype) bytes (little-endian, C order) and

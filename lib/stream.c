@@ -56,8 +56,7 @@ static bool is_zmq_(const char *ep)
 {
     if (*ep == '@' || *ep == '>')
         ep++;
-    return strncmp(ep, "tcp://", 6) == 0 || strncmp(ep, "ipc://", 6) == 0 ||
-           strncmp(ep, "inproc://", 9) == 0;
+    return strncmp(ep, "tcp://", 6) == 0 || strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0;
 }
 
 /* Open a ZeroMQ socket of type `type` on ep, binding or connecting. */
@@ -133,7 +132,10 @@ void stream_in_expect(stream_in *s, int producers)
         s->producers = producers;
 }
 
-long stream_in_count(const stream_in *s) { return s->count; }
+long stream_in_count(const stream_in *s)
+{
+    return s->count;
+}
 
 void stream_in_free(stream_in *s)
 {
@@ -166,9 +168,7 @@ static int next_fd_(stream_in *s, record *r)
         if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
             return err_set("out of memory");
         if (s->eof)
-            return s->up.used > s->up.off
-                       ? err_set("truncated: the stream ends inside a record")
-                       : 0;
+            return s->up.used > s->up.off ? err_set("truncated: the stream ends inside a record") : 0;
         if (!msgpack_unpacker_reserve_buffer(&s->up, 1 << 20))
             return err_set("out of memory");
         ssize_t n;
@@ -211,9 +211,9 @@ static int next_zmq_(stream_in *s, record *r)
     if (ret != MSGPACK_UNPACK_SUCCESS || off != len) {
         msgpack_unpacked_destroy(&holder);
         free(buf);
-        return err_set(ret == MSGPACK_UNPACK_SUCCESS ? "trailing bytes after the record"
+        return err_set(ret == MSGPACK_UNPACK_SUCCESS    ? "trailing bytes after the record"
                        : ret == MSGPACK_UNPACK_CONTINUE ? "truncated record"
-                                                         : "not valid msgpack");
+                                                        : "not valid msgpack");
     }
     return record_take_unpacked(r, &holder, buf) == 0 ? 1 : -1;
 }
@@ -326,9 +326,9 @@ static int flush_(stream_out *s)
     if (s->kind == KIND_FD) {
         rc = write_all_(s->fd, s->sb.data, s->sb.size, s->name);
     } else if (zmq_send(s->zsock, s->sb.data, s->sb.size, 0) < 0) {
-        rc = errno == EAGAIN ? err_set("%s: no consumer took the data within %d s", s->name,
-                                       stream_timeout_ms() / 1000)
-                             : err_set("%s: send failed: %s", s->name, zmq_strerror(errno));
+        rc = errno == EAGAIN
+                 ? err_set("%s: no consumer took the data within %d s", s->name, stream_timeout_ms() / 1000)
+                 : err_set("%s: send failed: %s", s->name, zmq_strerror(errno));
     }
     msgpack_sbuffer_clear(&s->sb);
     return rc;

@@ -69,7 +69,10 @@ static void varint_(pbuf *p, uint64_t v)
     put_(p, tmp, (size_t)k);
 }
 
-static void key_(pbuf *p, int field, int wire) { varint_(p, (uint64_t)(field << 3 | wire)); }
+static void key_(pbuf *p, int field, int wire)
+{
+    varint_(p, (uint64_t)(field << 3 | wire));
+}
 
 static void bytes_(pbuf *p, int field, const void *d, size_t n)
 {
@@ -117,8 +120,8 @@ static int write_event_(tfevents *t, int64_t step, const pbuf *body, int body_fi
     uint8_t tail[4];
     for (int i = 0; i < 4; i++)
         tail[i] = (uint8_t)(c2 >> (8 * i));
-    if (fwrite(head, 1, 12, t->f) != 12 || fwrite(ev.b, 1, ev.n, t->f) != ev.n || fwrite(tail, 1, 4, t->f) != 4 ||
-        fflush(t->f) != 0)
+    if (fwrite(head, 1, 12, t->f) != 12 || fwrite(ev.b, 1, ev.n, t->f) != ev.n ||
+        fwrite(tail, 1, 4, t->f) != 4 || fflush(t->f) != 0)
         return err_set("%s:", t->path);
     return 0;
 }

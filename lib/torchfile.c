@@ -21,12 +21,15 @@
 #include "pickle.h"
 
 #define FORMAT_VERSION "1"
-#define META_JSON_MAX (1u << 20)
+#define META_JSON_MAX  (1u << 20)
 
 // ----------------------------------------------------------------------------
 // tf_set basics
 
-void tf_set_init(tf_set *s) { memset(s, 0, sizeof *s); }
+void tf_set_init(tf_set *s)
+{
+    memset(s, 0, sizeof *s);
+}
 
 void tf_set_free(tf_set *s)
 {
@@ -416,7 +419,8 @@ static int materialise(struct reader *r, const char *name, const pk_value *t)
     if (numel > 0)
         for (int i = 0; i < nd; i++) {
             int64_t span;
-            if (__builtin_mul_overflow(shape[i] - 1, stride[i], &span) || __builtin_add_overflow(last, span, &last))
+            if (__builtin_mul_overflow(shape[i] - 1, stride[i], &span) ||
+                __builtin_add_overflow(last, span, &last))
                 return err_set("%s: tensor '%s': strides overflow", r->path, name);
         }
     if (numel > 0 && last >= s->numel)
@@ -452,7 +456,10 @@ static int materialise(struct reader *r, const char *name, const pk_value *t)
     return tf_set_add(r->out, name, dt, shape, nd, dst, nb, 0);
 }
 
-static const char *strip_module(const char *k) { return strncmp(k, "module.", 7) ? k : k + 7; }
+static const char *strip_module(const char *k)
+{
+    return strncmp(k, "module.", 7) ? k : k + 7;
+}
 
 static int meta_json(struct reader *r, const char *key, const pk_value *v)
 {
@@ -522,7 +529,8 @@ static int import_optimizer(struct reader *r, const char *key, const pk_value *v
         }
     }
     snprintf(name, sizeof name, "%s.param_groups", key);
-    if (groups && groups->type == PK_LIST && groups->u.seq.n == 1 && groups->u.seq.items[0]->type == PK_DICT &&
+    if (groups && groups->type == PK_LIST && groups->u.seq.n == 1 &&
+        groups->u.seq.items[0]->type == PK_DICT &&
         is_seq_params(pk_dict_get(groups->u.seq.items[0], "params"))) {
         /* the one group without "params" (recomputed on export) */
         const pk_value *g = groups->u.seq.items[0];
@@ -574,7 +582,8 @@ static int import_root(struct reader *r)
         }
     } else
         return err_set("%s: the checkpoint is a %s, not a dict", r->path, pk_type_name(root->type));
-    if (tf_set_meta(r->out, "format", "aging-cyclegan") || tf_set_meta(r->out, "format_version", FORMAT_VERSION) ||
+    if (tf_set_meta(r->out, "format", "aging-cyclegan") ||
+        tf_set_meta(r->out, "format_version", FORMAT_VERSION) ||
         tf_set_meta(r->out, "kind", train ? "train" : "weights"))
         return -1;
     char src[600];
@@ -743,9 +752,7 @@ static int jp_string(struct jp *j)
                     k = 3;
                 }
                 break;
-            case 0:
-                free(s);
-                return err_set("unterminated string");
+            case 0: free(s); return err_set("unterminated string");
             default: u8[0] = c;
             }
         } else
@@ -955,8 +962,9 @@ static size_t head_len(const char *name)
 
 static int suffix_rank(const char *name)
 {
-    static const char *const order[] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked",
-                                        "step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    static const char *const order[] = {
+        "weight", "bias",    "running_mean", "running_var",   "num_batches_tracked",
+        "step",   "exp_avg", "exp_avg_sq",   "max_exp_avg_sq"};
     const char *d = strrchr(name, '.');
     const char *last = d ? d + 1 : name;
     for (int i = 0; i < 9; i++)
@@ -999,7 +1007,8 @@ static struct ord *group_tensors(const tf_set *s, const char *g, int *n)
         int64_t first = i;
         for (int j = 0; j < s->n; j++) {
             const char *o2 = s->t[j].name, *l2 = strrchr(o2, '.');
-            if (l2 && (size_t)(l2 - o2) == mod && !strncmp(o2, nm, mod) && strcmp(l2, ".num_batches_tracked") != 0) {
+            if (l2 && (size_t)(l2 - o2) == mod && !strncmp(o2, nm, mod) &&
+                strcmp(l2, ".num_batches_tracked") != 0) {
                 first = j;
                 break;
             }
@@ -1200,14 +1209,14 @@ static int build_pickle(struct pth *o, const tf_set *s)
     }
     /* groups in order: the reference's nets first, then others; optimisers after nets */
     static const char *const known[] = {"G", "F", "DX", "DY"};
-    char (*groups)[128] = calloc((size_t)s->n + 4, sizeof *groups);
+    char(*groups)[128] = calloc((size_t)s->n + 4, sizeof *groups);
     int ng = 0;
     if (!groups)
         return err_set("out of memory");
     for (int k = 0; k < 4; k++)
         for (int i = 0; i < s->n; i++)
-            if (head_len(s->t[i].name) == strlen(known[k]) && !strncmp(s->t[i].name, known[k], strlen(known[k])) &&
-                s->t[i].name[strlen(known[k])] == '.') {
+            if (head_len(s->t[i].name) == strlen(known[k]) &&
+                !strncmp(s->t[i].name, known[k], strlen(known[k])) && s->t[i].name[strlen(known[k])] == '.') {
                 snprintf(groups[ng++], 128, "%s", known[k]);
                 break;
             }

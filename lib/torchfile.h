@@ -46,8 +46,8 @@
 
 #include "safetensors.h"
 
-#define TF_MAX_FILE (64ull << 30)    /* larger files are refused */
-#define TF_MAX_PICKLE (256u << 20)   /* data.pkl larger than this is refused */
+#define TF_MAX_FILE   (64ull << 30) /* larger files are refused */
+#define TF_MAX_PICKLE (256u << 20)  /* data.pkl larger than this is refused */
 
 typedef struct tf_tensor {
     char *name;
@@ -69,7 +69,7 @@ typedef struct tf_set {
     int nmeta, capmeta;
     void **owned; /* buffers freed with the set */
     int nowned, capowned;
-    st_file *st;  /* when built from a safetensors file: tensor data points into it */
+    st_file *st;     /* when built from a safetensors file: tensor data points into it */
     char format[64]; /* "torch zip (root 'best')", "torch legacy", "safetensors" */
 } tf_set;
 

@@ -31,7 +31,10 @@ const char *utk_split_name(int s)
     return names[s];
 }
 
-const char *utk_domain_name(int d) { return d == UTK_YOUNG ? "young" : "old"; }
+const char *utk_domain_name(int d)
+{
+    return d == UTK_YOUNG ? "young" : "old";
+}
 
 int utk_parse_age(const char *name)
 {

@@ -22,21 +22,20 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f,
-            "usage: aug (--train | --eval) [options]\n"
-            "Decode image records and augment them into tensor records (CHW, [-1,1]).\n\n"
-            "  --train          random flip, resize to size+50, random crop, random rotation [0,80] deg\n"
-            "  --eval           resize to size+50, centre crop\n"
-            "  --size N         output size (default 256)\n"
-            "  --seed N         seed of the random draws (default 0); each epoch record\n"
-            "                   reseeds with N + epoch - 1, so a resumed run repeats its draws\n"
-            "  --dtype T        f32, f16, bf16 or u8 (default f32; u8 keeps raw pixels)\n"
-            "  --in ENDPOINT    input: -, FILE, tcp://*:PORT, ipc://PATH (default -)\n"
-            "  --out ENDPOINT   output: -, FILE, tcp://HOST:PORT, ipc://PATH (default -)\n"
-            "  --producers N    ZeroMQ: how many producers feed --in / share --out's consumer\n"
-            "  --shard K/N      augment only images K, K+N, K+2N, ... (0-based), dropping the\n"
-            "                   others: N workers fed the same stream share the work\n"
-            "  --help, --version\n");
+    fprintf(f, "usage: aug (--train | --eval) [options]\n"
+               "Decode image records and augment them into tensor records (CHW, [-1,1]).\n\n"
+               "  --train          random flip, resize to size+50, random crop, random rotation [0,80] deg\n"
+               "  --eval           resize to size+50, centre crop\n"
+               "  --size N         output size (default 256)\n"
+               "  --seed N         seed of the random draws (default 0); each epoch record\n"
+               "                   reseeds with N + epoch - 1, so a resumed run repeats its draws\n"
+               "  --dtype T        f32, f16, bf16 or u8 (default f32; u8 keeps raw pixels)\n"
+               "  --in ENDPOINT    input: -, FILE, tcp://*:PORT, ipc://PATH (default -)\n"
+               "  --out ENDPOINT   output: -, FILE, tcp://HOST:PORT, ipc://PATH (default -)\n"
+               "  --producers N    ZeroMQ: how many producers feed --in / share --out's consumer\n"
+               "  --shard K/N      augment only images K, K+N, K+2N, ... (0-based), dropping the\n"
+               "                   others: N workers fed the same stream share the work\n"
+               "  --help, --version\n");
     exit(status);
 }
 
@@ -55,8 +54,9 @@ static int record_image(const record *r, image *im)
     if (record_tensor_view(r, &v) != 0)
         return -1;
     if (v.dt != DTYPE_U8 || (v.c != 3 && v.c != 1))
-        return err_set("aug takes image records or u8 tensors of 1 or 3 channels, got a %s tensor of %lld channels",
-                       dtype_name(v.dt), (long long)v.c);
+        return err_set(
+            "aug takes image records or u8 tensors of 1 or 3 channels, got a %s tensor of %lld channels",
+            dtype_name(v.dt), (long long)v.c);
     im->w = (int)v.w;
     im->h = (int)v.h;
     im->c = 3;
@@ -133,10 +133,10 @@ int main(int argc, char **argv)
     err_init(argv[0]);
     enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_SHARD, O_VERSION };
     static const struct option opts[] = {
-        {"train", 0, 0, O_TRAIN}, {"eval", 0, 0, O_EVAL}, {"size", 1, 0, O_SIZE},
-        {"seed", 1, 0, O_SEED},   {"dtype", 1, 0, O_DTYPE}, {"in", 1, 0, O_IN},
-        {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"shard", 1, 0, O_SHARD}, {"help", 0, 0, 'h'},
-        {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"train", 0, 0, O_TRAIN}, {"eval", 0, 0, O_EVAL},           {"size", 1, 0, O_SIZE},
+        {"seed", 1, 0, O_SEED},   {"dtype", 1, 0, O_DTYPE},         {"in", 1, 0, O_IN},
+        {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"shard", 1, 0, O_SHARD},
+        {"help", 0, 0, 'h'},      {"version", 0, 0, O_VERSION},     {0, 0, 0, 0}};
     struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
     uint64_t seed = 0;
     const char *in = "-", *out = "-";

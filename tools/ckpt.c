@@ -19,21 +19,20 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f,
-            "usage: ckpt info [--summary] FILE\n"
-            "       ckpt import [--no-check] IN.pth OUT.safetensors\n"
-            "       ckpt export [--no-check] IN OUT.pth\n"
-            "       ckpt extract --net NAME IN OUT.safetensors\n"
-            "       ckpt diff [--tol X] [--all] A B\n"
-            "Inspect, convert, extract and compare checkpoints (.pth from torch.save, zip or\n"
-            "legacy, and safetensors).\n\n"
-            "  --summary        info: nets and metadata only, no tensor list\n"
-            "  --no-check       import/export: skip loading G/F/DX/DY into the models\n"
-            "  --net NAME       extract: the network to keep (G, F, DX, DY), prefix kept\n"
-            "  --tol X          diff: largest absolute difference still equal (default 0)\n"
-            "  --all            diff: a line for every tensor, not only differing ones\n"
-            "  --help, --version\n"
-            "diff exits 0 when the tensors match within --tol, 1 when they differ.\n");
+    fprintf(f, "usage: ckpt info [--summary] FILE\n"
+               "       ckpt import [--no-check] IN.pth OUT.safetensors\n"
+               "       ckpt export [--no-check] IN OUT.pth\n"
+               "       ckpt extract --net NAME IN OUT.safetensors\n"
+               "       ckpt diff [--tol X] [--all] A B\n"
+               "Inspect, convert, extract and compare checkpoints (.pth from torch.save, zip or\n"
+               "legacy, and safetensors).\n\n"
+               "  --summary        info: nets and metadata only, no tensor list\n"
+               "  --no-check       import/export: skip loading G/F/DX/DY into the models\n"
+               "  --net NAME       extract: the network to keep (G, F, DX, DY), prefix kept\n"
+               "  --tol X          diff: largest absolute difference still equal (default 0)\n"
+               "  --all            diff: a line for every tensor, not only differing ones\n"
+               "  --help, --version\n"
+               "diff exits 0 when the tensors match within --tol, 1 when they differ.\n");
     exit(status);
 }
 
@@ -192,7 +191,8 @@ static int cmd_extract(const char *net, const char *in, const char *out)
     size_t nl = strlen(net);
     for (int i = 0; i < s.n; i++)
         if (!strncmp(s.t[i].name, net, nl) && s.t[i].name[nl] == '.' &&
-            tf_set_add(&o, s.t[i].name, s.t[i].dtype, s.t[i].shape, s.t[i].ndim, s.t[i].data, s.t[i].nbytes, 0))
+            tf_set_add(&o, s.t[i].name, s.t[i].dtype, s.t[i].shape, s.t[i].ndim, s.t[i].data, s.t[i].nbytes,
+                       0))
             die("%s", err_msg());
     if (!o.n)
         die("%s: no tensors under '%s.'", in, net);
@@ -266,8 +266,9 @@ int main(int argc, char **argv)
 {
     err_init(argv[0]);
     static const struct option opts[] = {
-        {"help", no_argument, 0, 'h'},     {"version", no_argument, 0, 'V'}, {"net", required_argument, 0, 'n'},
-        {"tol", required_argument, 0, 't'}, {"all", no_argument, 0, 'a'},    {"summary", no_argument, 0, 's'},
+        {"help", no_argument, 0, 'h'},      {"version", no_argument, 0, 'V'},
+        {"net", required_argument, 0, 'n'}, {"tol", required_argument, 0, 't'},
+        {"all", no_argument, 0, 'a'},       {"summary", no_argument, 0, 's'},
         {"no-check", no_argument, 0, 'c'},  {0, 0, 0, 0}};
     const char *net = NULL;
     double tol = 0;

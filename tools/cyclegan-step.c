@@ -25,37 +25,41 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f,
-            "usage: cyclegan-step [options] < tensors\n"
-            "Train the aging CycleGAN on young/old tensor records (from aug), or --eval it.\n\n"
-            "  --in EP            input stream (default -); --producers N for ZeroMQ fan-in\n"
-            "  --ckpt FILE        start from this checkpoint (training state or weights)\n"
-            "  --ckpt-out FILE    save the training state here (default outputs/checkpoints/last.safetensors)\n"
-            "  --resume           start from --ckpt-out when it exists\n"
-            "  --save-every N     also save every N steps (default: epoch ends and signals only)\n"
-            "  --metrics EP       metrics records (default -); --json writes JSON lines instead\n"
-            "  --log-every N      a metrics record every N steps (default 10)\n"
-            "  --tensorboard DIR  also write the metrics as TensorBoard event files in DIR\n"
-            "  --eval             measure the losses in eval mode over the input; no update\n"
-            "  --state            print epoch=E step=S epoch_step=K of --ckpt and exit\n"
-            "  --phase NAME       the phase named in --eval's metrics record (default val)\n"
-            "  --max-steps N      stop (and save) after N steps\n"
-            "  --batch N          images per domain per step (default 4)\n"
-            "  --epochs N         total epochs, for the LR schedule (default: the epoch records')\n"
-            "  --lr-g X --lr-d X  learning rates (2e-4, 1e-4)\n"
-            "  --beta1 X --beta2 X --eps X --weight-decay X    Adam (0.5, 0.999, 1e-8, 1e-4)\n"
-            "  --lambda-adv X --lambda-cyc X --lambda-id X     loss weights (2, 4, 0.5)\n"
-            "  --clip-norm X      max gradient norm, 0 = off (1.0)\n"
-            "  --ngf N --ndf N --blocks N   model sizes (32, 32, 9)\n"
-            "  --seed N           initialisation seed, torch.manual_seed semantics (0)\n"
-            "  --precision P      fp32 (bf16/fp16 need the CUDA backend)\n"
-            "  --device D         cpu, cuda or auto (default: auto)\n"
-            "  --help, --version\n");
+    fprintf(
+        f,
+        "usage: cyclegan-step [options] < tensors\n"
+        "Train the aging CycleGAN on young/old tensor records (from aug), or --eval it.\n\n"
+        "  --in EP            input stream (default -); --producers N for ZeroMQ fan-in\n"
+        "  --ckpt FILE        start from this checkpoint (training state or weights)\n"
+        "  --ckpt-out FILE    save the training state here (default outputs/checkpoints/last.safetensors)\n"
+        "  --resume           start from --ckpt-out when it exists\n"
+        "  --save-every N     also save every N steps (default: epoch ends and signals only)\n"
+        "  --metrics EP       metrics records (default -); --json writes JSON lines instead\n"
+        "  --log-every N      a metrics record every N steps (default 10)\n"
+        "  --tensorboard DIR  also write the metrics as TensorBoard event files in DIR\n"
+        "  --eval             measure the losses in eval mode over the input; no update\n"
+        "  --state            print epoch=E step=S epoch_step=K of --ckpt and exit\n"
+        "  --phase NAME       the phase named in --eval's metrics record (default val)\n"
+        "  --max-steps N      stop (and save) after N steps\n"
+        "  --batch N          images per domain per step (default 4)\n"
+        "  --epochs N         total epochs, for the LR schedule (default: the epoch records')\n"
+        "  --lr-g X --lr-d X  learning rates (2e-4, 1e-4)\n"
+        "  --beta1 X --beta2 X --eps X --weight-decay X    Adam (0.5, 0.999, 1e-8, 1e-4)\n"
+        "  --lambda-adv X --lambda-cyc X --lambda-id X     loss weights (2, 4, 0.5)\n"
+        "  --clip-norm X      max gradient norm, 0 = off (1.0)\n"
+        "  --ngf N --ndf N --blocks N   model sizes (32, 32, 9)\n"
+        "  --seed N           initialisation seed, torch.manual_seed semantics (0)\n"
+        "  --precision P      fp32 (bf16/fp16 need the CUDA backend)\n"
+        "  --device D         cpu, cuda or auto (default: auto)\n"
+        "  --help, --version\n");
     exit(status);
 }
 
 static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) { stop_signal = sig; }
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
 
 struct trainer {
     struct cyclegan_config cfg;
@@ -67,7 +71,7 @@ struct trainer {
     const char *phase;
     stream_out *metrics;
     FILE *jsonf;
-    tfevents *tb; /* --tensorboard: the same scalars as event files */
+    tfevents *tb;              /* --tensorboard: the same scalars as event files */
     struct cyclegan_meta meta; /* epoch = completed epochs, epoch_step = steps into the next */
     float *dx, *dy;            /* device batch buffers */
     /* running sums for the epoch / eval averages */
@@ -93,7 +97,7 @@ static void emit(struct trainer *T, record *r)
         die("%s", err_msg());
 }
 
-static const char *const loss_keys[7] = {"loss_DX",  "loss_DY", "loss_f_adv", "loss_g_adv",
+static const char *const loss_keys[7] = {"loss_DX",  "loss_DY", "loss_f_adv",    "loss_g_adv",
                                          "loss_cyc", "loss_id", "loss_gen_total"};
 
 static void losses_array(const struct cyclegan_losses *l, double v[7])
@@ -307,8 +311,10 @@ static void train(struct trainer *T, stream_in *si, int batch)
     if (stop_signal) {
         save(T);
         if (stop_signal > 0)
-            fprintf(stderr, "cyclegan-step: stopped by signal %d at epoch %d, step %lld; saved %s (--resume continues)\n",
-                    (int)stop_signal, epoch, (long long)T->meta.step, T->ckpt_out);
+            fprintf(
+                stderr,
+                "cyclegan-step: stopped by signal %d at epoch %d, step %lld; saved %s (--resume continues)\n",
+                (int)stop_signal, epoch, (long long)T->meta.step, T->ckpt_out);
     } else if (!T->cg && !T->eval) {
         die("no training batch: the input held %zu young and %zu old images (a batch needs %d of each)",
             batcher_queued(&b, 0), batcher_queued(&b, 1), batch);
@@ -317,7 +323,8 @@ static void train(struct trainer *T, stream_in *si, int batch)
     }
     if (T->eval && !stop_signal) {
         /* evaluation keeps the last, smaller batch */
-        size_t k = batcher_queued(&b, 0) < batcher_queued(&b, 1) ? batcher_queued(&b, 0) : batcher_queued(&b, 1);
+        size_t k =
+            batcher_queued(&b, 0) < batcher_queued(&b, 1) ? batcher_queued(&b, 0) : batcher_queued(&b, 1);
         if (k > 0 && k < (size_t)batch) {
             b.batch = (int)k;
             if (batcher_ready(&b))
@@ -359,21 +366,75 @@ int main(int argc, char **argv)
 {
     err_init(argv[0]);
     enum {
-        O_IN = 256, O_PRODUCERS, O_CKPT, O_CKPT_OUT, O_RESUME, O_SAVE_EVERY, O_METRICS, O_JSON, O_TB, O_LOG_EVERY,
-        O_EVAL, O_STATE, O_PHASE, O_MAX_STEPS, O_BATCH, O_EPOCHS, O_LR_G, O_LR_D, O_BETA1, O_BETA2, O_EPS, O_WD,
-        O_LADV, O_LCYC, O_LID, O_CLIP, O_NGF, O_NDF, O_BLOCKS, O_SEED, O_PRECISION, O_DEVICE, O_VERSION
+        O_IN = 256,
+        O_PRODUCERS,
+        O_CKPT,
+        O_CKPT_OUT,
+        O_RESUME,
+        O_SAVE_EVERY,
+        O_METRICS,
+        O_JSON,
+        O_TB,
+        O_LOG_EVERY,
+        O_EVAL,
+        O_STATE,
+        O_PHASE,
+        O_MAX_STEPS,
+        O_BATCH,
+        O_EPOCHS,
+        O_LR_G,
+        O_LR_D,
+        O_BETA1,
+        O_BETA2,
+        O_EPS,
+        O_WD,
+        O_LADV,
+        O_LCYC,
+        O_LID,
+        O_CLIP,
+        O_NGF,
+        O_NDF,
+        O_BLOCKS,
+        O_SEED,
+        O_PRECISION,
+        O_DEVICE,
+        O_VERSION
     };
-    static const struct option opts[] = {
-        {"in", 1, 0, O_IN}, {"producers", 1, 0, O_PRODUCERS}, {"ckpt", 1, 0, O_CKPT},
-        {"ckpt-out", 1, 0, O_CKPT_OUT}, {"resume", 0, 0, O_RESUME}, {"save-every", 1, 0, O_SAVE_EVERY},
-        {"metrics", 1, 0, O_METRICS}, {"json", 0, 0, O_JSON}, {"tensorboard", 1, 0, O_TB}, {"log-every", 1, 0, O_LOG_EVERY},
-        {"eval", 0, 0, O_EVAL}, {"state", 0, 0, O_STATE}, {"phase", 1, 0, O_PHASE}, {"max-steps", 1, 0, O_MAX_STEPS},
-        {"batch", 1, 0, O_BATCH}, {"epochs", 1, 0, O_EPOCHS}, {"lr-g", 1, 0, O_LR_G}, {"lr-d", 1, 0, O_LR_D},
-        {"beta1", 1, 0, O_BETA1}, {"beta2", 1, 0, O_BETA2}, {"eps", 1, 0, O_EPS},
-        {"weight-decay", 1, 0, O_WD}, {"lambda-adv", 1, 0, O_LADV}, {"lambda-cyc", 1, 0, O_LCYC},
-        {"lambda-id", 1, 0, O_LID}, {"clip-norm", 1, 0, O_CLIP}, {"ngf", 1, 0, O_NGF}, {"ndf", 1, 0, O_NDF},
-        {"blocks", 1, 0, O_BLOCKS}, {"seed", 1, 0, O_SEED}, {"precision", 1, 0, O_PRECISION},
-        {"device", 1, 0, O_DEVICE}, {"help", 0, 0, 'h'}, {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"in", 1, 0, O_IN},
+                                         {"producers", 1, 0, O_PRODUCERS},
+                                         {"ckpt", 1, 0, O_CKPT},
+                                         {"ckpt-out", 1, 0, O_CKPT_OUT},
+                                         {"resume", 0, 0, O_RESUME},
+                                         {"save-every", 1, 0, O_SAVE_EVERY},
+                                         {"metrics", 1, 0, O_METRICS},
+                                         {"json", 0, 0, O_JSON},
+                                         {"tensorboard", 1, 0, O_TB},
+                                         {"log-every", 1, 0, O_LOG_EVERY},
+                                         {"eval", 0, 0, O_EVAL},
+                                         {"state", 0, 0, O_STATE},
+                                         {"phase", 1, 0, O_PHASE},
+                                         {"max-steps", 1, 0, O_MAX_STEPS},
+                                         {"batch", 1, 0, O_BATCH},
+                                         {"epochs", 1, 0, O_EPOCHS},
+                                         {"lr-g", 1, 0, O_LR_G},
+                                         {"lr-d", 1, 0, O_LR_D},
+                                         {"beta1", 1, 0, O_BETA1},
+                                         {"beta2", 1, 0, O_BETA2},
+                                         {"eps", 1, 0, O_EPS},
+                                         {"weight-decay", 1, 0, O_WD},
+                                         {"lambda-adv", 1, 0, O_LADV},
+                                         {"lambda-cyc", 1, 0, O_LCYC},
+                                         {"lambda-id", 1, 0, O_LID},
+                                         {"clip-norm", 1, 0, O_CLIP},
+                                         {"ngf", 1, 0, O_NGF},
+                                         {"ndf", 1, 0, O_NDF},
+                                         {"blocks", 1, 0, O_BLOCKS},
+                                         {"seed", 1, 0, O_SEED},
+                                         {"precision", 1, 0, O_PRECISION},
+                                         {"device", 1, 0, O_DEVICE},
+                                         {"help", 0, 0, 'h'},
+                                         {"version", 0, 0, O_VERSION},
+                                         {0, 0, 0, 0}};
     struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors", .log_every = 10, .phase = "val"};
     cyclegan_config_default(&T.cfg);
     T.cfg.batch = 4;
@@ -413,7 +474,8 @@ int main(int argc, char **argv)
         case O_SEED: T.cfg.seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_PRECISION:
             if (strcmp(optarg, "fp32") != 0)
-                cli_usage_error("--precision %s needs the CUDA backend, which this build does not have", optarg);
+                cli_usage_error("--precision %s needs the CUDA backend, which this build does not have",
+                                optarg);
             break;
         case O_DEVICE:
             if (!device_known(optarg))

@@ -21,21 +21,20 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f,
-            "usage: translate (--y2o | --o2y) [options]\n"
-            "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.\n\n"
-            "  --ckpt FILE      checkpoint (default outputs/checkpoints/best.safetensors)\n"
-            "  -i FILE          input image, PNG or JPEG (default stdin)\n"
-            "  -o FILE          output PNG (default stdout)\n"
-            "  --size N         resize to N+50, centre-crop to N (default 256)\n"
-            "  --stream         tensor or image records in, tensor records out\n"
-            "  --grid N         read records, write one PNG: N inputs over their outputs\n"
-            "  --all            stream/grid: translate every record, not only the source domain\n"
-            "  --only           stream: drop the records it does not translate (default: pass them on)\n"
-            "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
-            "  --in EP, --out EP  stream endpoints (default -)\n"
-            "  --device D       cpu, cuda or auto (default: auto)\n"
-            "  --help, --version\n");
+    fprintf(f, "usage: translate (--y2o | --o2y) [options]\n"
+               "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.\n\n"
+               "  --ckpt FILE      checkpoint (default outputs/checkpoints/best.safetensors)\n"
+               "  -i FILE          input image, PNG or JPEG (default stdin)\n"
+               "  -o FILE          output PNG (default stdout)\n"
+               "  --size N         resize to N+50, centre-crop to N (default 256)\n"
+               "  --stream         tensor or image records in, tensor records out\n"
+               "  --grid N         read records, write one PNG: N inputs over their outputs\n"
+               "  --all            stream/grid: translate every record, not only the source domain\n"
+               "  --only           stream: drop the records it does not translate (default: pass them on)\n"
+               "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
+               "  --in EP, --out EP  stream endpoints (default -)\n"
+               "  --device D       cpu, cuda or auto (default: auto)\n"
+               "  --help, --version\n");
     exit(status);
 }
 
@@ -187,8 +186,8 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
     image out = {0};
     uint8_t *png;
     size_t len;
-    if (image_crop(&out, &grid, 0, 0, k * (s + pad) + pad, grid.h) != 0 || image_encode_png(&out, &png, &len) != 0 ||
-        file_write_all(outpath, png, len) != 0)
+    if (image_crop(&out, &grid, 0, 0, k * (s + pad) + pad, grid.h) != 0 ||
+        image_encode_png(&out, &png, &len) != 0 || file_write_all(outpath, png, len) != 0)
         die("%s", err_msg());
     free(png);
     image_free(&out);
@@ -228,15 +227,30 @@ static int run_image(struct tr *T, const char *inpath, const char *outpath)
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_Y2O = 256, O_O2Y, O_CKPT, O_SIZE, O_STREAM, O_GRID, O_ALL, O_ONLY, O_DTYPE, O_IN, O_OUT, O_DEVICE, O_VERSION };
+    enum {
+        O_Y2O = 256,
+        O_O2Y,
+        O_CKPT,
+        O_SIZE,
+        O_STREAM,
+        O_GRID,
+        O_ALL,
+        O_ONLY,
+        O_DTYPE,
+        O_IN,
+        O_OUT,
+        O_DEVICE,
+        O_VERSION
+    };
     static const struct option opts[] = {
-        {"y2o", 0, 0, O_Y2O},       {"o2y", 0, 0, O_O2Y},     {"ckpt", 1, 0, O_CKPT},
-        {"size", 1, 0, O_SIZE},     {"stream", 0, 0, O_STREAM}, {"grid", 1, 0, O_GRID},
-        {"all", 0, 0, O_ALL}, {"only", 0, 0, O_ONLY},       {"dtype", 1, 0, O_DTYPE}, {"in", 1, 0, O_IN},
-        {"out", 1, 0, O_OUT},       {"device", 1, 0, O_DEVICE}, {"help", 0, 0, 'h'},
-        {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"y2o", 0, 0, O_Y2O},   {"o2y", 0, 0, O_O2Y},         {"ckpt", 1, 0, O_CKPT},
+        {"size", 1, 0, O_SIZE}, {"stream", 0, 0, O_STREAM},   {"grid", 1, 0, O_GRID},
+        {"all", 0, 0, O_ALL},   {"only", 0, 0, O_ONLY},       {"dtype", 1, 0, O_DTYPE},
+        {"in", 1, 0, O_IN},     {"out", 1, 0, O_OUT},         {"device", 1, 0, O_DEVICE},
+        {"help", 0, 0, 'h'},    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     struct tr T = {.size = 256};
-    const char *ckpt = "outputs/checkpoints/best.safetensors", *in = "-", *out = "-", *dir = NULL, *device = "auto";
+    const char *ckpt = "outputs/checkpoints/best.safetensors", *in = "-", *out = "-", *dir = NULL,
+               *device = "auto";
     int stream = 0, grid = 0, c;
     while ((c = getopt_long(argc, argv, "hi:o:", opts, NULL)) != -1) {
         switch (c) {

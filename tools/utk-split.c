@@ -17,24 +17,23 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f,
-            "usage: utk-split [options] DIR\n"
-            "Split a UTKFace folder (AGE_GENDER_RACE_DATETIME.jpg.chip.jpg) into young/old\n"
-            "train/val/test and write `image` records (msgpack) to stdout.\n\n"
-            "  --split S        train, val, test or all (default train)\n"
-            "  --seed N         shuffle seed, torch.manual_seed semantics (default 42)\n"
-            "  --epochs N       emit the train split N times, reshuffled, with epoch records\n"
-            "  --start-epoch K  begin at epoch K of N (resuming a run: same order as before)\n"
-            "  --stop-epoch L   end after epoch L of N (one epoch at a time: K = L)\n"
-            "  --limit N        at most N faces of each domain per split and epoch\n"
-            "  --young MIN:MAX  young age range (default 18:28)\n"
-            "  --old MIN[:MAX]  old age range (default 40, no upper bound)\n"
-            "  --exclude FILE   leave out the names listed in FILE (one per line)\n"
-            "  --list           print TSV lines id, age, domain, split instead of records\n"
-            "  --strict         file names that do not parse are an error, not skipped\n"
-            "  --out ENDPOINT   where records go: -, FILE, tcp://HOST:PORT, ipc://PATH\n"
-            "  -q, --quiet      no summary on stderr\n"
-            "  --help, --version\n");
+    fprintf(f, "usage: utk-split [options] DIR\n"
+               "Split a UTKFace folder (AGE_GENDER_RACE_DATETIME.jpg.chip.jpg) into young/old\n"
+               "train/val/test and write `image` records (msgpack) to stdout.\n\n"
+               "  --split S        train, val, test or all (default train)\n"
+               "  --seed N         shuffle seed, torch.manual_seed semantics (default 42)\n"
+               "  --epochs N       emit the train split N times, reshuffled, with epoch records\n"
+               "  --start-epoch K  begin at epoch K of N (resuming a run: same order as before)\n"
+               "  --stop-epoch L   end after epoch L of N (one epoch at a time: K = L)\n"
+               "  --limit N        at most N faces of each domain per split and epoch\n"
+               "  --young MIN:MAX  young age range (default 18:28)\n"
+               "  --old MIN[:MAX]  old age range (default 40, no upper bound)\n"
+               "  --exclude FILE   leave out the names listed in FILE (one per line)\n"
+               "  --list           print TSV lines id, age, domain, split instead of records\n"
+               "  --strict         file names that do not parse are an error, not skipped\n"
+               "  --out ENDPOINT   where records go: -, FILE, tcp://HOST:PORT, ipc://PATH\n"
+               "  -q, --quiet      no summary on stderr\n"
+               "  --help, --version\n");
     exit(status);
 }
 
@@ -144,13 +143,29 @@ static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int fi
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_SPLIT = 256, O_SEED, O_EPOCHS, O_START, O_STOP, O_LIMIT, O_YOUNG, O_OLD, O_EXCLUDE, O_LIST, O_STRICT, O_OUT, O_VERSION };
-    static const struct option opts[] = {
-        {"split", 1, 0, O_SPLIT},     {"seed", 1, 0, O_SEED},   {"epochs", 1, 0, O_EPOCHS}, {"start-epoch", 1, 0, O_START}, {"stop-epoch", 1, 0, O_STOP},
-        {"limit", 1, 0, O_LIMIT},     {"young", 1, 0, O_YOUNG}, {"old", 1, 0, O_OLD},
-        {"exclude", 1, 0, O_EXCLUDE}, {"list", 0, 0, O_LIST},   {"strict", 0, 0, O_STRICT},
-        {"out", 1, 0, O_OUT},         {"quiet", 0, 0, 'q'},     {"help", 0, 0, 'h'},
-        {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    enum {
+        O_SPLIT = 256,
+        O_SEED,
+        O_EPOCHS,
+        O_START,
+        O_STOP,
+        O_LIMIT,
+        O_YOUNG,
+        O_OLD,
+        O_EXCLUDE,
+        O_LIST,
+        O_STRICT,
+        O_OUT,
+        O_VERSION
+    };
+    static const struct option opts[] = {{"split", 1, 0, O_SPLIT},     {"seed", 1, 0, O_SEED},
+                                         {"epochs", 1, 0, O_EPOCHS},   {"start-epoch", 1, 0, O_START},
+                                         {"stop-epoch", 1, 0, O_STOP}, {"limit", 1, 0, O_LIMIT},
+                                         {"young", 1, 0, O_YOUNG},     {"old", 1, 0, O_OLD},
+                                         {"exclude", 1, 0, O_EXCLUDE}, {"list", 0, 0, O_LIST},
+                                         {"strict", 0, 0, O_STRICT},   {"out", 1, 0, O_OUT},
+                                         {"quiet", 0, 0, 'q'},         {"help", 0, 0, 'h'},
+                                         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     utk_opts o;
     utk_opts_default(&o);
     const char *split = "train", *exclude = NULL, *out = "-";
@@ -179,8 +194,11 @@ int main(int argc, char **argv)
     }
     if (optind + 1 != argc)
         cli_usage_error(optind == argc ? "missing the UTKFace folder" : "only one folder may be given");
-    int want = strcmp(split, "train") == 0 ? UTK_TRAIN : strcmp(split, "val") == 0 ? UTK_VAL
-             : strcmp(split, "test") == 0  ? UTK_TEST  : strcmp(split, "all") == 0 ? -1 : -2;
+    int want = strcmp(split, "train") == 0  ? UTK_TRAIN
+               : strcmp(split, "val") == 0  ? UTK_VAL
+               : strcmp(split, "test") == 0 ? UTK_TEST
+               : strcmp(split, "all") == 0  ? -1
+                                            : -2;
     if (want == -2)
         cli_usage_error("--split: expected train, val, test or all, got '%s'", split);
     if (epochs && want != UTK_TRAIN && want != -1)
@@ -207,7 +225,11 @@ int main(int argc, char **argv)
         set.faces[i].domain == UTK_YOUNG ? ny++ : no++;
     if (!ny || !no)
         die("%s: no %s faces found (expected UTKFace files named AGE_GENDER_RACE_DATETIME.jpg.chip.jpg; "
-            "see data/README.md for where to get them)", e.dir, !ny && !no ? "young or old" : !ny ? "young" : "old");
+            "see data/README.md for where to get them)",
+            e.dir,
+            !ny && !no ? "young or old"
+            : !ny      ? "young"
+                       : "old");
 
     if (!e.list && !(e.out = stream_out_open(out)))
         die("%s", err_msg());
@@ -222,9 +244,11 @@ int main(int argc, char **argv)
     if (e.out && stream_out_close(e.out, true, 1) != 0)
         die("%s", err_msg());
     if (!quiet) {
-        fprintf(stderr, "utk-split: %zu files kept (%zu young, %zu old); skipped: %zu not images, %zu bad names, "
-                        "%zu other ages, %zu excluded\n",
-                set.n, ny, no, set.skips.not_image, set.skips.bad_name, set.skips.other_age, set.skips.excluded);
+        fprintf(stderr,
+                "utk-split: %zu files kept (%zu young, %zu old); skipped: %zu not images, %zu bad names, "
+                "%zu other ages, %zu excluded\n",
+                set.n, ny, no, set.skips.not_image, set.skips.bad_name, set.skips.other_age,
+                set.skips.excluded);
         for (int s = 0; s < UTK_NSPLITS; s++)
             fprintf(stderr, "utk-split: %-5s %zu young + %zu old%s\n", utk_split_name(s), set.split_n[s],
                     set.split_n[s], want == -1 || want == s ? "" : " (not emitted)");

@@ -13,37 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXPECT(cond, ...)                                                          \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "# %s:%d: expected %s: ", __FILE__, __LINE__, #cond);  \
-            fprintf(stderr, __VA_ARGS__);                                          \
-            fprintf(stderr, "\n");                                                 \
-            return 1;                                                              \
-        }                                                                          \
+#define EXPECT(cond, ...)                                                                                    \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "# %s:%d: expected %s: ", __FILE__, __LINE__, #cond);                            \
+            fprintf(stderr, __VA_ARGS__);                                                                    \
+            fprintf(stderr, "\n");                                                                           \
+            return 1;                                                                                        \
+        }                                                                                                    \
     } while (0)
 
 /* |got-want| <= atol + rtol*|want| elementwise.  Returns 0 when all agree. */
-static inline int check_tensor(const char *label, const float *got, const float *want, long n,
-                               double atol, double rtol)
+static inline int check_tensor(const char *label, const float *got, const float *want, long n, double atol,
+                               double rtol)
 {
     double maxabs = 0, maxrel = 0;
     long bad = 0, first_bad = -1;
     for (long i = 0; i < n; i++) {
         double d = fabs((double)got[i] - (double)want[i]);
         double r = d / (fabs((double)want[i]) + 1e-12);
-        if (d > maxabs || isnan(d)) maxabs = isnan(d) ? INFINITY : d;
-        if (fabs((double)want[i]) > 1e-6 && r > maxrel) maxrel = r;
+        if (d > maxabs || isnan(d))
+            maxabs = isnan(d) ? INFINITY : d;
+        if (fabs((double)want[i]) > 1e-6 && r > maxrel)
+            maxrel = r;
         if (!(d <= atol + rtol * fabs((double)want[i]))) {
-            if (first_bad < 0) first_bad = i;
+            if (first_bad < 0)
+                first_bad = i;
             bad++;
         }
     }
-    printf("# %-40s n=%-8ld max|d|=%.3g max rel=%.3g %s\n", label, n, maxabs, maxrel,
-           bad ? "NOT OK" : "OK");
+    printf("# %-40s n=%-8ld max|d|=%.3g max rel=%.3g %s\n", label, n, maxabs, maxrel, bad ? "NOT OK" : "OK");
     if (bad)
-        printf("#   first bad [%ld]: got %.9g want %.9g (%ld bad)\n", first_bad,
-               (double)got[first_bad], (double)want[first_bad], bad);
+        printf("#   first bad [%ld]: got %.9g want %.9g (%ld bad)\n", first_bad, (double)got[first_bad],
+               (double)want[first_bad], bad);
     return bad ? 1 : 0;
 }
 
@@ -51,24 +53,27 @@ struct check_case {
     const char *name;
     int (*fn)(void);
 };
-#define T(f) {#f, f}
+#define T(f)                                                                                                 \
+    {                                                                                                        \
+#f, f                                                                                                \
+    }
 
-#define CHECK_MAIN(...)                                                            \
-    int main(int argc, char **argv)                                                \
-    {                                                                              \
-        static const struct check_case cases[] = {__VA_ARGS__};                    \
-        int n = (int)(sizeof cases / sizeof cases[0]), failed = 0;                 \
-        printf("1..%d\n", n);                                                      \
-        for (int i = 0; i < n; i++) {                                              \
-            if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) {                 \
-                printf("ok %d - %s # SKIP not selected\n", i + 1, cases[i].name);  \
-                continue;                                                          \
-            }                                                                      \
-            fflush(stdout);                                                        \
-            int rc = cases[i].fn();                                                \
-            printf("%sok %d - %s\n", rc ? "not " : "", i + 1, cases[i].name);      \
-            fflush(stdout);                                                        \
-            failed += rc != 0;                                                     \
-        }                                                                          \
-        return failed ? 1 : 0;                                                     \
+#define CHECK_MAIN(...)                                                                                      \
+    int main(int argc, char **argv)                                                                          \
+    {                                                                                                        \
+        static const struct check_case cases[] = {__VA_ARGS__};                                              \
+        int n = (int)(sizeof cases / sizeof cases[0]), failed = 0;                                           \
+        printf("1..%d\n", n);                                                                                \
+        for (int i = 0; i < n; i++) {                                                                        \
+            if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) {                                           \
+                printf("ok %d - %s # SKIP not selected\n", i + 1, cases[i].name);                            \
+                continue;                                                                                    \
+            }                                                                                                \
+            fflush(stdout);                                                                                  \
+            int rc = cases[i].fn();                                                                          \
+            printf("%sok %d - %s\n", rc ? "not " : "", i + 1, cases[i].name);                                \
+            fflush(stdout);                                                                                  \
+            failed += rc != 0;                                                                               \
+        }                                                                                                    \
+        return failed ? 1 : 0;                                                                               \
     }

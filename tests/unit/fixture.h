@@ -30,8 +30,10 @@ struct fixture {
 
 static inline void fixture_free(struct fixture *f)
 {
-    if (!f) return;
-    for (int i = 0; i < f->count; i++) free(f->t[i].data);
+    if (!f)
+        return;
+    for (int i = 0; i < f->count; i++)
+        free(f->t[i].data);
     free(f->t);
     free(f);
 }
@@ -47,29 +49,31 @@ static inline struct fixture *fixture_load(const char *path)
     struct fixture *f = calloc(1, sizeof *f);
     char magic[4];
     uint32_t ver, count;
-    if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "AGFX", 4) || fread(&ver, 4, 1, fp) != 1 ||
-        ver != 1 || fread(&count, 4, 1, fp) != 1)
+    if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "AGFX", 4) || fread(&ver, 4, 1, fp) != 1 || ver != 1 ||
+        fread(&count, 4, 1, fp) != 1)
         goto bad;
     f->t = calloc(count, sizeof *f->t);
     for (uint32_t i = 0; i < count; i++) {
         struct fx_tensor *t = &f->t[i];
         uint32_t len, nd;
-        if (fread(&len, 4, 1, fp) != 1 || len >= sizeof t->name ||
-            fread(t->name, 1, len, fp) != len || fread(&nd, 4, 1, fp) != 1 || nd > 8)
+        if (fread(&len, 4, 1, fp) != 1 || len >= sizeof t->name || fread(t->name, 1, len, fp) != len ||
+            fread(&nd, 4, 1, fp) != 1 || nd > 8)
             goto bad;
         t->ndim = (int)nd;
-        if (fread(t->shape, 8, nd, fp) != nd) goto bad;
+        if (fread(t->shape, 8, nd, fp) != nd)
+            goto bad;
         t->n = 1;
-        for (uint32_t d = 0; d < nd; d++) t->n *= t->shape[d];
+        for (uint32_t d = 0; d < nd; d++)
+            t->n *= t->shape[d];
         t->data = malloc(sizeof(float) * (t->n ? t->n : 1));
-        if (fread(t->data, sizeof(float), t->n, fp) != (size_t)t->n) goto bad;
+        if (fread(t->data, sizeof(float), t->n, fp) != (size_t)t->n)
+            goto bad;
         f->count = (int)i + 1;
     }
     fclose(fp);
     return f;
 bad:
-    fprintf(stderr, "# fixture %s: truncated or bad format (HINT: rerun tests/py/ref_*.py)\n",
-            path);
+    fprintf(stderr, "# fixture %s: truncated or bad format (HINT: rerun tests/py/ref_*.py)\n", path);
     fclose(fp);
     fixture_free(f);
     return NULL;
@@ -79,7 +83,8 @@ bad:
 static inline const struct fx_tensor *fixture_get(const struct fixture *f, const char *name)
 {
     for (int i = 0; f && i < f->count; i++)
-        if (!strcmp(f->t[i].name, name)) return &f->t[i];
+        if (!strcmp(f->t[i].name, name))
+            return &f->t[i];
     fprintf(stderr, "# fixture: no tensor %s\n", name);
     return NULL;
 }
@@ -114,7 +119,8 @@ static inline struct fixture *fixture_from_python(const char *script, int *skip)
     const char *dir = getenv("TESTS_DIR");
     char tmpl[] = "/tmp/aging-fixture-XXXXXX", cmd[1024];
     int fd = mkstemp(tmpl);
-    if (fd < 0) return NULL;
+    if (fd < 0)
+        return NULL;
     close(fd);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/py/%s %s", dir ? dir : "tests", script, tmpl);
     struct fixture *f = NULL;
@@ -129,26 +135,26 @@ static inline struct fixture *fixture_from_python(const char *script, int *skip)
 /* Test functions return 0 ok, 1 failure, FX_SKIP to report "# SKIP no torch". */
 #define FX_SKIP 77
 
-#define FX_MAIN(...)                                                                       \
-    int main(int argc, char **argv)                                                        \
-    {                                                                                      \
-        static const struct check_case cases[] = {__VA_ARGS__};                            \
-        int n = (int)(sizeof cases / sizeof cases[0]), failed = 0;                         \
-        printf("1..%d\n", n);                                                              \
-        for (int i = 0; i < n; i++) {                                                      \
-            if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) {                         \
-                printf("ok %d - %s # SKIP not selected\n", i + 1, cases[i].name);          \
-                continue;                                                                  \
-            }                                                                              \
-            fflush(stdout);                                                                \
-            int rc = cases[i].fn();                                                        \
-            if (rc == FX_SKIP)                                                             \
-                printf("ok %d - %s # SKIP no torch\n", i + 1, cases[i].name);              \
-            else                                                                           \
-                printf("%sok %d - %s\n", rc ? "not " : "", i + 1, cases[i].name);          \
-            fflush(stdout);                                                                \
-            failed += rc != 0 && rc != FX_SKIP;                                            \
-        }                                                                                  \
-        fixtures_release();                                                                \
-        return failed ? 1 : 0;                                                             \
+#define FX_MAIN(...)                                                                                         \
+    int main(int argc, char **argv)                                                                          \
+    {                                                                                                        \
+        static const struct check_case cases[] = {__VA_ARGS__};                                              \
+        int n = (int)(sizeof cases / sizeof cases[0]), failed = 0;                                           \
+        printf("1..%d\n", n);                                                                                \
+        for (int i = 0; i < n; i++) {                                                                        \
+            if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) {                                           \
+                printf("ok %d - %s # SKIP not selected\n", i + 1, cases[i].name);                            \
+                continue;                                                                                    \
+            }                                                                                                \
+            fflush(stdout);                                                                                  \
+            int rc = cases[i].fn();                                                                          \
+            if (rc == FX_SKIP)                                                                               \
+                printf("ok %d - %s # SKIP no torch\n", i + 1, cases[i].name);                                \
+            else                                                                                             \
+                printf("%sok %d - %s\n", rc ? "not " : "", i + 1, cases[i].name);                            \
+            fflush(stdout);                                                                                  \
+            failed += rc != 0 && rc != FX_SKIP;                                                              \
+        }                                                                                                    \
+        fixtures_release();                                                                                  \
+        return failed ? 1 : 0;                                                                               \
     }

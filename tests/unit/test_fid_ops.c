@@ -28,7 +28,8 @@ static int need_fixture(void)
         fx = fixture_from_python("ref_fid_ops.py", &fx_skip);
         be = backend_cpu_init();
     }
-    if (fx_skip) return FX_SKIP;
+    if (fx_skip)
+        return FX_SKIP;
     return fx && be ? 0 : 1;
 }
 
@@ -41,13 +42,12 @@ static const struct fx_tensor *get(const char *pre, const char *what)
 
 /* Each case writes its output into channels [1, 1+cout) of a wider buffer, so the output
  * batch stride and the untouched channels are checked too. */
-static int conv_case(const char *name, int n, int ci, int h, int w, int co, int kh, int kw, int s,
-                     int ph, int pw)
+static int conv_case(const char *name, int n, int ci, int h, int w, int co, int kh, int kw, int s, int ph,
+                     int pw)
 {
     char pre[64];
     snprintf(pre, sizeof pre, "conv.%s", name);
-    const struct fx_tensor *x = get(pre, "x"), *wt = get(pre, "w"), *b = get(pre, "b"),
-                           *y = get(pre, "y");
+    const struct fx_tensor *x = get(pre, "x"), *wt = get(pre, "w"), *b = get(pre, "b"), *y = get(pre, "y");
     EXPECT(x && wt && b && y, "missing fixture tensors");
     struct conv_ex_shape sh;
     EXPECT(conv_ex_shape_init(&sh, n, ci, h, w, co, kh, kw, s, s, ph, pw) == 0, "%s", err_msg());
@@ -56,11 +56,11 @@ static int conv_case(const char *name, int n, int ci, int h, int w, int co, int 
     sh.out_bstride = per;
     sh.relu = 1;
     float *out = malloc(sizeof(float) * n * per), *got = malloc(sizeof(float) * y->n);
-    for (long i = 0; i < n * per; i++) out[i] = -7.0f;
+    for (long i = 0; i < n * per; i++)
+        out[i] = -7.0f;
     size_t wsb = conv_ex_workspace_bytes(be, &sh);
     float *ws = wsb ? backend_alloc(be, wsb) : NULL;
-    EXPECT(conv_ex_forward(be, out + hwo, x->data, wt->data, b->data, &sh, ws) == 0, "%s",
-           err_msg());
+    EXPECT(conv_ex_forward(be, out + hwo, x->data, wt->data, b->data, &sh, ws) == 0, "%s", err_msg());
     int bad = 0;
     for (int i = 0; i < n; i++) {
         memcpy(got + (long)i * co * hwo, out + i * per + hwo, sizeof(float) * co * hwo);
@@ -68,7 +68,8 @@ static int conv_case(const char *name, int n, int ci, int h, int w, int co, int 
             bad += out[i * per + j] != -7.0f || out[i * per + (co + 1) * hwo + j] != -7.0f;
     }
     int rc = check_tensor(pre, got, y->data, y->n, 1e-5, 1e-4) || bad;
-    if (bad) printf("# %s: %d floats outside the output slice were written\n", pre, bad);
+    if (bad)
+        printf("# %s: %d floats outside the output slice were written\n", pre, bad);
     backend_dealloc(be, ws);
     free(out);
     free(got);
@@ -78,7 +79,8 @@ static int conv_case(const char *name, int n, int ci, int h, int w, int co, int 
 static int test_conv_ex(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     rc |= conv_case("k1x7", 2, 5, 9, 11, 4, 1, 7, 1, 0, 3);
     rc |= conv_case("k7x1", 2, 5, 9, 11, 6, 7, 1, 1, 3, 0);
     rc |= conv_case("k3s2", 2, 4, 11, 9, 5, 3, 3, 2, 0, 0);
@@ -88,8 +90,7 @@ static int test_conv_ex(void)
     return rc;
 }
 
-static int pool_case(const char *name, int n, int c, int h, int w, int k, int s, int p,
-                     enum pool_kind kind)
+static int pool_case(const char *name, int n, int c, int h, int w, int k, int s, int p, enum pool_kind kind)
 {
     char pre[64];
     snprintf(pre, sizeof pre, "pool.%s", name);
@@ -108,7 +109,8 @@ static int pool_case(const char *name, int n, int c, int h, int w, int k, int s,
 static int test_pool2d(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     rc |= pool_case("max3s2", 2, 3, 9, 8, 3, 2, 0, POOL_MAX);
     rc |= pool_case("max3s1p1", 2, 3, 7, 6, 3, 1, 1, POOL_MAX);
     rc |= pool_case("avg3s1p1", 2, 3, 7, 6, 3, 1, 1, POOL_AVG);
@@ -124,10 +126,9 @@ static int resize_case(const char *name, int planes, int h, int w, int ho, int w
     const struct fx_tensor *x = get(pre, "x"), *y = get(pre, "y");
     EXPECT(x && y && y->n == (long)planes * ho * wo, "missing or mis-sized fixture tensors");
     float *out = calloc(y->n, sizeof(float));
-    int r = tf1 ? resize_bilinear_forward(be, out, x->data, planes, h, w, ho, wo, RESIZE_TF1,
-                                          0.0078125f, -1.0f)
-                : resize_bilinear_forward(be, out, x->data, planes, h, w, ho, wo,
-                                          RESIZE_HALF_PIXEL, 2.0f, -1.0f);
+    int r =
+        tf1 ? resize_bilinear_forward(be, out, x->data, planes, h, w, ho, wo, RESIZE_TF1, 0.0078125f, -1.0f)
+            : resize_bilinear_forward(be, out, x->data, planes, h, w, ho, wo, RESIZE_HALF_PIXEL, 2.0f, -1.0f);
     EXPECT(r == 0, "%s", err_msg());
     int rc = check_tensor(pre, out, y->data, y->n, 5e-7, 0);
     free(out);
@@ -137,7 +138,8 @@ static int resize_case(const char *name, int planes, int h, int w, int ho, int w
 static int test_resize(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     rc |= resize_case("up_pf", 3, 48, 40, 299, 299, 0);
     rc |= resize_case("down_pf", 3, 320, 301, 299, 299, 0);
     rc |= resize_case("same_pf", 2, 299, 299, 299, 299, 0);
@@ -149,7 +151,8 @@ static int test_resize(void)
 static int test_numpy_choice(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     const int cases[][2] = {{10, 10}, {1000, 7}, {70000, 5}};
     for (int c = 0; c < 3; c++) {
         int n = cases[c][0], m = cases[c][1];
@@ -163,8 +166,8 @@ static int test_numpy_choice(void)
         for (int k = 0; k < 2; k++) {
             fid_numpy_choice(&r, n, m, perm, scratch);
             for (int i = 0; i < m; i++)
-                EXPECT(perm[i] == (int64_t)t->data[k * m + i], "%s draw %d [%d]: %lld vs %g",
-                       name, k, i, (long long)perm[i], (double)t->data[k * m + i]);
+                EXPECT(perm[i] == (int64_t)t->data[k * m + i], "%s draw %d [%d]: %lld vs %g", name, k, i,
+                       (long long)perm[i], (double)t->data[k * m + i]);
         }
         free(perm);
         free(scratch);
@@ -184,8 +187,7 @@ static int test_npy(void)
     EXPECT((10 + (buf[8] | buf[9] << 8)) % 64 == 0, "data not 64-byte aligned");
     struct npy_array a;
     EXPECT(npy_parse(&a, buf, len, "t") == 0, "%s", err_msg());
-    EXPECT(a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 && !memcmp(a.data, v, sizeof v),
-           "round trip");
+    EXPECT(a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 && !memcmp(a.data, v, sizeof v), "round trip");
     npy_array_free(&a);
     free(buf);
 

@@ -152,16 +152,16 @@ static int test_known_values(void)
         float f;
         uint16_t h, b;
     } cases[] = {
-        {1.0f, 0x3C00, 0x3F80},        {-2.0f, 0xC000, 0xC000},
-        {65504.0f, 0x7BFF, 0x4780},    {65519.996f, 0x7BFF, 0x4780},
-        {65520.0f, 0x7C00, 0x4780},    {1e10f, 0x7C00, 0x5015},
-        {0x1p-24f, 0x0001, 0x3380},    {0x1p-25f, 0x0000, 0x3300},
-        {0x1.8p-25f, 0x0001, 0x3340},  {0x1p-14f, 0x0400, 0x3880},
-        {1.0009765625f, 0x3C01, 0x3F80}, {1.00048828125f, 0x3C00, 0x3F80}, /* tie -> even */
-        {1.00146484375f, 0x3C02, 0x3F80},                                  /* tie -> even */
-        {0x1.01p0f, 0x3C04, 0x3F80},   {0x1.03p0f, 0x3C0C, 0x3F82},       /* bf16 ties */
-        {-0.0f, 0x8000, 0x8000},       {INFINITY, 0x7C00, 0x7F80},
-        {-INFINITY, 0xFC00, 0xFF80},   {NAN, 0x7E00, 0xFFFF},
+        {1.0f, 0x3C00, 0x3F80},           {-2.0f, 0xC000, 0xC000},
+        {65504.0f, 0x7BFF, 0x4780},       {65519.996f, 0x7BFF, 0x4780},
+        {65520.0f, 0x7C00, 0x4780},       {1e10f, 0x7C00, 0x5015},
+        {0x1p-24f, 0x0001, 0x3380},       {0x1p-25f, 0x0000, 0x3300},
+        {0x1.8p-25f, 0x0001, 0x3340},     {0x1p-14f, 0x0400, 0x3880},
+        {1.0009765625f, 0x3C01, 0x3F80},  {1.00048828125f, 0x3C00, 0x3F80}, /* tie -> even */
+        {1.00146484375f, 0x3C02, 0x3F80},                                   /* tie -> even */
+        {0x1.01p0f, 0x3C04, 0x3F80},      {0x1.03p0f, 0x3C0C, 0x3F82},      /* bf16 ties */
+        {-0.0f, 0x8000, 0x8000},          {INFINITY, 0x7C00, 0x7F80},
+        {-INFINITY, 0xFC00, 0xFF80},      {NAN, 0x7E00, 0xFFFF},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint16_t h = half_from_f32(cases[i].f), b = bf16_from_f32(cases[i].f);
@@ -191,5 +191,4 @@ static int test_round_trip(void)
     return 0;
 }
 
-CHECK_MAIN(T(test_known_values), T(test_round_trip), T(test_from_f32_vs_torch),
-           T(test_to_f32_vs_torch))
+CHECK_MAIN(T(test_known_values), T(test_round_trip), T(test_from_f32_vs_torch), T(test_to_f32_vs_torch))

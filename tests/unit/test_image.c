@@ -72,8 +72,7 @@ static const char *ref_dir(void)
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s'", script, ref_dir_);
     int rc = system(cmd);
     if (rc != 0) {
-        printf("# SKIP parity: %s failed (status %d; torch/torchvision/PIL missing?)\n", script,
-               rc);
+        printf("# SKIP parity: %s failed (status %d; torch/torchvision/PIL missing?)\n", script, rc);
         return NULL;
     }
     ref_state_ = 1;
@@ -143,8 +142,8 @@ static int run_cases(const char *const *ops)
     while (fgets(line, sizeof line, m)) {
         char op[64], in[4096], exp[256], a1[64] = "", a2[64] = "", a3[64] = "", a4[64] = "";
         int w, h;
-        if (sscanf(line, "%63s %4095s %255s %d %d %63s %63s %63s %63s", op, in, exp, &w, &h, a1,
-                   a2, a3, a4) < 5)
+        if (sscanf(line, "%63s %4095s %255s %d %d %63s %63s %63s %63s", op, in, exp, &w, &h, a1, a2, a3, a4) <
+            5)
             continue;
         int want_op = 0;
         for (const char *const *o = ops; *o; o++)
@@ -194,8 +193,8 @@ static int run_cases(const char *const *ops)
         }
         int d = rc ? -1 : max_diff(&got, want, w, h, 3);
         const char *base = strrchr(in, '/');
-        printf("# %-12s %-24s %s %s -> %dx%d max|d|=%d%s\n", op, base ? base + 1 : in, a1, a2, w,
-               h, d < 0 ? 999 : d, d == 0 ? "" : "  NOT OK");
+        printf("# %-12s %-24s %s %s -> %dx%d max|d|=%d%s\n", op, base ? base + 1 : in, a1, a2, w, h,
+               d < 0 ? 999 : d, d == 0 ? "" : "  NOT OK");
         if (rc)
             printf("#   error: %s\n", err_msg());
         fails += d != 0;
@@ -251,8 +250,7 @@ static int test_to_chw_parity(void)
     while (fgets(line, sizeof line, m)) {
         char op[64], in[4096], exp[256];
         int w, h;
-        if (sscanf(line, "%63s %4095s %255s %d %d", op, in, exp, &w, &h) != 5 ||
-            strcmp(op, "to_chw"))
+        if (sscanf(line, "%63s %4095s %255s %d %d", op, in, exp, &w, &h) != 5 || strcmp(op, "to_chw"))
             continue;
         count++;
         image src = {0};
@@ -325,8 +323,7 @@ static int test_encode_roundtrip(void)
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
-    p[3] = (uint8_t)v;
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
 }
 
 /* CRC-32 as PNG uses it, to forge valid chunks with bad contents. */
@@ -348,8 +345,7 @@ static int expect_fail(const uint8_t *b, size_t n, const char *what, const char 
     printf("# %-28s -> %d \"%s\"\n", what, rc, rc ? err_msg() : "");
     EXPECT(rc == -1, "%s decoded", what);
     EXPECT(im.px == NULL, "%s: px left set", what);
-    EXPECT(!needle || strstr(err_msg(), needle), "%s: message \"%s\" lacks \"%s\"", what,
-           err_msg(), needle);
+    EXPECT(!needle || strstr(err_msg(), needle), "%s: message \"%s\" lacks \"%s\"", what, err_msg(), needle);
     return 0;
 }
 
@@ -467,8 +463,8 @@ static int test_op_errors(void)
     /* NaN and infinities in from_chw: NaN -> 0, +inf -> 255, -inf -> 0. */
     float f[4] = {NAN, INFINITY, -INFINITY, 0.0f};
     EXPECT(image_from_chw_f32(&out, f, 1, 2, 2) == 0, "%s", err_msg());
-    EXPECT(out.px[0] == 0 && out.px[1] == 255 && out.px[2] == 0 && out.px[3] == 128,
-           "got %d %d %d %d", out.px[0], out.px[1], out.px[2], out.px[3]);
+    EXPECT(out.px[0] == 0 && out.px[1] == 255 && out.px[2] == 0 && out.px[3] == 128, "got %d %d %d %d",
+           out.px[0], out.px[1], out.px[2], out.px[3]);
     image_free(&out);
     /* Same-size resize and zero rotation are copies; other channel counts work. */
     EXPECT(image_resize(&out, &im, 10, 8) == 0 && !memcmp(out.px, im.px, 240), "resize copy");
@@ -528,13 +524,13 @@ static int test_speed(void)
         image_free(&c);
     }
     double c_us = (now_() - t0) / iters * 1e6;
-    printf("# speed: C chain %.0f us/image, torchvision+PIL %.0f us/image, ratio %.2fx\n", c_us,
-           py_us, py_us > 0 ? py_us / c_us : 0);
+    printf("# speed: C chain %.0f us/image, torchvision+PIL %.0f us/image, ratio %.2fx\n", c_us, py_us,
+           py_us > 0 ? py_us / c_us : 0);
     free(chw);
     free(jpg);
     return 0;
 }
 
-CHECK_MAIN(T(test_decode_parity), T(test_resize_parity), T(test_crop_flip_parity),
-           T(test_rotate_parity), T(test_to_chw_parity), T(test_chain_parity),
-           T(test_encode_roundtrip), T(test_bad_input), T(test_op_errors), T(test_speed))
+CHECK_MAIN(T(test_decode_parity), T(test_resize_parity), T(test_crop_flip_parity), T(test_rotate_parity),
+           T(test_to_chw_parity), T(test_chain_parity), T(test_encode_roundtrip), T(test_bad_input),
+           T(test_op_errors), T(test_speed))

@@ -31,22 +31,27 @@ static int need_fixture(void)
         fx = fixture_from_python("ref_layers.py", &fx_skip);
         be = backend_cpu_init();
     }
-    if (fx_skip) return FX_SKIP;
+    if (fx_skip)
+        return FX_SKIP;
     return fx && be ? 0 : 1;
 }
 
-#define ATOL 1e-5
-#define RTOL 1e-4
+#define ATOL     1e-5
+#define RTOL     1e-4
 #define ATOL_SUM 1e-4
 
-static float *zeros(long n) { return calloc(n ? n : 1, sizeof(float)); }
+static float *zeros(long n)
+{
+    return calloc(n ? n : 1, sizeof(float));
+}
 
 static int cmp(const char *pre, const char *what, const float *got, double atol)
 {
     char label[128];
     snprintf(label, sizeof label, "%s.%s", pre, what);
     const float *want = fxd(fx, pre, what);
-    if (!want) return 1;
+    if (!want)
+        return 1;
     return check_tensor(label, got, want, fxn(fx, pre, what), atol, RTOL);
 }
 
@@ -55,20 +60,21 @@ static int conv_case(const char *pre, int n, int ci, int h, int w, int co, int k
     struct conv_shape sh;
     EXPECT(conv2d_shape(&sh, n, ci, h, w, co, k, s, p) == 0, "%s", err_msg());
     long nout = (long)n * co * sh.hout * sh.wout;
-    EXPECT(nout == fxn(fx, pre, "out"), "%s: output size %ld vs %ld", pre, nout,
-           fxn(fx, pre, "out"));
+    EXPECT(nout == fxn(fx, pre, "out"), "%s: output size %ld vs %ld", pre, nout, fxn(fx, pre, "out"));
     float *out = zeros(nout), *dx = zeros((long)n * ci * h * w), *dw = zeros((long)co * ci * k * k),
           *db = zeros(co);
     const float *x = fxd(fx, pre, "x"), *wt = fxd(fx, pre, "weight"), *b = fxd(fx, pre, "bias");
     int bad = conv2d_forward(be, out, x, wt, b, &sh);
     bad |= conv2d_backward(be, dx, dw, db, fxd(fx, pre, "g"), x, wt, &sh);
-    bad |= cmp(pre, "out", out, ATOL) | cmp(pre, "dx", dx, ATOL) |
-           cmp(pre, "dweight", dw, ATOL_SUM) | cmp(pre, "dbias", db, ATOL_SUM);
+    bad |= cmp(pre, "out", out, ATOL) | cmp(pre, "dx", dx, ATOL) | cmp(pre, "dweight", dw, ATOL_SUM) |
+           cmp(pre, "dbias", db, ATOL_SUM);
     /* parameter gradients accumulate: a second backward doubles them */
     bad |= conv2d_backward(be, NULL, dw, db, fxd(fx, pre, "g"), x, wt, &sh);
-    for (long i = 0; i < co; i++) db[i] *= 0.5f;
+    for (long i = 0; i < co; i++)
+        db[i] *= 0.5f;
     const float *want = fxd(fx, pre, "dbias");
-    for (long i = 0; i < co; i++) bad |= fabsf(db[i] - want[i]) > 1e-4f + 1e-4f * fabsf(want[i]);
+    for (long i = 0; i < co; i++)
+        bad |= fabsf(db[i] - want[i]) > 1e-4f + 1e-4f * fabsf(want[i]);
     free(out), free(dx), free(dw), free(db);
     return bad != 0;
 }
@@ -76,7 +82,8 @@ static int conv_case(const char *pre, int n, int ci, int h, int w, int co, int k
 static int test_conv2d(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     return conv_case("conv3", 2, 3, 9, 8, 4, 3, 1, 1) | conv_case("conv4s2", 2, 5, 10, 9, 6, 4, 2, 1) |
            conv_case("conv7", 1, 3, 12, 11, 5, 7, 1, 0) | conv_case("conv1", 2, 6, 5, 4, 3, 1, 1, 0) |
            conv_case("conv3s2", 2, 4, 9, 10, 8, 3, 2, 1) | conv_case("conv4s1", 2, 6, 6, 5, 1, 4, 1, 1);
@@ -85,18 +92,18 @@ static int test_conv2d(void)
 static int test_convt2d(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     struct conv_shape sh;
     EXPECT(convt2d_shape(&sh, 2, 4, 5, 6, 3, 3, 2, 1, 1) == 0, "%s", err_msg());
     EXPECT(sh.hout == 10 && sh.wout == 12, "convt output %dx%d", sh.hout, sh.wout);
     const char *pre = "convt";
-    float *out = zeros(2 * 3 * 10 * 12), *dx = zeros(2 * 4 * 5 * 6), *dw = zeros(4 * 3 * 9),
-          *db = zeros(3);
+    float *out = zeros(2 * 3 * 10 * 12), *dx = zeros(2 * 4 * 5 * 6), *dw = zeros(4 * 3 * 9), *db = zeros(3);
     const float *x = fxd(fx, pre, "x"), *wt = fxd(fx, pre, "weight");
     int bad = convt2d_forward(be, out, x, wt, fxd(fx, pre, "bias"), &sh);
     bad |= convt2d_backward(be, dx, dw, db, fxd(fx, pre, "g"), x, wt, &sh);
-    bad |= cmp(pre, "out", out, ATOL) | cmp(pre, "dx", dx, ATOL) |
-           cmp(pre, "dweight", dw, ATOL_SUM) | cmp(pre, "dbias", db, ATOL_SUM);
+    bad |= cmp(pre, "out", out, ATOL) | cmp(pre, "dx", dx, ATOL) | cmp(pre, "dweight", dw, ATOL_SUM) |
+           cmp(pre, "dbias", db, ATOL_SUM);
     free(out), free(dx), free(dw), free(db);
     return bad != 0;
 }
@@ -116,7 +123,8 @@ static int pad_case(const char *pre, int n, int c, int h, int w, int p)
 static int test_reflpad(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     return pad_case("pad3", 2, 3, 8, 7, 3) | pad_case("pad1", 2, 2, 4, 5, 1);
 }
 
@@ -124,19 +132,18 @@ static int bn_case(const char *pre, int training)
 {
     const int n = 3, c = 4, hw = 30;
     long nel = (long)n * c * hw;
-    float *out = zeros(nel), *dx = zeros(nel), *dg = zeros(c), *dbt = zeros(c), mean[4], rstd[4],
-          rm[4], rv[4];
+    float *out = zeros(nel), *dx = zeros(nel), *dg = zeros(c), *dbt = zeros(c), mean[4], rstd[4], rm[4],
+          rv[4];
     memcpy(rm, fxd(fx, pre, "before.running_mean"), sizeof rm);
     memcpy(rv, fxd(fx, pre, "before.running_var"), sizeof rv);
     const float *x = fxd(fx, pre, "x"), *gam = fxd(fx, pre, "weight");
-    int bad = batchnorm_forward(be, out, mean, rstd, x, gam, fxd(fx, pre, "bias"), rm, rv, n, c,
-                                hw, training, BN_MOMENTUM, BN_EPS);
-    bad |= batchnorm_backward(be, dx, dg, dbt, fxd(fx, pre, "g"), x, mean, rstd, gam, n, c, hw,
-                              training);
+    int bad = batchnorm_forward(be, out, mean, rstd, x, gam, fxd(fx, pre, "bias"), rm, rv, n, c, hw, training,
+                                BN_MOMENTUM, BN_EPS);
+    bad |= batchnorm_backward(be, dx, dg, dbt, fxd(fx, pre, "g"), x, mean, rstd, gam, n, c, hw, training);
     /* running stats: one float update of a double-computed statistic */
-    bad |= cmp(pre, "out", out, ATOL) | cmp(pre, "dx", dx, ATOL) |
-           cmp(pre, "dweight", dg, ATOL_SUM) | cmp(pre, "dbias", dbt, ATOL_SUM) |
-           cmp(pre, "after.running_mean", rm, 1e-6) | cmp(pre, "after.running_var", rv, 1e-6);
+    bad |= cmp(pre, "out", out, ATOL) | cmp(pre, "dx", dx, ATOL) | cmp(pre, "dweight", dg, ATOL_SUM) |
+           cmp(pre, "dbias", dbt, ATOL_SUM) | cmp(pre, "after.running_mean", rm, 1e-6) |
+           cmp(pre, "after.running_var", rv, 1e-6);
     free(out), free(dx), free(dg), free(dbt);
     return bad != 0;
 }
@@ -144,14 +151,16 @@ static int bn_case(const char *pre, int training)
 static int test_batchnorm(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     return bn_case("bntrain", 1) | bn_case("bneval", 0);
 }
 
 static int test_instnorm(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     const int planes = 6, hw = 30;
     float *out = zeros(planes * hw), *dx = zeros(planes * hw), mean[6], rstd[6];
     const float *x = fxd(fx, "inorm", "x");
@@ -165,7 +174,8 @@ static int test_instnorm(void)
 static int test_activations(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     const char *names[] = {"relu", "lrelu", "tanh"};
     const enum act_kind kinds[] = {ACT_RELU, ACT_LRELU, ACT_TANH};
     int bad = 0;
@@ -185,7 +195,8 @@ static int test_activations(void)
 static int test_mean(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     float out[2], dx[60];
     int bad = mean_forward(be, out, fxd(fx, "mean", "x"), 2, 30);
     bad |= mean_backward(be, dx, fxd(fx, "mean", "g"), 2, 30);
@@ -196,7 +207,8 @@ static int test_mean(void)
 static int test_losses(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     const char *names[] = {"mse", "l1"};
     const enum loss_kind kinds[] = {LOSS_MSE, LOSS_L1};
     int bad = 0;
@@ -235,5 +247,5 @@ static int test_shapes(void)
     return 0;
 }
 
-FX_MAIN(T(test_shapes), T(test_conv2d), T(test_convt2d), T(test_reflpad), T(test_batchnorm),
-        T(test_instnorm), T(test_activations), T(test_mean), T(test_losses))
+FX_MAIN(T(test_shapes), T(test_conv2d), T(test_convt2d), T(test_reflpad), T(test_batchnorm), T(test_instnorm),
+        T(test_activations), T(test_mean), T(test_losses))

@@ -36,7 +36,8 @@ static int need_fixture(void)
         fx = fixture_from_python("ref_models.py", &fx_skip);
         be = backend_cpu_init();
     }
-    if (fx_skip) return FX_SKIP;
+    if (fx_skip)
+        return FX_SKIP;
     return fx && be ? 0 : 1;
 }
 
@@ -72,7 +73,8 @@ static int load_init(struct net *net, const char *tag)
 static int test_init_bit_exact(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     struct net *G, *D;
     build(&G, &D);
     EXPECT(G && D, "%s", err_msg());
@@ -96,13 +98,15 @@ static int test_init_bit_exact(void)
                 bad = 1;
                 continue;
             }
-            for (int d = 0; d < t->ndim; d++) bad |= t->shape[d] != ft->shape[d];
+            for (int d = 0; d < t->ndim; d++)
+                bad |= t->shape[d] != ft->shape[d];
             if (t->kind == NET_COUNTER) {
                 bad |= *(int64_t *)t->data != (int64_t)ft->data[0];
                 continue;
             }
             /* exact: same MT19937 stream, same float bounds */
-            if (check_tensor(name, t->data, ft->data, ft->n, 0, 0)) bad = 1;
+            if (check_tensor(name, t->data, ft->data, ft->n, 0, 0))
+                bad = 1;
         }
     }
     net_free(G), net_free(D);
@@ -124,8 +128,8 @@ static int run_case(struct net *net, const char *tag, const char *mode)
     bad |= net_backward(a, fxd(fx, pre, "g"), dx) != 0;
     char label[160];
     snprintf(label, sizeof label, "%s.out", pre);
-    bad |= check_tensor(label, net_acts_output(a, NULL), fxd(fx, pre, "out"),
-                        (long)net_acts_output_numel(a), 1e-5, 1e-4);
+    bad |= check_tensor(label, net_acts_output(a, NULL), fxd(fx, pre, "out"), (long)net_acts_output_numel(a),
+                        1e-5, 1e-4);
     snprintf(label, sizeof label, "%s.dx", pre);
     bad |= check_tensor(label, dx, fxd(fx, pre, "dx"), nx, 1e-5, 1e-4);
     for (int i = 0; i < net_tensor_count(net); i++) {
@@ -155,7 +159,8 @@ static int run_case(struct net *net, const char *tag, const char *mode)
 static int test_generator(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     struct net *G, *D;
     build(&G, &D);
     EXPECT(G && D && !load_init(G, "G"), "build");
@@ -169,7 +174,8 @@ static int test_generator(void)
 static int test_discriminator(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     struct net *G, *D;
     build(&G, &D);
     EXPECT(G && D && !load_init(D, "D"), "build");
@@ -183,7 +189,8 @@ static int test_discriminator(void)
 static int test_two_calls(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     struct net *G, *D;
     build(&G, &D);
     EXPECT(G && D && !load_init(G, "G"), "build");
@@ -204,7 +211,10 @@ static int test_two_calls(void)
         char name[160];
         snprintf(name, sizeof name, "G.two.%s.%s", t->kind == NET_PARAM ? "grad" : "buf", t->name);
         const struct fx_tensor *ft = fixture_get(fx, name);
-        if (!ft) { bad = 1; continue; }
+        if (!ft) {
+            bad = 1;
+            continue;
+        }
         if (t->kind == NET_PARAM)
             bad |= check_tensor(name, t->grad, ft->data, ft->n, 2e-4, 1e-3);
         else if (t->kind == NET_BUFFER)
@@ -237,8 +247,7 @@ static int test_layout(void)
     EXPECT(net_tensor_find(G, "model.26.bias"), "model.26");
     t = net_tensor_find(G, "model.2.num_batches_tracked");
     EXPECT(t && t->kind == NET_COUNTER && t->ndim == 0, "nbt");
-    EXPECT(net_tensor_find(D, "model.11.weight") && net_tensor_find(D, "model.3.running_mean"),
-           "D names");
+    EXPECT(net_tensor_find(D, "model.11.weight") && net_tensor_find(D, "model.3.running_mean"), "D names");
     net_params(D, &np);
     EXPECT(np == 694369, "D has %zu parameters", np);
     EXPECT(net_acts_new(D, 1, 16, 16) == NULL, "16x16 accepted by D");
@@ -247,5 +256,4 @@ static int test_layout(void)
     return 0;
 }
 
-FX_MAIN(T(test_layout), T(test_init_bit_exact), T(test_generator), T(test_discriminator),
-        T(test_two_calls))
+FX_MAIN(T(test_layout), T(test_init_bit_exact), T(test_generator), T(test_discriminator), T(test_two_calls))

@@ -14,7 +14,10 @@
 
 #define P(s) (const uint8_t *)(s), sizeof(s) - 1
 
-static pk_doc *parse(const uint8_t *b, size_t n) { return pk_parse(b, n, NULL, "t"); }
+static pk_doc *parse(const uint8_t *b, size_t n)
+{
+    return pk_parse(b, n, NULL, "t");
+}
 
 static int expect_error(const uint8_t *b, size_t n, const char *want)
 {
@@ -34,14 +37,20 @@ static int expect_error(const uint8_t *b, size_t n, const char *want)
 static int test_scalars_and_containers(void)
 {
     /* {'a': 1, 'b': [-2, 300, 70000, 2**40, -5], 'c': (1.5, None, True), 'd': 'x'} */
-    static const uint8_t b[] = "\x80\x02}q\x00(X\x01\x00\x00\x00" "aK\x01X\x01\x00\x00\x00" "b]q\x01(J\xfe\xff\xff\xff"
-                               "M,\x01J\x70\x11\x01\x00\x8a\x06\x00\x00\x00\x00\x00\x01\x8a\x01\xfb" "eX\x01\x00\x00\x00" "c"
-                               "(G?\xf8\x00\x00\x00\x00\x00\x00N\x88tX\x01\x00\x00\x00" "d\x8c\x01xu.";
+    static const uint8_t b[] = "\x80\x02}q\x00(X\x01\x00\x00\x00"
+                               "aK\x01X\x01\x00\x00\x00"
+                               "b]q\x01(J\xfe\xff\xff\xff"
+                               "M,\x01J\x70\x11\x01\x00\x8a\x06\x00\x00\x00\x00\x00\x01\x8a\x01\xfb"
+                               "eX\x01\x00\x00\x00"
+                               "c"
+                               "(G?\xf8\x00\x00\x00\x00\x00\x00N\x88tX\x01\x00\x00\x00"
+                               "d\x8c\x01xu.";
     size_t used = 0;
     pk_doc *d = pk_parse(b, sizeof b - 1, &used, "t");
     EXPECT(d, "%s", err_msg());
     EXPECT(used == sizeof b - 1, "used %zu", used);
-    const pk_value *r = pk_root(d), *a = pk_dict_get(r, "a"), *l = pk_dict_get(r, "b"), *c = pk_dict_get(r, "c");
+    const pk_value *r = pk_root(d), *a = pk_dict_get(r, "a"), *l = pk_dict_get(r, "b"),
+                   *c = pk_dict_get(r, "c");
     EXPECT(a && a->type == PK_INT && a->u.i == 1, "a");
     EXPECT(l && l->type == PK_LIST && l->u.seq.n == 5, "b");
     int64_t want[] = {-2, 300, 70000, (int64_t)1 << 40, -5};
@@ -49,8 +58,9 @@ static int test_scalars_and_containers(void)
         EXPECT(l->u.seq.items[i]->u.i == want[i], "b[%d] = %lld", i, (long long)l->u.seq.items[i]->u.i);
     EXPECT(c && c->type == PK_TUPLE && c->u.seq.n == 3 && c->u.seq.items[0]->u.f == 1.5, "c");
     char *j = pk_to_json(r, 1000);
-    EXPECT(j && !strcmp(j, "{\"a\":1,\"b\":[-2,300,70000,1099511627776,-5],\"c\":[1.5,null,true],\"d\":\"x\"}"),
-           "json %s", j ? j : err_msg());
+    EXPECT(
+        j && !strcmp(j, "{\"a\":1,\"b\":[-2,300,70000,1099511627776,-5],\"c\":[1.5,null,true],\"d\":\"x\"}"),
+        "json %s", j ? j : err_msg());
     free(j);
     pk_free(d);
     return 0;
@@ -59,9 +69,11 @@ static int test_scalars_and_containers(void)
 static int test_memo_and_ordered_dict(void)
 {
     /* OrderedDict() with items, BUILD of a _metadata attribute, memo reuse */
-    static const uint8_t b[] = "\x80\x02\x63\x63ollections\nOrderedDict\nq\x00)Rq\x01(X\x01\x00\x00\x00kq\x02K\x07"
-                               "h\x02r\x05\x00\x00\x00K\x08u}X\x09\x00\x00\x00_metadatah\x01sb"
-                               "]q\x03(h\x01j\x05\x00\x00\x00" "e\x86.";
+    static const uint8_t b[] =
+        "\x80\x02\x63\x63ollections\nOrderedDict\nq\x00)Rq\x01(X\x01\x00\x00\x00kq\x02K\x07"
+        "h\x02r\x05\x00\x00\x00K\x08u}X\x09\x00\x00\x00_metadatah\x01sb"
+        "]q\x03(h\x01j\x05\x00\x00\x00"
+        "e\x86.";
     pk_doc *d = parse(b, sizeof b - 1);
     EXPECT(d, "%s", err_msg());
     const pk_value *r = pk_root(d);
@@ -76,8 +88,11 @@ static int test_memo_and_ordered_dict(void)
 
 /* A state_dict-shaped pickle: {'w': tensor 2x3 at offset 1 with strides (1, 2)} */
 static const uint8_t tensor_pkl[] =
-    "\x80\x02}q\x00X\x01\x00\x00\x00wq\x01\x63torch._utils\n_rebuild_tensor_v2\nq\x02((X\x07\x00\x00\x00storageq"
-    "\x03\x63torch\nHalfStorage\nq\x04X\x01\x00\x00\x00" "0q\x05X\x03\x00\x00\x00" "cpuq\x06K\x08tq\x07QK\x01K\x02K\x03"
+    "\x80\x02}q\x00X\x01\x00\x00\x00wq\x01\x63torch._utils\n_rebuild_tensor_v2\nq\x02(("
+    "X\x07\x00\x00\x00storageq"
+    "\x03\x63torch\nHalfStorage\nq\x04X\x01\x00\x00\x00"
+    "0q\x05X\x03\x00\x00\x00"
+    "cpuq\x06K\x08tq\x07QK\x01K\x02K\x03"
     "\x86q\x08K\x01K\x02\x86q\x09\x89\x63\x63ollections\nOrderedDict\nq\x0a)Rq\x0btq\x0cRq\x0ds.";
 
 static int test_tensor(void)
@@ -87,7 +102,8 @@ static int test_tensor(void)
     const pk_value *t = pk_dict_get(pk_root(d), "w");
     EXPECT(t && t->type == PK_TENSOR, "tensor");
     EXPECT(t->u.tensor.ndim == 2 && t->u.tensor.shape[0] == 2 && t->u.tensor.shape[1] == 3, "shape");
-    EXPECT(t->u.tensor.stride[0] == 1 && t->u.tensor.stride[1] == 2 && t->u.tensor.offset == 1, "stride/offset");
+    EXPECT(t->u.tensor.stride[0] == 1 && t->u.tensor.stride[1] == 2 && t->u.tensor.offset == 1,
+           "stride/offset");
     const pk_value *s = t->u.tensor.storage;
     EXPECT(s->type == PK_STORAGE && s->u.storage.dtype == PK_F16 && !strcmp(s->u.storage.key, "0") &&
                s->u.storage.numel == 8 && !strcmp(s->u.storage.location, "cpu"),
@@ -101,14 +117,17 @@ static int test_tensor(void)
 
 static int test_forbidden_globals(void)
 {
-    if (expect_error(P("\x80\x02\x63os\nsystem\nX\x02\x00\x00\x00ls\x85R."), "forbidden global 'os.system'") ||
+    if (expect_error(P("\x80\x02\x63os\nsystem\nX\x02\x00\x00\x00ls\x85R."),
+                     "forbidden global 'os.system'") ||
         expect_error(P("\x80\x02\x63posix\nsystem\n."), "forbidden global 'posix.system'") ||
-        expect_error(P("\x80\x04\x8c\x08\x62uiltins\x8c\x04\x65val\x93."), "forbidden global 'builtins.eval'") ||
+        expect_error(P("\x80\x04\x8c\x08\x62uiltins\x8c\x04\x65val\x93."),
+                     "forbidden global 'builtins.eval'") ||
         expect_error(P("\x80\x02\x63torch\ndevice\n."), "forbidden global 'torch.device'") ||
         expect_error(P("\x80\x02\x63numpy.core.multiarray\nscalar\n."), "forbidden global") ||
         expect_error(P("\x80\x02\x63torch\nFloatStorage\n)R."), "storage class called directly") ||
         expect_error(P("\x80\x02K\x01)R."), "REDUCE on a int") ||
-        expect_error(P("\x80\x02\x63\x63ollections\nOrderedDict\nK\x01\x85R."), "OrderedDict with arguments") ||
+        expect_error(P("\x80\x02\x63\x63ollections\nOrderedDict\nK\x01\x85R."),
+                     "OrderedDict with arguments") ||
         expect_error(P("\x80\x02X\x01\x00\x00\x00x\x85Q."), "not a torch storage"))
         return 1;
     return 0;
@@ -122,7 +141,9 @@ static int test_malformed(void)
         expect_error(P("\x80\x02t."), "no mark") || expect_error(P("\x80\x02(0."), "stack underflow") ||
         expect_error(P("\x80\x02}(K\x01u."), "odd item count") ||
         expect_error(P("\x80\x02K\x01(K\x01K\x02u."), "SETITEM on a int") ||
-        expect_error(P("\x80\x02K\x01K\x02" "a."), "APPEND to a int") ||
+        expect_error(P("\x80\x02K\x01K\x02"
+                       "a."),
+                     "APPEND to a int") ||
         expect_error(P("\x80\x02h\x05."), "memo key not defined") ||
         expect_error(P("\x80\x02K\x01r\xff\xff\xff\xff."), "memo index out of range") ||
         expect_error(P("\x80\x02X\xff\xff\xff\x7f\x61"), "truncated pickle") ||
@@ -131,10 +152,13 @@ static int test_malformed(void)
         expect_error(P("\x80\x09."), "unsupported pickle protocol") ||
         expect_error(P("\x80\x02K\x01\x87."), "stack underflow") ||
         expect_error(P("\x80\x02]((]e."), "APPENDS without a list") || /* list below another mark */
-        expect_error(P("\x80\x02K\x01K\x01" "b."), "BUILD on a int"))
+        expect_error(P("\x80\x02K\x01K\x01"
+                       "b."),
+                     "BUILD on a int"))
         return 1;
     /* a list that contains itself: parsed, but no walker loops forever */
-    pk_doc *d = parse(P("\x80\x02]q\x00h\x00" "a."));
+    pk_doc *d = parse(P("\x80\x02]q\x00h\x00"
+                        "a."));
     EXPECT(d, "%s", err_msg());
     EXPECT(!pk_to_json(pk_root(d), 1 << 20) && strstr(err_msg(), "deeper"), "%s", err_msg());
     pk_free(d);
@@ -227,7 +251,8 @@ static int test_writer_round_trip(void)
         EXPECT(l->u.seq.items[i]->type == PK_INT && l->u.seq.items[i]->u.i == vals[i], "int %d", i);
     EXPECT(pk_dict_get(pk_root(d), "f")->u.f == -0.1, "float");
     char *j = pk_to_json(pk_root(d), 1000);
-    EXPECT(j && strstr(j, "\"f\":-0.1,\"s\":\"\xc3\xa9\\u000a\\\"\",\"t\":[null,true]"), "json %s", j ? j : err_msg());
+    EXPECT(j && strstr(j, "\"f\":-0.1,\"s\":\"\xc3\xa9\\u000a\\\"\",\"t\":[null,true]"), "json %s",
+           j ? j : err_msg());
     free(j);
     pk_free(d);
     pkw_destroy(&w);

@@ -33,19 +33,23 @@ static const char *tpath(const char *name)
 
 static int setup(void)
 {
-    if (tmpdir[0]) return 0;
+    if (tmpdir[0])
+        return 0;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_safetensors.XXXXXX");
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 
 static void cleanup(void)
 {
-    if (!tmpdir[0]) return;
+    if (!tmpdir[0])
+        return;
     DIR *d = opendir(tmpdir);
     struct dirent *e;
     while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.') unlink(tpath(e->d_name));
-    if (d) closedir(d);
+        if (e->d_name[0] != '.')
+            unlink(tpath(e->d_name));
+    if (d)
+        closedir(d);
     rmdir(tmpdir);
 }
 
@@ -55,12 +59,17 @@ static int count_temps(void)
     int n = 0;
     DIR *d = opendir(tmpdir);
     struct dirent *e;
-    while (d && (e = readdir(d))) n += strstr(e->d_name, ".tmp.") != NULL;
-    if (d) closedir(d);
+    while (d && (e = readdir(d)))
+        n += strstr(e->d_name, ".tmp.") != NULL;
+    if (d)
+        closedir(d);
     return n;
 }
 
-static int contains(const char *msg, const char *want) { return strstr(msg, want) != NULL; }
+static int contains(const char *msg, const char *want)
+{
+    return strstr(msg, want) != NULL;
+}
 
 /* Parse 8-byte length (hlen, or strlen(json) when hlen < 0) + json + dlen
  * zero bytes; expect failure with a message containing want. */
@@ -79,8 +88,7 @@ static int expect_bad(const char *json, int64_t hlen, size_t dlen, const char *w
         return 1;
     }
     if (!contains(err_msg(), "bad.safetensors: ") || !contains(err_msg(), want)) {
-        printf("# for %s\n#   got message: %s\n#   want it to contain: %s\n", json, err_msg(),
-               want);
+        printf("# for %s\n#   got message: %s\n#   want it to contain: %s\n", json, err_msg(), want);
         return 1;
     }
     return 0;
@@ -95,7 +103,8 @@ static int expect_good(const char *json, size_t dlen)
     memcpy(b + 8, json, jl);
     st_file *f = st_parse(b, len, "good.safetensors");
     free(b);
-    if (!f) printf("# rejected %s: %s\n", json, err_msg());
+    if (!f)
+        printf("# rejected %s: %s\n", json, err_msg());
     st_free(f);
     return f ? 0 : 1;
 }
@@ -103,7 +112,8 @@ static int expect_good(const char *json, size_t dlen)
 static uint8_t *slurp(const char *path, size_t *len)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
+    if (!fp)
+        return NULL;
     fseek(fp, 0, SEEK_END);
     long n = ftell(fp);
     fseek(fp, 0, SEEK_SET);
@@ -130,7 +140,8 @@ static float w_f32[6];
 
 static int fixture_add(st_writer *w)
 {
-    for (int i = 0; i < 6; i++) a_f32[i] = (float)i * 0.25f - 0.5f, w_f32[i] = (float)i;
+    for (int i = 0; i < 6; i++)
+        a_f32[i] = (float)i * 0.25f - 0.5f, w_f32[i] = (float)i;
     int rc = 0;
     /* Added in a mixed order: the writer lays out 8-byte types first. */
     rc |= st_writer_add(w, "a.f32", ST_F32, (int64_t[]){2, 3}, 2, a_f32);
@@ -155,17 +166,21 @@ static int write_fixture(const char *path)
 {
     st_writer *w = st_writer_new();
     int rc = fixture_add(w);
-    if (!rc) rc = st_writer_save(w, path);
-    if (rc) printf("# write_fixture: %s\n", err_msg());
+    if (!rc)
+        rc = st_writer_save(w, path);
+    if (rc)
+        printf("# write_fixture: %s\n", err_msg());
     st_writer_free(w);
     return rc;
 }
 
 static int same_shape(const st_tensor *t, const int64_t *shape, int ndim)
 {
-    if (t->ndim != ndim) return 0;
+    if (t->ndim != ndim)
+        return 0;
     for (int i = 0; i < ndim; i++)
-        if (t->shape[i] != shape[i]) return 0;
+        if (t->shape[i] != shape[i])
+            return 0;
     return 1;
 }
 
@@ -181,16 +196,11 @@ static int check_fixture(const st_file *f)
         const void *data;
         size_t nbytes;
     } want[] = {
-        {"a.f32", ST_F32, 2, {2, 3}, a_f32, 24},
-        {"b.f16", ST_F16, 1, {5}, b_f16, 10},
-        {"c.bf16", ST_BF16, 2, {2, 2}, c_bf16, 8},
-        {"d.f64", ST_F64, 1, {3}, d_f64, 24},
-        {"e.i64", ST_I64, 0, {0}, &e_i64, 8},
-        {"f.u8", ST_U8, 1, {4}, f_u8, 4},
-        {"g.bool", ST_BOOL, 1, {3}, g_bool, 3},
-        {"h.i32", ST_I32, 2, {2, 1}, h_i32, 8},
-        {"i.empty", ST_F32, 2, {0, 4}, NULL, 0},
-        {"G.model.1.weight", ST_F32, 4, {2, 3, 1, 1}, w_f32, 24},
+        {"a.f32", ST_F32, 2, {2, 3}, a_f32, 24},   {"b.f16", ST_F16, 1, {5}, b_f16, 10},
+        {"c.bf16", ST_BF16, 2, {2, 2}, c_bf16, 8}, {"d.f64", ST_F64, 1, {3}, d_f64, 24},
+        {"e.i64", ST_I64, 0, {0}, &e_i64, 8},      {"f.u8", ST_U8, 1, {4}, f_u8, 4},
+        {"g.bool", ST_BOOL, 1, {3}, g_bool, 3},    {"h.i32", ST_I32, 2, {2, 1}, h_i32, 8},
+        {"i.empty", ST_F32, 2, {0, 4}, NULL, 0},   {"G.model.1.weight", ST_F32, 4, {2, 3, 1, 1}, w_f32, 24},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const st_tensor *t = st_get(f, want[i].name);
@@ -199,10 +209,8 @@ static int check_fixture(const st_file *f)
         EXPECT(t->dtype == want[i].dtype, "%s dtype %s", t->name, st_dtype_name(t->dtype));
         EXPECT(same_shape(t, want[i].shape, want[i].ndim), "%s shape", t->name);
         EXPECT(t->nbytes == want[i].nbytes, "%s nbytes %zu", t->name, t->nbytes);
-        EXPECT(t->numel * (int64_t)st_dtype_size(t->dtype) == (int64_t)t->nbytes, "%s numel",
-               t->name);
-        EXPECT(!t->nbytes || memcmp(t->data, want[i].data, t->nbytes) == 0, "%s bytes differ",
-               t->name);
+        EXPECT(t->numel * (int64_t)st_dtype_size(t->dtype) == (int64_t)t->nbytes, "%s numel", t->name);
+        EXPECT(!t->nbytes || memcmp(t->data, want[i].data, t->nbytes) == 0, "%s bytes differ", t->name);
         EXPECT((uintptr_t)t->data % st_dtype_size(t->dtype) == 0, "%s misaligned", t->name);
     }
     EXPECT(!st_get(f, "nope"), "found nope");
@@ -211,8 +219,8 @@ static int check_fixture(const st_file *f)
     EXPECT(strcmp(st_meta(f, "format"), "aging-cyclegan") == 0, "format");
     EXPECT(strcmp(st_meta(f, "epoch"), "3") == 0, "epoch %s", st_meta(f, "epoch"));
     EXPECT(strcmp(st_meta(f, "quote"), "a\"b\\c\n\t") == 0, "quote %s", st_meta(f, "quote"));
-    EXPECT(strcmp(st_meta(f, "config"), "{\"lr\": 0.0002, \"name\": \"\xc3\xa9\"}") == 0,
-           "config %s", st_meta(f, "config"));
+    EXPECT(strcmp(st_meta(f, "config"), "{\"lr\": 0.0002, \"name\": \"\xc3\xa9\"}") == 0, "config %s",
+           st_meta(f, "config"));
     EXPECT(st_meta(f, "missing") == NULL, "meta missing");
     EXPECT(st_meta_key(f, 4) == NULL && st_at(f, 10) == NULL && st_at(f, -1) == NULL, "bounds");
     return 0;
@@ -231,15 +239,14 @@ static int test_roundtrip(void)
     EXPECT(f, "%s", err_msg());
     int rc = check_fixture(f);
     /* Layout: 8-byte dtypes first, then 4, 2, 1; insertion order within. */
-    static const char *order[] = {"d.f64", "e.i64", "a.f32", "G.model.1.weight", "h.i32",
-                                  "i.empty", "b.f16", "c.bf16", "f.u8", "g.bool"};
+    static const char *order[] = {"d.f64",  "e.i64", "a.f32", "G.model.1.weight", "h.i32", "i.empty", "b.f16",
+                                  "c.bf16", "f.u8",  "g.bool"};
     for (int i = 0; !rc && i < 10; i++)
         if (strcmp(st_at(f, i)->name, order[i]) != 0) {
             printf("# st_at(%d) = %s, want %s\n", i, st_at(f, i)->name, order[i]);
             rc = 1;
         }
-    EXPECT(!rc && strcmp(st_meta_key(f, 0), "format") == 0 &&
-               strcmp(st_meta_key(f, 1), "epoch") == 0,
+    EXPECT(!rc && strcmp(st_meta_key(f, 0), "format") == 0 && strcmp(st_meta_key(f, 1), "epoch") == 0,
            "metadata order");
     st_free(f);
     /* Header padded to a multiple of 8, metadata first. */
@@ -247,8 +254,8 @@ static int test_roundtrip(void)
     uint8_t *b = slurp(p, &len);
     uint64_t hlen;
     memcpy(&hlen, b, 8);
-    int ok = hlen % 8 == 0 && memcmp(b + 8, "{\"__metadata__\":{", 17) == 0 &&
-             b[8 + hlen - 1] == ' ' && len == 8 + hlen + 24 + 8 + 24 + 24 + 8 + 0 + 10 + 8 + 4 + 3;
+    int ok = hlen % 8 == 0 && memcmp(b + 8, "{\"__metadata__\":{", 17) == 0 && b[8 + hlen - 1] == ' ' &&
+             len == 8 + hlen + 24 + 8 + 24 + 24 + 8 + 0 + 10 + 8 + 4 + 3;
     free(b);
     EXPECT(ok, "layout of the written file (len %zu, hlen %llu)", len, (unsigned long long)hlen);
     /* Saving again replaces the file. */
@@ -290,10 +297,8 @@ static int test_read_f32(void)
     EXPECT(f, "%s", err_msg());
     float got[6];
     int rc = 0;
-    rc |= st_read_f32(f, "a.f32", got, (int64_t[]){2, 3}, 2) ||
-          check_tensor("F32 copy", got, a_f32, 6, 0, 0);
-    rc |= st_read_f32(f, "b.f16", got, (int64_t[]){5}, 1) ||
-          check_tensor("F16 -> F32", got, b_want, 5, 0, 0);
+    rc |= st_read_f32(f, "a.f32", got, (int64_t[]){2, 3}, 2) || check_tensor("F32 copy", got, a_f32, 6, 0, 0);
+    rc |= st_read_f32(f, "b.f16", got, (int64_t[]){5}, 1) || check_tensor("F16 -> F32", got, b_want, 5, 0, 0);
     rc |= st_read_f32(f, "c.bf16", got, (int64_t[]){2, 2}, 2) ||
           check_tensor("BF16 -> F32", got, c_want, 4, 0, 0);
     rc |= st_read_f32(f, "d.f64", got, (int64_t[]){3}, 1);
@@ -311,8 +316,7 @@ static int test_read_f32(void)
     EXPECT(st_read_f32(f, "a.f32", got, (int64_t[]){6}, 1) == -1, "ndim");
     EXPECT(contains(err_msg(), "has shape [2,3] but the model expects [6]"), "%s", err_msg());
     EXPECT(st_read_f32(f, "G.model.2.weight", got, (int64_t[]){3}, 1) == -1, "missing");
-    EXPECT(contains(err_msg(), "f32.safetensors: missing tensor 'G.model.2.weight'"), "%s",
-           err_msg());
+    EXPECT(contains(err_msg(), "f32.safetensors: missing tensor 'G.model.2.weight'"), "%s", err_msg());
     EXPECT(st_read(f, "h.i32", ST_I64, got, (int64_t[]){2, 1}, 2) == -1, "dtype");
     EXPECT(contains(err_msg(), "tensor 'h.i32' is I32 but I64 is expected"), "%s", err_msg());
     st_free(f);
@@ -332,8 +336,7 @@ static int test_f16_exhaustive(void)
         want[i] = (float)h;
     }
     st_writer *w = st_writer_new();
-    EXPECT(setup() == 0 && st_writer_add(w, "h", ST_F16, (int64_t[]){65536}, 1, bits) == 0,
-           "add");
+    EXPECT(setup() == 0 && st_writer_add(w, "h", ST_F16, (int64_t[]){65536}, 1, bits) == 0, "add");
     EXPECT(st_writer_save(w, tpath("f16.safetensors")) == 0, "%s", err_msg());
     st_writer_free(w);
     st_file *f = st_open(tpath("f16.safetensors"));
@@ -342,7 +345,8 @@ static int test_f16_exhaustive(void)
     int bad = 0;
     for (int i = 0; i < 65536; i++)
         if (memcmp(&got[i], &want[i], 4) != 0 && !(isnan(got[i]) && isnan(want[i]))) {
-            if (!bad) printf("# f16 0x%04x: got %a want %a\n", i, got[i], want[i]);
+            if (!bad)
+                printf("# f16 0x%04x: got %a want %a\n", i, got[i], want[i]);
             bad++;
         }
     EXPECT(!bad, "%d f16 values differ", bad);
@@ -377,11 +381,12 @@ static int have_python(void)
 static int test_python_writes_c_reads(void)
 {
     EXPECT(setup() == 0, "mkdtemp");
-    if (!have_python()) return 0;
-    for (int i = 0; i < 6; i++) a_f32[i] = (float)i * 0.25f - 0.5f, w_f32[i] = (float)i;
+    if (!have_python())
+        return 0;
+    for (int i = 0; i < 6; i++)
+        a_f32[i] = (float)i * 0.25f - 0.5f, w_f32[i] = (float)i;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s write %s", py_script(),
-             tpath("py.safetensors"));
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s write %s", py_script(), tpath("py.safetensors"));
     EXPECT(system(cmd) == 0, "%s failed", cmd);
     st_file *f = st_open(tpath("py.safetensors"));
     EXPECT(f, "%s", err_msg());
@@ -393,11 +398,11 @@ static int test_python_writes_c_reads(void)
 static int test_c_writes_python_reads(void)
 {
     EXPECT(setup() == 0, "mkdtemp");
-    if (!have_python()) return 0;
+    if (!have_python())
+        return 0;
     EXPECT(write_fixture(tpath("c.safetensors")) == 0, "write");
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s check %s", py_script(),
-             tpath("c.safetensors"));
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s check %s", py_script(), tpath("c.safetensors"));
     fflush(stdout);
     EXPECT(system(cmd) == 0, "%s failed", cmd);
     return 0;
@@ -417,18 +422,20 @@ static int test_truncated(void)
     for (size_t n = 0; n < len; n++) {
         st_file *f = st_parse(b, n, "t.safetensors");
         if (f || !contains(err_msg(), "t.safetensors: ")) {
-            if (!bad) printf("# prefix of %zu bytes: %s\n", n, f ? "accepted" : err_msg());
+            if (!bad)
+                printf("# prefix of %zu bytes: %s\n", n, f ? "accepted" : err_msg());
             bad++;
         }
         st_free(f);
         /* The messages say what is wrong at characteristic points. */
-        const char *want = n == 0              ? "empty file"
-                           : n < 8             ? "too short for the 8-byte header length"
-                           : n < 8 + hlen      ? "runs past the end"
-                           : n == 8 + hlen     ? "run past the end of the data area (0 bytes"
-                                               : NULL;
+        const char *want = n == 0          ? "empty file"
+                           : n < 8         ? "too short for the 8-byte header length"
+                           : n < 8 + hlen  ? "runs past the end"
+                           : n == 8 + hlen ? "run past the end of the data area (0 bytes"
+                                           : NULL;
         if (!f && want && !contains(err_msg(), want)) {
-            if (!bad) printf("# prefix of %zu bytes: '%s' lacks '%s'\n", n, err_msg(), want);
+            if (!bad)
+                printf("# prefix of %zu bytes: '%s' lacks '%s'\n", n, err_msg(), want);
             bad++;
         }
     }
@@ -436,7 +443,8 @@ static int test_truncated(void)
     uint8_t *more = calloc(1, len + 1);
     memcpy(more, b, len);
     st_file *f = st_parse(more, len + 1, "t.safetensors");
-    if (f || !contains(err_msg(), "1 bytes of data after the last tensor")) bad++;
+    if (f || !contains(err_msg(), "1 bytes of data after the last tensor"))
+        bad++;
     st_free(f);
     free(more);
     free(b);
@@ -477,8 +485,7 @@ static int test_bad_length_and_garbage(void)
 
     /* Files that cannot be read at all. */
     f = st_open(tpath("does-not-exist.safetensors"));
-    EXPECT(!f && contains(err_msg(), "does-not-exist.safetensors: No such file"), "%s",
-           err_msg());
+    EXPECT(!f && contains(err_msg(), "does-not-exist.safetensors: No such file"), "%s", err_msg());
     f = st_open(tmpdir);
     EXPECT(!f && contains(err_msg(), "Is a directory"), "%s", err_msg());
     return rc;
@@ -544,10 +551,10 @@ static int test_bad_entries(void)
                      "tensor 'a': negative dimension -1 in shape");
     rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", -1, 4,
                      "shape entry 0 is not a non-negative integer");
-    rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"1\"],\"data_offsets\":[0,4]}}", -1,
-                     4, "shape entry 0 is not a non-negative integer");
-    rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1e300],\"data_offsets\":[0,4]}}", -1,
-                     4, "not a non-negative integer");
+    rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[\"1\"],\"data_offsets\":[0,4]}}", -1, 4,
+                     "shape entry 0 is not a non-negative integer");
+    rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1e300],\"data_offsets\":[0,4]}}", -1, 4,
+                     "not a non-negative integer");
     rc |= expect_bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,4294967296],"
                      "\"data_offsets\":[0,4]}}",
                      -1, 4, "shape [4294967296,4294967296,4294967296] is too large");
@@ -558,10 +565,8 @@ static int test_bad_entries(void)
                      "data_offsets are not non-negative integers");
     rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", -1, 4,
                      "no \"data_offsets\" [begin, end] pair");
-    rc |= expect_bad("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", -1, 4,
-                     "no \"dtype\" string");
-    rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", -1, 4,
-                     "no \"shape\" array");
+    rc |= expect_bad("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", -1, 4, "no \"dtype\" string");
+    rc |= expect_bad("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", -1, 4, "no \"shape\" array");
     rc |= expect_bad("{\"a\":[1]}", -1, 0, "tensor 'a': entry is not an object");
     /* Metadata. */
     rc |= expect_bad("{\"__metadata__\":{\"epoch\":3}}", -1, 0,
@@ -569,8 +574,7 @@ static int test_bad_entries(void)
     rc |= expect_bad("{\"__metadata__\":[]}", -1, 0, "\"__metadata__\" is not an object");
     rc |= expect_bad("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", -1, 0,
                      "__metadata__ key 'k' appears twice");
-    rc |= expect_bad("{\"__metadata__\":{},\"__metadata__\":{}}", -1, 0,
-                     "two \"__metadata__\" entries");
+    rc |= expect_bad("{\"__metadata__\":{},\"__metadata__\":{}}", -1, 0, "two \"__metadata__\" entries");
     return rc;
 }
 
@@ -597,7 +601,8 @@ static int test_mutations_never_crash(void)
                 for (int k = 0; k < st_count(f); k++) { /* touch everything */
                     const st_tensor *t = st_at(f, k);
                     volatile uint8_t s = 0;
-                    for (size_t j = 0; j < t->nbytes; j++) s ^= ((const uint8_t *)t->data)[j];
+                    for (size_t j = 0; j < t->nbytes; j++)
+                        s ^= ((const uint8_t *)t->data)[j];
                     (void)s;
                 }
             } else if (!contains(err_msg(), "m: ")) {
@@ -633,17 +638,15 @@ static int test_writer_errors(void)
 
     /* A directory that does not exist: error, nothing created. */
     EXPECT(st_writer_save(w, tpath("no/such/dir.safetensors")) == -1, "bad dir");
-    EXPECT(contains(err_msg(), "cannot create a temporary file") &&
-               contains(err_msg(), "No such file"),
-           "%s", err_msg());
+    EXPECT(contains(err_msg(), "cannot create a temporary file") && contains(err_msg(), "No such file"), "%s",
+           err_msg());
 
     /* Saved once, then a save that fails mid-write (file size limit) must
      * leave the old file intact and no temporary behind. */
     const char *p = tpath("keep.safetensors");
     EXPECT(st_writer_save(w, p) == 0, "%s", err_msg());
     st_file *f = st_open(p);
-    EXPECT(f && st_get(f, "we\"ird\\name\x01") && st_count(f) == 2, "escaped name: %s",
-           err_msg());
+    EXPECT(f && st_get(f, "we\"ird\\name\x01") && st_count(f) == 2, "escaped name: %s", err_msg());
     st_free(f);
     static float big[1 << 16];
     st_writer *w2 = st_writer_new();
@@ -671,8 +674,7 @@ static int test_dtype_table(void)
 {
     EXPECT(strcmp(st_dtype_name(ST_BF16), "BF16") == 0 && st_dtype_size(ST_BF16) == 2, "bf16");
     EXPECT(st_dtype_size(ST_I64) == 8 && st_dtype_size(ST_BOOL) == 1, "sizes");
-    EXPECT(strcmp(st_dtype_name(ST_DTYPE_COUNT), "?") == 0 && !st_dtype_size(ST_DTYPE_COUNT),
-           "invalid");
+    EXPECT(strcmp(st_dtype_name(ST_DTYPE_COUNT), "?") == 0 && !st_dtype_size(ST_DTYPE_COUNT), "invalid");
     for (int d = 0; d < ST_DTYPE_COUNT; d++)
         EXPECT(st_dtype_size((st_dtype)d) && strcmp(st_dtype_name((st_dtype)d), "?"), "%d", d);
     return 0;

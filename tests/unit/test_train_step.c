@@ -40,7 +40,8 @@ static void fixtures_release(void)
 
 static int need_backend(void)
 {
-    if (!be) be = backend_cpu_init();
+    if (!be)
+        be = backend_cpu_init();
     return be ? 0 : 1;
 }
 
@@ -50,8 +51,10 @@ static int need_fixture(void)
         fx_tried = 1;
         fx = fixture_from_python("ref_train_step.py", &fx_skip);
     }
-    if (need_backend()) return 1;
-    if (fx_skip) return FX_SKIP;
+    if (need_backend())
+        return 1;
+    if (fx_skip)
+        return FX_SKIP;
     return fx ? 0 : 1;
 }
 
@@ -89,13 +92,15 @@ static int test_schedule(void)
 static int test_adam(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     long sizes[3] = {10007, 64, 3}, n = 10074, off[3] = {0, 10007, 10071};
     const double lrs[3] = {2e-4, 2e-4, 1.5e-4};
     float *p = backend_alloc(be, n * sizeof(float)), *g = backend_alloc(be, n * sizeof(float));
     struct adam *a = adam_new(be, (size_t)n, 2e-4, 0.5, 0.999, 1e-8, 1e-4);
     EXPECT(p && g && a, "%s", err_msg());
-    for (int i = 0; i < 3; i++) memcpy(p + off[i], fget("adam.p0.%d", i), sizes[i] * sizeof(float));
+    for (int i = 0; i < 3; i++)
+        memcpy(p + off[i], fget("adam.p0.%d", i), sizes[i] * sizeof(float));
     int bad = 0;
     for (int s = 1; s <= 3; s++) {
         for (int i = 0; i < 3; i++)
@@ -109,8 +114,7 @@ static int test_adam(void)
             snprintf(label, sizeof label, "adam step %d exp_avg %d", s, i);
             bad |= check_tensor(label, a->exp_avg + off[i], fget("adam.m%d.%d", s, i), sizes[i], 0, 0);
             snprintf(label, sizeof label, "adam step %d exp_avg_sq %d", s, i);
-            bad |= check_tensor(label, a->exp_avg_sq + off[i], fget("adam.v%d.%d", s, i), sizes[i],
-                                0, 0);
+            bad |= check_tensor(label, a->exp_avg_sq + off[i], fget("adam.v%d.%d", s, i), sizes[i], 0, 0);
         }
     }
     EXPECT(a->step == 3, "step %ld", a->step);
@@ -125,7 +129,8 @@ static int test_adam(void)
 static int test_clip(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     static const long sizes[4] = {20000, 9000, 100, 1};
     static const double max_norm[3] = {1.0, 1.0, 0.5};
     float *s1 = backend_alloc(be, 29000 * sizeof(float)), *s2 = backend_alloc(be, 101 * sizeof(float));
@@ -133,7 +138,8 @@ static int test_clip(void)
     float *dst[4] = {s1, s1 + 20000, s2, s2 + 100};
     int bad = 0;
     for (int c = 0; c < 3; c++) {
-        for (int i = 0; i < 4; i++) memcpy(dst[i], fget("clip%d.g.%d", c, i), sizes[i] * sizeof(float));
+        for (int i = 0; i < 4; i++)
+            memcpy(dst[i], fget("clip%d.g.%d", c, i), sizes[i] * sizeof(float));
         struct grad_slab gs[2] = {{s1, sizes, 2}, {s2, sizes + 2, 2}};
         float norm = -1;
         EXPECT(clip_grad_norm(be, gs, 2, max_norm[c], &norm) == 0, "%s", err_msg());
@@ -175,7 +181,8 @@ static const char *const TAG[4] = {"G", "F", "DX", "DY"};
 static int test_init(void)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     struct cyclegan_config cfg = small_config(1234);
     struct cyclegan *cg = cyclegan_new(be, &cfg);
     EXPECT(cg, "%s", err_msg());
@@ -184,7 +191,8 @@ static int test_init(void)
         struct net *net = net_k(cg, k);
         for (int i = 0; i < net_tensor_count(net); i++) {
             const struct net_tensor *t = net_tensor_at(net, i);
-            if (t->kind == NET_COUNTER) continue;
+            if (t->kind == NET_COUNTER)
+                continue;
             const float *want = fget("init.%s.%s", TAG[k], t->name);
             if (!want || memcmp(t->data, want, t->numel * sizeof(float))) {
                 printf("# init %s.%s differs\n", TAG[k], t->name);
@@ -219,19 +227,17 @@ static int test_init(void)
  * gradient term) moves most elements by ~lr and fails the bulk check.
  */
 struct tol {
-    double grad_atol, grad_rtol;  /* clipped gradients */
-    double m_atol, m_rtol;        /* exp_avg */
-    double v_atol, v_rtol;        /* exp_avg_sq */
+    double grad_atol, grad_rtol;       /* clipped gradients */
+    double m_atol, m_rtol;             /* exp_avg */
+    double v_atol, v_rtol;             /* exp_avg_sq */
     double p_max, p_bulk, p_bulk_frac; /* parameters, in units of lr (above) */
-    double buf_atol, buf_rtol;    /* BN running statistics */
+    double buf_atol, buf_rtol;         /* BN running statistics */
 };
 
 /* one step from torch's previous state */
-static const struct tol TOL_STEP = {1e-6, 1e-3, 1e-6, 1e-3, 1e-10, 1e-3,
-                                    0.25, 0.01, 1e-3, 1e-5, 1e-4};
+static const struct tol TOL_STEP = {1e-6, 1e-3, 1e-6, 1e-3, 1e-10, 1e-3, 0.25, 0.01, 1e-3, 1e-5, 1e-4};
 /* three steps free-running: each step's differences feed the next */
-static const struct tol TOL_TRAJ = {2e-6, 1e-2, 2e-6, 1e-2, 2e-10, 1e-2,
-                                    0.5, 0.02, 3e-3, 1e-5, 1e-4};
+static const struct tol TOL_TRAJ = {2e-6, 1e-2, 2e-6, 1e-2, 2e-10, 1e-2, 0.5, 0.02, 3e-3, 1e-5, 1e-4};
 
 struct worst {
     double abs, rel; /* max |d|, max |d|/|want| over |want| > 1e-6 */
@@ -241,9 +247,12 @@ struct worst {
 static void track(struct worst *w, double got, double want, double atol, double rtol)
 {
     double d = fabs(got - want);
-    if (d > w->abs || isnan(d)) w->abs = isnan(d) ? INFINITY : d;
-    if (fabs(want) > 1e-6 && d / fabs(want) > w->rel) w->rel = d / fabs(want);
-    if (!(d <= atol + rtol * fabs(want))) w->n_bad++;
+    if (d > w->abs || isnan(d))
+        w->abs = isnan(d) ? INFINITY : d;
+    if (fabs(want) > 1e-6 && d / fabs(want) > w->rel)
+        w->rel = d / fabs(want);
+    if (!(d <= atol + rtol * fabs(want)))
+        w->n_bad++;
 }
 
 /* Compare one net, its gradients and its Adam with "step<s>.*"; prints one
@@ -260,7 +269,8 @@ static int compare_net(struct cyclegan *cg, int k, int s, const struct tol *tol)
     for (int i = 0, N = 0; i < net_tensor_count(net); i++) {
         const struct net_tensor *t = net_tensor_at(net, i);
         const float *want = fget("step%d.%s.%s", s, TAG[k], t->name);
-        if (!want) return 1;
+        if (!want)
+            return 1;
         const float *got = t->data;
         long n = (long)t->numel;
         if (t->kind == NET_COUNTER) {
@@ -273,7 +283,8 @@ static int compare_net(struct cyclegan *cg, int k, int s, const struct tol *tol)
         }
         if (t->kind == NET_BUFFER) {
             long before = wb.n_bad;
-            for (long j = 0; j < n; j++) track(&wb, got[j], want[j], tol->buf_atol, tol->buf_rtol);
+            for (long j = 0; j < n; j++)
+                track(&wb, got[j], want[j], tol->buf_atol, tol->buf_rtol);
             if (wb.n_bad > before)
                 check_tensor(t->name, got, want, n, tol->buf_atol, tol->buf_rtol);
             continue;
@@ -283,7 +294,8 @@ static int compare_net(struct cyclegan *cg, int k, int s, const struct tol *tol)
         const float *m = fget("step%d.opt_%s.%d.exp_avg", s, TAG[k], N);
         const float *v = fget("step%d.opt_%s.%d.exp_avg_sq", s, TAG[k], N);
         const float *st = fget("step%d.opt_%s.%d.step", s, TAG[k], N);
-        if (!g || !m || !v || !st) return 1;
+        if (!g || !m || !v || !st)
+            return 1;
         if ((float)a->step != st[0]) {
             printf("# step %d opt_%s step %ld, torch %g NOT OK\n", s, TAG[k], a->step, st[0]);
             bad = 1;
@@ -301,15 +313,16 @@ static int compare_net(struct cyclegan *cg, int k, int s, const struct tol *tol)
         };
         for (int q = 0; q < 4; q++) {
             long before = c[q].w->n_bad;
-            for (long j = 0; j < n; j++) track(c[q].w, c[q].got[j], c[q].want[j], c[q].atol, c[q].rtol);
+            for (long j = 0; j < n; j++)
+                track(c[q].w, c[q].got[j], c[q].want[j], c[q].atol, c[q].rtol);
             if (c[q].w->n_bad > before) {
                 char label[160];
                 snprintf(label, sizeof label, "step %d %s %s.%s", s, c[q].what, TAG[k], t->name);
-                check_tensor(label, c[q].got, c[q].want,
-                             n, c[q].atol, c[q].rtol);
+                check_tensor(label, c[q].got, c[q].want, n, c[q].atol, c[q].rtol);
             }
         }
-        for (long j = 0; j < n; j++) track(&wpb, got[j], want[j], tol->p_bulk * lr, 1e-5);
+        for (long j = 0; j < n; j++)
+            track(&wpb, got[j], want[j], tol->p_bulk * lr, 1e-5);
         n_params += n;
         N++;
     }
@@ -317,17 +330,16 @@ static int compare_net(struct cyclegan *cg, int k, int s, const struct tol *tol)
     bad |= wg.n_bad || wm.n_bad || wv.n_bad || wp.n_bad || wb.n_bad || bulk_bad;
     printf("# step %d %-2s grad %.1e (rel %.1e) | m %.1e | v %.1e | param %.1e = %.3f lr, "
            "%ld/%ld beyond %.2f lr | BN %.1e (rel %.1e)%s\n",
-           s, TAG[k], wg.abs, wg.rel, wm.abs, wv.abs, wp.abs, wp.abs / lr, wpb.n_bad, n_params,
-           tol->p_bulk, wb.abs, wb.rel, bad ? " NOT OK" : "");
+           s, TAG[k], wg.abs, wg.rel, wm.abs, wv.abs, wp.abs, wp.abs / lr, wpb.n_bad, n_params, tol->p_bulk,
+           wb.abs, wb.rel, bad ? " NOT OK" : "");
     return bad;
 }
 
-static int check_losses(const char *what, const struct cyclegan_losses *l, const float *want,
-                        int with_norms)
+static int check_losses(const char *what, const struct cyclegan_losses *l, const float *want, int with_norms)
 {
     /* torch order: g_adv f_adv cyc id gen dx dy [norm_gen norm_dx norm_dy] */
-    float got[10] = {l->g_adv, l->f_adv, l->cyc, l->id, l->gen, l->dx, l->dy,
-                     l->norm_gen, l->norm_dx, l->norm_dy};
+    float got[10] = {l->g_adv, l->f_adv, l->cyc,      l->id,      l->gen,
+                     l->dx,    l->dy,    l->norm_gen, l->norm_dx, l->norm_dy};
     char label[64];
     snprintf(label, sizeof label, "%s losses", what);
     int bad = check_tensor(label, got, want, 7, 0, 1e-5);
@@ -356,7 +368,8 @@ static int load_torch_state(struct cyclegan *cg, int s)
                 continue;
             }
             memcpy(t->data, v, t->numel * sizeof(float));
-            if (t->kind != NET_PARAM) continue;
+            if (t->kind != NET_PARAM)
+                continue;
             size_t off = (size_t)((const float *)t->data - base);
             const float *m = fget("step%d.opt_%s.%d.exp_avg", s, TAG[k], N);
             const float *q = fget("step%d.opt_%s.%d.exp_avg_sq", s, TAG[k], N);
@@ -376,7 +389,8 @@ static int load_torch_state(struct cyclegan *cg, int s)
 static int run_steps(int resync)
 {
     int rc = need_fixture();
-    if (rc) return rc;
+    if (rc)
+        return rc;
     struct cyclegan_config cfg = small_config(1234);
     struct cyclegan *cg = cyclegan_new(be, &cfg);
     EXPECT(cg, "%s", err_msg());
@@ -385,16 +399,17 @@ static int run_steps(int resync)
         struct cyclegan_losses l;
         const float *x = fget("step%d.x", s), *y = fget("step%d.y", s);
         EXPECT(x && y, "fixture");
-        if (s > 1 && resync) EXPECT(load_torch_state(cg, s - 1) == 0, "resync");
+        if (s > 1 && resync)
+            EXPECT(load_torch_state(cg, s - 1) == 0, "resync");
         EXPECT(cyclegan_train_step(cg, x, y, 2, &l) == 0, "%s", err_msg());
         char what[32];
         snprintf(what, sizeof what, "step %d", s);
         bad |= check_losses(what, &l, fget("step%d.losses", s), 1);
         int step_bad = 0;
-        for (int k = 0; k < 4; k++) step_bad |= compare_net(cg, k, s, resync ? &TOL_STEP : &TOL_TRAJ);
+        for (int k = 0; k < 4; k++)
+            step_bad |= compare_net(cg, k, s, resync ? &TOL_STEP : &TOL_TRAJ);
         const float *margin = fget("step%d.margin", s);
-        printf("# step %d: smallest |activation input| in torch's step %.1e\n", s,
-               margin ? margin[0] : -1.0);
+        printf("# step %d: smallest |activation input| in torch's step %.1e\n", s, margin ? margin[0] : -1.0);
         if (step_bad)
             printf("# HINT: if only the gradients of one channel's early layers differ, a ReLU "
                    "input within rounding of 0 took the other branch here (a kink, not a bug): "
@@ -409,15 +424,22 @@ static int run_steps(int resync)
     return bad;
 }
 
-static int test_train_steps(void) { return run_steps(1); }
-static int test_trajectory(void) { return run_steps(0); }
+static int test_train_steps(void)
+{
+    return run_steps(1);
+}
+static int test_trajectory(void)
+{
+    return run_steps(0);
+}
 
 // ----------------------------------------------------------------------------
 // resume (no torch): bit-identical continuation, eval leaves the state alone
 
 static void random_batch(rng *r, float *x, long n)
 {
-    for (long i = 0; i < n; i++) x[i] = rng_uniform_f32(r, -1.0f, 1.0f);
+    for (long i = 0; i < n; i++)
+        x[i] = rng_uniform_f32(r, -1.0f, 1.0f);
 }
 
 /* Every tensor and Adam moment of a and b equal bit for bit. */
@@ -435,8 +457,7 @@ static int same_state(struct cyclegan *a, struct cyclegan *b, const char *what)
         struct adam *oa = opt_k(a, k), *ob = opt_k(b, k);
         EXPECT(oa->step == ob->step && oa->lr == ob->lr && oa->initial_lr == ob->initial_lr,
                "%s: opt_%s step %ld/%ld lr %g/%g", what, TAG[k], oa->step, ob->step, oa->lr, ob->lr);
-        EXPECT(!memcmp(oa->exp_avg, ob->exp_avg, np * 4) &&
-                   !memcmp(oa->exp_avg_sq, ob->exp_avg_sq, np * 4),
+        EXPECT(!memcmp(oa->exp_avg, ob->exp_avg, np * 4) && !memcmp(oa->exp_avg_sq, ob->exp_avg_sq, np * 4),
                "%s: opt_%s moments differ", what, TAG[k]);
     }
     return 0;
@@ -444,7 +465,8 @@ static int same_state(struct cyclegan *a, struct cyclegan *b, const char *what)
 
 static int test_resume(void)
 {
-    if (need_backend()) return 1;
+    if (need_backend())
+        return 1;
     struct cyclegan_config cfg = small_config(5);
     cfg.lambda_id = 0.75; /* not the default: must come back from the file */
     struct cyclegan *a = cyclegan_new(be, &cfg);
@@ -465,32 +487,30 @@ static int test_resume(void)
     int fd = mkstemp(path);
     EXPECT(fd >= 0, "mkstemp");
     close(fd);
-    struct cyclegan_meta meta = {.epoch = 3, .step = 2, .epoch_step = 1, .sched_epoch = 3, .n_epochs = 4,
-                                 .has_rng = 1, .rng = data};
+    struct cyclegan_meta meta = {
+        .epoch = 3, .step = 2, .epoch_step = 1, .sched_epoch = 3, .n_epochs = 4, .has_rng = 1, .rng = data};
     EXPECT(cyclegan_save(a, path, &meta) == 0, "%s", err_msg());
 
     /* the config as the trainer would read it before building */
     struct cyclegan_config fc;
     EXPECT(cyclegan_config_load(path, &fc) == 0, "%s", err_msg());
-    EXPECT(fc.gen.ngf == 8 && fc.gen.n_blocks == 2 && fc.disc.ndf == 8 && fc.batch == 2 &&
-               fc.size == 32 && fc.seed == 5 && fc.lambda_id == 0.75 && fc.lr_g == 2e-4,
-           "config_load: ngf %d blocks %d ndf %d lambda_id %g", fc.gen.ngf, fc.gen.n_blocks,
-           fc.disc.ndf, fc.lambda_id);
+    EXPECT(fc.gen.ngf == 8 && fc.gen.n_blocks == 2 && fc.disc.ndf == 8 && fc.batch == 2 && fc.size == 32 &&
+               fc.seed == 5 && fc.lambda_id == 0.75 && fc.lr_g == 2e-4,
+           "config_load: ngf %d blocks %d ndf %d lambda_id %g", fc.gen.ngf, fc.gen.n_blocks, fc.disc.ndf,
+           fc.lambda_id);
 
     struct cyclegan_meta got;
     EXPECT(cyclegan_load(b, path, &got) == 0, "%s", err_msg());
     unlink(path);
     EXPECT(got.epoch == 3 && got.step == 2 && got.epoch_step == 1 && got.sched_epoch == 3 &&
-               got.n_epochs == 4 &&
-               got.has_rng && !memcmp(&got.rng, &data, sizeof data),
+               got.n_epochs == 4 && got.has_rng && !memcmp(&got.rng, &data, sizeof data),
            "meta round trip");
     EXPECT(b->cfg.lambda_id == 0.75, "lambda_id %g", b->cfg.lambda_id);
     EXPECT(b->opt_G->lr == 2e-4 * 0.5 && b->opt_DX->initial_lr == 1e-4, "lr %g", b->opt_G->lr);
     int bad = same_state(a, b, "after load");
 
     /* evaluation touches nothing */
-    EXPECT(cyclegan_eval(a, x, y, 2, &la) == 0 && cyclegan_eval(b, x, y, 2, &lb) == 0, "%s",
-           err_msg());
+    EXPECT(cyclegan_eval(a, x, y, 2, &la) == 0 && cyclegan_eval(b, x, y, 2, &lb) == 0, "%s", err_msg());
     EXPECT(isfinite(la.gen) && !memcmp(&la, &lb, sizeof la), "eval losses differ");
     bad |= same_state(a, b, "after eval");
 
