@@ -3,6 +3,10 @@
 # data/UTKFace under the repository.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$ROOT/bin:$PATH"
+# The pipelines run several tools side by side on few cores (utk-split, aug
+# workers, the trainer): OpenMP threads that spin at barriers would steal the
+# cores the others need, so they sleep instead unless told otherwise.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 OUTPUTS=${OUTPUTS_DIR:-$ROOT/outputs}
 
 find_utkface() {
