@@ -106,14 +106,18 @@ int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const f
     if ((colf || cpu_gemm_available()) && !ws)
         return err_set("conv_ex: no workspace given");
     float *col = colf ? ws : NULL;
-    for (int i = 0; i < s->n; i++) {
-        const float *x = in + (long)i * s->cin * hwi;
-        float *o = out + (long)i * s->out_bstride;
-        if (col)
-            im2col_rect(col, x, s);
-        if (cpu_gemm_available()) {
-            struct gemm_b B = {.mat = col ? col : x, .ldb = hwo};
-            if (!col && !ex_pointwise(s))
+    if (cpu_gemm_available()) {
+        /* the weights are packed once for the whole batch */
+        float *ap = ws + colf, *gws = ap + cpu_gemm_packed_a_floats(s->cout, kk);
+        cpu_gemm_pack_a(ap, w, kk, 0, s->cout, kk);
+        for (int i = 0; i < s->n; i++) {
+            const float *x = in + (long)i * s->cin * hwi;
+            float *o = out + (long)i * s->out_bstride;
+            struct gemm_b B = {.mat = x, .ldb = hwo};
+            if (col) {
+                im2col_rect(col, x, s);
+                B.mat = col;
+            } else if (!ex_pointwise(s))
                 B = (struct gemm_b){.img = x,
                                     .c = s->cin,
                                     .h = s->h,
@@ -123,19 +127,97 @@ int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const f
                                     .p = s->ph,
                                     .ho = s->hout,
                                     .wo = s->wout};
-            cpu_gemm(o, hwo, s->cout, (int)hwo, kk, w, kk, 0, &B, b, ws + colf);
-            bias_relu(o, b, s->cout, hwo, 0, s->relu);
-        } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk,
-                        col ? col : x, (int)hwo, 0.0f, o, (int)hwo);
-            bias_relu(o, b, s->cout, hwo, 1, s->relu);
+            cpu_gemm_packed(o, hwo, s->cout, (int)hwo, kk, ap, &B, b, s->relu, gws);
         }
+        return 0;
+    }
+    for (int i = 0; i < s->n; i++) {
+        const float *x = in + (long)i * s->cin * hwi;
+        float *o = out + (long)i * s->out_bstride;
+        if (col)
+            im2col_rect(col, x, s);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk,
+                    col ? col : x, (int)hwo, 0.0f, o, (int)hwo);
+        bias_relu(o, b, s->cout, hwo, 1, s->relu);
     }
     return 0;
 }
 
 // ----------------------------------------------------------------------------
 // pooling
+
+#define POOL_CHUNK 256
+
+/* The output columns [*lo, *hi) of [c0, c1) whose tap kx lands inside the row. */
+static void pool_tap_range(const struct pool_shape *s, int kx, int c0, int c1, int *lo, int *hi)
+{
+    /* ix = ox*stride - pad + kx in [0, w) */
+    int a = s->pad - kx, l = a > 0 ? (a + s->stride - 1) / s->stride : 0;
+    int b = s->w - 1 + s->pad - kx, h = b >= 0 ? b / s->stride + 1 : 0;
+    *lo = l > c0 ? l : c0;
+    *hi = h < c1 ? h : c1;
+}
+
+/* One output row oy of plane x, columns [c0, c1): the taps are applied
+ * window row by window row and, within a row, left to right (kx ascending),
+ * each to every output column it reaches, so every column sums (or maxes)
+ * its taps in the same order as the scalar window loop, vectorised across
+ * columns. */
+static void pool_row(float *o, const float *x, const struct pool_shape *s, int oy, int c0, int c1)
+{
+    float acc[POOL_CHUNK];
+    int hs = oy * s->stride - s->pad, he = hs + s->k;
+    if (he > s->h + s->pad)
+        he = s->h + s->pad;
+    int ph = he - hs;
+    if (hs < 0)
+        hs = 0;
+    if (he > s->h)
+        he = s->h;
+    int nc = c1 - c0, mx = s->kind == POOL_MAX;
+    float init = mx ? -INFINITY : 0.0f;
+    for (int j = 0; j < nc; j++)
+        acc[j] = init;
+    for (int iy = hs; iy < he; iy++) {
+        const float *row = x + (long)iy * s->w;
+        for (int kx = 0; kx < s->k; kx++) {
+            int lo, hi;
+            pool_tap_range(s, kx, c0, c1, &lo, &hi);
+            const float *src = row - s->pad + kx;
+            if (mx) {
+#pragma omp simd
+                for (int ox = lo; ox < hi; ox++) {
+                    float v = src[(long)ox * s->stride], a = acc[ox - c0];
+                    acc[ox - c0] = (v > a || v != v) ? v : a;
+                }
+            } else if (s->stride == 1) {
+#pragma omp simd
+                for (int ox = lo; ox < hi; ox++)
+                    acc[ox - c0] += src[ox];
+            } else {
+#pragma omp simd
+                for (int ox = lo; ox < hi; ox++)
+                    acc[ox - c0] += src[(long)ox * s->stride];
+            }
+        }
+    }
+    if (mx) {
+        memcpy(o + c0, acc, sizeof(float) * nc);
+        return;
+    }
+    for (int ox = c0; ox < c1; ox++) {
+        int ws = ox * s->stride - s->pad, we = ws + s->k;
+        if (we > s->w + s->pad)
+            we = s->w + s->pad;
+        int pw = we - ws;
+        if (ws < 0)
+            ws = 0;
+        if (we > s->w)
+            we = s->w;
+        int div = s->kind == POOL_AVG ? ph * pw : (he - hs) * (we - ws);
+        o[ox] = acc[ox - c0] / (float)div;
+    }
+}
 
 int cpu_pool2d_forward(struct backend *be, float *out, const float *in, const struct pool_shape *s)
 {
@@ -145,44 +227,10 @@ int cpu_pool2d_forward(struct backend *be, float *out, const float *in, const st
     for (long pl = 0; pl < planes; pl++) {
         const float *x = in + pl * hwi;
         float *o = out + pl / s->c * s->out_bstride + pl % s->c * hwo;
-        for (int oy = 0; oy < s->hout; oy++) {
-            int hs = oy * s->stride - s->pad, he = hs + s->k;
-            if (he > s->h + s->pad)
-                he = s->h + s->pad;
-            int ph = he - hs;
-            if (hs < 0)
-                hs = 0;
-            if (he > s->h)
-                he = s->h;
-            for (int ox = 0; ox < s->wout; ox++) {
-                int ws = ox * s->stride - s->pad, we = ws + s->k;
-                if (we > s->w + s->pad)
-                    we = s->w + s->pad;
-                int pw = we - ws;
-                if (ws < 0)
-                    ws = 0;
-                if (we > s->w)
-                    we = s->w;
-                float acc;
-                if (s->kind == POOL_MAX) {
-                    acc = -INFINITY;
-                    for (int iy = hs; iy < he; iy++)
-                        for (int ix = ws; ix < we; ix++) {
-                            float v = x[(long)iy * s->w + ix];
-                            if (v > acc || isnan(v))
-                                acc = v;
-                        }
-                } else {
-                    acc = 0.0f;
-                    for (int iy = hs; iy < he; iy++)
-                        for (int ix = ws; ix < we; ix++)
-                            acc += x[(long)iy * s->w + ix];
-                    int div = s->kind == POOL_AVG ? ph * pw : (he - hs) * (we - ws);
-                    acc = acc / (float)div;
-                }
-                o[(long)oy * s->wout + ox] = acc;
-            }
-        }
+        for (int oy = 0; oy < s->hout; oy++)
+            for (int c0 = 0; c0 < s->wout; c0 += POOL_CHUNK)
+                pool_row(o + (long)oy * s->wout, x, s, oy, c0,
+                         s->wout - c0 < POOL_CHUNK ? s->wout : c0 + POOL_CHUNK);
     }
     return 0;
 }

@@ -68,15 +68,16 @@ struct gemm_b;
 static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv, int kc,
                               const struct run *runs, int nruns);
 
+/* acc: add into c (else write, plus bias when given); relu: then max(., 0) */
 typedef void kernel_fn(int mr, int kc, const float *ap, const float *bp, float *c, long ldc, int nv, int acc,
-                       const float *bias);
+                       const float *bias, int relu);
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 
 static inline __attribute__((always_inline)) void k512_body(const int mr, int kc, const float *ap,
                                                             const float *bp, float *c, long ldc, int nv,
-                                                            int acc, const float *bias)
+                                                            int acc, const float *bias, int relu)
 {
     __m512 c0[8], c1[8];
 #pragma GCC unroll 8
@@ -106,23 +107,28 @@ static inline __attribute__((always_inline)) void k512_body(const int mr, int kc
             c0[i] = _mm512_add_ps(c0[i], bv);
             c1[i] = _mm512_add_ps(c1[i], bv);
         }
+        if (relu) {
+            /* maxps returns its second operand for NaN and for +-0: NaN and -0 become +0 */
+            c0[i] = _mm512_max_ps(c0[i], _mm512_setzero_ps());
+            c1[i] = _mm512_max_ps(c1[i], _mm512_setzero_ps());
+        }
         _mm512_mask_storeu_ps(cr, m0, c0[i]);
         _mm512_mask_storeu_ps(cr + 16, m1, c1[i]);
     }
 }
 
 static void kernel_avx512(int mr, int kc, const float *ap, const float *bp, float *c, long ldc, int nv,
-                          int acc, const float *bias)
+                          int acc, const float *bias, int relu)
 {
     switch (mr) {
-    case 8: k512_body(8, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 7: k512_body(7, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 6: k512_body(6, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 5: k512_body(5, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 4: k512_body(4, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 3: k512_body(3, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 2: k512_body(2, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    default: k512_body(1, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 8: k512_body(8, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 7: k512_body(7, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 6: k512_body(6, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 5: k512_body(5, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 4: k512_body(4, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 3: k512_body(3, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 2: k512_body(2, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    default: k512_body(1, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
     }
 }
 
@@ -286,7 +292,7 @@ static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv,
 
 static inline __attribute__((always_inline)) void k256_body(const int mr, int kc, const float *ap,
                                                             const float *bp, float *c, long ldc, int nv,
-                                                            int acc, const float *bias)
+                                                            int acc, const float *bias, int relu)
 {
     __m256 c0[6], c1[6];
 #pragma GCC unroll 8
@@ -318,21 +324,25 @@ static inline __attribute__((always_inline)) void k256_body(const int mr, int kc
             c0[i] = _mm256_add_ps(c0[i], bv);
             c1[i] = _mm256_add_ps(c1[i], bv);
         }
+        if (relu) {
+            c0[i] = _mm256_max_ps(c0[i], _mm256_setzero_ps());
+            c1[i] = _mm256_max_ps(c1[i], _mm256_setzero_ps());
+        }
         _mm256_maskstore_ps(cr, m0, c0[i]);
         _mm256_maskstore_ps(cr + 8, m1, c1[i]);
     }
 }
 
 static void kernel_avx2(int mr, int kc, const float *ap, const float *bp, float *c, long ldc, int nv, int acc,
-                        const float *bias)
+                        const float *bias, int relu)
 {
     switch (mr) {
-    case 6: k256_body(6, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 5: k256_body(5, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 4: k256_body(4, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 3: k256_body(3, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    case 2: k256_body(2, kc, ap, bp, c, ldc, nv, acc, bias); break;
-    default: k256_body(1, kc, ap, bp, c, ldc, nv, acc, bias); break;
+    case 6: k256_body(6, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 5: k256_body(5, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 4: k256_body(4, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 3: k256_body(3, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    case 2: k256_body(2, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
+    default: k256_body(1, kc, ap, bp, c, ldc, nv, acc, bias, relu); break;
     }
 }
 
@@ -419,48 +429,89 @@ static void pack_b_mat(float *bp, const struct gemm_b *b, int k0, int kc, int n0
 
 // ----------------------------------------------------------------------------
 
-void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda, int a_trans,
-              const struct gemm_b *b, const float *bias, float *ws)
+/* The calling thread's share of the strips of C (inside a parallel region). */
+static void gemm_strips(float *c, long ldc, int m, int n, int k, const float *ap, const struct gemm_b *b,
+                        const float *bias, int relu, float *bbase)
 {
     int isa = gemm_isa();
     kernel_fn *kern = isa == ISA_AVX512 ? kernel_avx512 : kernel_avx2;
     int mr = isa == ISA_AVX512 ? 8 : 6, nr = isa == ISA_AVX512 ? 32 : 16;
     int panels = (m + mr - 1) / mr, strips = (n + nr - 1) / nr;
-    float *ap = ws;
-    float *bbase = ws + ((size_t)panels * mr * k + 15) / 16 * 16;
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    int per = (strips + T - 1) / T;
+    int s_lo = t * per, s_hi = s_lo + per < strips ? s_lo + per : strips;
+    float *bp = bbase + (size_t)t * KC * NR_MAX;
+    struct run runs[NR_MAX];
+    for (int st = s_lo; st < s_hi; st++) {
+        int n0 = st * nr, nv = n - n0 < nr ? n - n0 : nr, nruns = 0;
+        if (!b->mat)
+            nruns = strip_runs(runs, n0, nv, b->wo);
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            int kc = k - k0 < KC ? k - k0 : KC;
+            if (b->mat)
+                pack_b_mat(bp, b, k0, kc, n0, nv, nr);
+            else if (isa == ISA_AVX512)
+                pack_b_image_512(bp, b, k0, kc, runs, nruns, nv);
+            else
+                pack_b_image(bp, b, k0, kc, runs, nruns, nv, nr);
+            for (int p = 0; p < panels; p++) {
+                int rows = m - p * mr < mr ? m - p * mr : mr;
+                kern(rows, kc, ap + (long)p * k * mr + (long)k0 * mr, bp, c + (long)p * mr * ldc + n0, ldc,
+                     nv, k0 > 0, bias ? bias + p * mr : NULL, relu && k0 + kc >= k);
+            }
+        }
+    }
+}
+
+static size_t packed_a_floats(int m, int k)
+{
+    int mr = gemm_isa() == ISA_AVX512 ? 8 : 6;
+    return ((size_t)(m + mr - 1) / mr * mr * k + 15) / 16 * 16;
+}
+
+static int gemm_threads(int n)
+{
+    int nr = gemm_isa() == ISA_AVX512 ? 32 : 16, strips = (n + nr - 1) / nr;
+    return strips < omp_get_max_threads() ? strips : omp_get_max_threads();
+}
+
+void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda, int a_trans,
+              const struct gemm_b *b, const float *bias, float *ws)
+{
+    int mr = gemm_isa() == ISA_AVX512 ? 8 : 6, panels = (m + mr - 1) / mr;
+    float *bbase = ws + packed_a_floats(m, k);
     /* nt is read by the num_threads clause, which the analyzer does not see */
     // NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores)
-    const int nt = strips < omp_get_max_threads() ? strips : omp_get_max_threads();
+    const int nt = gemm_threads(n);
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(static)
         for (int p = 0; p < panels; p++)
-            pack_a(ap, a, lda, a_trans, m, k, mr, p);
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int per = (strips + T - 1) / T;
-        int s_lo = t * per, s_hi = s_lo + per < strips ? s_lo + per : strips;
-        float *bp = bbase + (size_t)t * KC * NR_MAX;
-        struct run runs[NR_MAX];
-        for (int st = s_lo; st < s_hi; st++) {
-            int n0 = st * nr, nv = n - n0 < nr ? n - n0 : nr, nruns = 0;
-            if (!b->mat)
-                nruns = strip_runs(runs, n0, nv, b->wo);
-            for (int k0 = 0; k0 < k; k0 += KC) {
-                int kc = k - k0 < KC ? k - k0 : KC;
-                if (b->mat)
-                    pack_b_mat(bp, b, k0, kc, n0, nv, nr);
-                else if (isa == ISA_AVX512)
-                    pack_b_image_512(bp, b, k0, kc, runs, nruns, nv);
-                else
-                    pack_b_image(bp, b, k0, kc, runs, nruns, nv, nr);
-                for (int p = 0; p < panels; p++) {
-                    int rows = m - p * mr < mr ? m - p * mr : mr;
-                    kern(rows, kc, ap + (long)p * k * mr + (long)k0 * mr, bp, c + (long)p * mr * ldc + n0,
-                         ldc, nv, k0 > 0, bias ? bias + p * mr : NULL);
-                }
-            }
-        }
+            pack_a(ws, a, lda, a_trans, m, k, mr, p);
+        gemm_strips(c, ldc, m, n, k, ws, b, bias, 0, bbase);
     }
+}
+
+size_t cpu_gemm_packed_a_floats(int m, int k)
+{
+    return packed_a_floats(m, k);
+}
+
+void cpu_gemm_pack_a(float *ap, const float *a, long lda, int a_trans, int m, int k)
+{
+    int mr = gemm_isa() == ISA_AVX512 ? 8 : 6, panels = (m + mr - 1) / mr;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panels; p++)
+        pack_a(ap, a, lda, a_trans, m, k, mr, p);
+}
+
+void cpu_gemm_packed(float *c, long ldc, int m, int n, int k, const float *ap, const struct gemm_b *b,
+                     const float *bias, int relu, float *ws)
+{
+    // NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores)
+    const int nt = gemm_threads(n);
+#pragma omp parallel num_threads(nt)
+    gemm_strips(c, ldc, m, n, k, ap, b, bias, relu, ws);
 }
 
 // ----------------------------------------------------------------------------
@@ -596,7 +647,7 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
                 for (int p = 0; p < panels; p++) {
                     int rows = m - p * mr < mr ? m - p * mr : mr;
                     kern(rows, kc, ap + (size_t)p * kc * mr, bp, cc + (long)p * mr * ldcc + n0, ldcc, nv, acc,
-                         NULL);
+                         NULL, 0);
                 }
             }
         }

@@ -50,6 +50,18 @@ size_t cpu_gemm_ws_floats(int m, int k, int nthreads);
 void cpu_gemm(float *c, long ldc, int m, int n, int k, const float *a, long lda, int a_trans,
               const struct gemm_b *b, const float *bias, float *ws);
 
+/* cpu_gemm in two steps, for an A used against several B (the images of a
+ * batch): cpu_gemm_pack_a packs a (as cpu_gemm reads it) into ap,
+ * cpu_gemm_packed_a_floats(m, k) floats, 64-byte aligned; cpu_gemm_packed
+ * then computes c = ap @ B + bias, and max(., 0) of that when relu (NaN and
+ * -0 become +0), with ws: cpu_gemm_ws_floats(m, k, omp_get_max_threads()) -
+ * cpu_gemm_packed_a_floats(m, k) floats, 64-byte aligned.  The same sums as
+ * cpu_gemm's, bit for bit. */
+size_t cpu_gemm_packed_a_floats(int m, int k);
+void cpu_gemm_pack_a(float *ap, const float *a, long lda, int a_trans, int m, int k);
+void cpu_gemm_packed(float *c, long ldc, int m, int n, int k, const float *ap, const struct gemm_b *b,
+                     const float *bias, int relu, float *ws);
+
 /* Scratch floats cpu_gemm_wgrad needs for an m x n C with nthreads threads. */
 size_t cpu_gemm_wgrad_ws_floats(int m, int n, int nthreads);
 
