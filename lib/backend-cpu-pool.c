@@ -2,13 +2,14 @@
  * backend-cpu-pool: the CPU implementations of lib/layers-pool.h (the FID
  * Inception network's rectangular convolutions, poolings and input resize).
  *
- * conv_ex runs one GEMM per image through lib/cpu-gemm.h: a 1x1 stride-1
- * convolution reads the image itself as B, a square kernel uses the packed
- * GEMM's fused im2col, and a rectangular one (1x7, 3x1 ...) gets an explicit
- * im2col matrix in the caller's workspace.  Without the vector GEMM (old
- * CPU, AGING_CPU_GEMM=blas) every kernel goes through im2col + OpenBLAS.
- * Pools and resizes are plain loops parallelised over planes with OpenMP,
- * summing in float in PyTorch's order.
+ * conv_ex packs the weights once per batch and runs one GEMM per image
+ * through lib/cpu-gemm.h: a 1x1 stride-1 convolution reads the image itself
+ * as B, any other kernel with equal strides (square, 1x7, 3x1 ...) uses the
+ * packed GEMM's fused im2col, the rest gets an explicit im2col matrix in the
+ * caller's workspace.  Without the vector GEMM (old CPU, AGING_CPU_GEMM=blas)
+ * every kernel goes through im2col + OpenBLAS.  Pools (vectorised along the
+ * output rows) and resizes are parallelised over planes with OpenMP, summing
+ * in float in PyTorch's order.
  */
 #include <cblas.h>
 #include <math.h>
@@ -27,15 +28,15 @@ static int ex_pointwise(const struct conv_ex_shape *s)
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->ph == 0 && s->pw == 0;
 }
 
-/* The packed GEMM's fused im2col handles square kernels with equal strides and pads. */
-static int ex_square(const struct conv_ex_shape *s)
+/* The packed GEMM's fused im2col handles any kernel and padding with equal strides. */
+static int ex_fusable(const struct conv_ex_shape *s)
 {
-    return s->kh == s->kw && s->sh == s->sw && s->ph == s->pw;
+    return s->sh == s->sw;
 }
 
 static int ex_needs_col(const struct conv_ex_shape *s)
 {
-    return !ex_pointwise(s) && (!cpu_gemm_available() || !ex_square(s));
+    return !ex_pointwise(s) && (!cpu_gemm_available() || !ex_fusable(s));
 }
 
 static size_t ex_col_floats(const struct conv_ex_shape *s)
@@ -126,7 +127,9 @@ int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const f
                                     .s = s->sh,
                                     .p = s->ph,
                                     .ho = s->hout,
-                                    .wo = s->wout};
+                                    .wo = s->wout,
+                                    .kw = s->kw,
+                                    .pw = s->pw};
             cpu_gemm_packed(o, hwo, s->cout, (int)hwo, kk, ap, &B, b, s->relu, gws);
         }
         return 0;

@@ -141,8 +141,8 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc, 
         pack_b_image(bp, b, k0, kc, runs, nruns, nv, 32);
         return;
     }
-    int kk2 = b->k * b->k;
-    int ch = k0 / kk2, ki = k0 / b->k % b->k, kj = k0 % b->k;
+    int kh = b->k, kw = b->kw ? b->kw : b->k, ph = b->p, pw = b->kw ? b->pw : b->p, kk2 = kh * kw;
+    int ch = k0 / kk2, ki = k0 / kw % kh, kj = k0 % kw;
     long hw = (long)b->h * b->w;
     const __m512 z = _mm512_setzero_ps();
     for (int r = 0; r < kc; r++, bp += 32) {
@@ -150,7 +150,7 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc, 
         int full = 0;
         if (nruns == 1 && nv == 32) {
             const struct run *u = &runs[0];
-            int iy = u->oy - b->p + ki, ix0 = u->ox - b->p + kj;
+            int iy = u->oy - ph + ki, ix0 = u->ox - pw + kj;
             if (iy >= 0 && iy < b->h && ix0 >= 0 && ix0 + 32 <= b->w) {
                 const float *src = plane + (long)iy * b->w + ix0;
                 _mm512_storeu_ps(bp, _mm512_loadu_ps(src));
@@ -163,10 +163,10 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc, 
             _mm512_storeu_ps(bp + 16, z);
             for (int q = 0; q < nruns; q++) {
                 const struct run *u = &runs[q];
-                int iy = u->oy - b->p + ki;
+                int iy = u->oy - ph + ki;
                 if (iy < 0 || iy >= b->h)
                     continue;
-                int ix0 = u->ox - b->p + kj;
+                int ix0 = u->ox - pw + kj;
                 int lo = ix0 < 0 ? -ix0 : 0, hi = b->w - ix0 < u->len ? b->w - ix0 : u->len;
                 if (hi <= lo)
                     continue;
@@ -180,9 +180,9 @@ static void pack_b_image_512(float *bp, const struct gemm_b *b, int k0, int kc, 
                                           _mm512_maskz_expandloadu_ps(m1, src + __builtin_popcount(m0)));
             }
         }
-        if (++kj == b->k) {
+        if (++kj == kw) {
             kj = 0;
-            if (++ki == b->k)
+            if (++ki == kh)
                 ki = 0, ch++;
         }
     }
@@ -378,22 +378,22 @@ static int strip_runs(struct run *r, int n0, int nv, int wo)
 static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc, const struct run *runs, int nruns,
                          int nv, int nr)
 {
-    int kk2 = b->k * b->k;
-    int ch = k0 / kk2, ki = k0 / b->k % b->k, kj = k0 % b->k;
+    int kh = b->k, kw = b->kw ? b->kw : b->k, ph = b->p, pw = b->kw ? b->pw : b->p, kk2 = kh * kw;
+    int ch = k0 / kk2, ki = k0 / kw % kh, kj = k0 % kw;
     long hw = (long)b->h * b->w;
     for (int r = 0; r < kc; r++, bp += nr) {
         const float *plane = b->img + ch * hw;
         for (int q = 0; q < nruns; q++) {
             const struct run *u = &runs[q];
             float *d = bp + u->j;
-            int iy = u->oy * b->s - b->p + ki;
+            int iy = u->oy * b->s - ph + ki;
             if (iy < 0 || iy >= b->h) {
                 memset(d, 0, sizeof(float) * u->len);
                 continue;
             }
             const float *srow = plane + (long)iy * b->w;
             if (b->s == 1) {
-                int ix0 = u->ox - b->p + kj;
+                int ix0 = u->ox - pw + kj;
                 int lo = ix0 < 0 ? -ix0 : 0, hi = b->w - ix0 < u->len ? b->w - ix0 : u->len;
                 if (hi < lo)
                     hi = lo;
@@ -403,16 +403,16 @@ static void pack_b_image(float *bp, const struct gemm_b *b, int k0, int kc, cons
                 for (int t = hi; t < u->len; t++)
                     d[t] = 0;
             } else {
-                int ix = u->ox * b->s - b->p + kj;
+                int ix = u->ox * b->s - pw + kj;
                 for (int t = 0; t < u->len; t++, ix += b->s)
                     d[t] = (ix >= 0 && ix < b->w) ? srow[ix] : 0.0f;
             }
         }
         for (int t = nv; t < nr; t++)
             bp[t] = 0;
-        if (++kj == b->k) {
+        if (++kj == kw) {
             kj = 0;
-            if (++ki == b->k)
+            if (++ki == kh)
                 ki = 0, ch++;
         }
     }

@@ -27,6 +27,9 @@ struct gemm_b {
      * ho x wo; row r of B is (channel, ki, kj) = (r / k^2, r / k % k, r % k), column is oy*wo+ox */
     const float *img;
     int c, h, w, k, s, p, ho, wo;
+    /* kw > 0 (cpu_gemm / cpu_gemm_packed only): a k x kw kernel with padding p rows and pw
+     * columns (row r of B is (r / (k*kw), r / kw % k, r % kw)); 0: square */
+    int kw, pw;
 };
 
 /* Workspace bytes of the CPU backend's conv2d / convt2d forward and backward
