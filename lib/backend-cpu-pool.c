@@ -166,7 +166,8 @@ static void pool_tap_range(const struct pool_shape *s, int kx, int c0, int c1, i
  * each to every output column it reaches, so every column sums (or maxes)
  * its taps in the same order as the scalar window loop, vectorised across
  * columns. */
-static void pool_row(float *o, const float *x, const struct pool_shape *s, int oy, int c0, int c1)
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+pool_row(float *o, const float *x, const struct pool_shape *s, int oy, int c0, int c1)
 {
     float acc[POOL_CHUNK];
     int hs = oy * s->stride - s->pad, he = hs + s->k;
