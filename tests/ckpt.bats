@@ -154,9 +154,11 @@ PY
     run ckpt info "$CK/truncated.pth"
     assert_failure 1
     assert_output --partial "ckpt: $CK/truncated.pth: not a readable zip archive"
+    # the storages are in key order (memory addresses at save time), so the
+    # cut may fall inside the last storage or before its data
     run ckpt info "$CK/truncated_legacy.pth"
     assert_failure 1
-    assert_output --partial "truncated in storage"
+    assert_output --regexp "truncated (in|before) storage"
     run ckpt import "$CK/huge.pth" "$TMP/x.safetensors"
     assert_failure 1
     assert_output --partial "declares 3221225472 bytes, more than the"
