@@ -133,28 +133,14 @@ static inline struct fixture *fixture_from_python(const char *script, int *skip)
 }
 
 /* Test functions return 0 ok, 1 failure, FX_SKIP to report "# SKIP no torch". */
-#define FX_SKIP 77
+#define FX_SKIP CHECK_SKIP
 
+/* CHECK_MAIN that also calls the test file's fixtures_release() at the end. */
 #define FX_MAIN(...)                                                                                         \
     int main(int argc, char **argv)                                                                          \
     {                                                                                                        \
         static const struct check_case cases[] = {__VA_ARGS__};                                              \
-        int n = (int)(sizeof cases / sizeof cases[0]), failed = 0;                                           \
-        printf("1..%d\n", n);                                                                                \
-        for (int i = 0; i < n; i++) {                                                                        \
-            if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) {                                           \
-                printf("ok %d - %s # SKIP not selected\n", i + 1, cases[i].name);                            \
-                continue;                                                                                    \
-            }                                                                                                \
-            fflush(stdout);                                                                                  \
-            int rc = cases[i].fn();                                                                          \
-            if (rc == FX_SKIP)                                                                               \
-                printf("ok %d - %s # SKIP no torch\n", i + 1, cases[i].name);                                \
-            else                                                                                             \
-                printf("%sok %d - %s\n", rc ? "not " : "", i + 1, cases[i].name);                            \
-            fflush(stdout);                                                                                  \
-            failed += rc != 0 && rc != FX_SKIP;                                                              \
-        }                                                                                                    \
+        int status = check_run(cases, (int)(sizeof cases / sizeof cases[0]), argc, argv);                    \
         fixtures_release();                                                                                  \
-        return failed ? 1 : 0;                                                                               \
+        return status;                                                                                       \
     }
