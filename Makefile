@@ -6,6 +6,7 @@
 #   make format     clang-format -i over lib/ tools/ tests/unit/
 #   make deps       install every Debian package the build and tests need
 #   make install    PREFIX=/usr/local by default
+#   make test-gpu   on a machine with a GPU: the CUDA backend against the CPU one
 # Sources are discovered by wildcard: a new lib/foo.c, tools/bar.c or
 # tests/unit/test_baz.c needs no edit here.
 
@@ -19,8 +20,8 @@ PKGS     := msgpack libzmq libpng libjpeg openblas lapacke libcjson libmicrohttp
 
 CPPFLAGS += -Ilib -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fopenmp $(SAN) $(if $(WERROR),-Werror)
-LDFLAGS  += -fopenmp $(SAN)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+LDFLAGS  += -fopenmp -rdynamic $(SAN)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread -ldl
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
@@ -32,11 +33,25 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBA      := $(BUILD)/libaging.a
 
-# nvcc is detected, not required: the CPU build is always complete.
-NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+# nvcc is detected, not required: the CPU build is always complete.  With
+# nvcc, lib/cuda/*.cu become build/libaging-cuda.so, which lib/device.c loads
+# at run time (--device cuda|auto), so the tools themselves never link CUDA.
+# CUDA=0 skips it (the sanitizer build does: ASan and the CUDA runtime clash).
+comma     := ,
+NVCC      := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA      ?= $(if $(NVCC),1,0)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS := -std=c++20 -O3 -g -lineinfo $(CUDA_ARCH) -Ilib -Ilib/cuda \
+             -Xcompiler -fPIC,-fvisibility=hidden,-Wall,-Wextra$(if $(WERROR),$(comma)-Werror) \
+             $(if $(WERROR),-Werror all-warnings)
+CU_SRC    := $(wildcard lib/cuda/*.cu)
+CU_OBJ    := $(CU_SRC:lib/cuda/%.cu=$(BUILD)/cuda/%.o)
+CUDA_SO   := $(BUILD)/libaging-cuda.so
+CU_TESTS  := $(patsubst tests/cuda/%.cu,$(BUILD)/tests/%,$(wildcard tests/cuda/test_*.cu))
 
-.PHONY: all tools units test asan lint format deps install clean bench demo check-deps
-all: check-deps tools units $(BENCHES)
+.PHONY: all tools units test asan lint format deps install clean bench demo check-deps cuda test-gpu
+all: check-deps tools units $(BENCHES) $(if $(filter 1,$(CUDA)),cuda)
 
 check-deps:
 	@pkg-config --exists $(PKGS) || { echo "make: missing libraries; run 'make deps' (needs apt)" >&2; exit 1; }
@@ -59,8 +74,27 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIBA) | $(BUILD)/tests
 $(BUILD)/bench/%: bench/%.c $(LIBA) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BIN):
+$(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BUILD)/cuda $(BIN):
 	mkdir -p $@
+
+# The CUDA backend (-rdynamic above lets it call err_set in the executable)
+# and the host-only checks of its per-element math (tests/cuda).
+cuda: $(CUDA_SO) $(CU_TESTS)
+
+$(BUILD)/cuda/%.o: lib/cuda/%.cu $(wildcard lib/cuda/*.h lib/cuda/*.cuh lib/*.h) | $(BUILD)/cuda
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+$(CUDA_SO): $(CU_OBJ)
+	$(NVCC) -shared -o $@ $^ -L$(CUDA_HOME)/lib64 -lcudnn -lcudart -Xlinker -rpath,$(CUDA_HOME)/lib64
+
+$(BUILD)/tests/%: tests/cuda/%.cu $(wildcard lib/cuda/*.cuh) | $(BUILD)/tests
+	$(NVCC) -std=c++20 -O2 -Ilib -Ilib/cuda -o $@ $<
+
+# On a GPU machine: every CUDA op against the CPU backend, whole training
+# steps, translate and train.sh on the GPU (one short script, tests/gpu/run.sh).
+test-gpu:
+	@$(MAKE) --no-print-directory -j$$(nproc) all
+	@BIN_DIR=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) bash tests/gpu/run.sh
 
 # `make test` is the one command a fresh Debian 12 machine needs: it installs
 # what is missing, builds, then runs every test.
@@ -73,7 +107,7 @@ test:
 # normal build; the test runner is the same.
 asan:
 	@bash scripts/deps.sh
-	$(MAKE) -j2 BUILD=build-asan BIN=build-asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
+	$(MAKE) -j2 BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  BIN_DIR=$(abspath build-asan/bin) UNIT_DIR=$(abspath build-asan/tests) \
@@ -86,7 +120,8 @@ lint:
 	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) -- $(CPPFLAGS) -std=c11 -fopenmp
 
 format:
-	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h $(BENCH_SRC)
+	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h $(BENCH_SRC) \
+	  $(wildcard lib/cuda/*.cu lib/cuda/*.h lib/cuda/*.cuh tests/cuda/*.cu tests/gpu/*.c)
 
 deps:
 	bash scripts/deps.sh
@@ -105,6 +140,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	$(if $(filter 1,$(CUDA)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
+	  install -m 755 $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 
 clean:
 	rm -rf build build-asan bin

@@ -27,6 +27,8 @@
 struct cpu_ctx {
     float *ws; /* im2col / col2im scratch */
     size_t ws_bytes;
+    float *half; /* rounded copies of the 16-bit emulation (backend-cpu-half.c) */
+    size_t half_floats;
 };
 
 // ----------------------------------------------------------------------------
@@ -86,6 +88,20 @@ static float *cpu_ws(struct backend *be, size_t bytes)
     if (cpu_reserve(be, bytes))
         return NULL;
     return ((struct cpu_ctx *)be->context)->ws;
+}
+
+float *cpu_half_scratch(struct backend *be, size_t floats)
+{
+    struct cpu_ctx *c = be->context;
+    if (floats <= c->half_floats)
+        return c->half;
+    float *p = cpu_alloc(be, floats * sizeof(float));
+    if (!p)
+        return NULL;
+    free(c->half);
+    c->half = p;
+    c->half_floats = floats;
+    return p;
 }
 
 // ----------------------------------------------------------------------------
@@ -206,7 +222,7 @@ static void col2im(float *img, const float *col, int c, int h, int w, int k, int
 }
 
 /* out [n,c,hw] += b [c] */
-static void add_bias(float *out, const float *b, int n, int c, long hw)
+void cpu_add_bias(float *out, const float *b, int n, int c, long hw)
 {
     if (!b)
         return;
@@ -219,7 +235,7 @@ static void add_bias(float *out, const float *b, int n, int c, long hw)
 }
 
 /* db [c] += sum over n and hw of dout [n,c,hw] */
-static void sum_bias(float *db, const float *dout, int n, int c, long hw)
+void cpu_sum_bias(float *db, const float *dout, int n, int c, long hw)
 {
     if (!db)
         return;
@@ -245,8 +261,8 @@ static int is_pointwise(const struct conv_shape *s)
     return s->k == 1 && s->stride == 1 && s->pad == 0;
 }
 
-static int cpu_conv2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
-                              const struct conv_shape *s)
+int cpu_conv2d_forward_f32(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                           const struct conv_shape *s)
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cin * s->k * s->k;
@@ -281,7 +297,7 @@ static int cpu_conv2d_forward(struct backend *be, float *out, const float *in, c
         sgemm_par(CblasNoTrans, CblasNoTrans, s->cout, (int)hwo, kk, 1.0f, w, kk, col ? col : x, (int)hwo,
                   0.0f, out + i * s->cout * hwo, (int)hwo);
     }
-    add_bias(out, b, s->n, s->cout, hwo);
+    cpu_add_bias(out, b, s->n, s->cout, hwo);
     return 0;
 }
 
@@ -353,7 +369,7 @@ static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float
                     d[q] = src[k2 - 1 - q];
             }
     }
-    sum_bias(db, dout, s->n, s->cout, hwo);
+    cpu_sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {
         const float *x = in + i * s->cin * hwi, *g = dout + i * s->cout * hwo;
         if (dw) {
@@ -393,8 +409,8 @@ static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float
     return 0;
 }
 
-static int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
-                               const float *in, const float *w, const struct conv_shape *s)
+int cpu_conv2d_backward_f32(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                            const float *in, const float *w, const struct conv_shape *s)
 {
     if (cpu_gemm_available())
         return conv2d_backward_gemm(be, din, dw, db, dout, in, w, s);
@@ -404,7 +420,7 @@ static int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float 
     float *col = pw ? NULL : cpu_ws(be, (size_t)kk * hwo * sizeof(float));
     if (!pw && !col)
         return -1;
-    sum_bias(db, dout, s->n, s->cout, hwo);
+    cpu_sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {
         const float *x = in + i * s->cin * hwi, *g = dout + i * s->cout * hwo;
         if (dw) {
@@ -429,8 +445,8 @@ static int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float 
 /* The transposed conv is the data-gradient of a conv from the output grid
  * [cout,hout,wout] to the input grid [cin,h,w]: col [cout*k*k, h*w] = w^T @ in,
  * folded onto the output with col2im. */
-static int cpu_convt2d_forward(struct backend *be, float *out, const float *in, const float *w,
-                               const float *b, const struct conv_shape *s)
+int cpu_convt2d_forward_f32(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                            const struct conv_shape *s)
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cout * s->k * s->k;
@@ -447,7 +463,7 @@ static int cpu_convt2d_forward(struct backend *be, float *out, const float *in, 
             col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride, s->pad, s->h,
                    s->w);
         }
-        add_bias(out, b, s->n, s->cout, hwo);
+        cpu_add_bias(out, b, s->n, s->cout, hwo);
         return 0;
     }
     float *col = cpu_ws(be, convt2d_workspace_bytes(s));
@@ -458,12 +474,12 @@ static int cpu_convt2d_forward(struct backend *be, float *out, const float *in, 
                   (int)hwi, 0.0f, col, (int)hwi);
         col2im(out + i * s->cout * hwo, col, s->cout, s->hout, s->wout, s->k, s->stride, s->pad, s->h, s->w);
     }
-    add_bias(out, b, s->n, s->cout, hwo);
+    cpu_add_bias(out, b, s->n, s->cout, hwo);
     return 0;
 }
 
-static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
-                                const float *in, const float *w, const struct conv_shape *s)
+int cpu_convt2d_backward_f32(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                             const float *in, const float *w, const struct conv_shape *s)
 {
     long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout;
     int kk = s->cout * s->k * s->k;
@@ -472,7 +488,7 @@ static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float
         float *ws = cpu_ws(be, convt2d_gemm_ws_floats(s) * sizeof(float));
         if (!ws)
             return -1;
-        sum_bias(db, dout, s->n, s->cout, hwo);
+        cpu_sum_bias(db, dout, s->n, s->cout, hwo);
         for (int i = 0; i < s->n; i++) {
             struct gemm_b B = {.img = dout + i * s->cout * hwo,
                                .c = s->cout,
@@ -493,7 +509,7 @@ static int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float
     float *col = cpu_ws(be, (size_t)kk * hwi * sizeof(float));
     if (!col)
         return -1;
-    sum_bias(db, dout, s->n, s->cout, hwo);
+    cpu_sum_bias(db, dout, s->n, s->cout, hwo);
     for (int i = 0; i < s->n; i++) {
         im2col(col, dout + i * s->cout * hwo, s->cout, s->hout, s->wout, s->k, s->stride, s->pad, s->h, s->w);
         /* dw [cin,kk] += in [cin,hwi] @ col^T [hwi,kk] */
@@ -823,6 +839,7 @@ static void cpu_free(struct backend *be)
 {
     struct cpu_ctx *c = be->context;
     free(c->ws);
+    free(c->half);
     free(c);
     free(be);
 }

@@ -97,6 +97,32 @@ struct backend_iface {
                            int hout, int wout, enum resize_mode mode, float mul, float add);
 };
 
+/* The CPU backend's float convolutions (lib/backend-cpu.c), the dispatchers
+ * in its vtable that emulate 16-bit precision around them when
+ * be->precision asks for it (lib/backend-cpu-half.c), their bias helpers, and
+ * the grow-only scratch the emulation rounds copies into. */
+int cpu_conv2d_forward_f32(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                           const struct conv_shape *s);
+int cpu_conv2d_backward_f32(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                            const float *in, const float *w, const struct conv_shape *s);
+int cpu_convt2d_forward_f32(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                            const struct conv_shape *s);
+int cpu_convt2d_backward_f32(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                             const float *in, const float *w, const struct conv_shape *s);
+int cpu_conv2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                       const struct conv_shape *s);
+int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                        const float *in, const float *w, const struct conv_shape *s);
+int cpu_convt2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                        const struct conv_shape *s);
+int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                         const float *in, const float *w, const struct conv_shape *s);
+/* out [n,c,hw] += b [c] (b may be NULL); db [c] += sums of dout (db may be NULL) */
+void cpu_add_bias(float *out, const float *b, int n, int c, long hw);
+void cpu_sum_bias(float *db, const float *dout, int n, int c, long hw);
+/* At least `floats` floats, kept by the backend; NULL + err_set on failure. */
+float *cpu_half_scratch(struct backend *be, size_t floats);
+
 /* The CPU backend's optimiser ops (lib/backend-cpu-optim.c). */
 int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                   long n, double lr, double beta1, double beta2, double eps, double weight_decay, long step);
@@ -113,5 +139,6 @@ int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int pla
 
 struct backend {
     const struct backend_iface *iface;
-    void *context; /* backend-private state */
+    void *context;                    /* backend-private state */
+    enum backend_precision precision; /* of the convolutions (backend.h) */
 };

@@ -33,6 +33,29 @@ enum backend_op {
     BACKEND_OP_LOSS,
 };
 
+/* Arithmetic of the convolutions (every other op computes in float).
+ * FP32: float throughout.  BF16 / FP16 (mixed precision, as PyTorch's
+ * autocast): a convolution's inputs, weights and output gradients are
+ * rounded to the 16-bit type (round to nearest even), products are summed
+ * in float, and the result (output, input gradient, or the call's weight
+ * gradient before it is accumulated) is rounded to the 16-bit type again;
+ * biases are added and reduced in float.  FP16 overflow gives inf, which
+ * the trainer's loss scaling detects.  The CUDA backend runs these on
+ * tensor cores; the CPU backend emulates the rounding (slowly), so the two
+ * can be compared and the loss scaling tested anywhere. */
+enum backend_precision {
+    BACKEND_FP32,
+    BACKEND_BF16,
+    BACKEND_FP16,
+};
+
+/* "fp32", "bf16", "fp16" <-> the enum; parse returns -1 on other names. */
+const char *backend_precision_name(enum backend_precision p);
+int backend_precision_parse(const char *name, enum backend_precision *p);
+/* Every backend supports every precision; 0, or -1 on a bad value. */
+int backend_set_precision(backend_t be, enum backend_precision p);
+enum backend_precision backend_get_precision(backend_t be);
+
 /* The CPU backend.  Caller owns the handle (backend_free).  NULL on failure. */
 backend_t backend_cpu_init(void);
 /* NULL-safe; frees the backend's own workspace, not tensors allocated from it. */

@@ -1,8 +1,15 @@
 /*
  * device: the backend a tool runs on, chosen by name (--device).
- *   cpu   the CPU backend (always built)
- *   cuda  the CUDA backend (when the build found nvcc; an error otherwise)
- *   auto  cuda when it is built and a GPU is visible, else cpu
+ *   cpu      the CPU backend (always built)
+ *   cuda     the CUDA backend on GPU 0; cuda:N on GPU N.  An error when it is
+ *            not available (no GPU, no CUDA libraries, a build without nvcc)
+ *   auto     cuda when its backend loads and a GPU is visible, else cpu
+ *
+ * The CUDA backend is a shared object (build/libaging-cuda.so, installed as
+ * PREFIX/lib/aging/libaging-cuda.so) loaded on demand, so every tool runs on
+ * machines with no GPU and no CUDA libraries.  It is looked for at
+ * $AGING_CUDA_LIB, then beside the executable: ../build/, ../ and
+ * ../lib/aging/ relative to its directory.
  */
 #pragma once
 
@@ -12,3 +19,5 @@
 int device_known(const char *name);
 /* Open the backend; NULL with err_msg() when it is not available here. */
 backend_t device_open(const char *name);
+/* device_open, then backend_set_precision(p); NULL + err_msg() on failure. */
+backend_t device_open_precision(const char *name, enum backend_precision p);

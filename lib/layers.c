@@ -4,6 +4,8 @@
  */
 #include "layers.h"
 
+#include <string.h>
+
 #include "backend-impl.h"
 #include "cpu-gemm.h"
 #include "err.h"
@@ -274,4 +276,38 @@ int backend_reserve(backend_t be, size_t bytes)
 {
     NEED(be, reserve);
     return be->iface->reserve(be, bytes);
+}
+
+// ---- precision (backend.h)
+
+static const char *const precision_names[] = {"fp32", "bf16", "fp16"};
+
+const char *backend_precision_name(enum backend_precision p)
+{
+    return (unsigned)p < 3 ? precision_names[p] : "?";
+}
+
+int backend_precision_parse(const char *name, enum backend_precision *p)
+{
+    for (int i = 0; i < 3; i++)
+        if (name && strcmp(name, precision_names[i]) == 0) {
+            *p = (enum backend_precision)i;
+            return 0;
+        }
+    return -1;
+}
+
+int backend_set_precision(backend_t be, enum backend_precision p)
+{
+    if (!be)
+        return err_set("backend_set_precision: no backend");
+    if ((unsigned)p > BACKEND_FP16)
+        return err_set("backend_set_precision: bad precision %d", (int)p);
+    be->precision = p;
+    return 0;
+}
+
+enum backend_precision backend_get_precision(backend_t be)
+{
+    return be ? be->precision : BACKEND_FP32;
 }
