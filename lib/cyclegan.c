@@ -139,6 +139,7 @@ struct cyclegan *cyclegan_new(backend_t be, const struct cyclegan_config *cfg)
     }
     cg->cfg = *cfg;
     cg->be = be;
+    cyclegan_set_loss_scale(cg, backend_get_precision(be) == BACKEND_FP16 ? SCALER_INIT : 0.0f);
     rng r;
     rng_seed(&r, cfg->seed);
     /* the reference's construction order: every draw comes from one stream */
@@ -271,9 +272,48 @@ static int fill_losses_(struct cyclegan *cg, struct cyclegan_losses *out, const 
     out->dx = 0.5f * (l[L_DX_R] + l[L_DX_F]);
     out->dy = 0.5f * (l[L_DY_R] + l[L_DY_F]);
     out->norm_gen = norms[0], out->norm_dx = norms[1], out->norm_dy = norms[2];
+    out->loss_scale = 1.0f, out->skipped = 0;
     return 0;
 }
 
+void cyclegan_set_loss_scale(struct cyclegan *cg, float init)
+{
+    cg->scaler.on = init > 0;
+    cg->scaler.scale = init > 0 ? init : 1.0f;
+    cg->scaler.growth_tracker = 0;
+}
+
+/* The gradient the losses start the backward with: scaled when scaling. */
+static float loss_scale_(const struct cyclegan *cg)
+{
+    return cg->scaler.on ? cg->scaler.scale : 1.0f;
+}
+
+/* GradScaler.update() after the step's three updates. */
+static void scaler_update_(struct cyclegan *cg, int skipped)
+{
+    struct cyclegan_scaler *sc = &cg->scaler;
+    if (!sc->on)
+        return;
+    if (skipped) {
+        sc->scale *= 0.5f;
+        sc->growth_tracker = 0;
+    } else if (++sc->growth_tracker == SCALER_INTERVAL) {
+        sc->scale *= 2.0f;
+        sc->growth_tracker = 0;
+    }
+}
+
+static int clip_norm_(struct cyclegan *cg, const struct grad_slab *gs, int count, float *norm)
+{
+    if (cg->cfg.clip_norm > 0)
+        return clip_grad_norm(cg->be, gs, count, cg->cfg.clip_norm, norm);
+    /* no clipping: still report the norm (an infinite max_norm scales by 1) */
+    return clip_grad_norm(cg->be, gs, count, INFINITY, norm);
+}
+
+/* Unscale (when scaling), then clip; 1 when the update must be skipped
+ * because a gradient overflowed, 0 when it may go on, -1 on error. */
 static int clip_(struct cyclegan *cg, const int *nets, int count, float *norm)
 {
     struct grad_slab gs[2];
@@ -281,10 +321,22 @@ static int clip_(struct cyclegan *cg, const int *nets, int count, float *norm)
         int k = nets[i];
         gs[i] = (struct grad_slab){net_grads(net_at_(cg, k), NULL), cg->work->sizes[k], cg->work->counts[k]};
     }
-    if (cg->cfg.clip_norm > 0)
-        return clip_grad_norm(cg->be, gs, count, cg->cfg.clip_norm, norm);
-    /* no clipping: still report the norm (an infinite max_norm scales by 1) */
-    return clip_grad_norm(cg->be, gs, count, INFINITY, norm);
+    if (cg->scaler.on) {
+        float inv = (float)(1.0 / (double)cg->scaler.scale); /* torch: scale.double().reciprocal().float() */
+        for (int i = 0; i < count; i++) {
+            size_t n;
+            net_grads(net_at_(cg, nets[i]), &n);
+            TRY(tensor_scale(cg->be, gs[i].grad, inv, (long)n));
+        }
+    }
+    int rc = clip_norm_(cg, gs, count, norm);
+    if (rc)
+        return rc;
+    if (cg->scaler.on && !isfinite(*norm)) {
+        cg->scaler.skipped++;
+        return 1;
+    }
+    return 0;
 }
 
 static int adam_net_(struct cyclegan *cg, int k)
@@ -295,7 +347,7 @@ static int adam_net_(struct cyclegan *cg, int k)
 
 /* Steps 2 and 3: one discriminator on real and (detached) fake images. */
 static int disc_step_(struct cyclegan *cg, int k, struct net_acts *a, const float *real, const float *fake,
-                      int slot, float *norm)
+                      int slot, float *norm, int *skipped)
 {
     struct cyclegan_work *w = cg->work;
     backend_t be = cg->be;
@@ -309,11 +361,16 @@ static int disc_step_(struct cyclegan *cg, int k, struct net_acts *a, const floa
         float *logit = net_acts_output(a, NULL);
         TRY(loss_forward(be, w->loss + slot + part, logit, NULL, target, n, LOSS_MSE));
         TRY(backend_zero(be, w->d_logit, (size_t)n * sizeof(float)));
-        TRY(loss_backward(be, w->d_logit, logit, NULL, target, 0.5f, n, LOSS_MSE));
+        TRY(loss_backward(be, w->d_logit, logit, NULL, target, 0.5f * loss_scale_(cg), n, LOSS_MSE));
         TRY(net_backward(a, w->d_logit, NULL));
     }
-    TRY(clip_(cg, &k, 1, norm));
-    TRY(adam_net_(cg, k));
+    int rc = clip_(cg, &k, 1, norm);
+    if (rc < 0)
+        return err_wrap("%s", __func__);
+    if (rc > 0)
+        *skipped |= 1 << (k - 1);
+    else
+        TRY(adam_net_(cg, k));
     return 0;
 }
 
@@ -334,8 +391,10 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
     int n = batch, s = cg->cfg.size;
     long nimg = (long)n * 3 * s * s;
     size_t img_bytes = (size_t)nimg * sizeof(float);
-    float la = (float)cg->cfg.lambda_adv, lc = (float)cg->cfg.lambda_cyc, li = (float)cg->cfg.lambda_id,
-          norms[3] = {0, 0, 0};
+    float S = loss_scale_(cg); /* 1 unless fp16 loss scaling: then la*S etc. are the scaled seeds */
+    float la = (float)cg->cfg.lambda_adv * S, lc = (float)cg->cfg.lambda_cyc * S,
+          li = (float)cg->cfg.lambda_id * S, norms[3] = {0, 0, 0};
+    int skipped = 0;
     set_training_(cg, 1);
 
     // ---- 1. generators: forwards in the reference's order
@@ -379,14 +438,24 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
     TRY(net_backward(w->aG[G_X], w->d_fake_y, NULL));
     TRY(net_backward(w->aF[F_Y], w->d_fake_x, NULL));
     static const int GF[2] = {0, 1};
-    TRY(clip_(cg, GF, 2, &norms[0]));
-    TRY(adam_net_(cg, 0));
-    TRY(adam_net_(cg, 1));
+    int rc = clip_(cg, GF, 2, &norms[0]);
+    if (rc < 0)
+        return err_wrap("%s", __func__);
+    if (rc > 0)
+        skipped |= 1;
+    else {
+        TRY(adam_net_(cg, 0));
+        TRY(adam_net_(cg, 1));
+    }
 
     // ---- 2. DX on x and fake_x.detach(); 3. DY on y and fake_y.detach()
-    TRY(disc_step_(cg, 2, w->aDX, x, fake_x, L_DX_R, &norms[1]));
-    TRY(disc_step_(cg, 3, w->aDY, y, fake_y, L_DY_R, &norms[2]));
-    return fill_losses_(cg, losses, norms);
+    TRY(disc_step_(cg, 2, w->aDX, x, fake_x, L_DX_R, &norms[1], &skipped));
+    TRY(disc_step_(cg, 3, w->aDY, y, fake_y, L_DY_R, &norms[2], &skipped));
+    TRY(fill_losses_(cg, losses, norms));
+    if (losses)
+        losses->loss_scale = S, losses->skipped = skipped;
+    scaler_update_(cg, skipped);
+    return 0;
 }
 
 int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch,
@@ -524,6 +593,21 @@ static int add_opt_(ckpt_out *c, struct cyclegan *cg, int k)
     return 0;
 }
 
+/* GradScaler.state_dict() */
+static cJSON *scaler_json_(const struct cyclegan_scaler *sc)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddNumberToObject(o, "scale", sc->scale);
+        cJSON_AddNumberToObject(o, "growth_factor", 2.0);
+        cJSON_AddNumberToObject(o, "backoff_factor", 0.5);
+        cJSON_AddNumberToObject(o, "growth_interval", SCALER_INTERVAL);
+        cJSON_AddNumberToObject(o, "_growth_tracker", sc->growth_tracker);
+        cJSON_AddNumberToObject(o, "skipped", (double)sc->skipped);
+    }
+    return o;
+}
+
 int cyclegan_save(struct cyclegan *cg, const char *path, const struct cyclegan_meta *meta)
 {
     static const struct cyclegan_meta zero;
@@ -551,6 +635,8 @@ int cyclegan_save(struct cyclegan *cg, const char *path, const struct cyclegan_m
     }
     if (!rc)
         rc = meta_json_(c, "config", config_json_(&cg->cfg, meta->n_epochs));
+    if (!rc && cg->scaler.on)
+        rc = meta_json_(c, "scaler", scaler_json_(&cg->scaler));
     for (int k = 0; k < 4 && !rc; k++) {
         snprintf(key, sizeof key, "%s.", NET_TAG[k]);
         rc = ckpt_out_add_net(c, key, net_at_(cg, k));
@@ -681,6 +767,27 @@ static int load_rng_(const st_file *f, struct cyclegan_meta *meta)
     return 0;
 }
 
+/* A file written with loss scaling restores its scaler; one without leaves
+ * the scaler as the precision set it (an fp32 run resumed in fp16 starts
+ * at the initial scale). */
+static int load_scaler_(const st_file *f, struct cyclegan_scaler *sc)
+{
+    const char *s = st_meta(f, "scaler");
+    if (!s)
+        return 0;
+    cJSON *o = cJSON_Parse(s);
+    double scale = o ? json_num_(o, "scale", -1) : -1, tracker = o ? json_num_(o, "_growth_tracker", -1) : -1;
+    double skipped = o ? json_num_(o, "skipped", 0) : 0;
+    cJSON_Delete(o);
+    if (!(scale > 0) || !isfinite(scale) || tracker < 0 || tracker >= SCALER_INTERVAL)
+        return err_set("metadata 'scaler' is not a loss-scaler state");
+    sc->on = 1;
+    sc->scale = (float)scale;
+    sc->growth_tracker = (int)tracker;
+    sc->skipped = (long)skipped;
+    return 0;
+}
+
 int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta)
 {
     st_file *f = st_open(path);
@@ -711,7 +818,7 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
         }
         rc = parse_i64_(f, "epoch", &m.epoch) || parse_i64_(f, "step", &m.step) ||
              parse_i64_(f, "epoch_step", &m.epoch_step) || parse_i64_(f, "sched_epoch", &m.sched_epoch) ||
-             load_rng_(f, &m);
+             load_rng_(f, &m) || load_scaler_(f, &cg->scaler);
     }
     st_free(f);
     if (rc)

@@ -53,9 +53,27 @@ void cyclegan_config_default(struct cyclegan_config *cfg);
 
 struct cyclegan_work; /* private: activation sets, gradient buffers */
 
+/* Dynamic loss scaling for fp16 training, as torch.cuda.amp.GradScaler with
+ * its defaults: the losses' gradients are multiplied by `scale`, the
+ * parameter gradients divided by it (in float, by the float reciprocal)
+ * before clipping; an update whose gradients hold an inf or NaN is skipped
+ * (Adam untouched, its step count too).  One scaler serves the three
+ * updates of a step and is updated once after them: x0.5 when any update
+ * was skipped, x2 after 2000 steps in a row without one. */
+struct cyclegan_scaler {
+    int on;             /* cyclegan_new: on when the backend's precision is fp16 */
+    float scale;        /* 65536 at the start */
+    int growth_tracker; /* clean steps since the last change */
+    long skipped;       /* updates skipped so far (G+F, DX, DY counted apart) */
+};
+
+#define SCALER_INIT     65536.0f
+#define SCALER_INTERVAL 2000
+
 struct cyclegan {
     struct cyclegan_config cfg;
     backend_t be;
+    struct cyclegan_scaler scaler;
     struct net *G, *F, *DX, *DY;
     struct adam *opt_G, *opt_F, *opt_DX, *opt_DY;
     struct cyclegan_work *work;
@@ -71,17 +89,19 @@ void cyclegan_free(struct cyclegan *cg); /* NULL-safe */
 
 /* Losses of one step or evaluation; every value is unweighted unless said. */
 struct cyclegan_losses {
-    float g_adv;    /* MSE(DY(G(x)), 1): G's adversarial term */
-    float f_adv;    /* MSE(DX(F(y)), 1): F's adversarial term */
-    float cyc;      /* L1(F(G(x)), x) + L1(G(F(y)), y) */
-    float id;       /* L1(G(y), y) + L1(F(x), x) */
-    float gen;      /* the generator loss that is back-propagated:
-                       la*f_adv + la*g_adv + lc*cyc + li*id (float32, torch's order) */
-    float dx;       /* 0.5*(MSE(DX(x), 1) + MSE(DX(F(y)), 0)) */
-    float dy;       /* 0.5*(MSE(DY(y), 1) + MSE(DY(G(x)), 0)) */
-    float norm_gen; /* gradient norms before clipping (train step only, else 0): G+F, */
-    float norm_dx;  /*   DX, */
-    float norm_dy;  /*   DY */
+    float g_adv;      /* MSE(DY(G(x)), 1): G's adversarial term */
+    float f_adv;      /* MSE(DX(F(y)), 1): F's adversarial term */
+    float cyc;        /* L1(F(G(x)), x) + L1(G(F(y)), y) */
+    float id;         /* L1(G(y), y) + L1(F(x), x) */
+    float gen;        /* the generator loss that is back-propagated:
+                         la*f_adv + la*g_adv + lc*cyc + li*id (float32, torch's order) */
+    float dx;         /* 0.5*(MSE(DX(x), 1) + MSE(DX(F(y)), 0)) */
+    float dy;         /* 0.5*(MSE(DY(y), 1) + MSE(DY(G(x)), 0)) */
+    float norm_gen;   /* gradient norms before clipping (train step only, else 0): G+F, */
+    float norm_dx;    /*   DX, */
+    float norm_dy;    /*   DY */
+    float loss_scale; /* the scale this step used (1 without loss scaling) */
+    int skipped;      /* updates this step skipped on overflow: bit 0 G+F, 1 DX, 2 DY */
 };
 
 /* One training step on x (young) and y (old), both [batch,3,size,size] on
@@ -97,6 +117,10 @@ struct cyclegan_losses {
  * again in step 2), in the reference's order.  losses may be NULL. */
 int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int batch,
                         struct cyclegan_losses *losses);
+
+/* Loss scaling from now on: init > 0 turns it on at that scale (growth
+ * tracker 0), 0 turns it off. */
+void cyclegan_set_loss_scale(struct cyclegan *cg, float init);
 
 /* The same losses with every net in eval mode (BN running statistics), no
  * gradient, no update, BN statistics untouched (torch: .eval() + no_grad).

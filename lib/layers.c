@@ -197,6 +197,12 @@ int tensor_axpy(backend_t be, float *y, float a, const float *x, long n)
     return be->iface->axpy(be, y, a, x, n);
 }
 
+int tensor_scale(backend_t be, float *x, float a, long n)
+{
+    NEED(be, scale);
+    return be->iface->scale(be, x, a, n);
+}
+
 // ---- backend.h verbs that go through the vtable
 
 const char *backend_name(backend_t be)

@@ -127,3 +127,5 @@ int loss_backward(backend_t be, float *dx, const float *x, const float *target, 
 
 /* y [n] += a * x [n]. */
 int tensor_axpy(backend_t be, float *y, float a, const float *x, long n);
+/* x [n] *= a. */
+int tensor_scale(backend_t be, float *x, float a, long n);

@@ -24,9 +24,13 @@ stream() {  # epochs [first]
     run cyclegan-step --eval
     assert_failure 2
     assert_output --partial "--eval needs --ckpt"
-    run cyclegan-step --precision bf16
+    run cyclegan-step --precision fp8
     assert_failure 2
-    assert_output --partial "CUDA"
+    assert_output --partial "expected fp32, bf16 or fp16"
+    run cyclegan-step --loss-scale -1
+    assert_failure 2
+    run cyclegan-step --device cuda:x
+    assert_failure 2
     run cyclegan-step --lr-g x
     assert_failure 2
 }
@@ -178,4 +182,40 @@ for r in steps:
     assert got[r["step"]] == f32, (r["step"], got.get(r["step"]), f32)
 assert "train/loss_DX" in tb["scalars"] and "step/lr" in tb["scalars"], sorted(tb["scalars"])
 PY
+}
+
+@test "cyclegan-step: bf16 and fp16 (emulated on the CPU) train; fp16 loss scaling skips overflowing updates" {
+    for p in bf16 fp16; do
+        stream 1 | cyclegan-step "${SMALL[@]}" --device cpu --precision $p --ckpt-out "$TMP/$p.safetensors" \
+            --log-every 1 --json > "$TMP/$p.jsonl"
+    done
+    # an absurd initial scale overflows fp16 at once: every update of both steps is skipped and the
+    # scale halves once per step; nothing moves, so the nets stay at their initialisation
+    stream 1 | cyclegan-step "${SMALL[@]}" --device cpu --precision fp16 --loss-scale 1e30 \
+        --max-steps 2 --ckpt-out "$TMP/big.safetensors" --log-every 1 --json > "$TMP/big.jsonl"
+    stream 1 | cyclegan-step "${SMALL[@]}" --device cpu --precision fp16 --loss-scale 0 --max-steps 2 \
+        --lr-g 0 --lr-d 0 --weight-decay 0 --ckpt-out "$TMP/lr0.safetensors" --log-every 0 > /dev/null
+    "$PY" - "$TMP" <<'PY'
+import json, math, sys
+d = sys.argv[1]
+rd = lambda f: [json.loads(l) for l in open(f"{d}/{f}")]
+bf, fp = rd("bf16.jsonl"), rd("fp16.jsonl")
+for recs in (bf, fp):
+    assert len(recs) >= 5 and all(math.isfinite(r["loss_gen_total"]) for r in recs), recs
+assert "loss_scale" not in bf[0] and fp[0]["loss_scale"] <= 65536, fp[0]
+big = [r for r in rd("big.jsonl") if r["phase"] == "step"]
+assert [r["skipped_updates"] for r in big] == [3, 6], big
+assert [r["loss_scale"] for r in big] == [5e29, 2.5e29] or \
+    all(abs(r["loss_scale"] / e - 1) < 1e-6 for r, e in zip(big, (5e29, 2.5e29))), big
+PY
+    # the skipped run's nets equal a run that stepped with lr 0 (same BN statistics, same weights)
+    for net in G F DX DY; do
+        ckpt extract --net $net "$TMP/big.safetensors" "$TMP/big-$net.safetensors"
+        ckpt extract --net $net "$TMP/lr0.safetensors" "$TMP/lr0-$net.safetensors"
+        run ckpt diff "$TMP/lr0-$net.safetensors" "$TMP/big-$net.safetensors"
+        assert_success
+    done
+    # the scaler state is saved and restored
+    run ckpt info "$TMP/big.safetensors"
+    assert_output --partial "scaler"
 }

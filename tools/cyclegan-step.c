@@ -49,8 +49,11 @@ static void usage(FILE *f, int status)
         "  --clip-norm X      max gradient norm, 0 = off (1.0)\n"
         "  --ngf N --ndf N --blocks N   model sizes (32, 32, 9)\n"
         "  --seed N           initialisation seed, torch.manual_seed semantics (0)\n"
-        "  --precision P      fp32 (bf16/fp16 need the CUDA backend)\n"
-        "  --device D         cpu, cuda or auto (default: auto)\n"
+        "  --precision P      fp32, bf16 or fp16 convolutions (default fp32; 16-bit is\n"
+        "                     for the GPU's tensor cores, emulated slowly on the CPU)\n"
+        "  --loss-scale S     initial dynamic loss scale, 0 = off (default: 65536 with\n"
+        "                     fp16, off otherwise)\n"
+        "  --device D         cpu, cuda, cuda:N or auto (default: auto)\n"
         "  --help, --version\n");
     exit(status);
 }
@@ -67,6 +70,7 @@ struct trainer {
     struct cyclegan *cg;
     const char *ckpt, *ckpt_out;
     int eval, json, log_every, save_every, epochs_opt;
+    double loss_scale; /* --loss-scale, < 0 when not given */
     long max_steps;
     const char *phase;
     stream_out *metrics;
@@ -121,6 +125,10 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
     }
     if (throughput > 0)
         record_set_float(&r, "throughput", throughput);
+    if (T->cg && T->cg->scaler.on) {
+        record_set_float(&r, "loss_scale", T->cg->scaler.scale);
+        record_set_int(&r, "skipped_updates", T->cg->scaler.skipped);
+    }
     if (T->eval)
         record_set_int(&r, "images", T->images);
     emit(T, &r);
@@ -171,6 +179,8 @@ static void build(struct trainer *T, int size)
     cfg.size = size;
     if (!(T->cg = cyclegan_new(T->be, &cfg)))
         die("%s", err_msg());
+    if (T->loss_scale >= 0)
+        cyclegan_set_loss_scale(T->cg, (float)T->loss_scale);
     if (T->ckpt && cyclegan_load(T->cg, T->ckpt, &T->meta) != 0)
         die("%s", err_msg());
     if (T->ckpt) {
@@ -397,6 +407,7 @@ int main(int argc, char **argv)
         O_BLOCKS,
         O_SEED,
         O_PRECISION,
+        O_LOSS_SCALE,
         O_DEVICE,
         O_VERSION
     };
@@ -431,11 +442,16 @@ int main(int argc, char **argv)
                                          {"blocks", 1, 0, O_BLOCKS},
                                          {"seed", 1, 0, O_SEED},
                                          {"precision", 1, 0, O_PRECISION},
+                                         {"loss-scale", 1, 0, O_LOSS_SCALE},
                                          {"device", 1, 0, O_DEVICE},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {0, 0, 0, 0}};
-    struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors", .log_every = 10, .phase = "val"};
+    struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors",
+                        .log_every = 10,
+                        .phase = "val",
+                        .loss_scale = -1};
+    enum backend_precision precision = BACKEND_FP32;
     cyclegan_config_default(&T.cfg);
     T.cfg.batch = 4;
     const char *in = "-", *metrics = "-", *tbdir = NULL, *device = "auto";
@@ -473,13 +489,13 @@ int main(int argc, char **argv)
         case O_BLOCKS: T.cfg.gen.n_blocks = (int)cli_int("--blocks", optarg, 1, 64); break;
         case O_SEED: T.cfg.seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_PRECISION:
-            if (strcmp(optarg, "fp32") != 0)
-                cli_usage_error("--precision %s needs the CUDA backend, which this build does not have",
-                                optarg);
+            if (backend_precision_parse(optarg, &precision) != 0)
+                cli_usage_error("--precision: expected fp32, bf16 or fp16, got '%s'", optarg);
             break;
+        case O_LOSS_SCALE: T.loss_scale = cli_double("--loss-scale", optarg, 0, 1e30); break;
         case O_DEVICE:
             if (!device_known(optarg))
-                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+                cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             device = optarg;
             break;
         case 'h': usage(stdout, 0); break;
@@ -500,7 +516,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (!(T.be = device_open(device)))
+    if (!(T.be = device_open_precision(device, precision)))
         die("%s", err_msg());
     stream_in *si = stream_in_open(in);
     if (!si)

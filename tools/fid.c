@@ -35,7 +35,7 @@ static void usage(FILE *f, int status)
                "  --domain D         only records of domain D (default: every image/tensor record)\n"
                "  --batch N          images per network pass (default 8)\n"
                "  --in EP            input stream (default -)\n"
-               "  --device D         cpu, cuda or auto (default: auto)\n"
+               "  --device D         cpu, cuda, cuda:N or auto (default: auto)\n"
                "  --json             one JSON object on stdout instead of text\n"
                "  --help, --version\n");
     exit(status);
@@ -231,7 +231,7 @@ int main(int argc, char **argv)
         case O_IN: o.in = optarg; break;
         case O_DEVICE:
             if (!device_known(optarg))
-                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+                cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             o.device = optarg;
             break;
         case O_JSON: o.json = 1; break;

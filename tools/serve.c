@@ -46,7 +46,7 @@ static void usage(FILE *f, int status)
                "  --threads N        inference workers, each with its own generators (default 2)\n"
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
-               "  --device D         cpu, cuda or auto (default: auto)\n"
+               "  --device D         cpu, cuda, cuda:N or auto (default: auto)\n"
                "  -q, --quiet        no log line per request\n"
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
@@ -570,7 +570,7 @@ int main(int argc, char **argv)
         case O_MAXPX: S.max_pixels = (long)cli_int("--max-pixels", optarg, 1, IMAGE_MAX_PIXELS); break;
         case O_DEVICE:
             if (!device_known(optarg))
-                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+                cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             device = optarg;
             break;
         case 'q': S.quiet = 1; break;

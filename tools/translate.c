@@ -33,7 +33,7 @@ static void usage(FILE *f, int status)
                "  --only           stream: drop the records it does not translate (default: pass them on)\n"
                "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
                "  --in EP, --out EP  stream endpoints (default -)\n"
-               "  --device D       cpu, cuda or auto (default: auto)\n"
+               "  --device D       cpu, cuda, cuda:N or auto (default: auto)\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
         case O_OUT: out = optarg; break;
         case O_DEVICE:
             if (!device_known(optarg))
-                cli_usage_error("--device: expected cpu, cuda or auto, got '%s'", optarg);
+                cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             device = optarg;
             break;
         case 'h': usage(stdout, 0); break;

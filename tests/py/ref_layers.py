@@ -94,4 +94,28 @@ for name, fn in [("mse", nn.MSELoss()), ("l1", nn.L1Loss())]:
     fx.add(name + "1.loss", loss.reshape(1))
     fx.add(name + "1.dx", xx.grad)
 
+
+# 16-bit convolutions as lib/backend.h defines them (what tensor cores do):
+# operands rounded to the 16-bit type, float sums, results rounded again,
+# bias added in float.  Computed here on the rounded copies in float.
+def half_case(prefix, op, x, w, b, g, dtype, tag):
+    r = lambda t: t.to(dtype).float()
+    xr, wr = r(x).requires_grad_(True), r(w).requires_grad_(True)
+    out = op(xr, wr)
+    out.backward(r(g))
+    pre = prefix + "." + tag
+    fx.add(pre + ".out", r(out.detach()) + b.view(1, -1, 1, 1))
+    fx.add(pre + ".dx", r(xr.grad))
+    fx.add(pre + ".dweight", r(wr.grad))
+
+
+saved = {k: torch.from_numpy(v) for k, v in fx.items}
+for dtype, tag in [(torch.bfloat16, "bf16"), (torch.float16, "fp16")]:
+    for name, s, p in [("conv3", 1, 1), ("conv3s2", 2, 1)]:
+        x, w, b, g = (saved[name + "." + k] for k in ("x", "weight", "bias", "g"))
+        half_case(name, lambda a, ww: torch.nn.functional.conv2d(a, ww, None, s, p), x, w, b, g, dtype, tag)
+    x, w, b, g = (saved["convt." + k] for k in ("x", "weight", "bias", "g"))
+    half_case("convt", lambda a, ww: torch.nn.functional.conv_transpose2d(a, ww, None, 2, 1, 1), x, w, b, g,
+              dtype, tag)
+
 fx.write(sys.argv[1])

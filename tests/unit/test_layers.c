@@ -108,6 +108,64 @@ static int test_convt2d(void)
     return bad != 0;
 }
 
+/* 16-bit convolutions (CPU emulation) against PyTorch's float computation on
+ * the rounded operands.  The float sums run in another order, so a result
+ * may land one 16-bit step away: tolerance one ulp of the type (2^-8 bf16,
+ * 2^-11 fp16 relative), plus a little absolute room near zero.  Since a
+ * float result that skipped the rounding would also be within that, at
+ * least 99% of the values must match exactly. */
+static int half_case(const char *pre, enum backend_precision p, const struct conv_shape *sh, int transposed)
+{
+    char hp[64];
+    snprintf(hp, sizeof hp, "%s.%s", pre, backend_precision_name(p));
+    long nin = (long)sh->n * sh->cin * sh->h * sh->w, nout = (long)sh->n * sh->cout * sh->hout * sh->wout,
+         nw = (long)sh->cin * sh->cout * sh->k * sh->k;
+    float *out = zeros(nout), *dx = zeros(nin), *dw = zeros(nw);
+    const float *x = fxd(fx, pre, "x"), *wt = fxd(fx, pre, "weight"), *b = fxd(fx, pre, "bias"),
+                *g = fxd(fx, pre, "g");
+    double rtol = p == BACKEND_BF16 ? 1.0 / 256 : 1.0 / 2048;
+    int bad = backend_set_precision(be, p);
+    if (transposed)
+        bad |= convt2d_forward(be, out, x, wt, b, sh) | convt2d_backward(be, dx, dw, NULL, g, x, wt, sh);
+    else
+        bad |= conv2d_forward(be, out, x, wt, b, sh) | conv2d_backward(be, dx, dw, NULL, g, x, wt, sh);
+    backend_set_precision(be, BACKEND_FP32);
+    const char *what[3] = {"out", "dx", "dweight"};
+    float *got[3] = {out, dx, dw};
+    for (int i = 0; i < 3; i++) {
+        char label[96];
+        snprintf(label, sizeof label, "%s.%s", hp, what[i]);
+        const float *want = fxd(fx, hp, what[i]);
+        long n = fxn(fx, hp, what[i]), same = 0;
+        bad |= !want || check_tensor(label, got[i], want, n, 1e-6, rtol);
+        for (long j = 0; want && j < n; j++)
+            same += got[i][j] == want[j];
+        if (same < n - n / 100) {
+            printf("# %s: only %ld of %ld values exact\n", label, same, n);
+            bad = 1;
+        }
+    }
+    free(out), free(dx), free(dw);
+    return bad != 0;
+}
+
+static int test_conv_16bit(void)
+{
+    int rc = need_fixture();
+    if (rc)
+        return rc;
+    struct conv_shape c3, c3s2, ct;
+    EXPECT(conv2d_shape(&c3, 2, 3, 9, 8, 4, 3, 1, 1) == 0 &&
+               conv2d_shape(&c3s2, 2, 4, 9, 10, 8, 3, 2, 1) == 0 &&
+               convt2d_shape(&ct, 2, 4, 5, 6, 3, 3, 2, 1, 1) == 0,
+           "%s", err_msg());
+    int bad = 0;
+    for (int p = BACKEND_BF16; p <= BACKEND_FP16; p++)
+        bad |=
+            half_case("conv3", p, &c3, 0) | half_case("conv3s2", p, &c3s2, 0) | half_case("convt", p, &ct, 1);
+    return bad;
+}
+
 static int pad_case(const char *pre, int n, int c, int h, int w, int p)
 {
     long nout = (long)n * c * (h + 2 * p) * (w + 2 * p);
@@ -247,5 +305,5 @@ static int test_shapes(void)
     return 0;
 }
 
-FX_MAIN(T(test_shapes), T(test_conv2d), T(test_convt2d), T(test_reflpad), T(test_batchnorm), T(test_instnorm),
-        T(test_activations), T(test_mean), T(test_losses))
+FX_MAIN(T(test_shapes), T(test_conv2d), T(test_convt2d), T(test_conv_16bit), T(test_reflpad),
+        T(test_batchnorm), T(test_instnorm), T(test_activations), T(test_mean), T(test_losses))
