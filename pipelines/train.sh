@@ -13,7 +13,7 @@ declare -A OPTS=(
     [beta1]=0.5 [beta2]=0.999 [max_grad_norm]=1.0 [num_sample_generations_to_save]=10
     [img_size]=256 [ngf]=32 [ndf]=32 [n_blocks]=9 [seed]=42 [num_workers]=1
     [limit]= [data_dir]= [output_dir]= [s3_bucket_name]= [checkpoint_every]=5 [log_every]=10
-    [fid_weights]=
+    [fid_weights]= [device]=auto [precision]=auto
 )
 declare -A FLAGS=([resume]= [set_seed]= [archive_and_terminate_ec2]=)
 
@@ -29,6 +29,8 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
   --num_sample_generations_to_save N (10)            faces in each epoch's sample grid
   --set_seed --seed N (42)    seeds the split, the augmentation and the initialisation
   --num_workers N (1)         aug processes feeding the trainer over ZeroMQ
+  --device D (auto)           cpu, cuda, cuda:N or auto (the GPU when one is visible)
+  --precision P (auto)        fp32, bf16, fp16 (loss-scaled) or auto: bf16 on a GPU, fp32 on the CPU
   --limit N                   at most N faces per domain per split (quick runs)
   --data_dir DIR              UTKFace folder (default: UTKFACE_DIR or data/)
   --output_dir DIR            outputs (default: OUTPUTS_DIR or outputs/)
@@ -45,6 +47,8 @@ parse_options "$@"
 for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
          num_workers checkpoint_every log_every; do need_int "$k"; done
 [ -z "${OPT[limit]}" ] || need_int limit
+case ${OPT[precision]} in fp32|bf16|fp16|auto) ;; *)
+    echo "train.sh: --precision: expected fp32, bf16, fp16 or auto, got '${OPT[precision]}'" >&2; exit 2 ;; esac
 if [ -n "${OPT[archive_and_terminate_ec2]}" ] && [ -z "${OPT[s3_bucket_name]}" ]; then
     echo "train.sh: --archive_and_terminate_ec2 needs --s3_bucket_name" >&2; exit 2
 fi
@@ -81,7 +85,9 @@ step_opts=(--batch "${OPT[train_batch_size]}" --epochs "$N" --lr-g "${OPT[gen_lr
            --beta1 "${OPT[beta1]}" --beta2 "${OPT[beta2]}" --weight-decay "${OPT[weight_decay]}"
            --lambda-adv "${OPT[lambda_adv_value]}" --lambda-cyc "${OPT[lambda_cyc_value]}"
            --lambda-id "${OPT[lambda_id_value]}" --clip-norm "${OPT[max_grad_norm]}"
-           --ngf "${OPT[ngf]}" --ndf "${OPT[ndf]}" --blocks "${OPT[n_blocks]}" --seed "$seed")
+           --ngf "${OPT[ngf]}" --ndf "${OPT[ndf]}" --blocks "${OPT[n_blocks]}" --seed "$seed"
+           --device "${OPT[device]}" --precision "${OPT[precision]}")
+dev=(--device "${OPT[device]}")
 size=${OPT[img_size]}
 
 s3_sync() {
@@ -123,17 +129,17 @@ fid_of() {  # ckpt split -> the FID on stdout
     local stats=$met/${2}_old.stats
     if [ ! -f "$stats" ]; then
         utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
-            | fid --weights "$fidw" --domain old --save-stats "$stats" > /dev/null
+            | fid --weights "$fidw" --domain old --save-stats "$stats" "${dev[@]}" > /dev/null
     fi
     utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
-        | translate --y2o --stream --only --ckpt "$1" \
-        | fid --weights "$fidw" --domain old --ref "$stats" --json | sed -n 's/.*"fid": \([^,}]*\).*/\1/p'
+        | translate --y2o --stream --only --ckpt "$1" "${dev[@]}" \
+        | fid --weights "$fidw" --domain old --ref "$stats" --json "${dev[@]}" | sed -n 's/.*"fid": \([^,}]*\).*/\1/p'
 }
 
 evaluate() {  # ckpt split phase -> one JSON line on stdout
     utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
         | cyclegan-step --eval --ckpt "$1" --batch "${OPT[train_batch_size]}" --phase "$3" --json \
-          --tensorboard "$logs"
+          --tensorboard "$logs" "${dev[@]}"
 }
 
 start=1 done_epochs=0
@@ -158,7 +164,7 @@ post_epoch() {
     utk-split "$data" --split val --seed "$seed" --limit "${OPT[num_sample_generations_to_save]}" -q \
         | aug --eval --size "$size" \
         | translate --y2o --ckpt "$ck/last.safetensors" --grid "${OPT[num_sample_generations_to_save]}" \
-          -o "$img/epoch$e.png"
+          "${dev[@]}" -o "$img/epoch$e.png"
     best=$(sed -n 's/.*"score": \([^,}]*\).*/\1/p' "$met/best.json" 2>/dev/null || true)
     if [ -z "$best" ] || awk -v a="$score" -v b="$best" 'BEGIN{exit !(a < b)}'; then
         cp "$ck/last.safetensors" "$ck/best.safetensors.tmp" && mv "$ck/best.safetensors.tmp" "$ck/best.safetensors"

@@ -26,7 +26,7 @@ stream() {  # epochs [first]
     assert_output --partial "--eval needs --ckpt"
     run cyclegan-step --precision fp8
     assert_failure 2
-    assert_output --partial "expected fp32, bf16 or fp16"
+    assert_output --partial "expected fp32, bf16, fp16 or auto"
     run cyclegan-step --loss-scale -1
     assert_failure 2
     run cyclegan-step --device cuda:x

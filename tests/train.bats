@@ -88,6 +88,9 @@ PY
     run bash "$ROOT/pipelines/train.sh" --archive_and_terminate_ec2
     assert_failure 2
     assert_output --partial "--s3_bucket_name"
+    run bash "$ROOT/pipelines/train.sh" --precision fp8
+    assert_failure 2
+    assert_output --partial "expected fp32, bf16, fp16 or auto"
     printf 'num_train_epochs = 5\nlambda_cyc_value = 7.5   # comment\nset_seed = true\n' > "$TMP/cfg"
     run bash "$ROOT/pipelines/train.sh" --config "$TMP/cfg" --num-train-epochs 1 "${SMALL[@]}" --lambda-id-value=0.25
     assert_success
@@ -95,6 +98,7 @@ PY
     grep -qx "lambda_cyc_value = 7.5" "$TMP/out/config.txt"
     grep -qx "lambda_id_value = 0.25" "$TMP/out/config.txt"
     grep -qx "set_seed = 1" "$TMP/out/config.txt"
+    grep -qx "precision = auto" "$TMP/out/config.txt"
     printf 'what is this\n' > "$TMP/bad"
     run bash "$ROOT/pipelines/train.sh" --config "$TMP/bad"
     assert_failure 2

@@ -49,8 +49,9 @@ static void usage(FILE *f, int status)
         "  --clip-norm X      max gradient norm, 0 = off (1.0)\n"
         "  --ngf N --ndf N --blocks N   model sizes (32, 32, 9)\n"
         "  --seed N           initialisation seed, torch.manual_seed semantics (0)\n"
-        "  --precision P      fp32, bf16 or fp16 convolutions (default fp32; 16-bit is\n"
-        "                     for the GPU's tensor cores, emulated slowly on the CPU)\n"
+        "  --precision P      fp32, bf16 or fp16 convolutions, or auto: bf16 on a GPU,\n"
+        "                     fp32 on the CPU (default fp32; on the CPU 16-bit is\n"
+        "                     emulated, slowly, for testing)\n"
         "  --loss-scale S     initial dynamic loss scale, 0 = off (default: 65536 with\n"
         "                     fp16, off otherwise)\n"
         "  --device D         cpu, cuda, cuda:N or auto (default: auto)\n"
@@ -452,6 +453,7 @@ int main(int argc, char **argv)
                         .phase = "val",
                         .loss_scale = -1};
     enum backend_precision precision = BACKEND_FP32;
+    int precision_auto = 0;
     cyclegan_config_default(&T.cfg);
     T.cfg.batch = 4;
     const char *in = "-", *metrics = "-", *tbdir = NULL, *device = "auto";
@@ -489,8 +491,9 @@ int main(int argc, char **argv)
         case O_BLOCKS: T.cfg.gen.n_blocks = (int)cli_int("--blocks", optarg, 1, 64); break;
         case O_SEED: T.cfg.seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_PRECISION:
-            if (backend_precision_parse(optarg, &precision) != 0)
-                cli_usage_error("--precision: expected fp32, bf16 or fp16, got '%s'", optarg);
+            precision_auto = strcmp(optarg, "auto") == 0;
+            if (!precision_auto && backend_precision_parse(optarg, &precision) != 0)
+                cli_usage_error("--precision: expected fp32, bf16, fp16 or auto, got '%s'", optarg);
             break;
         case O_LOSS_SCALE: T.loss_scale = cli_double("--loss-scale", optarg, 0, 1e30); break;
         case O_DEVICE:
@@ -518,6 +521,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     if (!(T.be = device_open_precision(device, precision)))
         die("%s", err_msg());
+    if (precision_auto && strcmp(backend_name(T.be), "cpu") != 0)
+        backend_set_precision(T.be, BACKEND_BF16);
     stream_in *si = stream_in_open(in);
     if (!si)
         die("%s", err_msg());
