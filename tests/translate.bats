@@ -34,6 +34,9 @@ teardown() { common_teardown; }
     assert_failure 2
     run translate --y2o --device tpu
     assert_failure 2
+    run translate --y2o --precision fp8
+    assert_failure 2
+    assert_output --partial "expected fp32, bf16 or fp16"
 }
 
 @test "translate: --y2o and --o2y equal the reference model on the same weights" {
@@ -142,4 +145,17 @@ PY
     run bash -c "head -c 3000 /dev/urandom | translate --y2o --ckpt '$CK' --stream"
     assert_failure 1
     assert_output --partial "translate: record 1"
+}
+
+@test "translate --precision bf16/fp16: 16-bit convolutions stay within 3/255 of fp32" {
+    translate --y2o --ckpt "$CK" --size 64 --device cpu -i "$FACE" -o "$TMP/f32.png"
+    for p in bf16 fp16; do
+        translate --y2o --ckpt "$CK" --size 64 --device cpu --precision $p -i "$FACE" -o "$TMP/$p.png"
+        run "$PY" -c "
+import sys; from PIL import Image; import numpy as np
+a, b = (np.asarray(Image.open(f), dtype=int) for f in sys.argv[1:])
+print('max', abs(a - b).max()); sys.exit(int(abs(a - b).max() > 3))" "$TMP/f32.png" "$TMP/$p.png"
+        echo "# $p: $output" >&3
+        assert_success
+    done
 }

@@ -34,6 +34,7 @@ static void usage(FILE *f, int status)
                "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
                "  --in EP, --out EP  stream endpoints (default -)\n"
                "  --device D       cpu, cuda, cuda:N or auto (default: auto)\n"
+               "  --precision P    fp32, bf16 or fp16 convolutions (default fp32)\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -240,18 +241,30 @@ int main(int argc, char **argv)
         O_IN,
         O_OUT,
         O_DEVICE,
+        O_PRECISION,
         O_VERSION
     };
-    static const struct option opts[] = {
-        {"y2o", 0, 0, O_Y2O},   {"o2y", 0, 0, O_O2Y},         {"ckpt", 1, 0, O_CKPT},
-        {"size", 1, 0, O_SIZE}, {"stream", 0, 0, O_STREAM},   {"grid", 1, 0, O_GRID},
-        {"all", 0, 0, O_ALL},   {"only", 0, 0, O_ONLY},       {"dtype", 1, 0, O_DTYPE},
-        {"in", 1, 0, O_IN},     {"out", 1, 0, O_OUT},         {"device", 1, 0, O_DEVICE},
-        {"help", 0, 0, 'h'},    {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"y2o", 0, 0, O_Y2O},
+                                         {"o2y", 0, 0, O_O2Y},
+                                         {"ckpt", 1, 0, O_CKPT},
+                                         {"size", 1, 0, O_SIZE},
+                                         {"stream", 0, 0, O_STREAM},
+                                         {"grid", 1, 0, O_GRID},
+                                         {"all", 0, 0, O_ALL},
+                                         {"only", 0, 0, O_ONLY},
+                                         {"dtype", 1, 0, O_DTYPE},
+                                         {"in", 1, 0, O_IN},
+                                         {"out", 1, 0, O_OUT},
+                                         {"device", 1, 0, O_DEVICE},
+                                         {"precision", 1, 0, O_PRECISION},
+                                         {"help", 0, 0, 'h'},
+                                         {"version", 0, 0, O_VERSION},
+                                         {0, 0, 0, 0}};
     struct tr T = {.size = 256};
     const char *ckpt = "outputs/checkpoints/best.safetensors", *in = "-", *out = "-", *dir = NULL,
                *device = "auto";
     int stream = 0, grid = 0, c;
+    enum backend_precision precision = BACKEND_FP32;
     while ((c = getopt_long(argc, argv, "hi:o:", opts, NULL)) != -1) {
         switch (c) {
         case O_Y2O:
@@ -280,6 +293,10 @@ int main(int argc, char **argv)
                 cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             device = optarg;
             break;
+        case O_PRECISION:
+            if (backend_precision_parse(optarg, &precision) != 0)
+                cli_usage_error("--precision: expected fp32, bf16 or fp16, got '%s'", optarg);
+            break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
         default: usage(stderr, 2);
@@ -300,7 +317,7 @@ int main(int argc, char **argv)
     T.dst = y2o ? "old" : "young";
     T.net = y2o ? "G" : "F";
 
-    backend_t be = device_open(device);
+    backend_t be = device_open_precision(device, precision);
     if (!be || !(T.g = infer_open(ckpt, y2o ? "G." : "F.", be)))
         die("%s", err_msg());
     if (stream)
