@@ -106,6 +106,14 @@ static int driver_present(void)
 
 backend_t device_open(const char *name)
 {
+    if (!name) {
+        const char *env = getenv("AGING_DEVICE");
+        if (env && *env && !device_known(env)) {
+            err_set("AGING_DEVICE=%s: unknown device (expected cpu, cuda, cuda:N or auto)", env);
+            return NULL;
+        }
+        name = env && *env ? env : "auto";
+    }
     if (!device_known(name)) {
         err_set("unknown device '%s' (expected cpu, cuda, cuda:N or auto)", name);
         return NULL;

@@ -4,6 +4,8 @@
  *   cuda     the CUDA backend on GPU 0; cuda:N on GPU N.  An error when it is
  *            not available (no GPU, no CUDA libraries, a build without nvcc)
  *   auto     cuda when its backend loads and a GPU is visible, else cpu
+ *   NULL     (no --device given) $AGING_DEVICE when set, else auto; so a
+ *            test suite can pin every tool to one backend
  *
  * The CUDA backend is a shared object (build/libaging-cuda.so, installed as
  * PREFIX/lib/aging/libaging-cuda.so) loaded on demand, so every tool runs on
@@ -17,7 +19,8 @@
 
 /* 1 if name is one of the names above (whether or not it is available). */
 int device_known(const char *name);
-/* Open the backend; NULL with err_msg() when it is not available here. */
+/* Open the backend (name may be NULL, see above); NULL with err_msg() when
+ * it is not available here. */
 backend_t device_open(const char *name);
 /* device_open, then backend_set_precision(p); NULL + err_msg() on failure. */
 backend_t device_open_precision(const char *name, enum backend_precision p);

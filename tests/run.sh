@@ -6,29 +6,19 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 export BIN_DIR=${BIN_DIR:-$here/../bin} UNIT_DIR=${UNIT_DIR:-$here/../build/tests}
 export PATH="$BIN_DIR:$PATH" TESTS_DIR=$here
-passed=0 failed=0
-log=$(mktemp); trap 'rm -f "$log"' EXIT
-
-count() {  # $1: name, $2: exit status; TAP lines are in $log
-    local ok nok
-    ok=$(grep -c '^ok ' "$log"); nok=$(grep -c '^not ok ' "$log")
-    if [ "$2" -ne 0 ] && [ "$nok" -eq 0 ]; then
-        echo "not ok - $1 exited with status $2 without a failing test"; nok=1
-    fi
-    passed=$((passed + ok)); failed=$((failed + nok))
-}
+# Parity with PyTorch is checked on the CPU backend, also on a machine with a
+# GPU (tools without --device use AGING_DEVICE); `make test-gpu` covers the GPU.
+export AGING_DEVICE=${AGING_DEVICE:-cpu}
+source "$here/tap.bash"
 
 for t in "$UNIT_DIR"/test_*; do
     [ -x "$t" ] || continue
     echo "# unit: $(basename "$t")"
-    timeout 600 "$t" >"$log" 2>&1; rc=$?
-    cat "$log"; count "$(basename "$t")" $rc
+    tap_run "$(basename "$t")" 600 "$t"
 done
 for b in "$here"/*.bats; do
     [ -f "$b" ] || continue
     echo "# bats: $(basename "$b")"
-    timeout 900 bats --tap "$b" >"$log" 2>&1; rc=$?
-    cat "$log"; count "$(basename "$b")" $rc
+    tap_run "$(basename "$b")" 900 bats --tap "$b"
 done
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_summary

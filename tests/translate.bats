@@ -37,6 +37,18 @@ teardown() { common_teardown; }
     run translate --y2o --precision fp8
     assert_failure 2
     assert_output --partial "expected fp32, bf16 or fp16"
+    AGING_DEVICE=tpu run translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/x.png"
+    assert_failure 1
+    assert_output --partial "AGING_DEVICE=tpu: unknown device"
+    [ ! -e "$TMP/x.png" ]
+    # without a GPU, --device cuda says why; auto falls back to the CPU
+    if ! [ -e /dev/nvidia0 ]; then
+        run translate --y2o --ckpt "$CK" --device cuda -i "$FACE" -o "$TMP/x.png"
+        assert_failure 1
+        assert_output --regexp "CUDA backend is not available|no GPU is visible"
+        AGING_DEVICE=auto run translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/x.png"
+        assert_success
+    fi
 }
 
 @test "translate: --y2o and --o2y equal the reference model on the same weights" {

@@ -54,7 +54,7 @@ static void usage(FILE *f, int status)
         "                     emulated, slowly, for testing)\n"
         "  --loss-scale S     initial dynamic loss scale, 0 = off (default: 65536 with\n"
         "                     fp16, off otherwise)\n"
-        "  --device D         cpu, cuda, cuda:N or auto (default: auto)\n"
+        "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
         "  --help, --version\n");
     exit(status);
 }
@@ -456,7 +456,7 @@ int main(int argc, char **argv)
     int precision_auto = 0;
     cyclegan_config_default(&T.cfg);
     T.cfg.batch = 4;
-    const char *in = "-", *metrics = "-", *tbdir = NULL, *device = "auto";
+    const char *in = "-", *metrics = "-", *tbdir = NULL, *device = NULL;
     int producers = 1, resume = 0, state = 0, c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {

@@ -35,7 +35,7 @@ static void usage(FILE *f, int status)
                "  --domain D         only records of domain D (default: every image/tensor record)\n"
                "  --batch N          images per network pass (default 8)\n"
                "  --in EP            input stream (default -)\n"
-               "  --device D         cpu, cuda, cuda:N or auto (default: auto)\n"
+               "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --json             one JSON object on stdout instead of text\n"
                "  --help, --version\n");
     exit(status);
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
                                           {0, 0, 0, 0}};
     struct opts o = {.weights = getenv("AGING_FID_WEIGHTS"),
                      .in = "-",
-                     .device = "auto",
+                     .device = NULL,
                      .subsets = 100,
                      .subset_size = 1000,
                      .batch = 8,

@@ -46,7 +46,7 @@ static void usage(FILE *f, int status)
                "  --threads N        inference workers, each with its own generators (default 2)\n"
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
-               "  --device D         cpu, cuda, cuda:N or auto (default: auto)\n"
+               "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  -q, --quiet        no log line per request\n"
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
@@ -557,7 +557,7 @@ int main(int argc, char **argv)
         {"max-pixels", 1, 0, O_MAXPX}, {"device", 1, 0, O_DEVICE},   {"quiet", 0, 0, 'q'},
         {"help", 0, 0, 'h'},           {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     struct server S = {.size = 256, .max_upload = 8u << 20, .max_pixels = 25000000};
-    const char *ckpt = "outputs/checkpoints/best.safetensors", *host = "127.0.0.1", *device = "auto";
+    const char *ckpt = "outputs/checkpoints/best.safetensors", *host = "127.0.0.1", *device = NULL;
     int port = 7860, threads = 2, c;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {

@@ -33,7 +33,7 @@ static void usage(FILE *f, int status)
                "  --only           stream: drop the records it does not translate (default: pass them on)\n"
                "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
                "  --in EP, --out EP  stream endpoints (default -)\n"
-               "  --device D       cpu, cuda, cuda:N or auto (default: auto)\n"
+               "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --precision P    fp32, bf16 or fp16 convolutions (default fp32)\n"
                "  --help, --version\n");
     exit(status);
@@ -262,7 +262,7 @@ int main(int argc, char **argv)
                                          {0, 0, 0, 0}};
     struct tr T = {.size = 256};
     const char *ckpt = "outputs/checkpoints/best.safetensors", *in = "-", *out = "-", *dir = NULL,
-               *device = "auto";
+               *device = NULL;
     int stream = 0, grid = 0, c;
     enum backend_precision precision = BACKEND_FP32;
     while ((c = getopt_long(argc, argv, "hi:o:", opts, NULL)) != -1) {
