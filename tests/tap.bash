@@ -1,0 +1,28 @@
+# Sourced by tests/run.sh and tests/gpu/run.sh: run TAP producers (test
+# binaries, bats files), print their output, count "ok"/"not ok" lines, and
+# close with "N passed, N failed" (what CI reads).  A producer that exits
+# non-zero without a failing TAP line counts as one failure.
+passed=0 failed=0
+tap_log=$(mktemp)
+trap 'rm -f "$tap_log"' EXIT
+
+tap_count() {  # $1: name, $2: exit status; TAP lines are in $tap_log
+    local ok nok
+    ok=$(grep -c '^ok ' "$tap_log"); nok=$(grep -c '^not ok ' "$tap_log")
+    if [ "$2" -ne 0 ] && [ "$nok" -eq 0 ]; then
+        echo "not ok - $1 exited with status $2 without a failing test"; nok=1
+    fi
+    passed=$((passed + ok)); failed=$((failed + nok))
+}
+
+tap_run() {  # name seconds command...: run it under a time limit, print and count its TAP
+    local name=$1 limit=$2 rc
+    shift 2
+    timeout "$limit" "$@" >"$tap_log" 2>&1; rc=$?
+    cat "$tap_log"; tap_count "$name" $rc
+}
+
+tap_summary() {  # the closing line; status 1 on any failure
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
