@@ -84,12 +84,16 @@ static int sumsq_buffers(struct cuda_ctx *c, long need)
         return -1;
     c->hsum = NULL;
     c->sum_cap = 0;
+    /* a failed allocation is also the thread's last error: cleared, so the
+     * next launch check does not report it against an unrelated kernel */
     if (cuda_check(cudaMalloc((void **)&c->dsum, (size_t)need * sizeof(double)), "sumsq: cudaMalloc")) {
+        cudaGetLastError();
         c->dsum = NULL;
         return -1;
     }
     if (cuda_check(cudaMallocHost((void **)&c->hsum, (size_t)need * sizeof(double)),
                    "sumsq: cudaMallocHost")) {
+        cudaGetLastError();
         c->hsum = NULL;
         return -1;
     }

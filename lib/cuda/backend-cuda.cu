@@ -54,9 +54,19 @@ void *cuda_ws(struct backend *be, size_t bytes)
         cudaFree(c->ws);
     c->ws = NULL;
     c->ws_bytes = 0;
-    if (cuda_check(cudaMalloc(&c->ws, want), "workspace: cudaMalloc")) {
+    /* the quarter more is a convenience: when it does not fit, take exactly
+     * what was asked.  A failed cudaMalloc also records itself as the
+     * thread's last error, which the next launch check (cuda_launched)
+     * would report against an unrelated kernel: clear it. */
+    if (cudaMalloc(&c->ws, want) != cudaSuccess) {
+        cudaGetLastError();
         c->ws = NULL;
-        return NULL;
+        want = bytes;
+        if (cuda_check(cudaMalloc(&c->ws, want), "workspace: cudaMalloc")) {
+            cudaGetLastError();
+            c->ws = NULL;
+            return NULL;
+        }
     }
     c->ws_bytes = want;
     return c->ws;
@@ -207,9 +217,17 @@ __attribute__((visibility("default"))) int backend_cuda_device_count(void)
 /* The backend on GPU `device`; NULL + err_set when it cannot be opened. */
 __attribute__((visibility("default"))) backend_t backend_cuda_open(int device)
 {
-    int n = backend_cuda_device_count();
+    /* the runtime's own reason (no driver, a driver too old for this
+     * runtime, no device ...) tells far more than "no GPU" */
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        err_set("cuda: no usable GPU: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+        return NULL;
+    }
     if (n < 1) {
-        err_set("cuda: no GPU is visible (driver missing or no device)");
+        err_set("cuda: no GPU is visible");
         return NULL;
     }
     if (device < 0 || device >= n) {
