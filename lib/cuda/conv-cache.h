@@ -59,8 +59,10 @@ size_t conv_algo_ws_bytes(const struct conv_algo *a);
  * out = result + beta * out (beta 0: out is not read).  ws: at least
  * conv_algo_ws_bytes(a) bytes of device memory.  On the first run the
  * candidate algorithms are timed on these same buffers (out is clobbered, so
- * a beta=1 run times into scratch at the end of ws instead).  0, or -1 after
- * err_set. */
+ * a beta=1 run times into scratch at the end of ws instead).  0; 1 when
+ * the first run finds that cuDNN refuses every algorithm it could choose
+ * (err set as conv_algo_get's 1, which the plan reports from then on); -1
+ * after err_set. */
 int conv_algo_run(struct backend *be, struct conv_algo *a, const void *in1, const void *in2, void *out,
                   float beta, void *ws, size_t ws_bytes);
 

@@ -78,38 +78,45 @@ int cu_conv_ex_forward(struct backend *be, float *out, const float *in, const fl
         return err_set("cuda: conv_ex: bad shape");
     struct conv_geom g = {s->n,    s->cin,  s->h,  s->w,  s->cout, s->kh, s->kw,
                           s->hout, s->wout, s->ph, s->pw, s->sh,   s->sw, 0};
+    /* 1: try the strided output descriptor; -1: the packed copy + scatter;
+     * 0: the output is packed, nothing to scatter */
     int strided = s->out_bstride != packed;
     if (strided && s->out_bstride > INT_MAX)
         strided = -1; /* cuDNN's strides are int: only the packed copy can do it */
-    struct conv_algo *a = NULL;
-    int rc = 1;
-    if (strided == 1) {
-        g.y_nstride = s->out_bstride;
-        rc = conv_algo_get(be, &g, CONV_FWD, BACKEND_FP32, &a);
+    for (;;) {
+        g.y_nstride = strided == 1 ? s->out_bstride : 0;
+        struct conv_algo *a = NULL;
+        int rc = conv_algo_get(be, &g, CONV_FWD, BACKEND_FP32, &a);
         if (rc < 0)
             return -1;
-    }
-    int copy = rc != 0 && strided != 0; /* the packed output + scatter */
-    if (rc != 0) {
-        g.y_nstride = 0;
-        rc = conv_algo_get(be, &g, CONV_FWD, BACKEND_FP32, &a);
-        if (rc > 0)
+        if (rc > 0) {
+            if (strided == 1) {
+                strided = -1;
+                continue;
+            }
             return err_wrap("conv_ex");
-        if (rc < 0)
+        }
+        int copy = strided == -1;
+        size_t total = conv_algo_ws_bytes(a), algo_ws = total, oy = 0;
+        if (copy)
+            oy = conv_ws_take(&total, (size_t)s->n * packed * sizeof(float));
+        char *ws = (char *)cuda_ws(be, total);
+        if (!ws)
             return -1;
+        float *y = copy ? (float *)(ws + oy) : out;
+        rc = conv_algo_run(be, a, in, w, y, 0.0f, ws, algo_ws);
+        if (rc > 0 && strided == 1) {
+            /* cuDNN listed an algorithm for the strided output but refused
+             * it on the first run: the plan now says so, use the copy */
+            strided = -1;
+            continue;
+        }
+        if (rc)
+            return -1;
+        if (copy)
+            return bias_relu(be, out, s->out_bstride, y, packed, b, s->n, s->cout, hwo, s->relu);
+        if (!b && !s->relu)
+            return 0;
+        return bias_relu(be, out, s->out_bstride, out, s->out_bstride, b, s->n, s->cout, hwo, s->relu);
     }
-    size_t total = conv_algo_ws_bytes(a), algo_ws = total, oy = 0;
-    if (copy)
-        oy = conv_ws_take(&total, (size_t)s->n * packed * sizeof(float));
-    char *ws = (char *)cuda_ws(be, total);
-    if (!ws)
-        return -1;
-    float *y = copy ? (float *)(ws + oy) : out;
-    if (conv_algo_run(be, a, in, w, y, 0.0f, ws, algo_ws))
-        return -1;
-    if (copy)
-        return bias_relu(be, out, s->out_bstride, y, packed, b, s->n, s->cout, hwo, s->relu);
-    if (!b && !s->relu)
-        return 0;
-    return bias_relu(be, out, s->out_bstride, out, s->out_bstride, b, s->n, s->cout, hwo, s->relu);
 }

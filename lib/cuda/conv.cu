@@ -86,6 +86,17 @@ static const char *dir_name(enum conv_dir d)
     return "?";
 }
 
+/* The cuDNN call that runs a plan of direction d (its errors name it). */
+static const char *run_name(enum conv_dir d)
+{
+    switch (d) {
+    case CONV_FWD: return "cudnnConvolutionForward";
+    case CONV_BWD_DATA: return "cudnnConvolutionBackwardData";
+    case CONV_BWD_FILTER: return "cudnnConvolutionBackwardFilter";
+    }
+    return "cudnnConvolution?";
+}
+
 static int geom_equal(const struct conv_geom *a, const struct conv_geom *b)
 {
     return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w && a->k == b->k && a->kh == b->kh &&
@@ -467,8 +478,12 @@ static int choose(struct backend *be, struct conv_algo *a, const void *in1, cons
         for (int i = 0; i < np && pick < 0; i++)
             if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= a->find_ws)
                 pick = i;
-    /* A failed FindEx leaves no CUDA error behind unless a kernel faulted,
-     * and then the run that follows reports it. */
+    /* FindEx launches candidates that may fail (a kernel that cannot
+     * launch, a scratch allocation of its own): any error they leave as the
+     * thread's last error is not ours, and would otherwise be reported by
+     * the next cuda_launched() against an unrelated kernel.  A kernel that
+     * faulted is sticky and still surfaces at the next synchronisation. */
+    cudaGetLastError();
     a->algo = pick >= 0 ? p[pick].algo : a->heur_algo;
     cudnnMathType_t math = pick >= 0 ? p[pick].math : a->heur_math;
     /* FP32 keeps FMA math whatever the result says: DEFAULT would allow TF32.
@@ -488,35 +503,67 @@ static int choose(struct backend *be, struct conv_algo *a, const void *in1, cons
     return 0;
 }
 
+/* A refusal of the configuration (cuDNN 9 reports it as one of the
+ * NOT_SUPPORTED sub-codes: shape, layout, padding ...), as opposed to a
+ * broken installation (driver, runtime, architecture, missing sub-library),
+ * which stays an error with its own message. */
+static int refused(cudnnStatus_t st)
+{
+    if (CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_NOT_SUPPORTED)
+        return 0;
+    switch (st) {
+    case CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER:
+    case CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDART:
+    case CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH:
+    case CUDNN_STATUS_NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING:
+    case CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE: return 0;
+    default: return 1;
+    }
+}
+
 int conv_algo_run(struct backend *be, struct conv_algo *a, const void *in1, const void *in2, void *out,
                   float beta, void *ws, size_t ws_bytes)
 {
     struct cuda_ctx *ctx = cuda_ctx_of(be);
     if (!in1 || !in2 || !out || !ws)
         return err_set("cuda: conv %s: NULL buffer", dir_name(a->dir));
-    if (!a->found && choose(be, a, in1, in2, out, beta, ws, ws_bytes))
+    if (a->none)
+        return no_algorithm(a);
+    int first = !a->found;
+    if (first && choose(be, a, in1, in2, out, beta, ws, ws_bytes))
         return -1;
     if (ws_bytes < a->algo_ws)
         return err_set("cuda: conv %s: workspace of %zu bytes, %zu needed", dir_name(a->dir), ws_bytes,
                        a->algo_ws);
     const float one = 1.0f, b = beta; /* float scalars: the compute type is float */
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     switch (a->dir) {
     case CONV_FWD:
-        DNN_TRY(cudnnConvolutionForward(ctx->cudnn, &one, a->xd, in1, a->wd, in2, a->cd,
-                                        (cudnnConvolutionFwdAlgo_t)a->algo, ws, a->algo_ws, &b, a->yd, out));
+        st = cudnnConvolutionForward(ctx->cudnn, &one, a->xd, in1, a->wd, in2, a->cd,
+                                     (cudnnConvolutionFwdAlgo_t)a->algo, ws, a->algo_ws, &b, a->yd, out);
         break;
     case CONV_BWD_DATA:
-        DNN_TRY(cudnnConvolutionBackwardData(ctx->cudnn, &one, a->wd, in1, a->yd, in2, a->cd,
-                                             (cudnnConvolutionBwdDataAlgo_t)a->algo, ws, a->algo_ws, &b,
-                                             a->xd, out));
+        st = cudnnConvolutionBackwardData(ctx->cudnn, &one, a->wd, in1, a->yd, in2, a->cd,
+                                          (cudnnConvolutionBwdDataAlgo_t)a->algo, ws, a->algo_ws, &b, a->xd,
+                                          out);
         break;
     case CONV_BWD_FILTER:
-        DNN_TRY(cudnnConvolutionBackwardFilter(ctx->cudnn, &one, a->xd, in1, a->yd, in2, a->cd,
-                                               (cudnnConvolutionBwdFilterAlgo_t)a->algo, ws, a->algo_ws, &b,
-                                               a->wd, out));
+        st = cudnnConvolutionBackwardFilter(ctx->cudnn, &one, a->xd, in1, a->yd, in2, a->cd,
+                                            (cudnnConvolutionBwdFilterAlgo_t)a->algo, ws, a->algo_ws, &b,
+                                            a->wd, out);
         break;
     }
-    return 0;
+    /* The heuristics may list an algorithm (the fallback when FindEx found
+     * none that ran) that the configuration then refuses, e.g. a strided
+     * output: on the first run that means the plan has no algorithm, which
+     * conv_algo_get reports from now on (1, so conv_ex can fall back to a
+     * packed output).  Nothing ran, so out is as Find left it. */
+    if (first && refused(st)) {
+        a->none = 1;
+        a->why = st;
+        return no_algorithm(a);
+    }
+    return cudnn_check(st, run_name(a->dir));
 }
 
 // ----------------------------------------------------------------------------
