@@ -122,7 +122,8 @@ backend_t device_open(const char *name)
         return backend_cpu_init();
     struct cuda_lib *lib = cuda_lib();
     if (strcmp(name, "auto") == 0) {
-        if (lib && lib->count() > 0) {
+        if (lib && (lib->count() > 0 || driver_present())) {
+            /* a driver but no device counted: open(0) says why (e.g. the driver is too old) */
             backend_t be = lib->open(0);
             if (be)
                 return be;
