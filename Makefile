@@ -29,6 +29,8 @@ TOOL_SRC  := $(wildcard tools/*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
+GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/gpu-tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBA      := $(BUILD)/libaging.a
@@ -51,7 +53,7 @@ CUDA_SO   := $(BUILD)/libaging-cuda.so
 CU_TESTS  := $(patsubst tests/cuda/%.cu,$(BUILD)/tests/%,$(wildcard tests/cuda/test_*.cu))
 
 .PHONY: all tools units test asan lint format deps install clean bench demo check-deps cuda test-gpu
-all: check-deps tools units $(BENCHES) $(if $(filter 1,$(CUDA)),cuda)
+all: check-deps tools units $(GPU_TESTS) $(BENCHES) $(if $(filter 1,$(CUDA)),cuda)
 
 check-deps:
 	@pkg-config --exists $(PKGS) || { echo "make: missing libraries; run 'make deps' (needs apt)" >&2; exit 1; }
@@ -71,10 +73,15 @@ $(BIN)/%: tools/%.c $(LIBA) | $(BIN)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIBA) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
+# The device tests (make test-gpu) build everywhere, so they always compile,
+# but live apart from $(BUILD)/tests, which `make test` runs.
+$(BUILD)/gpu-tests/%: tests/gpu/%.c tests/gpu/gpu-check.h tests/unit/check.h $(LIBA) | $(BUILD)/gpu-tests
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(LIBA) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/lib $(BUILD)/tests $(BUILD)/bench $(BUILD)/cuda $(BIN):
+$(BUILD)/lib $(BUILD)/tests $(BUILD)/gpu-tests $(BUILD)/bench $(BUILD)/cuda $(BIN):
 	mkdir -p $@
 
 # The CUDA backend (-rdynamic above lets it call err_set in the executable)
@@ -94,7 +101,8 @@ $(BUILD)/tests/%: tests/cuda/%.cu $(wildcard lib/cuda/*.cuh) | $(BUILD)/tests
 # steps, translate and train.sh on the GPU (one short script, tests/gpu/run.sh).
 test-gpu:
 	@$(MAKE) --no-print-directory -j$$(nproc) all
-	@BIN_DIR=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) bash tests/gpu/run.sh
+	@BIN_DIR=$(abspath $(BIN)) UNIT_DIR=$(abspath $(BUILD)/tests) GPU_TEST_DIR=$(abspath $(BUILD)/gpu-tests) \
+	  bash tests/gpu/run.sh
 
 # `make test` is the one command a fresh Debian 12 machine needs: it installs
 # what is missing, builds, then runs every test.
