@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh: the device checks (make test-gpu; tests/gpu/device-run.sh
+# on the GPU machine): every op and whole training steps against the CPU
+# backend (GPU_TEST_DIR/test_*, built from tests/gpu/test_*.c), the host
+# checks of the CUDA kernels' per-element math (UNIT_DIR/test_ops_math, when
+# built), and the tools on the device (tests/gpu/*.bats).  Prints the TAP
+# and closes with "N passed, N failed" (tests/tap.bash, as tests/run.sh).
+#   AGING_GPU_DEVICE  the backend under test (default cuda; cpu checks the
+#                     harness itself on a machine without a GPU)
+#   AGING_GPU_REQUIRE=1  a device that cannot be opened fails instead of skipping
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export BIN_DIR=${BIN_DIR:-$root/bin} UNIT_DIR=${UNIT_DIR:-$root/build/tests}
+export GPU_TEST_DIR=${GPU_TEST_DIR:-$root/build/gpu-tests}
+export PATH="$BIN_DIR:$PATH" TESTS_DIR=$root/tests
+export AGING_GPU_DEVICE=${AGING_GPU_DEVICE:-cuda}
+export AGING_DEVICE=$AGING_GPU_DEVICE # tools run without --device use it too
+source "$root/tests/tap.bash"
+
+echo "# device under test: $AGING_GPU_DEVICE (reference: cpu)"
+for t in "$GPU_TEST_DIR"/test_*; do
+    [ -x "$t" ] || continue
+    echo "# gpu: $(basename "$t")"
+    tap_run "$(basename "$t")" 300 "$t"
+done
+if [ -x "$UNIT_DIR/test_ops_math" ]; then
+    echo "# unit: test_ops_math"
+    tap_run test_ops_math 120 "$UNIT_DIR/test_ops_math"
+fi
+for b in "$here"/*.bats; do
+    [ -f "$b" ] || continue
+    echo "# bats: $(basename "$b")"
+    tap_run "$(basename "$b")" 600 bats --tap "$b"
+done
+tap_summary
