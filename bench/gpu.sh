@@ -109,7 +109,7 @@ step_rate() {  # metrics.jsonl batch
         v = substr($0, RSTART + 14, RLENGTH - 14) + 0
         if (++n > warm && v > 0) { ms += 2 * b * 1000 / v; k++ }
     }
-    END { if (k) printf "%.2f %.2f\n", b * 1000 * k / ms, ms / k }' "$1"
+    END { if (k) printf "%.2f %.2f\n", b * 1000 * k / ms, ms / k }' "$1" 2>/dev/null
 }
 
 ours_train() {  # precision batch synth|real
@@ -203,7 +203,7 @@ torch_run() {  # cap mode batch precision [--compile]
     ms=$(sed -n 's/.*"ms_per_step": \([0-9.eE+-]*\).*/\1/p' <<<"$out")
     ips=$(sed -n 's/.*"images_per_s": \([0-9.eE+-]*\).*/\1/p' <<<"$out")
     if [ -z "$ms" ]; then
-        note "$key: failed: $(grep -v '^ *$' "$tmp/terr" | tail -1)"
+        note "$key: failed: $(grep -v '^ *$' "$tmp/terr" | tail -1 | grep . || echo "no result within the time allowed")"
         return
     fi
     R[$key]="$ips $ms"

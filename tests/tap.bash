@@ -15,11 +15,20 @@ tap_count() {  # $1: name, $2: exit status; TAP lines are in $tap_log
     passed=$((passed + ok)); failed=$((failed + nok))
 }
 
-tap_run() {  # name seconds command...: run it under a time limit, print and count its TAP
+# name seconds command...: run it under a time limit, print and count its TAP.
+# TAP_STREAM=1 prints the lines as they come (a run cut short keeps them),
+# else at the end (a background process a test leaves holding stdout cannot
+# hold the runner up).
+tap_run() {
     local name=$1 limit=$2 rc
     shift 2
-    timeout "$limit" "$@" >"$tap_log" 2>&1; rc=$?
-    cat "$tap_log"; tap_count "$name" $rc
+    if [ -n "${TAP_STREAM:-}" ]; then
+        timeout "$limit" "$@" 2>&1 | tee "$tap_log"; rc=${PIPESTATUS[0]}
+    else
+        timeout "$limit" "$@" >"$tap_log" 2>&1; rc=$?
+        cat "$tap_log"
+    fi
+    tap_count "$name" "$rc"
 }
 
 tap_summary() {  # the closing line; status 1 on any failure

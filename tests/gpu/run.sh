@@ -16,6 +16,7 @@ export GPU_TEST_DIR=${GPU_TEST_DIR:-$root/build/gpu-tests}
 export PATH="$BIN_DIR:$PATH" TESTS_DIR=$root/tests
 export AGING_GPU_DEVICE=${AGING_GPU_DEVICE:-cuda}
 export AGING_DEVICE=$AGING_GPU_DEVICE # tools run without --device use it too
+export TAP_STREAM=1 # the device script may cut the run short: keep every line so far
 source "$root/tests/tap.bash"
 
 echo "# device under test: $AGING_GPU_DEVICE (reference: cpu)"

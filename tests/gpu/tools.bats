@@ -21,7 +21,8 @@ setup_file() {
     export TESTS_DIR=${TESTS_DIR:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
     export ROOT=$(cd "$TESTS_DIR/.." && pwd)
     export PATH="${BIN_DIR:-$ROOT/bin}:$PATH"
-    export AGING_STREAM_TIMEOUT=${AGING_STREAM_TIMEOUT:-60}
+    # a trainer that dies (no device) must not leave aug workers waiting long
+    export AGING_STREAM_TIMEOUT=${AGING_STREAM_TIMEOUT:-30}
     PY=$(pick_python) || { echo "# no python3 with numpy, Pillow and msgpack" >&3; return 1; }
     export PY FACES="$BATS_FILE_TMPDIR/faces" CK="$BATS_FILE_TMPDIR/ck.safetensors"
     "$PY" "$TESTS_DIR/py/faces.py" "$FACES" 12 64 >/dev/null
