@@ -9,7 +9,8 @@
 #      pip packages when the system has none; ldd shows the result;
 #   3. the CUDA backend loads and opens the GPU (if not, and nvcc is there,
 #      build/libaging-cuda.so alone is rebuilt with make cuda, once);
-#   4. tests/gpu/run.sh (what make test-gpu runs) with AGING_GPU_REQUIRE=1;
+#   4. tests/gpu/run.sh (what make test-gpu runs) with AGING_GPU_REQUIRE=1,
+#      and on a failure compute-sanitizer's memcheck of the op tests;
 #   5. bench/gpu.sh with the time left (at most 240 s).
 # Everything goes to $OUT/gpu-log.txt, the benchmark also to $OUT/bench.txt.
 #
@@ -135,7 +136,18 @@ main() {
     if [[ " $PARTS " == *" tests "* ]]; then
         section "tests (tests/gpu/run.sh)"
         AGING_GPU_REQUIRE=1 timeout $((BUDGET / 2)) bash tests/gpu/run.sh
-        echo "tests/gpu/run.sh: exit $?"
+        local rc=$? san
+        echo "tests/gpu/run.sh: exit $rc"
+        # On a failure, memcheck the op tests once: an out-of-bounds access or
+        # a bad launch shows its kernel and address (it works on Firecracker
+        # machines, not under gVisor).  Only when time is left for the bench.
+        san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+        if [ "$rc" -ne 0 ] && [ "$AGING_GPU_DEVICE" != cpu ] && [ -n "$san" ] \
+            && [ $((BUDGET - (SECONDS - t0))) -gt 300 ]; then
+            section "compute-sanitizer memcheck of test_gpu_ops (the tests failed)"
+            AGING_GPU_REQUIRE=1 timeout 120 "$san" --tool memcheck --print-limit 20 \
+                build/gpu-tests/test_gpu_ops 2>&1 | tail -80
+        fi
     fi
     [[ " $PARTS " == *" bench "* ]] || { section "done"; return; }
 
