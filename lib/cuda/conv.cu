@@ -587,20 +587,20 @@ static void geom_convt(struct conv_geom *g, const struct conv_shape *s)
     *g = t;
 }
 
-static int shape_ok(const struct conv_shape *s, const char *what)
+static int shape_ok(const struct conv_shape *s, const char *name, const char *op)
 {
     if (!s || s->n < 1 || s->cin < 1 || s->h < 1 || s->w < 1 || s->cout < 1 || s->hout < 1 || s->wout < 1 ||
         s->k < 1 || s->stride < 1 || s->pad < 0 || s->out_pad < 0)
-        return err_set("cuda: %s: bad shape", what);
+        return err_set("cuda: %s %s: bad shape", name, op);
     return 0;
 }
 
 static int plan(struct backend *be, const struct conv_geom *g, enum conv_dir dir, struct conv_algo **a,
-                const char *what)
+                const char *name, const char *op)
 {
     int rc = conv_algo_get(be, g, dir, be->precision, a);
     if (rc > 0)
-        return err_wrap("%s", what);
+        return err_wrap("%s %s", name, op);
     return rc;
 }
 
@@ -620,200 +620,203 @@ static size_t plan_ws(const struct conv_algo *a)
     return a ? conv_algo_ws_bytes(a) : 0;
 }
 
-int cu_conv2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
-                      const struct conv_shape *s)
+/* A Conv2d or a ConvTranspose2d, in terms of the convolution of its plans:
+ *   Conv2d:  forward        FWD         (x = in, w)    -> y = out
+ *            input grad     BWD_DATA    (w, y = dout)  -> x = din
+ *            filter grad    BWD_FILTER  (x = in, y = dout)
+ *   ConvT2d: forward        BWD_DATA    (w, y = in)    -> x = out
+ *            input grad     FWD         (x = dout, w)  -> y = din
+ *            filter grad    BWD_FILTER  (x = dout, y = in)
+ * so cuDNN's two operands are (in, w), (w, dout) and (in, dout) for a
+ * Conv2d, and those pairs swapped for a ConvTranspose2d. */
+struct conv_layer {
+    const char *name; /* for errors: "<name> forward", "<name> backward-data" ... */
+    void (*geom)(struct conv_geom *g, const struct conv_shape *s);
+    enum conv_dir fwd_dir;  /* the direction that computes out */
+    enum conv_dir data_dir; /* and din */
+    int transposed;         /* operands swapped, weight IOHW [cin][cout] (else OIHW [cout][cin]) */
+};
+
+static const struct conv_layer conv2d_layer = {"conv2d", geom_conv, CONV_FWD, CONV_BWD_DATA, 0};
+static const struct conv_layer convt2d_layer = {"convt2d", geom_convt, CONV_BWD_DATA, CONV_FWD, 1};
+
+/* conv_algo_run on the operands (p, q), or (q, p) for a transposed conv. */
+static int run_pair(struct backend *be, const struct conv_layer *L, struct conv_algo *a, const void *p,
+                    const void *q, void *out, float beta, void *ws, size_t ws_bytes)
 {
-    if (shape_ok(s, "conv2d forward"))
+    if (L->transposed)
+        return conv_algo_run(be, a, q, p, out, beta, ws, ws_bytes);
+    return conv_algo_run(be, a, p, q, out, beta, ws, ws_bytes);
+}
+
+/* A float tensor as [n, c, hw] and its 16-bit copy at h in the workspace. */
+struct half_buf {
+    char *h;
+    int n, c;
+    long hw;
+};
+
+/* The op's in [n,cin,h,w], out (or dout) [n,cout,hout,wout] and weight,
+ * as cu_to_half sees them. */
+static void half_shapes(const struct conv_layer *L, const struct conv_shape *s, struct half_buf *in,
+                        struct half_buf *w, struct half_buf *out)
+{
+    long k2 = (long)s->k * s->k;
+    *in = {NULL, s->n, s->cin, (long)s->h * s->w};
+    *out = {NULL, s->n, s->cout, (long)s->hout * s->wout};
+    /* OIHW [cout][cin][k][k] is [N=cout, C=cin, HW=k*k] and IOHW
+     * [cin][cout][k][k] is [N=cin, C=cout, HW=k*k]: NHWC of either is KRSC */
+    if (L->transposed)
+        *w = {NULL, s->cin, s->cout, k2};
+    else
+        *w = {NULL, s->cout, s->cin, k2};
+}
+
+/* Append b's 16-bit buffer to a workspace of *total bytes: its offset. */
+static size_t take_half(size_t *total, const struct half_buf *b)
+{
+    return conv_ws_take(total, (size_t)b->n * b->c * b->hw * 2);
+}
+
+static int to_half(struct backend *be, const struct half_buf *b, const float *src, int nhwc)
+{
+    return cu_to_half(be, b->h, src, b->n, b->c, b->hw, nhwc);
+}
+
+static int from_half(struct backend *be, float *dst, const struct half_buf *b, int nhwc, float beta)
+{
+    return cu_from_half(be, dst, b->h, b->n, b->c, b->hw, nhwc, beta);
+}
+
+/* to_half of the operands p and q in the order run_pair passes them. */
+static int to_half_pair(struct backend *be, const struct conv_layer *L, const struct half_buf *p,
+                        const float *p_src, const struct half_buf *q, const float *q_src, int nhwc)
+{
+    if (L->transposed)
+        return to_half(be, q, q_src, nhwc) || to_half(be, p, p_src, nhwc);
+    return to_half(be, p, p_src, nhwc) || to_half(be, q, q_src, nhwc);
+}
+
+static int conv_forward(struct backend *be, const struct conv_layer *L, float *out, const float *in,
+                        const float *w, const float *b, const struct conv_shape *s)
+{
+    if (shape_ok(s, L->name, "forward"))
         return -1;
     if (!out || !in || !w)
-        return err_set("cuda: conv2d forward: NULL tensor");
+        return err_set("cuda: %s forward: NULL tensor", L->name);
     struct conv_geom g;
-    geom_conv(&g, s);
+    L->geom(&g, s);
     struct conv_algo *a;
-    if (plan(be, &g, CONV_FWD, &a, "conv2d forward"))
+    if (plan(be, &g, L->fwd_dir, &a, L->name, "forward"))
         return -1;
-    long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout, k2 = (long)s->k * s->k;
+    struct half_buf I, W, O;
+    half_shapes(L, s, &I, &W, &O);
     size_t total = conv_algo_ws_bytes(a);
     if (!half_precision(be)) {
         void *ws = cuda_ws(be, total);
-        if (!ws || conv_algo_run(be, a, in, w, out, 0.0f, ws, total))
+        if (!ws || run_pair(be, L, a, in, w, out, 0.0f, ws, total))
             return -1;
     } else {
         size_t algo_ws = total;
-        size_t ox = conv_ws_take(&total, (size_t)s->n * s->cin * hwi * 2);
-        size_t ow = conv_ws_take(&total, (size_t)s->cout * s->cin * k2 * 2);
-        size_t oy = conv_ws_take(&total, (size_t)s->n * s->cout * hwo * 2);
+        size_t oi = take_half(&total, &I);
+        size_t ow = take_half(&total, &W);
+        size_t oo = take_half(&total, &O);
         char *ws = (char *)cuda_ws(be, total);
         if (!ws)
             return -1;
+        I.h = ws + oi, W.h = ws + ow, O.h = ws + oo;
         int nhwc = conv_algo_nhwc(a);
-        if (cu_to_half(be, ws + ox, in, s->n, s->cin, hwi, nhwc) ||
-            cu_to_half(be, ws + ow, w, s->cout, s->cin, k2, nhwc) ||
-            conv_algo_run(be, a, ws + ox, ws + ow, ws + oy, 0.0f, ws, algo_ws) ||
-            cu_from_half(be, out, ws + oy, s->n, s->cout, hwo, nhwc, 0.0f))
+        if (to_half(be, &I, in, nhwc) || to_half(be, &W, w, nhwc) ||
+            run_pair(be, L, a, I.h, W.h, O.h, 0.0f, ws, algo_ws) || from_half(be, out, &O, nhwc, 0.0f))
             return -1;
     }
-    return b ? cu_add_bias(be, out, b, s->n, s->cout, hwo) : 0;
+    return b ? cu_add_bias(be, out, b, s->n, s->cout, O.hw) : 0;
 }
 
 /* Both backwards share one layout of the 16-bit buffers, each reused once
  * its first user is queued (the stream orders the reuse):
  *   G: dout                       [n, cout, hout, wout]
- *   A: the conv's x, then the data gradient into it (same size)
+ *   A: in, then din (same size)
  *   C: the filter gradient, then the filter itself (same size)
- * The filter gradient goes first, so A can hold x before it holds dx. */
-
-int cu_conv2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
-                       const float *in, const float *w, const struct conv_shape *s)
+ * The filter gradient goes first, so A can hold in before it holds din.  In
+ * the conv's terms A is x (then dx) and G is y for a Conv2d, and the other
+ * way round for a transposed one. */
+static int conv_backward(struct backend *be, const struct conv_layer *L, float *din, float *dw, float *db,
+                         const float *dout, const float *in, const float *w, const struct conv_shape *s)
 {
-    if (shape_ok(s, "conv2d backward"))
+    if (shape_ok(s, L->name, "backward"))
         return -1;
     if (!dout || (dw && !in) || (din && !w))
-        return err_set("cuda: conv2d backward: NULL tensor");
-    long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout, k2 = (long)s->k * s->k;
-    if (db && cu_sum_bias(be, db, dout, s->n, s->cout, hwo))
+        return err_set("cuda: %s backward: NULL tensor", L->name);
+    struct half_buf G, A, C;
+    half_shapes(L, s, &A, &C, &G);
+    if (db && cu_sum_bias(be, db, dout, s->n, s->cout, G.hw))
         return -1;
     if (!din && !dw)
         return 0;
     struct conv_geom g;
-    geom_conv(&g, s);
+    L->geom(&g, s);
     struct conv_algo *af = NULL, *ad = NULL;
-    if ((dw && plan(be, &g, CONV_BWD_FILTER, &af, "conv2d backward-filter")) ||
-        (din && plan(be, &g, CONV_BWD_DATA, &ad, "conv2d backward-data")))
+    if ((dw && plan(be, &g, CONV_BWD_FILTER, &af, L->name, "backward-filter")) ||
+        (din && plan(be, &g, L->data_dir, &ad, L->name, "backward-data")))
         return -1;
     size_t algo_ws = max_size(plan_ws(af), plan_ws(ad)), total = algo_ws;
     if (!half_precision(be)) {
         void *ws = cuda_ws(be, total);
         if (!ws)
             return -1;
-        if (dw && conv_algo_run(be, af, in, dout, dw, 1.0f, ws, algo_ws))
+        if (dw && run_pair(be, L, af, in, dout, dw, 1.0f, ws, algo_ws))
             return -1;
-        if (din && conv_algo_run(be, ad, w, dout, din, 0.0f, ws, algo_ws))
+        if (din && run_pair(be, L, ad, w, dout, din, 0.0f, ws, algo_ws))
             return -1;
         return 0;
     }
-    size_t og = conv_ws_take(&total, (size_t)s->n * s->cout * hwo * 2);
-    size_t oa = conv_ws_take(&total, (size_t)s->n * s->cin * hwi * 2);
-    size_t oc = conv_ws_take(&total, (size_t)s->cout * s->cin * k2 * 2);
+    size_t og = take_half(&total, &G);
+    size_t oa = take_half(&total, &A);
+    size_t oc = take_half(&total, &C);
     char *ws = (char *)cuda_ws(be, total);
     if (!ws)
         return -1;
-    char *G = ws + og, *A = ws + oa, *C = ws + oc;
+    G.h = ws + og, A.h = ws + oa, C.h = ws + oc;
     int g_layout = -1; /* layout G was cast in (the plans may differ) */
     if (dw) {
         int nhwc = conv_algo_nhwc(af);
-        if (cu_to_half(be, A, in, s->n, s->cin, hwi, nhwc) ||
-            cu_to_half(be, G, dout, s->n, s->cout, hwo, nhwc) ||
-            conv_algo_run(be, af, A, G, C, 0.0f, ws, algo_ws) ||
-            cu_from_half(be, dw, C, s->cout, s->cin, k2, nhwc, 1.0f))
+        if (to_half_pair(be, L, &A, in, &G, dout, nhwc) ||
+            run_pair(be, L, af, A.h, G.h, C.h, 0.0f, ws, algo_ws) || from_half(be, dw, &C, nhwc, 1.0f))
             return -1;
         g_layout = nhwc;
     }
     if (din) {
         int nhwc = conv_algo_nhwc(ad);
-        if (g_layout != nhwc && cu_to_half(be, G, dout, s->n, s->cout, hwo, nhwc))
+        if (g_layout != nhwc && to_half(be, &G, dout, nhwc))
             return -1;
-        if (cu_to_half(be, C, w, s->cout, s->cin, k2, nhwc) ||
-            conv_algo_run(be, ad, C, G, A, 0.0f, ws, algo_ws) ||
-            cu_from_half(be, din, A, s->n, s->cin, hwi, nhwc, 0.0f))
+        if (to_half(be, &C, w, nhwc) || run_pair(be, L, ad, C.h, G.h, A.h, 0.0f, ws, algo_ws) ||
+            from_half(be, din, &A, nhwc, 0.0f))
             return -1;
     }
     return 0;
+}
+
+int cu_conv2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
+                      const struct conv_shape *s)
+{
+    return conv_forward(be, &conv2d_layer, out, in, w, b, s);
+}
+
+int cu_conv2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
+                       const float *in, const float *w, const struct conv_shape *s)
+{
+    return conv_backward(be, &conv2d_layer, din, dw, db, dout, in, w, s);
 }
 
 int cu_convt2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
                        const struct conv_shape *s)
 {
-    if (shape_ok(s, "convt2d forward"))
-        return -1;
-    if (!out || !in || !w)
-        return err_set("cuda: convt2d forward: NULL tensor");
-    struct conv_geom g;
-    geom_convt(&g, s);
-    struct conv_algo *a;
-    if (plan(be, &g, CONV_BWD_DATA, &a, "convt2d forward"))
-        return -1;
-    long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout, k2 = (long)s->k * s->k;
-    size_t total = conv_algo_ws_bytes(a);
-    if (!half_precision(be)) {
-        void *ws = cuda_ws(be, total);
-        if (!ws || conv_algo_run(be, a, w, in, out, 0.0f, ws, total))
-            return -1;
-    } else {
-        size_t algo_ws = total;
-        size_t oy = conv_ws_take(&total, (size_t)s->n * s->cin * hwi * 2);
-        size_t ow = conv_ws_take(&total, (size_t)s->cin * s->cout * k2 * 2);
-        size_t ox = conv_ws_take(&total, (size_t)s->n * s->cout * hwo * 2);
-        char *ws = (char *)cuda_ws(be, total);
-        if (!ws)
-            return -1;
-        int nhwc = conv_algo_nhwc(a);
-        /* IOHW [cin][cout][k][k] is [N=cin, C=cout, HW=k*k]: NHWC of it is KRSC */
-        if (cu_to_half(be, ws + oy, in, s->n, s->cin, hwi, nhwc) ||
-            cu_to_half(be, ws + ow, w, s->cin, s->cout, k2, nhwc) ||
-            conv_algo_run(be, a, ws + ow, ws + oy, ws + ox, 0.0f, ws, algo_ws) ||
-            cu_from_half(be, out, ws + ox, s->n, s->cout, hwo, nhwc, 0.0f))
-            return -1;
-    }
-    return b ? cu_add_bias(be, out, b, s->n, s->cout, hwo) : 0;
+    return conv_forward(be, &convt2d_layer, out, in, w, b, s);
 }
 
-/* In the conv's terms: G = dout is x, A = in (y), then din (y's gradient,
- * the same size); C = the filter gradient, then the filter. */
 int cu_convt2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
                         const float *in, const float *w, const struct conv_shape *s)
 {
-    if (shape_ok(s, "convt2d backward"))
-        return -1;
-    if (!dout || (dw && !in) || (din && !w))
-        return err_set("cuda: convt2d backward: NULL tensor");
-    long hwi = (long)s->h * s->w, hwo = (long)s->hout * s->wout, k2 = (long)s->k * s->k;
-    if (db && cu_sum_bias(be, db, dout, s->n, s->cout, hwo))
-        return -1;
-    if (!din && !dw)
-        return 0;
-    struct conv_geom g;
-    geom_convt(&g, s);
-    struct conv_algo *af = NULL, *ad = NULL;
-    if ((dw && plan(be, &g, CONV_BWD_FILTER, &af, "convt2d backward-filter")) ||
-        (din && plan(be, &g, CONV_FWD, &ad, "convt2d backward-data")))
-        return -1;
-    size_t algo_ws = max_size(plan_ws(af), plan_ws(ad)), total = algo_ws;
-    if (!half_precision(be)) {
-        void *ws = cuda_ws(be, total);
-        if (!ws)
-            return -1;
-        if (dw && conv_algo_run(be, af, dout, in, dw, 1.0f, ws, algo_ws))
-            return -1;
-        if (din && conv_algo_run(be, ad, dout, w, din, 0.0f, ws, algo_ws))
-            return -1;
-        return 0;
-    }
-    size_t og = conv_ws_take(&total, (size_t)s->n * s->cout * hwo * 2);
-    size_t oa = conv_ws_take(&total, (size_t)s->n * s->cin * hwi * 2);
-    size_t oc = conv_ws_take(&total, (size_t)s->cin * s->cout * k2 * 2);
-    char *ws = (char *)cuda_ws(be, total);
-    if (!ws)
-        return -1;
-    char *G = ws + og, *A = ws + oa, *C = ws + oc;
-    int g_layout = -1;
-    if (dw) {
-        int nhwc = conv_algo_nhwc(af);
-        if (cu_to_half(be, G, dout, s->n, s->cout, hwo, nhwc) ||
-            cu_to_half(be, A, in, s->n, s->cin, hwi, nhwc) ||
-            conv_algo_run(be, af, G, A, C, 0.0f, ws, algo_ws) ||
-            cu_from_half(be, dw, C, s->cin, s->cout, k2, nhwc, 1.0f))
-            return -1;
-        g_layout = nhwc;
-    }
-    if (din) {
-        int nhwc = conv_algo_nhwc(ad);
-        if (g_layout != nhwc && cu_to_half(be, G, dout, s->n, s->cout, hwo, nhwc))
-            return -1;
-        if (cu_to_half(be, C, w, s->cin, s->cout, k2, nhwc) ||
-            conv_algo_run(be, ad, G, C, A, 0.0f, ws, algo_ws) ||
-            cu_from_half(be, din, A, s->n, s->cin, hwi, nhwc, 0.0f))
-            return -1;
-    }
-    return 0;
+    return conv_backward(be, &convt2d_layer, din, dw, db, dout, in, w, s);
 }
