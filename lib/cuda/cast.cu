@@ -16,6 +16,7 @@
  */
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <type_traits>
 
 #include "cuda-impl.h"
 
@@ -35,92 +36,82 @@ template <> __device__ inline __nv_bfloat16 to16<__nv_bfloat16>(float f)
 {
     return __float2bfloat16_rn(f);
 }
-__device__ inline float from16(__half h)
+/* A source element as float (cu_to_half's source is float already). */
+__device__ inline float to_float(float f)
+{
+    return f;
+}
+__device__ inline float to_float(__half h)
 {
     return __half2float(h);
 }
-__device__ inline float from16(__nv_bfloat16 h)
+__device__ inline float to_float(__nv_bfloat16 h)
 {
     return __bfloat162float(h);
 }
 
-template <typename H> __global__ void to16_plain(H *dst, const float *src, long total)
+/* Store v into a 16-bit destination (beta unused: cu_to_half overwrites),
+ * or into a float one as dst = beta*dst + v (dst not read when beta is 0). */
+template <typename H> __device__ inline void put(H *o, float v, float beta)
+{
+    (void)beta;
+    *o = to16<H>(v);
+}
+__device__ inline void put(float *o, float v, float beta)
+{
+    *o = beta == 0.0f ? v : beta * *o + v;
+}
+
+template <typename S, typename D> __global__ void cast_plain(D *dst, const S *src, long total, float beta)
 {
     long step = (long)gridDim.x * blockDim.x;
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step)
-        dst[i] = to16<H>(src[i]);
+        put(dst + i, to_float(src[i]), beta);
 }
 
-template <typename H> __global__ void from16_plain(float *dst, const H *src, long total, float beta)
+/* Element (row, col) of the tile at channel c0, pixel p0 of one image:
+ * false when outside the image, else true with *i its index in NCHW [c][hw] (rows
+ * are channels) or NHWC [hw][c] (rows are pixels). */
+__device__ inline bool tile_at(bool nchw, int c0, long p0, int row, int col, int c, long hw, long *i)
 {
-    long step = (long)gridDim.x * blockDim.x;
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
-        float v = from16(src[i]);
-        dst[i] = beta == 0.0f ? v : beta * dst[i] + v;
-    }
+    int ch = nchw ? c0 + row : c0 + col;
+    long p = nchw ? p0 + col : p0 + row;
+    if (ch >= c || p >= hw)
+        return false;
+    *i = nchw ? (long)ch * hw + p : p * c + ch;
+    return true;
 }
 
-/* src float [n][c][hw] -> dst H [n][hw][c].  Block (TILE, TILE_ROWS); tile
- * (ct, pt) covers channels [ct*TILE, +TILE) and pixels [pt*TILE, +TILE).
- * The loops are uniform across a block, so __syncthreads is safe in them. */
-template <typename H>
-__global__ void to16_nhwc(H *dst, const float *src, int n, int c, long hw, int c_tiles, long p_tiles)
+/* float [n][c][hw] -> 16-bit [n][hw][c], or 16-bit [n][hw][c] -> float
+ * [n][c][hw] (dst = beta*dst + src).  Block (TILE, TILE_ROWS); tile
+ * (ct, pt) covers channels [ct*TILE, +TILE) and pixels [pt*TILE, +TILE):
+ * read along the source's rows, written along the destination's.  The loops
+ * are uniform across a block, so __syncthreads is safe in them. */
+template <typename S, typename D>
+__global__ void cast_transpose(D *dst, const S *src, int n, int c, long hw, int c_tiles, long p_tiles,
+                               float beta)
 {
+    /* the float side is always NCHW: float NCHW -> 16-bit NHWC, or 16-bit NHWC -> float NCHW */
+    constexpr bool nchw = std::is_same<S, float>::value;
     __shared__ float tile[TILE][TILE + 1]; /* +1: no bank conflicts on the transposed read */
     int tx = threadIdx.x, ty = threadIdx.y;
     for (int img = blockIdx.z; img < n; img += gridDim.z)
         for (int ct = blockIdx.y; ct < c_tiles; ct += gridDim.y)
             for (long pt = blockIdx.x; pt < p_tiles; pt += gridDim.x) {
-                const float *s = src + (long)img * c * hw;
-                H *d = dst + (long)img * c * hw;
+                const S *s = src + (long)img * c * hw;
+                D *d = dst + (long)img * c * hw;
                 int c0 = ct * TILE;
                 long p0 = pt * TILE;
                 for (int j = ty; j < TILE; j += TILE_ROWS) {
-                    int ch = c0 + j;
-                    long p = p0 + tx;
-                    if (ch < c && p < hw)
-                        tile[j][tx] = s[(long)ch * hw + p];
+                    long i;
+                    if (tile_at(nchw, c0, p0, j, tx, c, hw, &i))
+                        tile[j][tx] = to_float(s[i]);
                 }
                 __syncthreads();
                 for (int j = ty; j < TILE; j += TILE_ROWS) {
-                    long p = p0 + j;
-                    int ch = c0 + tx;
-                    if (ch < c && p < hw)
-                        d[p * c + ch] = to16<H>(tile[tx][j]);
-                }
-                __syncthreads();
-            }
-}
-
-/* src H [n][hw][c] -> dst float [n][c][hw], dst = beta*dst + src. */
-template <typename H>
-__global__ void from16_nhwc(float *dst, const H *src, int n, int c, long hw, int c_tiles, long p_tiles,
-                            float beta)
-{
-    __shared__ float tile[TILE][TILE + 1];
-    int tx = threadIdx.x, ty = threadIdx.y;
-    for (int img = blockIdx.z; img < n; img += gridDim.z)
-        for (int ct = blockIdx.y; ct < c_tiles; ct += gridDim.y)
-            for (long pt = blockIdx.x; pt < p_tiles; pt += gridDim.x) {
-                const H *s = src + (long)img * c * hw;
-                float *d = dst + (long)img * c * hw;
-                int c0 = ct * TILE;
-                long p0 = pt * TILE;
-                for (int j = ty; j < TILE; j += TILE_ROWS) {
-                    long p = p0 + j;
-                    int ch = c0 + tx;
-                    if (ch < c && p < hw)
-                        tile[j][tx] = from16(s[p * c + ch]);
-                }
-                __syncthreads();
-                for (int j = ty; j < TILE; j += TILE_ROWS) {
-                    int ch = c0 + j;
-                    long p = p0 + tx;
-                    if (ch < c && p < hw) {
-                        float v = tile[tx][j];
-                        float *o = d + (long)ch * hw + p;
-                        *o = beta == 0.0f ? v : beta * *o + v;
-                    }
+                    long i;
+                    if (tile_at(!nchw, c0, p0, j, tx, c, hw, &i))
+                        put(d + i, tile[tx][j], beta);
                 }
                 __syncthreads();
             }
@@ -150,8 +141,10 @@ static void tile_grid(int n, int c, long hw, int *c_tiles, long *p_tiles, dim3 *
     grid->z = (unsigned)min_long(n, GRID_YZ_MAX);
 }
 
-template <typename H>
-static int to_half_t(struct backend *be, H *dst, const float *src, int n, int c, long hw, int nhwc)
+/* Launch the cast of [n, c, hw] from src to dst (what: for errors). */
+template <typename S, typename D>
+static int cast_t(struct backend *be, D *dst, const S *src, int n, int c, long hw, int nhwc, float beta,
+                  const char *what)
 {
     cudaStream_t st = cuda_ctx_of(be)->stream;
     if (nhwc && c > 1 && hw > 1) {
@@ -159,31 +152,14 @@ static int to_half_t(struct backend *be, H *dst, const float *src, int n, int c,
         long p_tiles;
         dim3 grid;
         tile_grid(n, c, hw, &c_tiles, &p_tiles, &grid);
-        to16_nhwc<H><<<grid, dim3(TILE, TILE_ROWS), 0, st>>>(dst, src, n, c, hw, c_tiles, p_tiles);
+        cast_transpose<S, D>
+            <<<grid, dim3(TILE, TILE_ROWS), 0, st>>>(dst, src, n, c, hw, c_tiles, p_tiles, beta);
     } else {
         /* nothing to transpose when c or hw is 1: NCHW and NHWC coincide */
         long total = (long)n * c * hw;
-        to16_plain<H><<<cuda_blocks(be, total, 256), 256, 0, st>>>(dst, src, total);
+        cast_plain<S, D><<<cuda_blocks(be, total, 256), 256, 0, st>>>(dst, src, total, beta);
     }
-    return cuda_launched("to_half");
-}
-
-template <typename H>
-static int from_half_t(struct backend *be, float *dst, const H *src, int n, int c, long hw, int nhwc,
-                       float beta)
-{
-    cudaStream_t st = cuda_ctx_of(be)->stream;
-    if (nhwc && c > 1 && hw > 1) {
-        int c_tiles;
-        long p_tiles;
-        dim3 grid;
-        tile_grid(n, c, hw, &c_tiles, &p_tiles, &grid);
-        from16_nhwc<H><<<grid, dim3(TILE, TILE_ROWS), 0, st>>>(dst, src, n, c, hw, c_tiles, p_tiles, beta);
-    } else {
-        long total = (long)n * c * hw;
-        from16_plain<H><<<cuda_blocks(be, total, 256), 256, 0, st>>>(dst, src, total, beta);
-    }
-    return cuda_launched("from_half");
+    return cuda_launched(what);
 }
 
 int cu_to_half(struct backend *be, void *dst, const float *src, int n, int c, long hw, int nhwc)
@@ -193,8 +169,8 @@ int cu_to_half(struct backend *be, void *dst, const float *src, int n, int c, lo
     if ((long)n * c * hw == 0)
         return 0;
     switch (be->precision) {
-    case BACKEND_BF16: return to_half_t(be, (__nv_bfloat16 *)dst, src, n, c, hw, nhwc);
-    case BACKEND_FP16: return to_half_t(be, (__half *)dst, src, n, c, hw, nhwc);
+    case BACKEND_BF16: return cast_t(be, (__nv_bfloat16 *)dst, src, n, c, hw, nhwc, 0.0f, "to_half");
+    case BACKEND_FP16: return cast_t(be, (__half *)dst, src, n, c, hw, nhwc, 0.0f, "to_half");
     default: return err_set("cuda: to_half: the backend's precision is not 16-bit");
     }
 }
@@ -208,8 +184,8 @@ int cu_from_half(struct backend *be, float *dst, const void *src, int n, int c, 
     if ((long)n * c * hw == 0)
         return 0;
     switch (be->precision) {
-    case BACKEND_BF16: return from_half_t(be, dst, (const __nv_bfloat16 *)src, n, c, hw, nhwc, beta);
-    case BACKEND_FP16: return from_half_t(be, dst, (const __half *)src, n, c, hw, nhwc, beta);
+    case BACKEND_BF16: return cast_t(be, dst, (const __nv_bfloat16 *)src, n, c, hw, nhwc, beta, "from_half");
+    case BACKEND_FP16: return cast_t(be, dst, (const __half *)src, n, c, hw, nhwc, beta, "from_half");
     default: return err_set("cuda: from_half: the backend's precision is not 16-bit");
     }
 }
