@@ -34,103 +34,58 @@ extern "C" {
 // ----------------------------------------------------------------------------
 // arithmetic nvcc may neither contract nor approximate
 
+/* OPS_RN(device, host): the _rn intrinsic in nvcc's device pass, the plain
+ * operator or libm call in its host pass (__CUDA_ARCH__ is defined only in
+ * the device pass). */
+#ifdef __CUDA_ARCH__
+#define OPS_RN(device, host) (device)
+#else
+#define OPS_RN(device, host) (host)
+#endif
+
 OPS_HD float f_add(float a, float b)
 {
-#ifdef __CUDA_ARCH__
-    return __fadd_rn(a, b);
-#else
-    return a + b;
-#endif
+    return OPS_RN(__fadd_rn(a, b), a + b);
 }
-
 OPS_HD float f_sub(float a, float b)
 {
-#ifdef __CUDA_ARCH__
-    return __fsub_rn(a, b);
-#else
-    return a - b;
-#endif
+    return OPS_RN(__fsub_rn(a, b), a - b);
 }
-
 OPS_HD float f_mul(float a, float b)
 {
-#ifdef __CUDA_ARCH__
-    return __fmul_rn(a, b);
-#else
-    return a * b;
-#endif
+    return OPS_RN(__fmul_rn(a, b), a * b);
 }
-
 OPS_HD float f_div(float a, float b)
 {
-#ifdef __CUDA_ARCH__
-    return __fdiv_rn(a, b);
-#else
-    return a / b;
-#endif
+    return OPS_RN(__fdiv_rn(a, b), a / b);
 }
-
 OPS_HD float f_fma(float a, float b, float c)
 {
-#ifdef __CUDA_ARCH__
-    return __fmaf_rn(a, b, c);
-#else
-    return fmaf(a, b, c);
-#endif
+    return OPS_RN(__fmaf_rn(a, b, c), fmaf(a, b, c));
 }
-
 OPS_HD float f_sqrt(float a)
 {
-#ifdef __CUDA_ARCH__
-    return __fsqrt_rn(a);
-#else
-    return sqrtf(a);
-#endif
+    return OPS_RN(__fsqrt_rn(a), sqrtf(a));
 }
-
 OPS_HD double d_add(double a, double b)
 {
-#ifdef __CUDA_ARCH__
-    return __dadd_rn(a, b);
-#else
-    return a + b;
-#endif
+    return OPS_RN(__dadd_rn(a, b), a + b);
 }
-
 OPS_HD double d_sub(double a, double b)
 {
-#ifdef __CUDA_ARCH__
-    return __dsub_rn(a, b);
-#else
-    return a - b;
-#endif
+    return OPS_RN(__dsub_rn(a, b), a - b);
 }
-
 OPS_HD double d_mul(double a, double b)
 {
-#ifdef __CUDA_ARCH__
-    return __dmul_rn(a, b);
-#else
-    return a * b;
-#endif
+    return OPS_RN(__dmul_rn(a, b), a * b);
 }
-
 OPS_HD double d_div(double a, double b)
 {
-#ifdef __CUDA_ARCH__
-    return __ddiv_rn(a, b);
-#else
-    return a / b;
-#endif
+    return OPS_RN(__ddiv_rn(a, b), a / b);
 }
-
 OPS_HD double d_sqrt(double a)
 {
-#ifdef __CUDA_ARCH__
-    return __dsqrt_rn(a);
-#else
-    return sqrt(a);
-#endif
+    return OPS_RN(__dsqrt_rn(a), sqrt(a));
 }
 
 // ----------------------------------------------------------------------------
