@@ -18,30 +18,9 @@ static __global__ void __launch_bounds__(NORM_THREADS)
                   double momentum, double eps)
 {
     __shared__ double sh[RED_SHARED];
-    long stride = (long)c * hw;
-    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
-        const float *x = in + (long)ch * hw;
-        double m, r;
-        if (training) {
-            double v;
-            group_stats(x, n, stride, hw, &m, &v, sh);
-            r = rstd_of(v, eps);
-            if (threadIdx.x == 0) {
-                run_mean[ch] = bn_run_mean(momentum, m, run_mean[ch]);
-                run_var[ch] = bn_run_var(momentum, v, (long)n * hw, run_var[ch]);
-            }
-        } else {
-            m = (double)run_mean[ch];
-            r = rstd_of((double)run_var[ch], eps);
-        }
-        if (threadIdx.x == 0) {
-            mean[ch] = (float)m;
-            rstd[ch] = (float)r;
-        }
-        float a, b;
-        bn_coefs(m, r, gamma ? (double)gamma[ch] : 1.0, beta ? (double)beta[ch] : 0.0, &a, &b);
-        group_apply(out + (long)ch * hw, x, n, stride, hw, a, b);
-    }
+    for (int ch = blockIdx.x; ch < c; ch += gridDim.x)
+        bn_forward_channel(out, mean, rstd, in, gamma, beta, run_mean, run_var, n, c, hw, training, momentum,
+                           eps, ch, sh);
 }
 
 static __global__ void __launch_bounds__(NORM_THREADS)
@@ -50,13 +29,8 @@ static __global__ void __launch_bounds__(NORM_THREADS)
                   int training)
 {
     __shared__ double sh[RED_SHARED];
-    long stride = (long)c * hw;
-    for (int ch = blockIdx.x; ch < c; ch += gridDim.x) {
-        long off = (long)ch * hw;
-        group_backward(din ? din + off : NULL, dgamma ? dgamma + ch : NULL, dbeta ? dbeta + ch : NULL,
-                       dout + off, in + off, mean[ch], rstd[ch], gamma ? gamma[ch] : 1.0f, n, stride, hw,
-                       training, sh);
-    }
+    for (int ch = blockIdx.x; ch < c; ch += gridDim.x)
+        bn_backward_channel(din, dgamma, dbeta, dout, in, mean, rstd, gamma, n, c, hw, training, ch, sh);
 }
 
 int cu_batchnorm_forward(struct backend *be, float *out, float *mean, float *rstd, const float *in,

@@ -14,19 +14,8 @@ static __global__ void __launch_bounds__(NORM_THREADS)
     in_fwd_kernel(float *out, float *mean, float *rstd, const float *in, int planes, long hw, double eps)
 {
     __shared__ double sh[RED_SHARED];
-    for (int pl = blockIdx.x; pl < planes; pl += gridDim.x) {
-        const float *x = in + (long)pl * hw;
-        double m, v;
-        group_stats(x, 1, hw, hw, &m, &v, sh);
-        double r = rstd_of(v, eps);
-        if (threadIdx.x == 0) {
-            mean[pl] = (float)m;
-            rstd[pl] = (float)r;
-        }
-        float a, b;
-        in_coefs(m, r, &a, &b);
-        group_apply(out + (long)pl * hw, x, 1, hw, hw, a, b);
-    }
+    for (int pl = blockIdx.x; pl < planes; pl += gridDim.x)
+        in_forward_plane(out, mean, rstd, in, hw, eps, pl, sh);
 }
 
 static __global__ void __launch_bounds__(NORM_THREADS)
@@ -34,11 +23,8 @@ static __global__ void __launch_bounds__(NORM_THREADS)
                   int planes, long hw)
 {
     __shared__ double sh[RED_SHARED];
-    for (int pl = blockIdx.x; pl < planes; pl += gridDim.x) {
-        long off = (long)pl * hw;
-        group_backward(din + off, NULL, NULL, dout + off, in + off, mean[pl], rstd[pl], 1.0f, 1, hw, hw, 1,
-                       sh);
-    }
+    for (int pl = blockIdx.x; pl < planes; pl += gridDim.x)
+        in_backward_plane(din, dout, in, mean, rstd, hw, pl, sh);
 }
 
 int cu_instnorm_forward(struct backend *be, float *out, float *mean, float *rstd, const float *in, int planes,

@@ -10,12 +10,23 @@
  * (T is a compile-time constant of each kernel).  The order differs from
  * the CPU's sequential double sums, which is the one place where GPU and
  * CPU statistics may differ (by an ulp of double, rarely visible in float).
+ *
+ * The functions are host-callable too, for tests/cuda: on the host a
+ * "block" is one thread, so every sum is the plain sequential one.
  */
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include "ops-math.cuh"
+
+#ifdef __CUDA_ARCH__
+#define RED_TID threadIdx.x /* this thread's index in its block */
+#define RED_NT  blockDim.x  /* the block's threads */
+#else
+#define RED_TID 0u
+#define RED_NT  1u
+#endif
 
 /* doubles of __shared__ scratch one block_sum needs */
 #define RED_SHARED 33
@@ -30,9 +41,11 @@ static __device__ __forceinline__ double warp_sum(double v)
 
 /* The sum of v over the block, returned to every thread.  Every thread of
  * the block must call it (blockDim.x a multiple of 32, at most 1024); sh is
- * __shared__ double[RED_SHARED], reusable right after the call returns. */
-static __device__ double block_sum(double v, double *sh)
+ * __shared__ double[RED_SHARED], reusable right after the call returns.
+ * On the host: v itself (sh unused). */
+OPS_HD double block_sum(double v, double *sh)
 {
+#ifdef __CUDA_ARCH__
     const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
     v = warp_sum(v);
     __syncthreads(); /* a previous call's readers of sh[32] are done */
@@ -47,22 +60,25 @@ static __device__ double block_sum(double v, double *sh)
     }
     __syncthreads();
     return sh[32];
+#else
+    (void)sh;
+    return v;
+#endif
 }
 
 /* This thread's share of term(p) over p = i*stride + j, i < nseg, j < len
  * (nseg strided segments of len values), in a fixed order. */
-template <class F> static __device__ double thread_sum_segs(int nseg, long stride, long len, F term)
+template <class F> OPS_HD double thread_sum_segs(int nseg, long stride, long len, F term)
 {
     double acc = 0.0;
     for (int i = 0; i < nseg; i++)
-        for (long j = threadIdx.x; j < len; j += blockDim.x)
+        for (long j = RED_TID; j < len; j += RED_NT)
             acc = d_add(acc, term((long)i * stride + j));
     return acc;
 }
 
 /* The block's sum of term(p) over the segments, returned to every thread. */
-template <class F>
-static __device__ double block_sum_segs(int nseg, long stride, long len, F term, double *sh)
+template <class F> OPS_HD double block_sum_segs(int nseg, long stride, long len, F term, double *sh)
 {
     return block_sum(thread_sum_segs(nseg, stride, len, term), sh);
 }
