@@ -164,109 +164,92 @@ static int set_descs(struct conv_algo *a, int nhwc, cudnnStatus_t *why)
     return 0;
 }
 
-/* Copy n cuDNN perf structs (any direction) into p. */
-#define COPY_PERF(p, r, n)                                                                                   \
-    do {                                                                                                     \
-        for (int i_ = 0; i_ < (n); i_++) {                                                                   \
-            (p)[i_].algo = (int)(r)[i_].algo;                                                                \
-            (p)[i_].status = (r)[i_].status;                                                                 \
-            (p)[i_].memory = (r)[i_].memory;                                                                 \
-            (p)[i_].math = (r)[i_].mathType;                                                                 \
-        }                                                                                                    \
-    } while (0)
-
 static int clamp_count(int n)
 {
     return n < 1 ? PERF_MAX : n > PERF_MAX ? PERF_MAX : n;
 }
 
-/* cuDNN's heuristic ranking of every algorithm for the plan (status per
- * algorithm).  The status of the query itself is returned: a refusal means
- * no algorithm for this layout, not a failure of ours. */
-static cudnnStatus_t heuristics(cudnnHandle_t h, const struct conv_algo *a, struct perf *p, int *np)
+/* One cuDNN ranking query with perf results of type R: the direction's
+ * algorithm count (max_count), then query(count, &got, results), whose
+ * results are copied into p (*np of them).  The status of the queries. */
+template <typename R, typename Q>
+static cudnnStatus_t perf_query(cudnnHandle_t h, cudnnStatus_t (*max_count)(cudnnHandle_t, int *), Q query,
+                                struct perf *p, int *np)
 {
+    R r[PERF_MAX];
     int want = 0, got = 0;
-    cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+    *np = 0;
+    cudnnStatus_t s = max_count(h, &want);
+    if (s == CUDNN_STATUS_SUCCESS)
+        s = query(clamp_count(want), &got, r);
+    if (s != CUDNN_STATUS_SUCCESS)
+        return s;
+    *np = got < 0 ? 0 : got > PERF_MAX ? PERF_MAX : got;
+    for (int i = 0; i < *np; i++) {
+        p[i].algo = (int)r[i].algo;
+        p[i].status = r[i].status;
+        p[i].memory = r[i].memory;
+        p[i].math = r[i].mathType;
+    }
+    return s;
+}
+
+/* The plan's algorithms as cuDNN ranks them (a status per algorithm): by
+ * its heuristics (find 0), or timed by FindEx on the real buffers in1, in2
+ * -> out with workspace ws (find 1; sorted by time).  The status of the
+ * query itself is returned: a refusal means no algorithm for this layout,
+ * not a failure of ours. */
+static cudnnStatus_t ranking(cudnnHandle_t h, const struct conv_algo *a, int find, const void *in1,
+                             const void *in2, void *out, void *ws, size_t ws_bytes, struct perf *p, int *np)
+{
     *np = 0;
     switch (a->dir) {
-    case CONV_FWD: {
-        cudnnConvolutionFwdAlgoPerf_t r[PERF_MAX];
-        s = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &want);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnGetConvolutionForwardAlgorithm_v7(h, a->xd, a->wd, a->cd, a->yd, clamp_count(want), &got,
-                                                       r);
-        if (s == CUDNN_STATUS_SUCCESS)
-            COPY_PERF(p, r, got);
-        break;
+    case CONV_FWD:
+        return perf_query<cudnnConvolutionFwdAlgoPerf_t>(
+            h, cudnnGetConvolutionForwardAlgorithmMaxCount,
+            [&](int n, int *got, cudnnConvolutionFwdAlgoPerf_t *r) {
+                if (find)
+                    return cudnnFindConvolutionForwardAlgorithmEx(h, a->xd, in1, a->wd, in2, a->cd, a->yd,
+                                                                  out, n, got, r, ws, ws_bytes);
+                return cudnnGetConvolutionForwardAlgorithm_v7(h, a->xd, a->wd, a->cd, a->yd, n, got, r);
+            },
+            p, np);
+    case CONV_BWD_DATA:
+        return perf_query<cudnnConvolutionBwdDataAlgoPerf_t>(
+            h, cudnnGetConvolutionBackwardDataAlgorithmMaxCount,
+            [&](int n, int *got, cudnnConvolutionBwdDataAlgoPerf_t *r) {
+                if (find)
+                    return cudnnFindConvolutionBackwardDataAlgorithmEx(h, a->wd, in1, a->yd, in2, a->cd,
+                                                                       a->xd, out, n, got, r, ws, ws_bytes);
+                return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, a->wd, a->yd, a->cd, a->xd, n, got, r);
+            },
+            p, np);
+    case CONV_BWD_FILTER:
+        return perf_query<cudnnConvolutionBwdFilterAlgoPerf_t>(
+            h, cudnnGetConvolutionBackwardFilterAlgorithmMaxCount,
+            [&](int n, int *got, cudnnConvolutionBwdFilterAlgoPerf_t *r) {
+                if (find)
+                    return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, a->xd, in1, a->yd, in2, a->cd,
+                                                                         a->wd, out, n, got, r, ws, ws_bytes);
+                return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, a->xd, a->yd, a->cd, a->wd, n, got,
+                                                                     r);
+            },
+            p, np);
     }
-    case CONV_BWD_DATA: {
-        cudnnConvolutionBwdDataAlgoPerf_t r[PERF_MAX];
-        s = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &want);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, a->wd, a->yd, a->cd, a->xd, clamp_count(want),
-                                                            &got, r);
-        if (s == CUDNN_STATUS_SUCCESS)
-            COPY_PERF(p, r, got);
-        break;
-    }
-    case CONV_BWD_FILTER: {
-        cudnnConvolutionBwdFilterAlgoPerf_t r[PERF_MAX];
-        s = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &want);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, a->xd, a->yd, a->cd, a->wd,
-                                                              clamp_count(want), &got, r);
-        if (s == CUDNN_STATUS_SUCCESS)
-            COPY_PERF(p, r, got);
-        break;
-    }
-    }
-    if (s == CUDNN_STATUS_SUCCESS)
-        *np = got < 0 ? 0 : got > PERF_MAX ? PERF_MAX : got;
-    return s;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* cuDNN's heuristic ranking of every algorithm for the plan. */
+static cudnnStatus_t heuristics(cudnnHandle_t h, const struct conv_algo *a, struct perf *p, int *np)
+{
+    return ranking(h, a, 0, NULL, NULL, NULL, NULL, 0, p, np);
 }
 
 /* Time every algorithm on the real buffers (FindEx sorts by time). */
 static cudnnStatus_t find_ex(cudnnHandle_t h, const struct conv_algo *a, const void *in1, const void *in2,
                              void *out, void *ws, size_t ws_bytes, struct perf *p, int *np)
 {
-    int want = 0, got = 0;
-    cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
-    *np = 0;
-    switch (a->dir) {
-    case CONV_FWD: {
-        cudnnConvolutionFwdAlgoPerf_t r[PERF_MAX];
-        s = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &want);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnFindConvolutionForwardAlgorithmEx(h, a->xd, in1, a->wd, in2, a->cd, a->yd, out,
-                                                       clamp_count(want), &got, r, ws, ws_bytes);
-        if (s == CUDNN_STATUS_SUCCESS)
-            COPY_PERF(p, r, got);
-        break;
-    }
-    case CONV_BWD_DATA: {
-        cudnnConvolutionBwdDataAlgoPerf_t r[PERF_MAX];
-        s = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &want);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnFindConvolutionBackwardDataAlgorithmEx(h, a->wd, in1, a->yd, in2, a->cd, a->xd, out,
-                                                            clamp_count(want), &got, r, ws, ws_bytes);
-        if (s == CUDNN_STATUS_SUCCESS)
-            COPY_PERF(p, r, got);
-        break;
-    }
-    case CONV_BWD_FILTER: {
-        cudnnConvolutionBwdFilterAlgoPerf_t r[PERF_MAX];
-        s = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &want);
-        if (s == CUDNN_STATUS_SUCCESS)
-            s = cudnnFindConvolutionBackwardFilterAlgorithmEx(h, a->xd, in1, a->yd, in2, a->cd, a->wd, out,
-                                                              clamp_count(want), &got, r, ws, ws_bytes);
-        if (s == CUDNN_STATUS_SUCCESS)
-            COPY_PERF(p, r, got);
-        break;
-    }
-    }
-    if (s == CUDNN_STATUS_SUCCESS)
-        *np = got < 0 ? 0 : got > PERF_MAX ? PERF_MAX : got;
-    return s;
+    return ranking(h, a, 1, in1, in2, out, ws, ws_bytes, p, np);
 }
 
 /* The workspace algo needs under the descriptor's current math type. */
