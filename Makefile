@@ -85,7 +85,8 @@ $(BUILD)/lib $(BUILD)/tests $(BUILD)/gpu-tests $(BUILD)/bench $(BUILD)/cuda $(BI
 	mkdir -p $@
 
 # The CUDA backend (-rdynamic above lets it call err_set in the executable)
-# and the host-only checks of its per-element math (tests/cuda).
+# and the host-only checks of its per-element math (tests/cuda), which link
+# the CPU backend to compare against.
 cuda: $(CUDA_SO) $(CU_TESTS)
 
 $(BUILD)/cuda/%.o: lib/cuda/%.cu $(wildcard lib/cuda/*.h lib/cuda/*.cuh lib/*.h) | $(BUILD)/cuda
@@ -94,8 +95,9 @@ $(BUILD)/cuda/%.o: lib/cuda/%.cu $(wildcard lib/cuda/*.h lib/cuda/*.cuh lib/*.h)
 $(CUDA_SO): $(CU_OBJ)
 	$(NVCC) -shared -o $@ $^ -L$(CUDA_HOME)/lib64 -lcudnn -lcudart -Xlinker -rpath,$(CUDA_HOME)/lib64
 
-$(BUILD)/tests/%: tests/cuda/%.cu $(wildcard lib/cuda/*.cuh) | $(BUILD)/tests
-	$(NVCC) -std=c++20 -O2 -Ilib -Ilib/cuda -o $@ $<
+$(BUILD)/tests/%: tests/cuda/%.cu $(wildcard lib/cuda/*.cuh lib/*.h) $(LIBA) | $(BUILD)/tests
+	$(NVCC) -std=c++20 -O2 -Ilib -Ilib/cuda -Xcompiler -fopenmp,-Wall,-Wextra$(if $(WERROR),$(comma)-Werror) \
+	  $(if $(WERROR),-Werror all-warnings) -o $@ $< $(LIBA) $(LDLIBS)
 
 # On a GPU machine: every CUDA op against the CPU backend, whole training
 # steps, translate and train.sh on the GPU (one short script, tests/gpu/run.sh).

@@ -1,12 +1,16 @@
 /*
  * test_ops_math: the per-element math of the CUDA backend's kernels
- * (lib/cuda/ops-math.cuh), run on the CPU, against straightforward
- * transcriptions of the CPU backend's loops (lib/backend-cpu.c,
- * backend-cpu-optim.c, backend-cpu-pool.c).  No GPU is touched: this checks
- * the index logic, the edge cases and the float operation order on any
- * machine with nvcc; the device side differs only in the _rn intrinsics
- * behind ops-math's f_* / d_* wrappers.  Everything that the CPU computes
- * in a fixed order is compared bit for bit.  TAP output.
+ * (lib/cuda/ops-math.cuh, and norm.cuh / reduce.cuh, whose block is one
+ * thread on the host), run on the CPU and assembled into whole ops as the
+ * kernels assemble them, against the CPU backend's own ops called through
+ * the public API (lib/layers.h, layers-pool.h, optim.h; sumsq through the
+ * vtable).  No GPU is touched: this checks the index logic, the edge cases
+ * and the float operation order on any machine with nvcc; the device side
+ * differs only in the _rn intrinsics behind ops-math's f_* / d_* wrappers
+ * and in the order of its block reductions.  Everything that the CPU
+ * computes in a fixed order is compared bit for bit (the CPU backend runs
+ * on one OpenMP thread here, so its loss sum is sequential too).  TAP
+ * output.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -15,7 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops-math.cuh"
+#include <omp.h>
+
+#include "norm.cuh" /* and reduce.cuh, ops-math.cuh */
+
+extern "C" {
+#include "backend-impl.h" /* the sumsq entry, which optim.h only uses inside clip_grad_norm */
+#include "err.h"
+#include "optim.h"
+}
 
 // ----------------------------------------------------------------------------
 // TAP
@@ -34,6 +46,28 @@ static void ok(int cond, const char *fmt, ...)
     vprintf(fmt, ap);
     printf("\n");
     va_end(ap);
+}
+
+/* The CPU backend, and a check that one of its ops succeeded. */
+static backend_t cpu;
+
+static void cpu_ok(int rc, const char *op)
+{
+    if (rc) {
+        printf("Bail out! cpu %s: %s\n", op, err_msg());
+        exit(1);
+    }
+}
+#define CPU(call) cpu_ok((call), #call)
+
+static float *floats(long n)
+{
+    float *p = (float *)malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!p) {
+        printf("Bail out! out of memory\n");
+        exit(1);
+    }
+    return p;
 }
 
 static int same_f(float a, float b)
@@ -95,62 +129,25 @@ static const float specials[] = {0.0f,   -0.0f, 1.0f,   -1.0f, 0.5f,     -0.5f, 
 #define N_SPECIALS (int)(sizeof specials / sizeof specials[0])
 
 // ----------------------------------------------------------------------------
-// reflection padding (lib/backend-cpu.c)
-
-static int ref_reflect(int i, int n)
-{
-    if (i < 0)
-        return -i;
-    if (i >= n)
-        return 2 * n - 2 - i;
-    return i;
-}
-
-static void ref_reflpad_forward(float *out, const float *in, int planes, int h, int w, int pad)
-{
-    int ho = h + 2 * pad, wo = w + 2 * pad;
-    for (int pl = 0; pl < planes; pl++) {
-        const float *src = in + (long)pl * h * w;
-        float *dst = out + (long)pl * ho * wo;
-        for (int oy = 0; oy < ho; oy++) {
-            const float *srow = src + (long)ref_reflect(oy - pad, h) * w;
-            float *d = dst + (long)oy * wo;
-            for (int x = 0; x < pad; x++)
-                d[x] = srow[pad - x];
-            memcpy(d + pad, srow, sizeof(float) * w);
-            for (int x = 0; x < pad; x++)
-                d[pad + w + x] = srow[w - 2 - x];
-        }
-    }
-}
-
-static void ref_reflpad_backward(float *din, const float *dout, int planes, int h, int w, int pad)
-{
-    int ho = h + 2 * pad, wo = w + 2 * pad;
-    for (int pl = 0; pl < planes; pl++) {
-        float *dst = din + (long)pl * h * w;
-        const float *src = dout + (long)pl * ho * wo;
-        memset(dst, 0, sizeof(float) * h * w);
-        for (int oy = 0; oy < ho; oy++) {
-            float *drow = dst + (long)ref_reflect(oy - pad, h) * w;
-            const float *s = src + (long)oy * wo;
-            for (int x = 0; x < pad; x++)
-                drow[pad - x] += s[x];
-            for (int x = 0; x < w; x++)
-                drow[x] += s[pad + x];
-            for (int x = 0; x < pad; x++)
-                drow[w - 2 - x] += s[pad + w + x];
-        }
-    }
-}
+// reflection padding
 
 static void test_reflpad(void)
 {
+    /* the CPU's reflection, read off its padding of an n x n plane that
+     * holds each pixel's own index, padded by n-1: every |i| < n */
     int bad = 0;
-    for (int n = 1; n <= 12; n++)
-        for (int i = -(n - 1); i <= 2 * n - 2; i++)
-            bad += reflect_index(i, n) != ref_reflect(i, n);
-    ok(!bad, "reflect_index matches the CPU's reflect for |i| < n");
+    for (int n = 1; n <= 12; n++) {
+        int pad = n - 1, no = n + 2 * pad;
+        float in[12 * 12], out[34 * 34];
+        for (int i = 0; i < n * n; i++)
+            in[i] = (float)i;
+        CPU(reflpad_forward(cpu, out, in, 1, n, n, pad));
+        for (int oy = 0; oy < no; oy++)
+            for (int ox = 0; ox < no; ox++)
+                bad +=
+                    out[oy * no + ox] != (float)(reflect_index(oy - pad, n) * n + reflect_index(ox - pad, n));
+    }
+    ok(!bad, "reflect_index matches the CPU's reflection for |i| < n");
 
     static const int shapes[][4] = {{2, 1, 1, 0}, {1, 2, 3, 1},   {3, 5, 4, 3}, {2, 7, 7, 3},  {1, 4, 9, 3},
                                     {1, 3, 3, 2}, {2, 16, 16, 3}, {1, 2, 2, 1}, {2, 9, 5, 4},  {1, 64, 64, 3},
@@ -159,10 +156,9 @@ static void test_reflpad(void)
         int planes = shapes[si][0], h = shapes[si][1], w = shapes[si][2], pad = shapes[si][3];
         int ho = h + 2 * pad, wo = w + 2 * pad;
         long nin = (long)planes * h * w, nout = (long)planes * ho * wo;
-        float *in = (float *)malloc(sizeof(float) * nin), *out = (float *)malloc(sizeof(float) * nout);
-        float *ref = (float *)malloc(sizeof(float) * nout), *dref = (float *)malloc(sizeof(float) * nin);
+        float *in = floats(nin), *out = floats(nout), *ref = floats(nout), *din = floats(nin);
         fill(in, nin, 1);
-        ref_reflpad_forward(ref, in, planes, h, w, pad);
+        CPU(reflpad_forward(cpu, ref, in, planes, h, w, pad));
         /* the kernel's gather */
         for (long i = 0; i < nout; i++) {
             int ox = (int)(i % wo), oy = (int)(i / wo % ho);
@@ -172,19 +168,19 @@ static void test_reflpad(void)
         ok(memcmp(out, ref, sizeof(float) * nout) == 0, "reflpad forward %dx%dx%d pad %d", planes, h, w, pad);
 
         fill(out, nout, 0); /* dout: finite, mixed magnitudes, signed zeros */
-        ref_reflpad_backward(dref, out, planes, h, w, pad);
+        CPU(reflpad_backward(cpu, din, out, planes, h, w, pad));
         int bwd_bad = 0;
         for (long i = 0; i < nin; i++) {
             int ix = (int)(i % w), iy = (int)(i / w % h);
             long pl = i / w / h;
-            bwd_bad += !same_f(reflpad_grad(out + pl * ho * wo, h, w, pad, iy, ix), dref[i]);
+            bwd_bad += !same_f(reflpad_grad(out + pl * ho * wo, h, w, pad, iy, ix), din[i]);
         }
         ok(!bwd_bad, "reflpad backward (gather) %dx%dx%d pad %d bit for bit with the CPU's scatter", planes,
            h, w, pad);
         free(in);
         free(out);
         free(ref);
-        free(dref);
+        free(din);
     }
 
     /* the data is order-sensitive: summing a pixel's entries in another order
@@ -209,48 +205,39 @@ static void test_reflpad(void)
 }
 
 // ----------------------------------------------------------------------------
-// activations (lib/backend-cpu.c)
-
-static float ref_act_fwd(float x, int kind)
-{
-    switch (kind) {
-    case ACT_RELU: return x > 0 ? x : 0.0f;
-    case ACT_LRELU: return x > 0 ? x : x * ACT_LRELU_SLOPE;
-    default: return tanhf(x);
-    }
-}
-
-static float ref_act_bwd(float g, float y, int kind)
-{
-    switch (kind) {
-    case ACT_RELU: return y > 0 ? g : 0.0f;
-    case ACT_LRELU: return y > 0 ? g : g * ACT_LRELU_SLOPE;
-    default: return g * (1.0f - y * y);
-    }
-}
+// activations
 
 static void test_act(void)
 {
     static const char *names[] = {"relu", "lrelu", "tanh"};
+    /* every pair (x, g) of specials (NaN, +-0, +-inf, subnormals ...), then
+     * random pairs; the backward works from y = the forward of x */
+    const long npairs = (long)N_SPECIALS * N_SPECIALS, n = npairs + 100000;
+    float *x = floats(n), *g = floats(n), *y = floats(n), *yref = floats(n), *d = floats(n),
+          *dref = floats(n);
     for (int kind = ACT_RELU; kind <= ACT_TANH; kind++) {
-        int bad_f = 0, bad_b = 0;
-        for (int i = 0; i < N_SPECIALS; i++) {
-            float x = specials[i];
-            float y = act_fwd(x, (enum act_kind)kind);
-            bad_f += !same_f(y, ref_act_fwd(x, kind));
-            for (int j = 0; j < N_SPECIALS; j++)
-                bad_b +=
-                    !same_f(act_bwd(specials[j], y, (enum act_kind)kind), ref_act_bwd(specials[j], y, kind));
+        enum act_kind k = (enum act_kind)kind;
+        for (long i = 0; i < n; i++) {
+            x[i] = i < npairs ? specials[i / N_SPECIALS] : rnd_float(1);
+            g[i] = i < npairs ? specials[i % N_SPECIALS] : rnd_float(1);
         }
-        for (int i = 0; i < 100000; i++) {
-            float x = rnd_float(1), g = rnd_float(1);
-            float y = act_fwd(x, (enum act_kind)kind);
-            bad_f += !same_f(y, ref_act_fwd(x, kind));
-            bad_b += !same_f(act_bwd(g, y, (enum act_kind)kind), ref_act_bwd(g, y, kind));
-        }
-        ok(!bad_f, "%s forward matches the CPU (specials, NaN, +-0, +-inf, subnormals)", names[kind]);
-        ok(!bad_b, "%s backward from the output matches the CPU", names[kind]);
+        for (long i = 0; i < n; i++)
+            y[i] = act_fwd(x[i], k);
+        CPU(act_forward(cpu, yref, x, n, k));
+        for (long i = 0; i < n; i++)
+            d[i] = act_bwd(g[i], y[i], k);
+        CPU(act_backward(cpu, dref, g, y, n, k));
+        ok(memcmp(y, yref, sizeof(float) * n) == 0,
+           "%s forward matches the CPU (specials, NaN, +-0, +-inf, subnormals)", names[kind]);
+        ok(memcmp(d, dref, sizeof(float) * n) == 0, "%s backward from the output matches the CPU",
+           names[kind]);
     }
+    free(x);
+    free(g);
+    free(y);
+    free(yref);
+    free(d);
+    free(dref);
     ok(act_fwd(NAN, ACT_RELU) == 0.0f && act_bwd(1.0f, NAN, ACT_RELU) == 0.0f &&
            act_bwd(1.0f, 0.0f, ACT_RELU) == 0.0f && act_bwd(1.0f, -0.0f, ACT_LRELU) == ACT_LRELU_SLOPE,
        "relu maps NaN to 0; the derivative at 0 is the negative side's");
@@ -260,30 +247,7 @@ static void test_act(void)
 }
 
 // ----------------------------------------------------------------------------
-// means and losses (lib/backend-cpu.c)
-
-static double ref_loss_forward(const float *x, const float *target, float tv, long n, int kind)
-{
-    double s = 0;
-    for (long i = 0; i < n; i++) {
-        double d = (double)x[i] - (target ? target[i] : tv);
-        s += kind == LOSS_MSE ? d * d : fabs(d);
-    }
-    return s;
-}
-
-static void ref_loss_backward(float *dx, const float *x, const float *target, float tv, float scale, long n,
-                              int kind)
-{
-    float k = (kind == LOSS_MSE ? 2.0f : 1.0f) * scale / (float)n;
-    for (long i = 0; i < n; i++) {
-        float d = x[i] - (target ? target[i] : tv);
-        if (kind == LOSS_MSE)
-            dx[i] += k * d;
-        else
-            dx[i] += d > 0 ? k : d < 0 ? -k : 0.0f;
-    }
-}
+// means and losses
 
 static void test_loss(void)
 {
@@ -291,34 +255,38 @@ static void test_loss(void)
     static const float tvs[] = {0.0f, 1.0f, -1.0f, 0.9f};
     static const float scales[] = {1.0f, 10.0f, 0.5f, 0.1f, -3.0f};
     for (int kind = LOSS_MSE; kind <= LOSS_L1; kind++) {
+        enum loss_kind lk = (enum loss_kind)kind;
         const char *name = kind == LOSS_MSE ? "mse" : "l1";
-        int bad_sum = 0, bad_val = 0, bad_k = 0, bad_g = 0;
+        int bad_val = 0, bad_k = 0, bad_g = 0;
         for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
             long n = sizes[si];
-            float *x = (float *)malloc(sizeof(float) * n), *t = (float *)malloc(sizeof(float) * n);
-            float *dx = (float *)malloc(sizeof(float) * n), *dref = (float *)malloc(sizeof(float) * n);
+            float *x = floats(n), *t = floats(n), *dx = floats(n), *dref = floats(n);
             fill(x, n, 0);
             fill(t, n, 0);
             for (long i = 0; i < n; i += 5)
                 t[i] = x[i]; /* d = 0: sign(0) = 0 for L1 */
+            /* the CPU's k, read off its backward where x - t = 1: dx = 0 + k */
+            for (size_t ki = 0; ki < sizeof scales / sizeof scales[0]; ki++) {
+                for (long i = 0; i < n; i++)
+                    dx[i] = 1.0f, dref[i] = 0.0f;
+                CPU(loss_backward(cpu, dref, dx, NULL, 0.0f, scales[ki], n, lk));
+                bad_k += !same_f(loss_grad_coef(scales[ki], n, lk), dref[0]);
+            }
             for (int ti = 0; ti < 5; ti++) {
                 const float *tg = ti == 4 ? t : NULL;
-                float tv = ti < 4 ? tvs[ti] : 0.0f;
+                float tv = ti < 4 ? tvs[ti] : 0.0f, val;
                 double s = 0.0; /* the device's per-thread order: sequential */
                 for (long i = 0; i < n; i++)
-                    s = d_add(s, loss_term(x[i], tg ? tg[i] : tv, (enum loss_kind)kind));
-                double ref = ref_loss_forward(x, tg, tv, n, kind);
-                bad_sum += !same_d(s, ref);
-                bad_val += !same_f(mean_of(s, n), (float)(ref / n));
+                    s = d_add(s, loss_term(x[i], tg ? tg[i] : tv, lk));
+                CPU(loss_forward(cpu, &val, x, tg, tv, n, lk));
+                bad_val += !same_f(mean_of(s, n), val);
                 for (size_t ki = 0; ki < sizeof scales / sizeof scales[0]; ki++) {
-                    float scale = scales[ki];
-                    float k = loss_grad_coef(scale, n, (enum loss_kind)kind);
-                    bad_k += !same_f(k, (kind == LOSS_MSE ? 2.0f : 1.0f) * scale / (float)n);
+                    float k = loss_grad_coef(scales[ki], n, lk);
                     fill(dx, n, 0);
                     memcpy(dref, dx, sizeof(float) * n);
-                    ref_loss_backward(dref, x, tg, tv, scale, n, kind);
+                    CPU(loss_backward(cpu, dref, x, tg, tv, scales[ki], n, lk));
                     for (long i = 0; i < n; i++)
-                        dx[i] = loss_grad_acc(dx[i], x[i], tg ? tg[i] : tv, k, (enum loss_kind)kind);
+                        dx[i] = loss_grad_acc(dx[i], x[i], tg ? tg[i] : tv, k, lk);
                     bad_g += memcmp(dx, dref, sizeof(float) * n) != 0;
                 }
             }
@@ -327,10 +295,11 @@ static void test_loss(void)
             free(dx);
             free(dref);
         }
-        ok(!bad_sum, "%s loss terms summed in order equal the CPU's double sum (target array and constant)",
+        ok(!bad_val,
+           "%s loss value (float)(sum / n), terms summed in order, matches the CPU (target array "
+           "and constant)",
            name);
-        ok(!bad_val, "%s loss value (float)(sum / n) matches", name);
-        ok(!bad_k, "%s gradient coefficient k = c*scale/(float)n matches", name);
+        ok(!bad_k, "%s gradient coefficient k = c*scale/(float)n matches the CPU's", name);
         ok(!bad_g, "%s backward accumulates dx += ... bit for bit", name);
     }
     float dx = 1.0f;
@@ -341,149 +310,34 @@ static void test_loss(void)
     ok(isnan(loss_term(NAN, 0.0f, LOSS_MSE)) && isinf(loss_term(INFINITY, 0.0f, LOSS_L1)),
        "loss terms propagate NaN and inf");
 
-    /* mean rows */
+    /* mean rows: 20 rows of m values, one dout per row */
+    enum { ROWS = 20 };
     int bad = 0;
     for (long m = 1; m < 2000; m = m * 3 + 1) {
-        float x[4000];
-        fill(x, m, 0);
-        double s = 0, r = 0;
-        for (long j = 0; j < m; j++) {
-            s = d_add(s, (double)x[j]);
-            r += x[j];
+        float *x = floats(ROWS * m), *din = floats(ROWS * m), *dref = floats(ROWS * m);
+        float mean[ROWS], mref[ROWS], dout[ROWS];
+        fill(x, ROWS * m, 0);
+        fill(dout, ROWS, 1);
+        for (int r = 0; r < ROWS; r++) {
+            double s = 0.0;
+            for (long j = 0; j < m; j++)
+                s = d_add(s, (double)x[r * m + j]);
+            mean[r] = mean_of(s, m);
         }
-        bad += !same_f(mean_of(s, m), (float)(r / m));
-        for (int i = 0; i < 20; i++) {
-            float g = rnd_float(1);
-            bad += !same_f(mean_grad(g, m), g / (float)m);
-        }
+        for (long i = 0; i < ROWS * m; i++)
+            din[i] = mean_grad(dout[i / m], m);
+        CPU(mean_forward(cpu, mref, x, ROWS, m));
+        CPU(mean_backward(cpu, dref, dout, ROWS, m));
+        bad += memcmp(mean, mref, sizeof mean) != 0 || memcmp(din, dref, sizeof(float) * ROWS * m) != 0;
+        free(x);
+        free(din);
+        free(dref);
     }
     ok(!bad, "mean rows: (float)(sum / m) and the backward dout / (float)m match");
 }
 
 // ----------------------------------------------------------------------------
-// norms (lib/backend-cpu.c plane_stats, batchnorm, instnorm, norm_backward_group)
-
-static void ref_plane_stats(const float *x, int n, long stride, long hw, double *mean, double *var)
-{
-    double s = 0;
-    for (int i = 0; i < n; i++) {
-        const float *p = x + i * stride;
-        for (long j = 0; j < hw; j++)
-            s += p[j];
-    }
-    double m = s / ((double)n * hw), v = 0;
-    for (int i = 0; i < n; i++) {
-        const float *p = x + i * stride;
-        for (long j = 0; j < hw; j++) {
-            double d = p[j] - m;
-            v += d * d;
-        }
-    }
-    *mean = m;
-    *var = v / ((double)n * hw);
-}
-
-static void ref_affine(float *out, const float *in, int n, long stride, long hw, float a, float b)
-{
-    for (int i = 0; i < n; i++)
-        for (long j = 0; j < hw; j++)
-            out[i * stride + j] = in[i * stride + j] * a + b;
-}
-
-static void ref_batchnorm_forward(float *out, float *mean, float *rstd, const float *in, const float *gamma,
-                                  const float *beta, float *run_mean, float *run_var, int n, int c, int hw,
-                                  int training, double momentum, double eps)
-{
-    long cnt = (long)n * hw;
-    for (int ch = 0; ch < c; ch++) {
-        double m, v, r;
-        if (training) {
-            ref_plane_stats(in + (long)ch * hw, n, (long)c * hw, hw, &m, &v);
-            r = 1.0 / sqrt(v + eps);
-            run_mean[ch] = (float)(momentum * m + (1 - momentum) * run_mean[ch]);
-            run_var[ch] = (float)(momentum * v * cnt / (double)(cnt - 1) + (1 - momentum) * run_var[ch]);
-        } else {
-            m = run_mean[ch];
-            r = 1.0 / sqrt((double)run_var[ch] + eps);
-        }
-        mean[ch] = (float)m;
-        rstd[ch] = (float)r;
-        double a = r * (gamma ? gamma[ch] : 1.0);
-        double b = (beta ? beta[ch] : 0.0) - m * a;
-        ref_affine(out + (long)ch * hw, in + (long)ch * hw, n, (long)c * hw, hw, (float)a, (float)b);
-    }
-}
-
-static void ref_norm_backward_group(float *din, float *dgamma, float *dbeta, const float *dout,
-                                    const float *in, float m, float r, float gam, int n, long stride, long hw,
-                                    int training)
-{
-    double sg = 0, sgx = 0;
-    for (int i = 0; i < n; i++) {
-        const float *g = dout + i * stride, *x = in + i * stride;
-        for (long j = 0; j < hw; j++) {
-            sg += g[j];
-            sgx += (double)g[j] * ((x[j] - m) * r);
-        }
-    }
-    if (dbeta)
-        *dbeta += (float)sg;
-    if (dgamma)
-        *dgamma += (float)sgx;
-    if (!din)
-        return;
-    double cnt = (double)n * hw;
-    float k = r * gam, mg = training ? (float)(sg / cnt) : 0.0f, mgx = training ? (float)(sgx / cnt) : 0.0f;
-    for (int i = 0; i < n; i++) {
-        const float *g = dout + i * stride, *x = in + i * stride;
-        float *d = din + i * stride;
-        for (long j = 0; j < hw; j++)
-            d[j] = k * (g[j] - mg - (x[j] - m) * r * mgx);
-    }
-}
-
-/* the device's group_stats / group_apply / group_backward with sequential
- * sums (the reduction tree itself is not host code) */
-static void dev_group_stats(const float *x, int nseg, long stride, long hw, double *mean, double *var)
-{
-    double cnt = d_mul((double)nseg, (double)hw), s = 0.0, v = 0.0;
-    for (int i = 0; i < nseg; i++)
-        for (long j = 0; j < hw; j++)
-            s = d_add(s, (double)x[i * stride + j]);
-    double m = d_div(s, cnt);
-    for (int i = 0; i < nseg; i++)
-        for (long j = 0; j < hw; j++)
-            v = d_add(v, var_term(x[i * stride + j], m));
-    *mean = m;
-    *var = d_div(v, cnt);
-}
-
-static void dev_group_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
-                               float m, float r, float gam, int nseg, long stride, long hw, int training)
-{
-    double sg = 0.0, sgx = 0.0;
-    for (int i = 0; i < nseg; i++)
-        for (long j = 0; j < hw; j++) {
-            long p = i * stride + j;
-            sg = d_add(sg, (double)dout[p]);
-            sgx = d_add(sgx, d_mul((double)dout[p], (double)norm_xhat(in[p], m, r)));
-        }
-    if (dbeta)
-        *dbeta = f_add(*dbeta, (float)sg);
-    if (dgamma)
-        *dgamma = f_add(*dgamma, (float)sgx);
-    if (!din)
-        return;
-    double cnt = d_mul((double)nseg, (double)hw);
-    float k = f_mul(r, gam);
-    float mg = training ? (float)d_div(sg, cnt) : 0.0f;
-    float mgx = training ? (float)d_div(sgx, cnt) : 0.0f;
-    for (int i = 0; i < nseg; i++)
-        for (long j = 0; j < hw; j++) {
-            long p = i * stride + j;
-            din[p] = norm_din(dout[p], in[p], m, r, k, mg, mgx);
-        }
-}
+// norms: norm.cuh's per-group code, its block one thread
 
 static void test_norms(void)
 {
@@ -492,11 +346,11 @@ static void test_norms(void)
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         int n = shapes[si][0], c = shapes[si][1], hw = shapes[si][2];
         long total = (long)n * c * hw;
-        float *in = (float *)malloc(sizeof(float) * total), *dout = (float *)malloc(sizeof(float) * total);
-        float *out = (float *)malloc(sizeof(float) * total), *ref = (float *)malloc(sizeof(float) * total);
-        float *din = (float *)malloc(sizeof(float) * total), *dref = (float *)malloc(sizeof(float) * total);
-        float gamma[8], beta[8], rm[8], rv[8], rm_ref[8], rv_ref[8], mean[8], rstd[8], mref[8], sref[8];
-        float dg[8], db[8], dg_ref[8], db_ref[8];
+        float *in = floats(total), *dout = floats(total), *out = floats(total), *ref = floats(total);
+        float *din = floats(total), *dref = floats(total);
+        float gamma[16], beta[16], rm[16], rv[16], rm_ref[16], rv_ref[16], mean[16], rstd[16], mref[16],
+            sref[16];
+        float dg[16], db[16], dg_ref[16], db_ref[16];
         for (long i = 0; i < total; i++) {
             in[i] = unif() * 3.0f + 0.5f;
             dout[i] = unif();
@@ -512,30 +366,11 @@ static void test_norms(void)
         for (int affine = 0; affine < 2; affine++)
             for (int training = (n * hw < 2 ? 0 : 1); training >= 0; training--) {
                 const float *g = affine ? gamma : NULL, *b = affine ? beta : NULL;
-                ref_batchnorm_forward(ref, mref, sref, in, g, b, rm_ref, rv_ref, n, c, hw, training, momentum,
-                                      eps);
-                long stride = (long)c * hw;
-                for (int ch = 0; ch < c; ch++) {
-                    const float *x = in + (long)ch * hw;
-                    double m, r;
-                    if (training) {
-                        double v;
-                        dev_group_stats(x, n, stride, hw, &m, &v);
-                        r = rstd_of(v, eps);
-                        rm[ch] = bn_run_mean(momentum, m, rm[ch]);
-                        rv[ch] = bn_run_var(momentum, v, (long)n * hw, rv[ch]);
-                    } else {
-                        m = (double)rm[ch];
-                        r = rstd_of((double)rv[ch], eps);
-                    }
-                    mean[ch] = (float)m;
-                    rstd[ch] = (float)r;
-                    float a, bb;
-                    bn_coefs(m, r, g ? (double)g[ch] : 1.0, b ? (double)b[ch] : 0.0, &a, &bb);
-                    for (int i = 0; i < n; i++)
-                        for (long j = 0; j < hw; j++)
-                            out[ch * hw + i * stride + j] = norm_apply(x[i * stride + j], a, bb);
-                }
+                for (int ch = 0; ch < c; ch++)
+                    bn_forward_channel(out, mean, rstd, in, g, b, rm, rv, n, c, hw, training, momentum, eps,
+                                       ch, NULL);
+                CPU(batchnorm_forward(cpu, ref, mref, sref, in, g, b, rm_ref, rv_ref, n, c, hw, training,
+                                      momentum, eps));
                 ok(memcmp(out, ref, sizeof(float) * total) == 0 &&
                        memcmp(mean, mref, sizeof(float) * c) == 0 &&
                        memcmp(rstd, sref, sizeof(float) * c) == 0 &&
@@ -544,13 +379,10 @@ static void test_norms(void)
                    "batchnorm forward n%d c%d hw%d %s%s: out, mean, rstd, running stats", n, c, hw,
                    training ? "training" : "eval", affine ? " affine" : "");
 
-                for (int ch = 0; ch < c; ch++) {
-                    long off = (long)ch * hw;
-                    ref_norm_backward_group(dref + off, dg_ref + ch, db_ref + ch, dout + off, in + off,
-                                            mref[ch], sref[ch], g ? g[ch] : 1.0f, n, stride, hw, training);
-                    dev_group_backward(din + off, dg + ch, db + ch, dout + off, in + off, mean[ch], rstd[ch],
-                                       g ? g[ch] : 1.0f, n, stride, hw, training);
-                }
+                for (int ch = 0; ch < c; ch++)
+                    bn_backward_channel(din, dg, db, dout, in, mean, rstd, g, n, c, hw, training, ch, NULL);
+                CPU(batchnorm_backward(cpu, dref, dg_ref, db_ref, dout, in, mref, sref, g, n, c, hw,
+                                       training));
                 ok(memcmp(din, dref, sizeof(float) * total) == 0 &&
                        memcmp(dg, dg_ref, sizeof(float) * c) == 0 &&
                        memcmp(db, db_ref, sizeof(float) * c) == 0,
@@ -559,30 +391,17 @@ static void test_norms(void)
             }
 
         /* instance norm over the n*c planes */
-        int planes = n * c, bad_f = 0, bad_b = 0;
-        for (int pl = 0; pl < planes; pl++) {
-            const float *x = in + (long)pl * hw;
-            double m, v, rm_d, rv_d;
-            ref_plane_stats(x, 1, hw, hw, &rm_d, &rv_d);
-            double rr = 1.0 / sqrt(rv_d + eps);
-            ref_affine(ref + (long)pl * hw, x, 1, hw, hw, (float)rr, (float)(-rm_d * rr));
-            dev_group_stats(x, 1, hw, hw, &m, &v);
-            double r = rstd_of(v, eps);
-            float a, b;
-            in_coefs(m, r, &a, &b);
-            for (long j = 0; j < hw; j++)
-                out[pl * hw + j] = norm_apply(x[j], a, b);
-            bad_f += !same_f((float)m, (float)rm_d) || !same_f((float)r, (float)rr);
-            long off = (long)pl * hw;
-            ref_norm_backward_group(dref + off, NULL, NULL, dout + off, in + off, (float)rm_d, (float)rr,
-                                    1.0f, 1, hw, hw, 1);
-            dev_group_backward(din + off, NULL, NULL, dout + off, in + off, (float)m, (float)r, 1.0f, 1, hw,
-                               hw, 1);
-        }
-        bad_f += memcmp(out, ref, sizeof(float) * total) != 0;
-        bad_b += memcmp(din, dref, sizeof(float) * total) != 0;
-        ok(!bad_f, "instnorm forward %d planes of %d: out, mean, rstd", planes, hw);
-        ok(!bad_b, "instnorm backward %d planes of %d", planes, hw);
+        int planes = n * c;
+        for (int pl = 0; pl < planes; pl++)
+            in_forward_plane(out, mean, rstd, in, hw, eps, pl, NULL);
+        CPU(instnorm_forward(cpu, ref, mref, sref, in, planes, hw, eps));
+        ok(memcmp(out, ref, sizeof(float) * total) == 0 && memcmp(mean, mref, sizeof(float) * planes) == 0 &&
+               memcmp(rstd, sref, sizeof(float) * planes) == 0,
+           "instnorm forward %d planes of %d: out, mean, rstd", planes, hw);
+        for (int pl = 0; pl < planes; pl++)
+            in_backward_plane(din, dout, in, mean, rstd, hw, pl, NULL);
+        CPU(instnorm_backward(cpu, dref, dout, in, mref, sref, planes, hw));
+        ok(memcmp(din, dref, sizeof(float) * total) == 0, "instnorm backward %d planes of %d", planes, hw);
         free(in);
         free(dout);
         free(out);
@@ -601,33 +420,12 @@ static void test_norms(void)
 }
 
 // ----------------------------------------------------------------------------
-// Adam (lib/backend-cpu-optim.c)
-
-static void ref_adam_step(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, long n,
-                          double lr, double beta1, double beta2, double eps, double weight_decay, long step)
-{
-    double bc1 = 1.0 - pow(beta1, (double)step);
-    double bc2 = 1.0 - pow(beta2, (double)step);
-    float neg_step_size = (float)(-(lr / bc1));
-    float bc2_sqrt = (float)sqrt(bc2);
-    float wd = (float)weight_decay, b1 = (float)beta1, b2 = (float)beta2;
-    float c1 = (float)(1.0 - beta1), c2 = (float)(1.0 - beta2), feps = (float)eps;
-    int use_wd = weight_decay != 0;
-    for (long i = 0; i < n; i++) {
-        float g = use_wd ? fmaf(param[i], wd, grad[i]) : grad[i];
-        float m = fmaf(g, c1, exp_avg[i] * b1);
-        float v = fmaf(c2 * g, g, exp_avg_sq[i] * b2);
-        exp_avg[i] = m;
-        exp_avg_sq[i] = v;
-        float denom = sqrtf(v) / bc2_sqrt + feps;
-        param[i] = param[i] + (neg_step_size * m) / denom;
-    }
-}
+// Adam
 
 static void test_adam(void)
 {
     enum { N = 20000 };
-    static float p[N], g[N], m[N], v[N], pr[N], mr[N], vr[N];
+    static float p[N], g[N], m[N], v[N], pr[N];
     static const double cfg[][5] = {
         /* lr, beta1, beta2, eps, weight_decay */
         {2e-4, 0.5, 0.999, 1e-8, 0.0},
@@ -637,28 +435,26 @@ static void test_adam(void)
     };
     for (size_t ci = 0; ci < sizeof cfg / sizeof cfg[0]; ci++) {
         const double *c = cfg[ci];
+        struct adam *opt = adam_new(cpu, N, c[0], c[1], c[2], c[3], c[4]);
+        cpu_ok(!opt, "adam_new");
         for (long i = 0; i < N; i++) {
             p[i] = pr[i] = unif() * (i % 7 == 0 ? 10.0f : 0.1f);
-            m[i] = mr[i] = 0.0f;
-            v[i] = vr[i] = 0.0f;
+            m[i] = 0.0f;
+            v[i] = 0.0f;
         }
-        int bad = 0, bad_s = 0;
+        int bad = 0;
         for (long step = 1; step <= 30; step++) {
             for (long i = 0; i < N; i++)
                 g[i] = i % 11 == 0 ? 0.0f : i % 13 == 0 ? -0.0f : unif() * (i % 5 == 0 ? 1e-4f : 1.0f);
             struct adam_scalars s = adam_scalars_of(c[0], c[1], c[2], c[3], c[4], step);
-            double bc1 = 1.0 - pow(c[1], (double)step), bc2 = 1.0 - pow(c[2], (double)step);
-            bad_s += !same_f(s.neg_step_size, (float)(-(c[0] / bc1))) ||
-                     !same_f(s.bc2_sqrt, (float)sqrt(bc2)) || !same_f(s.c1, (float)(1.0 - c[1])) ||
-                     !same_f(s.c2, (float)(1.0 - c[2])) || !same_f(s.eps, (float)c[3]) ||
-                     s.use_wd != (c[4] != 0);
             for (long i = 0; i < N; i++)
                 adam_update(&p[i], g[i], &m[i], &v[i], &s);
-            ref_adam_step(pr, g, mr, vr, N, c[0], c[1], c[2], c[3], c[4], step);
-            bad +=
-                memcmp(p, pr, sizeof p) != 0 || memcmp(m, mr, sizeof m) != 0 || memcmp(v, vr, sizeof v) != 0;
+            CPU(adam_step(opt, pr, g));
+            /* the CPU backend's device slabs are host memory */
+            bad += memcmp(p, pr, sizeof p) != 0 || memcmp(m, opt->exp_avg, sizeof m) != 0 ||
+                   memcmp(v, opt->exp_avg_sq, sizeof v) != 0;
         }
-        ok(!bad_s, "adam host scalars (lr %g, betas %g %g, wd %g) as the CPU", c[0], c[1], c[2], c[4]);
+        adam_free(opt);
         ok(!bad, "adam 30 steps (lr %g, betas %g %g, wd %g): param, exp_avg, exp_avg_sq bit for bit", c[0],
            c[1], c[2], c[4]);
     }
@@ -683,43 +479,7 @@ static void test_adam(void)
 }
 
 // ----------------------------------------------------------------------------
-// sums of squares (lib/backend-cpu-optim.c)
-
-#define REF_SUMSQ_BLOCK 8192
-#define REF_SUMSQ_CHUNK 256
-
-static double ref_block_sumsq(const float *x, long n)
-{
-    double s = 0;
-    for (long j = 0; j < n; j++)
-        s += (double)x[j] * x[j];
-    return s;
-}
-
-static void ref_sumsq(double *out, const float *x, const long *sizes, int count)
-{
-    for (int r = 0; r < count; r++) {
-        long n = sizes[r];
-        if (n <= REF_SUMSQ_BLOCK) {
-            out[r] = ref_block_sumsq(x, n);
-        } else {
-            double part[REF_SUMSQ_CHUNK], s = 0;
-            long nblocks = (n + REF_SUMSQ_BLOCK - 1) / REF_SUMSQ_BLOCK;
-            for (long b0 = 0; b0 < nblocks; b0 += REF_SUMSQ_CHUNK) {
-                int nb = (int)(nblocks - b0 < REF_SUMSQ_CHUNK ? nblocks - b0 : REF_SUMSQ_CHUNK);
-                for (int b = 0; b < nb; b++) {
-                    long lo = (b0 + b) * REF_SUMSQ_BLOCK;
-                    long len = n - lo < REF_SUMSQ_BLOCK ? n - lo : REF_SUMSQ_BLOCK;
-                    part[b] = ref_block_sumsq(x + lo, len);
-                }
-                for (int b = 0; b < nb; b++)
-                    s += part[b];
-            }
-            out[r] = s;
-        }
-        x += n;
-    }
-}
+// sums of squares (the vtable's sumsq: optim.h only uses it inside clip_grad_norm)
 
 static void test_sumsq(void)
 {
@@ -730,12 +490,12 @@ static void test_sumsq(void)
     long total = 0;
     for (int r = 0; r < count; r++)
         total += sizes[r];
-    float *x = (float *)malloc(sizeof(float) * total);
+    float *x = floats(total);
     fill(x, total, 0);
     for (long i = 0; i < total; i += 97)
         x[i] *= 1e6f; /* large terms make the order visible */
     double ref[32], got[32];
-    ref_sumsq(ref, x, sizes, count);
+    CPU(cpu->iface->sumsq(cpu, ref, x, sizes, count));
 
     long run_off[33], seg_first[33];
     long nseg = sumsq_table(sizes, count, run_off, seg_first);
@@ -763,74 +523,17 @@ static void test_sumsq(void)
 
     /* a different blocking gives other bits: the check above is sharp */
     long big = 100000, off = 0;
-    for (int r = 0; r < count && sizes[r] != big; r++)
-        off += sizes[r];
-    double whole = ref_block_sumsq(x + off, big);
-    ok(!same_d(whole, ref[14]), "sumsq data tells blocked from unblocked summation");
+    int rbig = 0;
+    for (; rbig < count && sizes[rbig] != big; rbig++)
+        off += sizes[rbig];
+    ok(rbig < count && !same_d(sumsq_seq(x + off, sizes[rbig]), ref[rbig]),
+       "sumsq data tells blocked from unblocked summation");
     free(part);
     free(x);
 }
 
 // ----------------------------------------------------------------------------
-// pooling (lib/backend-cpu-pool.c, the row kernel without its vectorisation)
-
-static void ref_pool_tap_range(const struct pool_shape *s, int kx, int c0, int c1, int *lo, int *hi)
-{
-    int a = s->pad - kx, l = a > 0 ? (a + s->stride - 1) / s->stride : 0;
-    int b = s->w - 1 + s->pad - kx, h = b >= 0 ? b / s->stride + 1 : 0;
-    *lo = l > c0 ? l : c0;
-    *hi = h < c1 ? h : c1;
-}
-
-static void ref_pool_row(float *o, const float *x, const struct pool_shape *s, int oy, int c0, int c1)
-{
-    float acc[256];
-    int hs = oy * s->stride - s->pad, he = hs + s->k;
-    if (he > s->h + s->pad)
-        he = s->h + s->pad;
-    int ph = he - hs;
-    if (hs < 0)
-        hs = 0;
-    if (he > s->h)
-        he = s->h;
-    int nc = c1 - c0, mx = s->kind == POOL_MAX;
-    float init = mx ? -INFINITY : 0.0f;
-    for (int j = 0; j < nc; j++)
-        acc[j] = init;
-    for (int iy = hs; iy < he; iy++) {
-        const float *row = x + (long)iy * s->w;
-        for (int kx = 0; kx < s->k; kx++) {
-            int lo, hi;
-            ref_pool_tap_range(s, kx, c0, c1, &lo, &hi);
-            const float *src = row - s->pad + kx;
-            if (mx) {
-                for (int ox = lo; ox < hi; ox++) {
-                    float v = src[(long)ox * s->stride], a = acc[ox - c0];
-                    acc[ox - c0] = (v > a || v != v) ? v : a;
-                }
-            } else {
-                for (int ox = lo; ox < hi; ox++)
-                    acc[ox - c0] += src[(long)ox * s->stride];
-            }
-        }
-    }
-    if (mx) {
-        memcpy(o + c0, acc, sizeof(float) * nc);
-        return;
-    }
-    for (int ox = c0; ox < c1; ox++) {
-        int ws = ox * s->stride - s->pad, we = ws + s->k;
-        if (we > s->w + s->pad)
-            we = s->w + s->pad;
-        int pw = we - ws;
-        if (ws < 0)
-            ws = 0;
-        if (we > s->w)
-            we = s->w;
-        int div = s->kind == POOL_AVG ? ph * pw : (he - hs) * (we - ws);
-        o[ox] = acc[ox - c0] / (float)div;
-    }
-}
+// pooling
 
 static void test_pool(void)
 {
@@ -844,45 +547,45 @@ static void test_pool(void)
     for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++)
         for (int kind = POOL_MAX; kind <= POOL_AVG_EXCL_PAD; kind++) {
             struct pool_shape s;
-            memset(&s, 0, sizeof s);
-            s.n = 1, s.c = 1, s.h = geo[gi][0], s.w = geo[gi][1], s.k = geo[gi][2], s.stride = geo[gi][3];
-            s.pad = geo[gi][4], s.kind = (enum pool_kind)kind;
-            s.hout = (s.h + 2 * s.pad - s.k) / s.stride + 1;
-            s.wout = (s.w + 2 * s.pad - s.k) / s.stride + 1;
-            long hw = (long)s.h * s.w;
-            float *x = (float *)malloc(sizeof(float) * hw);
-            float *o = (float *)malloc(sizeof(float) * s.hout * s.wout);
-            fill(x, hw, kind == POOL_MAX); /* NaN and inf for max */
-            int bad = 0, bad_div = 0;
-            for (int oy = 0; oy < s.hout; oy++) {
-                float *orow = o + (long)oy * s.wout;
-                for (int c0 = 0; c0 < s.wout; c0 += 256)
-                    ref_pool_row(orow, x, &s, oy, c0, s.wout - c0 < 256 ? s.wout : c0 + 256);
-                for (int ox = 0; ox < s.wout; ox++) {
-                    bad += !same_f(pool_out(x, &s, oy, ox), orow[ox]);
-                    /* the divisor against a direct count of the window's taps */
-                    struct pool_win p = pool_window(&s, oy, ox);
-                    int in_img = 0, in_pad = 0;
-                    for (int ky = 0; ky < s.k; ky++)
-                        for (int kx = 0; kx < s.k; kx++) {
-                            int iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
-                            in_pad += iy < s.h + s.pad && ix < s.w + s.pad;
-                            in_img += iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
-                        }
-                    if (kind != POOL_MAX)
-                        bad_div += p.div != (kind == POOL_AVG ? in_pad : in_img) || p.div < 1;
-                }
+            const int n = 2, c = 2;
+            CPU(pool2d_shape_init(&s, n, c, geo[gi][0], geo[gi][1], geo[gi][2], geo[gi][3], geo[gi][4],
+                                  (enum pool_kind)kind));
+            s.out_bstride += 3; /* gaps between the images' outputs, left alone */
+            long hwi = (long)s.h * s.w, hwo = (long)s.hout * s.wout, nout = n * s.out_bstride;
+            float *x = floats(n * c * hwi), *o = floats(nout), *ref = floats(nout);
+            fill(x, n * c * hwi, kind == POOL_MAX); /* NaN and inf for max */
+            for (long i = 0; i < nout; i++)
+                o[i] = ref[i] = 0.123456f;
+            CPU(pool2d_forward(cpu, ref, x, &s));
+            int bad_div = 0;
+            /* the kernel's threads: one per output value */
+            for (long i = 0; i < n * c * hwo; i++) {
+                int ox = (int)(i % s.wout), oy = (int)(i / s.wout % s.hout);
+                long pl = i / hwo;
+                o[pl / c * s.out_bstride + pl % c * hwo + (long)oy * s.wout + ox] =
+                    pool_out(x + pl * hwi, &s, oy, ox);
+                /* the divisor against a direct count of the window's taps */
+                struct pool_win p = pool_window(&s, oy, ox);
+                int in_img = 0, in_pad = 0;
+                for (int ky = 0; ky < s.k; ky++)
+                    for (int kx = 0; kx < s.k; kx++) {
+                        int iy = oy * s.stride - s.pad + ky, ix = ox * s.stride - s.pad + kx;
+                        in_pad += iy < s.h + s.pad && ix < s.w + s.pad;
+                        in_img += iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+                    }
+                if (kind != POOL_MAX)
+                    bad_div += p.div != (kind == POOL_AVG ? in_pad : in_img) || p.div < 1;
             }
-            ok(!bad && !bad_div, "pool %s %dx%d k%d s%d p%d: every output and divisor as the CPU",
-               names[kind], s.h, s.w, s.k, s.stride, s.pad);
+            ok(memcmp(o, ref, sizeof(float) * nout) == 0 && !bad_div,
+               "pool %s %dx%d k%d s%d p%d: every output and divisor as the CPU", names[kind], s.h, s.w, s.k,
+               s.stride, s.pad);
             free(x);
             free(o);
+            free(ref);
         }
 
     struct pool_shape s;
-    memset(&s, 0, sizeof s);
-    s.n = 1, s.c = 1, s.h = 3, s.w = 3, s.k = 3, s.stride = 1, s.pad = 1, s.kind = POOL_MAX, s.hout = 3,
-    s.wout = 3;
+    CPU(pool2d_shape_init(&s, 1, 1, 3, 3, 3, 1, 1, POOL_MAX));
     float x[9] = {NAN, 2, 3, 4, 5, 6, 7, 8, 9};
     ok(isnan(pool_out(x, &s, 0, 0)) && isnan(pool_out(x, &s, 1, 1)) && pool_out(x, &s, 2, 2) == 9.0f &&
            pool_out(x, &s, 0, 2) == 6.0f,
@@ -893,62 +596,7 @@ static void test_pool(void)
 }
 
 // ----------------------------------------------------------------------------
-// bilinear resize (lib/backend-cpu-pool.c)
-
-struct ref_tap {
-    int lo, hi;
-    float w0, w1;
-};
-
-static struct ref_tap ref_tap_half_pixel(int d, int in, int out)
-{
-    if (in == out)
-        return (struct ref_tap){d, d, 1.0f, 0.0f};
-    float scale = (float)in / (float)out;
-    double src = (double)scale * (d + 0.5) - 0.5;
-    if (src < 0)
-        src = 0;
-    int lo = (int)src, hi = lo + (lo < in - 1 ? 1 : 0);
-    double f = src - lo;
-    float l1 = (float)(f < 0 ? 0 : f > 1 ? 1 : f);
-    return (struct ref_tap){lo, hi, 1.0f - l1, l1};
-}
-
-static struct ref_tap ref_tap_tf1(int d, int in, int out)
-{
-    float scale = (float)((double)in / (double)out);
-    float src = (float)d * scale;
-    int lo = (int)src, hi = lo + 1 < in ? lo + 1 : in - 1;
-    return (struct ref_tap){lo, hi, 0.0f, src - (float)lo};
-}
-
-static void ref_resize(float *out, const float *in, int planes, int h, int w, int hout, int wout, int tf1,
-                       float mul, float add)
-{
-    long rows = (long)planes * hout;
-    for (long r = 0; r < rows; r++) {
-        int pl = (int)(r / hout), oy = (int)(r % hout);
-        const float *x = in + (long)pl * h * w;
-        float *o = out + r * wout;
-        struct ref_tap ty = tf1 ? ref_tap_tf1(oy, h, hout) : ref_tap_half_pixel(oy, h, hout);
-        const float *r0 = x + (long)ty.lo * w, *r1 = x + (long)ty.hi * w;
-        for (int ox = 0; ox < wout; ox++) {
-            float v;
-            if (tf1) {
-                struct ref_tap tx = ref_tap_tf1(ox, w, wout);
-                float i0 = r0[tx.lo] + (r0[tx.hi] - r0[tx.lo]) * tx.w1;
-                float i1 = r1[tx.lo] + (r1[tx.hi] - r1[tx.lo]) * tx.w1;
-                v = i0 + (i1 - i0) * ty.w1;
-            } else {
-                struct ref_tap tx = ref_tap_half_pixel(ox, w, wout);
-                float t0 = r0[tx.lo] * tx.w0 + r0[tx.hi] * tx.w1;
-                float t1 = r1[tx.lo] * tx.w0 + r1[tx.hi] * tx.w1;
-                v = t0 * ty.w0 + t1 * ty.w1;
-            }
-            o[ox] = v * mul + add;
-        }
-    }
-}
+// bilinear resize
 
 static void test_resize(void)
 {
@@ -962,29 +610,32 @@ static void test_resize(void)
         for (int tf1 = 0; tf1 < 2; tf1++) {
             int h = geo[gi][0], w = geo[gi][1], hout = geo[gi][2], wout = geo[gi][3], planes = 2;
             long nin = (long)planes * h * w, nout = (long)planes * hout * wout;
-            float *in = (float *)malloc(sizeof(float) * nin), *ref = (float *)malloc(sizeof(float) * nout);
+            float *in = floats(nin), *out = floats(nout), *ref = floats(nout);
             for (long i = 0; i < nin; i++)
                 in[i] = tf1 ? (float)(rnd() % 256) : unif();
             int bad = 0, bad_tap = 0;
             for (size_t mi = 0; mi < sizeof ma / sizeof ma[0]; mi++) {
-                ref_resize(ref, in, planes, h, w, hout, wout, tf1, ma[mi][0], ma[mi][1]);
+                CPU(resize_bilinear_forward(cpu, ref, in, planes, h, w, hout, wout,
+                                            tf1 ? RESIZE_TF1 : RESIZE_HALF_PIXEL, ma[mi][0], ma[mi][1]));
+                /* the kernel's threads: one per output value */
                 for (long i = 0; i < nout; i++) {
                     int ox = (int)(i % wout), oy = (int)(i / wout % hout);
                     long pl = i / wout / hout;
                     struct rs_tap ty = tf1 ? tap_tf1(oy, h, hout) : tap_half_pixel(oy, h, hout);
                     struct rs_tap tx = tf1 ? tap_tf1(ox, w, wout) : tap_half_pixel(ox, w, wout);
-                    bad += !same_f(resize_px(in + pl * h * w, w, ty, tx, tf1, ma[mi][0], ma[mi][1]), ref[i]);
+                    out[i] = resize_px(in + pl * h * w, w, ty, tx, tf1, ma[mi][0], ma[mi][1]);
                 }
+                bad += memcmp(out, ref, sizeof(float) * nout) != 0;
             }
             for (int d = 0; d < hout; d++) {
                 struct rs_tap t = tf1 ? tap_tf1(d, h, hout) : tap_half_pixel(d, h, hout);
-                struct ref_tap r = tf1 ? ref_tap_tf1(d, h, hout) : ref_tap_half_pixel(d, h, hout);
-                bad_tap += t.lo != r.lo || t.hi != r.hi || !same_f(t.w0, r.w0) || !same_f(t.w1, r.w1) ||
-                           t.lo < 0 || t.hi >= h || t.lo > t.hi;
+                bad_tap += t.lo < 0 || t.hi >= h || t.lo > t.hi;
             }
-            ok(!bad && !bad_tap, "resize %s %dx%d -> %dx%d: taps and values (3 mul/add pairs) as the CPU",
+            ok(!bad && !bad_tap,
+               "resize %s %dx%d -> %dx%d: values (3 mul/add pairs) as the CPU, taps in range",
                tf1 ? "tf1" : "half-pixel", h, w, hout, wout);
             free(in);
+            free(out);
             free(ref);
         }
 
@@ -999,6 +650,12 @@ static void test_resize(void)
 
 int main(void)
 {
+    omp_set_num_threads(1); /* the CPU's reductions in plain order (loss_forward's OpenMP sum) */
+    cpu = backend_cpu_init();
+    if (!cpu) {
+        printf("Bail out! backend_cpu_init: %s\n", err_msg());
+        return 1;
+    }
     test_reflpad();
     test_act();
     test_loss();
@@ -1007,6 +664,7 @@ int main(void)
     test_sumsq();
     test_pool();
     test_resize();
+    backend_free(cpu);
     printf("1..%d\n", n_tests);
     return n_failed ? 1 : 0;
 }
