@@ -43,49 +43,33 @@ extern "C" {
 #define OPS_RN(device, host) (host)
 #endif
 
-OPS_HD float f_add(float a, float b)
-{
-    return OPS_RN(__fadd_rn(a, b), a + b);
-}
-OPS_HD float f_sub(float a, float b)
-{
-    return OPS_RN(__fsub_rn(a, b), a - b);
-}
-OPS_HD float f_mul(float a, float b)
-{
-    return OPS_RN(__fmul_rn(a, b), a * b);
-}
-OPS_HD float f_div(float a, float b)
-{
-    return OPS_RN(__fdiv_rn(a, b), a / b);
-}
+/* name(a, b) / name(a) of type T: the intrinsic rn on the device, the
+ * operator op or the libm function on the host. */
+#define OPS_BINARY(name, T, rn, op)                                                                          \
+    OPS_HD T name(T a, T b)                                                                                  \
+    {                                                                                                        \
+        return OPS_RN(rn(a, b), a op b);                                                                     \
+    }
+#define OPS_UNARY(name, T, rn, libm)                                                                         \
+    OPS_HD T name(T a)                                                                                       \
+    {                                                                                                        \
+        return OPS_RN(rn(a), libm(a));                                                                       \
+    }
+
+OPS_BINARY(f_add, float, __fadd_rn, +)
+OPS_BINARY(f_sub, float, __fsub_rn, -)
+OPS_BINARY(f_mul, float, __fmul_rn, *)
+OPS_BINARY(f_div, float, __fdiv_rn, /)
+OPS_UNARY(f_sqrt, float, __fsqrt_rn, sqrtf)
+OPS_BINARY(d_add, double, __dadd_rn, +)
+OPS_BINARY(d_sub, double, __dsub_rn, -)
+OPS_BINARY(d_mul, double, __dmul_rn, *)
+OPS_BINARY(d_div, double, __ddiv_rn, /)
+OPS_UNARY(d_sqrt, double, __dsqrt_rn, sqrt)
+
 OPS_HD float f_fma(float a, float b, float c)
 {
     return OPS_RN(__fmaf_rn(a, b, c), fmaf(a, b, c));
-}
-OPS_HD float f_sqrt(float a)
-{
-    return OPS_RN(__fsqrt_rn(a), sqrtf(a));
-}
-OPS_HD double d_add(double a, double b)
-{
-    return OPS_RN(__dadd_rn(a, b), a + b);
-}
-OPS_HD double d_sub(double a, double b)
-{
-    return OPS_RN(__dsub_rn(a, b), a - b);
-}
-OPS_HD double d_mul(double a, double b)
-{
-    return OPS_RN(__dmul_rn(a, b), a * b);
-}
-OPS_HD double d_div(double a, double b)
-{
-    return OPS_RN(__ddiv_rn(a, b), a / b);
-}
-OPS_HD double d_sqrt(double a)
-{
-    return OPS_RN(__dsqrt_rn(a), sqrt(a));
 }
 
 // ----------------------------------------------------------------------------
