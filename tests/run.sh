@@ -11,14 +11,6 @@ export PATH="$BIN_DIR:$PATH" TESTS_DIR=$here
 export AGING_DEVICE=${AGING_DEVICE:-cpu}
 source "$here/tap.bash"
 
-for t in "$UNIT_DIR"/test_*; do
-    [ -x "$t" ] || continue
-    echo "# unit: $(basename "$t")"
-    tap_run "$(basename "$t")" 600 "$t"
-done
-for b in "$here"/*.bats; do
-    [ -f "$b" ] || continue
-    echo "# bats: $(basename "$b")"
-    tap_run "$(basename "$b")" 900 bats --tap "$b"
-done
+tap_run_bins unit 600 "$UNIT_DIR"/test_*
+tap_run_bats 900 "$here"/*.bats
 tap_summary

@@ -31,6 +31,29 @@ tap_run() {
     tap_count "$name" "$rc"
 }
 
+# kind seconds files...: tap_run each file that is executable (a test
+# binary), under "# kind: name".
+tap_run_bins() {
+    local kind=$1 limit=$2 t
+    shift 2
+    for t in "$@"; do
+        [ -x "$t" ] || continue
+        echo "# $kind: $(basename "$t")"
+        tap_run "$(basename "$t")" "$limit" "$t"
+    done
+}
+
+# seconds files...: tap_run each bats file that exists.
+tap_run_bats() {
+    local limit=$1 b
+    shift
+    for b in "$@"; do
+        [ -f "$b" ] || continue
+        echo "# bats: $(basename "$b")"
+        tap_run "$(basename "$b")" "$limit" bats --tap "$b"
+    done
+}
+
 tap_summary() {  # the closing line; status 1 on any failure
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]

@@ -20,18 +20,7 @@ export TAP_STREAM=1 # the device script may cut the run short: keep every line s
 source "$root/tests/tap.bash"
 
 echo "# device under test: $AGING_GPU_DEVICE (reference: cpu)"
-for t in "$GPU_TEST_DIR"/test_*; do
-    [ -x "$t" ] || continue
-    echo "# gpu: $(basename "$t")"
-    tap_run "$(basename "$t")" 300 "$t"
-done
-if [ -x "$UNIT_DIR/test_ops_math" ]; then
-    echo "# unit: test_ops_math"
-    tap_run test_ops_math 120 "$UNIT_DIR/test_ops_math"
-fi
-for b in "$here"/*.bats; do
-    [ -f "$b" ] || continue
-    echo "# bats: $(basename "$b")"
-    tap_run "$(basename "$b")" 600 bats --tap "$b"
-done
+tap_run_bins gpu 300 "$GPU_TEST_DIR"/test_*
+tap_run_bins unit 120 "$UNIT_DIR/test_ops_math" # when built (nvcc)
+tap_run_bats 600 "$here"/*.bats
 tap_summary
