@@ -4,7 +4,7 @@
  *
  * Elementwise grid-stride kernels, one instantiation per kind so the branch
  * on the kind is resolved at compile time; the arithmetic is ops-math.cuh's
- * act_fwd / act_bwd, checked against the CPU's expressions by
+ * act_fwd / act_bwd, checked against the CPU backend's ops by
  * tests/cuda/test_ops_math.cu (ReLU and LeakyReLU agree bit for bit; tanhf
  * is CUDA's, within 2 ulp of glibc's).
  */

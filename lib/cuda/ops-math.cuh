@@ -3,9 +3,9 @@
  * ops (padding, norms, activations, losses, Adam, sums of squares, pooling,
  * resize), written once as __host__ __device__ functions.  The kernels call
  * them on the GPU; tests/cuda/test_ops_math.cu calls the very same code on
- * the CPU and compares it with the formulas of the CPU backend
- * (lib/backend-cpu*.c), so the index logic and the float operation order
- * are checked on machines without a GPU.
+ * the CPU and compares the results with the CPU backend's own ops
+ * (lib/backend-cpu*.c, linked in), so the index logic and the float
+ * operation order are checked on machines without a GPU.
  *
  * Why the f_* / d_* wrappers: nvcc contracts a*b+c into a fused
  * multiply-add by default, while the CPU backend is compiled with -std=c11
