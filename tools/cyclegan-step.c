@@ -280,7 +280,7 @@ static void train(struct trainer *T, stream_in *si, int batch)
     batcher_init(&b, batch);
     record r;
     record_init(&r);
-    int epoch = 1, n_epochs = T->epochs_opt, rc, seen_epoch = 0;
+    int epoch = 1, n_epochs = T->epochs_opt, rc = 0, seen_epoch = 0;
     long epoch_steps = 0;
     T->t_log = now();
     while (!stop_signal && (rc = stream_in_next(si, &r)) == 1) {
