@@ -77,6 +77,7 @@ static int cpu_reserve(struct backend *be, size_t bytes)
     float *p = cpu_alloc(be, bytes);
     if (!p)
         return -1;
+    be->allocs++;
     free(c->ws);
     c->ws = p;
     c->ws_bytes = bytes;
@@ -98,6 +99,7 @@ float *cpu_half_scratch(struct backend *be, size_t floats)
     float *p = cpu_alloc(be, floats * sizeof(float));
     if (!p)
         return NULL;
+    be->allocs++;
     free(c->half);
     c->half = p;
     c->half_floats = floats;

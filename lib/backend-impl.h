@@ -141,4 +141,5 @@ struct backend {
     const struct backend_iface *iface;
     void *context;                    /* backend-private state */
     enum backend_precision precision; /* of the convolutions (backend.h) */
+    long allocs;                      /* backend_allocations(): allocations and workspace growths */
 };

@@ -78,3 +78,8 @@ int backend_synchronize(backend_t be);
 /* Make sure the shared scratch workspace holds at least `bytes`, so that no
  * op allocates later.  Models call it at build time with their largest need. */
 int backend_reserve(backend_t be, size_t bytes);
+/* How many times this backend has allocated memory so far: backend_alloc
+ * calls plus every growth of its internal scratch (workspace, 16-bit
+ * copies, reduction buffers).  A training step that allocates nothing
+ * leaves it unchanged (what the tests check after a warm-up step). */
+long backend_allocations(backend_t be);

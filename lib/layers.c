@@ -238,7 +238,15 @@ void *backend_alloc(backend_t be, size_t bytes)
 {
     if (!be)
         return NULL;
-    return be->iface->alloc(be, bytes);
+    void *p = be->iface->alloc(be, bytes);
+    if (p)
+        be->allocs++;
+    return p;
+}
+
+long backend_allocations(backend_t be)
+{
+    return be ? be->allocs : 0;
 }
 
 void backend_dealloc(backend_t be, void *p)

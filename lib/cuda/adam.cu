@@ -69,8 +69,9 @@ static __global__ void sumsq_runs_kernel(double *sum, const double *part, const 
 
 /* dsum / hsum hold at least `need` doubles (grown once; nothing of theirs
  * is in flight: every sumsq synchronises before returning). */
-static int sumsq_buffers(struct cuda_ctx *c, long need)
+static int sumsq_buffers(struct backend *be, long need)
 {
+    struct cuda_ctx *c = cuda_ctx_of(be);
     if (need <= c->sum_cap)
         return 0;
     if (need < 512)
@@ -98,6 +99,7 @@ static int sumsq_buffers(struct cuda_ctx *c, long need)
         return -1;
     }
     c->sum_cap = (int)need;
+    be->allocs++;
     return 0;
 }
 
@@ -107,7 +109,7 @@ int cu_sumsq(struct backend *be, double *out, const float *x, const long *sizes,
         return 0;
     struct cuda_ctx *c = cuda_ctx_of(be);
     long tab_longs = 2 * ((long)count + 1); /* run_off [count+1], seg_first [count+1] */
-    if (sumsq_buffers(c, tab_longs))
+    if (sumsq_buffers(be, tab_longs))
         return -1;
 
     /* the table, written into the pinned buffer (its bytes are only ever

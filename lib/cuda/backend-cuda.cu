@@ -69,6 +69,7 @@ void *cuda_ws(struct backend *be, size_t bytes)
         }
     }
     c->ws_bytes = want;
+    be->allocs++;
     return c->ws;
 }
 

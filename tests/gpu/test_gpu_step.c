@@ -51,6 +51,7 @@ struct run {
     struct cyclegan *cg[2];
     float *x[2], *y[2];
     struct cyclegan_losses l[2][STEPS];
+    long allocs[2]; /* the device backend's allocations after the first step and after the last */
 };
 
 static void run_free(struct run *r)
@@ -94,6 +95,8 @@ static int run_steps(struct run *r, enum backend_precision p)
             EXPECT(cyclegan_train_step(r->cg[k], r->x[k], r->y[k], BATCH, &r->l[k][s]) == 0,
                    "%s: step %d: %s", backend_name(gpu_be[k]), s + 1, err_msg());
         }
+        if (s == 0 || s == STEPS - 1)
+            r->allocs[s != 0] = backend_allocations(gpu_be[1]);
     }
     free(hx), free(hy);
     for (int k = 0; k < 2; k++)
@@ -190,10 +193,20 @@ static int compare_net(struct run *r, int k)
     return bad;
 }
 
+/* Only the first step (first use of each shape) may allocate on the device. */
+static int check_allocs(const struct run *r, const char *what)
+{
+    long n = r->allocs[1] - r->allocs[0];
+    printf("# %s: %ld device allocations after the first step%s\n", what, n, n ? " NOT OK" : "");
+    return n != 0;
+}
+
 static int test_steps_fp32(void)
 {
     struct run r;
     int bad = run_steps(&r, BACKEND_FP32);
+    if (!bad)
+        bad |= check_allocs(&r, "fp32");
     if (!bad) {
         for (int s = 0; s < STEPS; s++) {
             char what[32];
@@ -220,6 +233,8 @@ static int steps_16(enum backend_precision p)
 {
     struct run r;
     int bad = run_steps(&r, p);
+    if (!bad)
+        bad |= check_allocs(&r, backend_precision_name(p));
     if (!bad) {
         for (int s = 0; s < STEPS; s++) {
             char what[32];
