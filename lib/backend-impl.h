@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "layers.h"
 #include "layers-pool.h"
+#include "optim.h"
 
 struct backend_iface {
     const char *name;
@@ -87,6 +88,12 @@ struct backend_iface {
     int (*sumsq)(struct backend *be, double *out, const float *x, const long *sizes, int count);
     /* x [n] *= a */
     int (*scale)(struct backend *be, float *x, float a, long n);
+    /* (optional) clip_grad_norm_dev (lib/optim.h) on the device: the norm to
+     * norm_dev (device), the coefficient computed and applied there, with
+     * clip_grad_norm's arithmetic exactly.  Without it, optim.c clips
+     * through sumsq/scale and uploads the norm. */
+    int (*clip_norm)(struct backend *be, const struct grad_slab *slabs, int nslabs, double max_norm,
+                     float *norm_dev);
 
     // ---- inference ops of the FID Inception network (lib/layers-pool.h).  (optional)
     size_t (*conv_ex_workspace)(struct backend *be, const struct conv_ex_shape *s);

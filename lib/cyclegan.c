@@ -33,7 +33,24 @@ enum { G_X, G_FX, G_Y }; /* G's calls: G(x)=fake_y, G(fake_x)=rec_y, G(y)=id_y *
 enum { F_Y, F_FY, F_X }; /* F's calls: F(y)=fake_x, F(fake_y)=rec_x, F(x)=id_x */
 
 /* slots of the device loss buffer */
-enum { L_FADV, L_GADV, L_CYC_X, L_CYC_Y, L_ID_Y, L_ID_X, L_DX_R, L_DX_F, L_DY_R, L_DY_F, L_COUNT };
+/* the loss slots, then the three gradient norms (device floats, read back
+ * with the losses in one download at the end of the step) */
+enum {
+    L_FADV,
+    L_GADV,
+    L_CYC_X,
+    L_CYC_Y,
+    L_ID_Y,
+    L_ID_X,
+    L_DX_R,
+    L_DX_F,
+    L_DY_R,
+    L_DY_F,
+    L_NORM_GEN,
+    L_NORM_DX,
+    L_NORM_DY,
+    L_COUNT
+};
 
 struct cyclegan_work {
     int n;                              /* batch the sets below are built for */
@@ -255,7 +272,7 @@ static int gen_l1_losses_(struct cyclegan *cg, const float *x, const float *y, l
 }
 
 /* Read the loss slots back and combine them in torch's float32 order. */
-static int fill_losses_(struct cyclegan *cg, struct cyclegan_losses *out, const float norms[3])
+static int fill_losses_(struct cyclegan *cg, struct cyclegan_losses *out, int with_norms)
 {
     float l[L_COUNT];
     TRY(backend_download(cg->be, l, cg->work->loss, sizeof l));
@@ -271,7 +288,9 @@ static int fill_losses_(struct cyclegan *cg, struct cyclegan_losses *out, const 
     out->gen = gen + li * out->id;
     out->dx = 0.5f * (l[L_DX_R] + l[L_DX_F]);
     out->dy = 0.5f * (l[L_DY_R] + l[L_DY_F]);
-    out->norm_gen = norms[0], out->norm_dx = norms[1], out->norm_dy = norms[2];
+    out->norm_gen = with_norms ? l[L_NORM_GEN] : 0.0f;
+    out->norm_dx = with_norms ? l[L_NORM_DX] : 0.0f;
+    out->norm_dy = with_norms ? l[L_NORM_DY] : 0.0f;
     out->loss_scale = 1.0f, out->skipped = 0;
     return 0;
 }
@@ -304,35 +323,38 @@ static void scaler_update_(struct cyclegan *cg, int skipped)
     }
 }
 
-static int clip_norm_(struct cyclegan *cg, const struct grad_slab *gs, int count, float *norm)
+static double max_norm_(const struct cyclegan *cg)
 {
-    if (cg->cfg.clip_norm > 0)
-        return clip_grad_norm(cg->be, gs, count, cg->cfg.clip_norm, norm);
     /* no clipping: still report the norm (an infinite max_norm scales by 1) */
-    return clip_grad_norm(cg->be, gs, count, INFINITY, norm);
+    return cg->cfg.clip_norm > 0 ? cg->cfg.clip_norm : INFINITY;
 }
 
-/* Unscale (when scaling), then clip; 1 when the update must be skipped
- * because a gradient overflowed, 0 when it may go on, -1 on error. */
-static int clip_(struct cyclegan *cg, const int *nets, int count, float *norm)
+/* Unscale (when scaling), then clip, the norm into the loss slot `slot`; 1
+ * when the update must be skipped because a gradient overflowed, 0 when it
+ * may go on, -1 on error.  Without loss scaling the norm stays on the device
+ * (nothing waits for a GPU); with it, the host needs the norm to decide,
+ * as GradScaler does. */
+static int clip_(struct cyclegan *cg, const int *nets, int count, int slot)
 {
     struct grad_slab gs[2];
     for (int i = 0; i < count; i++) {
         int k = nets[i];
         gs[i] = (struct grad_slab){net_grads(net_at_(cg, k), NULL), cg->work->sizes[k], cg->work->counts[k]};
     }
-    if (cg->scaler.on) {
-        float inv = (float)(1.0 / (double)cg->scaler.scale); /* torch: scale.double().reciprocal().float() */
-        for (int i = 0; i < count; i++) {
-            size_t n;
-            net_grads(net_at_(cg, nets[i]), &n);
-            TRY(tensor_scale(cg->be, gs[i].grad, inv, (long)n));
-        }
+    float *norm_dev = cg->work->loss + slot;
+    if (!cg->scaler.on)
+        return clip_grad_norm_dev(cg->be, gs, count, max_norm_(cg), norm_dev) ? -1 : 0;
+    float inv = (float)(1.0 / (double)cg->scaler.scale); /* torch: scale.double().reciprocal().float() */
+    for (int i = 0; i < count; i++) {
+        size_t n;
+        net_grads(net_at_(cg, nets[i]), &n);
+        TRY(tensor_scale(cg->be, gs[i].grad, inv, (long)n));
     }
-    int rc = clip_norm_(cg, gs, count, norm);
-    if (rc)
-        return rc;
-    if (cg->scaler.on && !isfinite(*norm)) {
+    float norm;
+    if (clip_grad_norm(cg->be, gs, count, max_norm_(cg), &norm) ||
+        backend_upload(cg->be, norm_dev, &norm, sizeof norm))
+        return -1;
+    if (!isfinite(norm)) {
         cg->scaler.skipped++;
         return 1;
     }
@@ -347,7 +369,7 @@ static int adam_net_(struct cyclegan *cg, int k)
 
 /* Steps 2 and 3: one discriminator on real and (detached) fake images. */
 static int disc_step_(struct cyclegan *cg, int k, struct net_acts *a, const float *real, const float *fake,
-                      int slot, float *norm, int *skipped)
+                      int slot, int norm_slot, int *skipped)
 {
     struct cyclegan_work *w = cg->work;
     backend_t be = cg->be;
@@ -364,7 +386,7 @@ static int disc_step_(struct cyclegan *cg, int k, struct net_acts *a, const floa
         TRY(loss_backward(be, w->d_logit, logit, NULL, target, 0.5f * loss_scale_(cg), n, LOSS_MSE));
         TRY(net_backward(a, w->d_logit, NULL));
     }
-    int rc = clip_(cg, &k, 1, norm);
+    int rc = clip_(cg, &k, 1, norm_slot);
     if (rc < 0)
         return err_wrap("%s", __func__);
     if (rc > 0)
@@ -393,7 +415,7 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
     size_t img_bytes = (size_t)nimg * sizeof(float);
     float S = loss_scale_(cg); /* 1 unless fp16 loss scaling: then la*S etc. are the scaled seeds */
     float la = (float)cg->cfg.lambda_adv * S, lc = (float)cg->cfg.lambda_cyc * S,
-          li = (float)cg->cfg.lambda_id * S, norms[3] = {0, 0, 0};
+          li = (float)cg->cfg.lambda_id * S;
     int skipped = 0;
     set_training_(cg, 1);
 
@@ -438,7 +460,7 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
     TRY(net_backward(w->aG[G_X], w->d_fake_y, NULL));
     TRY(net_backward(w->aF[F_Y], w->d_fake_x, NULL));
     static const int GF[2] = {0, 1};
-    int rc = clip_(cg, GF, 2, &norms[0]);
+    int rc = clip_(cg, GF, 2, L_NORM_GEN);
     if (rc < 0)
         return err_wrap("%s", __func__);
     if (rc > 0)
@@ -449,9 +471,9 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
     }
 
     // ---- 2. DX on x and fake_x.detach(); 3. DY on y and fake_y.detach()
-    TRY(disc_step_(cg, 2, w->aDX, x, fake_x, L_DX_R, &norms[1], &skipped));
-    TRY(disc_step_(cg, 3, w->aDY, y, fake_y, L_DY_R, &norms[2], &skipped));
-    TRY(fill_losses_(cg, losses, norms));
+    TRY(disc_step_(cg, 2, w->aDX, x, fake_x, L_DX_R, L_NORM_DX, &skipped));
+    TRY(disc_step_(cg, 3, w->aDY, y, fake_y, L_DY_R, L_NORM_DY, &skipped));
+    TRY(fill_losses_(cg, losses, 1));
     if (losses)
         losses->loss_scale = S, losses->skipped = skipped;
     scaler_update_(cg, skipped);
@@ -468,7 +490,6 @@ int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch
     backend_t be = cg->be;
     int n = batch, s = cg->cfg.size;
     long nimg = (long)n * 3 * s * s;
-    float norms[3] = {0, 0, 0};
     set_training_(cg, 0);
     int rc = gen_forwards_(cg, x, y);
     const float *fake_x = net_acts_output(w->aF[F_Y], NULL), *fake_y = net_acts_output(w->aG[G_X], NULL);
@@ -495,7 +516,7 @@ int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch
     set_training_(cg, 1);
     if (rc)
         return err_wrap("cyclegan_eval");
-    return fill_losses_(cg, losses, norms);
+    return fill_losses_(cg, losses, 0);
 }
 
 // ----------------------------------------------------------------------------

@@ -122,6 +122,20 @@ int clip_grad_norm(backend_t be, const struct grad_slab *slabs, int nslabs, doub
     return 0;
 }
 
+int clip_grad_norm_dev(backend_t be, const struct grad_slab *slabs, int nslabs, double max_norm,
+                       float *norm_dev)
+{
+    if (be && be->iface->clip_norm) {
+        if (be->iface->clip_norm(be, slabs, nslabs, max_norm, norm_dev))
+            return err_wrap("clip_grad_norm");
+        return 0;
+    }
+    float norm;
+    if (clip_grad_norm(be, slabs, nslabs, max_norm, &norm))
+        return -1;
+    return backend_upload(be, norm_dev, &norm, sizeof norm);
+}
+
 double lr_schedule_factor(int k, int n_epochs)
 {
     if (n_epochs < 1)

@@ -61,6 +61,12 @@ struct grad_slab {
  * *total_norm (may be NULL) gets the norm BEFORE clipping.  No allocation. */
 int clip_grad_norm(backend_t be, const struct grad_slab *slabs, int nslabs, double max_norm,
                    float *total_norm);
+/* The same clipping, bit for bit, with the norm before clipping left in
+ * device memory (norm_dev: one float), so that on a GPU nothing waits for
+ * the device: the coefficient is computed and applied there.  Backends
+ * without a device-side version run clip_grad_norm and upload the norm. */
+int clip_grad_norm_dev(backend_t be, const struct grad_slab *slabs, int nslabs, double max_norm,
+                       float *norm_dev);
 
 /* The reference's LambdaLR factor for 0-based epoch k of n_epochs: 1 for
  * k < n/2, then linearly to 0: max(0, (n-k)/(n - n/2)) (integer n/2). */

@@ -103,6 +103,19 @@ static int sumsq_buffers(struct backend *be, long need)
     return 0;
 }
 
+int cu_sumsq_dev(struct backend *be, double *sums, double *part, const float *x, const long *d_run_off,
+                 const long *d_seg_first, int count, long nseg)
+{
+    cudaStream_t st = cuda_ctx_of(be)->stream;
+    sumsq_segments_kernel<<<cuda_blocks(be, nseg, SUMSQ_THREADS), SUMSQ_THREADS, 0, st>>>(
+        part, x, d_run_off, d_seg_first, count, nseg);
+    if (cuda_launched("sumsq: segments"))
+        return -1;
+    sumsq_runs_kernel<<<cuda_blocks(be, count, SUMSQ_THREADS), SUMSQ_THREADS, 0, st>>>(sums, part,
+                                                                                       d_seg_first, count);
+    return cuda_launched("sumsq: runs");
+}
+
 int cu_sumsq(struct backend *be, double *out, const float *x, const long *sizes, int count)
 {
     if (count <= 0)
@@ -127,13 +140,7 @@ int cu_sumsq(struct backend *be, double *out, const float *x, const long *sizes,
     double *part = (double *)(ws + tab_bytes);
 
     CU_TRY(cudaMemcpyAsync(ws, tab, tab_bytes, cudaMemcpyHostToDevice, c->stream));
-    sumsq_segments_kernel<<<cuda_blocks(be, nseg, SUMSQ_THREADS), SUMSQ_THREADS, 0, c->stream>>>(
-        part, x, d_run_off, d_seg_first, count, nseg);
-    if (cuda_launched("sumsq: segments"))
-        return -1;
-    sumsq_runs_kernel<<<cuda_blocks(be, count, SUMSQ_THREADS), SUMSQ_THREADS, 0, c->stream>>>(
-        c->dsum, part, d_seg_first, count);
-    if (cuda_launched("sumsq: runs"))
+    if (cu_sumsq_dev(be, c->dsum, part, x, d_run_off, d_seg_first, count, nseg))
         return -1;
     CU_TRY(
         cudaMemcpyAsync(c->hsum, c->dsum, (size_t)count * sizeof(double), cudaMemcpyDeviceToHost, c->stream));

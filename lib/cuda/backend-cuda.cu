@@ -149,6 +149,7 @@ static void cu_free(struct backend *be)
         if (c->stream)
             cudaStreamSynchronize(c->stream);
         cu_conv_cache_free(c->convs);
+        cu_clip_cache_free(c->clips);
         if (c->ws)
             cudaFree(c->ws);
         if (c->dsum)
@@ -195,6 +196,7 @@ static const struct backend_iface cuda_iface = {
     .adam_step = cu_adam_step,
     .sumsq = cu_sumsq,
     .scale = cu_scale,
+    .clip_norm = cu_clip_norm,
     .conv_ex_workspace = cu_conv_ex_workspace,
     .conv_ex_forward = cu_conv_ex_forward,
     .pool2d_forward = cu_pool2d_forward,

@@ -39,6 +39,7 @@ extern "C" {
 }
 
 struct cuda_conv_cache; /* conv.cu: algorithms chosen per shape */
+struct cuda_clip_cache; /* clip.cu: segment tables of the gradient slabs */
 
 struct cuda_ctx {
     int device;
@@ -47,6 +48,7 @@ struct cuda_ctx {
     void *ws; /* shared scratch, grown only */
     size_t ws_bytes;
     struct cuda_conv_cache *convs;
+    struct cuda_clip_cache *clips;
     double *dsum; /* device accumulators of sumsq (count doubles) */
     double *hsum; /* pinned host copy of them */
     int sum_cap;  /* doubles in dsum / hsum */
@@ -145,6 +147,14 @@ int cu_scale(struct backend *be, float *x, float a, long n);
 int cu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                  long n, double lr, double beta1, double beta2, double eps, double weight_decay, long step);
 int cu_sumsq(struct backend *be, double *out, const float *x, const long *sizes, int count);
+/* The two launches of cu_sumsq with the tables already on the device:
+ * sums[r] (device) = run r's sum of squares; part: nseg doubles of scratch. */
+int cu_sumsq_dev(struct backend *be, double *sums, double *part, const float *x, const long *d_run_off,
+                 const long *d_seg_first, int count, long nseg);
+/* clip.cu: clip_grad_norm_dev without the host (lib/optim.h) */
+int cu_clip_norm(struct backend *be, const struct grad_slab *slabs, int nslabs, double max_norm,
+                 float *norm_dev);
+void cu_clip_cache_free(struct cuda_clip_cache *c);
 /* pool.cu, resize.cu (Inception) */
 int cu_pool2d_forward(struct backend *be, float *out, const float *in, const struct pool_shape *s);
 int cu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w, int hout,

@@ -366,6 +366,28 @@ OPS_HD double sumsq_run_total(const double *part, long first, long end)
 }
 
 // ----------------------------------------------------------------------------
+// clip_grad_norm_ (lib/optim.c) from the runs' sums of squares: each run's
+// norm rounded to float (torch stacks float norms), their squares summed in
+// double in order, the total rounded to float; the coefficient in float as
+// Tensor.__rtruediv__ computes it, clamped at 1 (NaN stays NaN).
+
+OPS_HD float clip_total_norm(const double *sums, long n)
+{
+    double acc = 0.0;
+    for (long i = 0; i < n; i++) {
+        float norm = (float)d_sqrt(sums[i]);
+        acc = d_add(acc, d_mul((double)norm, (double)norm));
+    }
+    return (float)d_sqrt(acc);
+}
+
+OPS_HD float clip_coef(float total, float max_norm)
+{
+    float coef = f_mul(f_div(1.0f, f_add(total, 1e-6f)), max_norm);
+    return coef > 1.0f ? 1.0f : coef;
+}
+
+// ----------------------------------------------------------------------------
 // pooling (cpu_pool2d_forward): one output of one plane [h,w]
 
 /* The window of output (oy, ox) clipped to the image, and the divisor of

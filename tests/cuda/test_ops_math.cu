@@ -648,6 +648,59 @@ static void test_resize(void)
     ok(differs, "resize data tells fused from unfused mul/add");
 }
 
+// ----------------------------------------------------------------------------
+// clip_grad_norm_ on the device (clip.cu): the runs' sums (cu_sumsq's, checked
+// above) -> clip_total_norm -> clip_coef -> x *= coef unless coef is 1,
+// against lib/optim.c's clip_grad_norm over two slabs
+
+static void test_clip(void)
+{
+    static const long sz0[] = {300, 7, 9000, 1}, sz1[] = {20000, 64, 3};
+    const long *sizes[2] = {sz0, sz1};
+    const int counts[2] = {4, 3};
+    const double max_norms[] = {0.5, 1.0, 1e9, INFINITY};
+    int bad_norm = 0, bad_grad = 0, clipped = 0;
+    for (int mi = 0; mi < 4; mi++)
+        for (int scale = 0; scale < 3; scale++) {
+            float *g[2], *ref[2];
+            struct grad_slab slabs[2];
+            long n[2] = {0, 0};
+            double sums[8];
+            int r = 0;
+            for (int s = 0; s < 2; s++) {
+                for (int i = 0; i < counts[s]; i++)
+                    n[s] += sizes[s][i];
+                g[s] = floats(n[s]), ref[s] = floats(n[s]);
+                fill(g[s], n[s], 0);
+                for (long i = 0; i < n[s]; i++)
+                    g[s][i] *= scale == 0 ? 1e-4f : scale == 1 ? 1.0f : 30.0f;
+                if (scale == 2 && s == 1)
+                    g[s][5] = NAN; /* a NaN gradient makes the coefficient NaN on both sides */
+                memcpy(ref[s], g[s], sizeof(float) * n[s]);
+                slabs[s] = (struct grad_slab){ref[s], sizes[s], counts[s]};
+                CPU(cpu->iface->sumsq(cpu, sums + r, g[s], sizes[s], counts[s]));
+                r += counts[s];
+            }
+            float want;
+            CPU(clip_grad_norm(cpu, slabs, 2, max_norms[mi], &want));
+            float total = clip_total_norm(sums, r), coef = clip_coef(total, (float)max_norms[mi]);
+            clipped += coef < 1.0f;
+            for (int s = 0; s < 2; s++) {
+                if (coef != 1.0f)
+                    for (long i = 0; i < n[s]; i++)
+                        g[s][i] = f_mul(g[s][i], coef);
+                bad_grad |= memcmp(g[s], ref[s], sizeof(float) * n[s]) != 0;
+                free(g[s]), free(ref[s]);
+            }
+            bad_norm |= !same_f(total, want);
+        }
+    ok(!bad_norm,
+       "clip total norm (float norms of the runs, double sum, float sqrt) equals clip_grad_norm's");
+    ok(!bad_grad,
+       "clip coefficient and scaling equal clip_grad_norm's bit for bit (incl. no clip, inf, NaN)");
+    ok(clipped >= 4, "the clip cases include clipping (%d of 12)", clipped);
+}
+
 int main(void)
 {
     omp_set_num_threads(1); /* the CPU's reductions in plain order (loss_forward's OpenMP sum) */
@@ -662,6 +715,7 @@ int main(void)
     test_norms();
     test_adam();
     test_sumsq();
+    test_clip();
     test_pool();
     test_resize();
     backend_free(cpu);

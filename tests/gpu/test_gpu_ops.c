@@ -476,6 +476,22 @@ static int test_clip_sumsq(void)
         bad |= check_tensor(label, &norm[1], &norm[0], 1, 0, 1e-6);
         bad |= cmp(s1, c ? 0 : 1e-6, "clip %s: slab 1", c ? "off" : "on") |
                cmp(s2, c ? 0 : 1e-6, "clip %s: slab 2", c ? "off" : "on");
+        /* the same through clip_grad_norm_dev: on the device the norm and the
+         * coefficient stay there (clip.cu); the CPU uploads its host result */
+        struct pair *t1 = rnd(29000, -0.05f, 0.05f), *t2 = rnd(101, -2, 2);
+        float dnorm[2];
+        ON_BOTH
+        {
+            float *nd = (float *)backend_alloc(BE, sizeof(float));
+            struct grad_slab gs[2] = {{D(t1), sizes, 2}, {D(t2), sizes + 2, 2}};
+            OK(!nd || clip_grad_norm_dev(BE, gs, 2, max_norm, nd));
+            OK(backend_download(BE, &dnorm[k_], nd, sizeof(float)));
+            backend_dealloc(BE, nd);
+        }
+        snprintf(label, sizeof label, "clip_dev %s: norm (rel 1e-6)", c ? "off" : "on");
+        bad |= check_tensor(label, &dnorm[1], &dnorm[0], 1, 0, 1e-6);
+        bad |= cmp(t1, c ? 0 : 1e-6, "clip_dev %s: slab 1", c ? "off" : "on") |
+               cmp(t2, c ? 0 : 1e-6, "clip_dev %s: slab 2", c ? "off" : "on");
         done(0);
     }
     return bad;
