@@ -78,7 +78,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIBA) | $(BUILD)/tests
 $(BUILD)/gpu-tests/%: tests/gpu/%.c tests/gpu/gpu-check.h tests/unit/check.h $(LIBA) | $(BUILD)/gpu-tests
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIBA) | $(BUILD)/bench
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(LIBA) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/lib $(BUILD)/tests $(BUILD)/gpu-tests $(BUILD)/bench $(BUILD)/cuda $(BIN):
@@ -130,7 +130,7 @@ lint:
 	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) -- $(CPPFLAGS) -std=c11 -fopenmp
 
 format:
-	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h $(BENCH_SRC) \
+	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h $(BENCH_SRC) bench/bench.h \
 	  $(wildcard lib/cuda/*.cu lib/cuda/*.h lib/cuda/*.cuh tests/cuda/*.cu tests/gpu/*.c)
 
 deps:

@@ -6,24 +6,11 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "backend.h"
+#include "bench.h"
 #include "err.h"
 #include "model.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmpd(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -56,13 +43,12 @@ int main(int argc, char **argv)
             die("%s", err_msg());
     double *t = malloc(runs * sizeof(double));
     for (int i = 0; i < runs; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (net_forward(a, x))
             die("%s", err_msg());
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    qsort(t, runs, sizeof(double), cmpd);
-    double med = t[runs / 2];
+    double med = bench_median(t, runs);
     printf("c_ms %.1f gflop %.2f gflops %.1f\n", med * 1e3, gflop, gflop / med);
     free(t), free(x);
     net_acts_free(a), net_free(G), backend_free(be);

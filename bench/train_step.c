@@ -8,25 +8,12 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "backend.h"
+#include "bench.h"
 #include "cyclegan.h"
 #include "err.h"
 #include "rng.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmpd(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* conv MACs of one generator forward (c7s1-ngf, two downs, blocks, two ups, c7s1-3) */
 static double gen_macs(double s, double c, int nb)
@@ -81,13 +68,12 @@ int main(int argc, char **argv)
         die("%s", err_msg());
     double *t = malloc(steps * sizeof(double));
     for (int i = 0; i < steps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (cyclegan_train_step(cg, x, y, batch, &l))
             die("%s", err_msg());
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
-    qsort(t, steps, sizeof(double), cmpd);
-    double med = t[steps / 2];
+    double med = bench_median(t, steps);
     printf("c_ms %.1f images_per_s %.3f gflop %.1f gflops %.1f gen_loss %.6f\n", med * 1e3, batch / med,
            gflop, gflop / med, l.gen);
     free(t), free(x), free(y);

@@ -118,18 +118,10 @@ int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const f
             if (col) {
                 im2col_rect(col, x, s);
                 B.mat = col;
-            } else if (!ex_pointwise(s))
-                B = (struct gemm_b){.img = x,
-                                    .c = s->cin,
-                                    .h = s->h,
-                                    .w = s->w,
-                                    .k = s->kh,
-                                    .s = s->sh,
-                                    .p = s->ph,
-                                    .ho = s->hout,
-                                    .wo = s->wout,
-                                    .kw = s->kw,
-                                    .pw = s->pw};
+            } else if (!ex_pointwise(s)) {
+                B = gemm_b_image(x, s->cin, s->h, s->w, s->kh, s->sh, s->ph, s->hout, s->wout);
+                B.kw = s->kw, B.pw = s->pw;
+            }
             cpu_gemm_packed(o, hwo, s->cout, (int)hwo, kk, ap, &B, b, s->relu, gws);
         }
         return 0;
@@ -161,6 +153,19 @@ static void pool_tap_range(const struct pool_shape *s, int kx, int c0, int c1, i
     *hi = h < c1 ? h : c1;
 }
 
+/* Output index o's window along an axis of n pixels: [*lo, *hi) clipped to
+ * the image; returns its length clipped to the padded image (the divisor of
+ * count_include_pad). */
+static inline int pool_window(int o, const struct pool_shape *s, int n, int *lo, int *hi)
+{
+    int a = o * s->stride - s->pad, b = a + s->k;
+    if (b > n + s->pad)
+        b = n + s->pad;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > n ? n : b;
+    return b - a;
+}
+
 /* One output row oy of plane x, columns [c0, c1): the taps are applied
  * window row by window row and, within a row, left to right (kx ascending),
  * each to every output column it reaches, so every column sums (or maxes)
@@ -170,14 +175,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void
 pool_row(float *o, const float *x, const struct pool_shape *s, int oy, int c0, int c1)
 {
     float acc[POOL_CHUNK];
-    int hs = oy * s->stride - s->pad, he = hs + s->k;
-    if (he > s->h + s->pad)
-        he = s->h + s->pad;
-    int ph = he - hs;
-    if (hs < 0)
-        hs = 0;
-    if (he > s->h)
-        he = s->h;
+    int hs, he, ph = pool_window(oy, s, s->h, &hs, &he);
     int nc = c1 - c0, mx = s->kind == POOL_MAX;
     float init = mx ? -INFINITY : 0.0f;
     for (int j = 0; j < nc; j++)
@@ -210,14 +208,7 @@ pool_row(float *o, const float *x, const struct pool_shape *s, int oy, int c0, i
         return;
     }
     for (int ox = c0; ox < c1; ox++) {
-        int ws = ox * s->stride - s->pad, we = ws + s->k;
-        if (we > s->w + s->pad)
-            we = s->w + s->pad;
-        int pw = we - ws;
-        if (ws < 0)
-            ws = 0;
-        if (we > s->w)
-            we = s->w;
+        int ws, we, pw = pool_window(ox, s, s->w, &ws, &we);
         int div = s->kind == POOL_AVG ? ph * pw : (he - hs) * (we - ws);
         o[ox] = acc[ox - c0] / (float)div;
     }

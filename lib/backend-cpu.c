@@ -274,15 +274,8 @@ int cpu_conv2d_forward_f32(struct backend *be, float *out, const float *in, cons
         if (!ws)
             return -1;
         for (int i = 0; i < s->n; i++) {
-            struct gemm_b B = {.img = in + i * s->cin * hwi,
-                               .c = s->cin,
-                               .h = s->h,
-                               .w = s->w,
-                               .k = s->k,
-                               .s = s->stride,
-                               .p = s->pad,
-                               .ho = s->hout,
-                               .wo = s->wout};
+            struct gemm_b B = gemm_b_image(in + i * s->cin * hwi, s->cin, s->h, s->w, s->k, s->stride, s->pad,
+                                           s->hout, s->wout);
             if (is_pointwise(s))
                 B.mat = B.img, B.ldb = hwo;
             cpu_gemm(out + i * s->cout * hwo, hwo, s->cout, (int)hwo, kk, w, kk, 0, &B, b, ws);
@@ -375,30 +368,15 @@ static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float
     for (int i = 0; i < s->n; i++) {
         const float *x = in + i * s->cin * hwi, *g = dout + i * s->cout * hwo;
         if (dw) {
-            struct gemm_b B = {.img = x,
-                               .c = s->cin,
-                               .h = s->h,
-                               .w = s->w,
-                               .k = s->k,
-                               .s = s->stride,
-                               .p = s->pad,
-                               .ho = s->hout,
-                               .wo = s->wout};
+            struct gemm_b B = gemm_b_image(x, s->cin, s->h, s->w, s->k, s->stride, s->pad, s->hout, s->wout);
             cpu_gemm_wgrad(dw, kk, s->cout, kk, (int)hwo, g, hwo, &B, rest);
         }
         if (!din)
             continue;
         float *dx = din + i * s->cin * hwi;
         if (flip) {
-            struct gemm_b B = {.img = g,
-                               .c = s->cout,
-                               .h = s->hout,
-                               .w = s->wout,
-                               .k = s->k,
-                               .s = 1,
-                               .p = s->k - 1 - s->pad,
-                               .ho = s->h,
-                               .wo = s->w};
+            struct gemm_b B =
+                gemm_b_image(g, s->cout, s->hout, s->wout, s->k, 1, s->k - 1 - s->pad, s->h, s->w);
             cpu_gemm(dx, hwi, s->cin, (int)hwi, s->cout * k2, wf, s->cout * k2, 0, &B, NULL, rest);
         } else {
             float *col = rest;
@@ -492,15 +470,8 @@ int cpu_convt2d_backward_f32(struct backend *be, float *din, float *dw, float *d
             return -1;
         cpu_sum_bias(db, dout, s->n, s->cout, hwo);
         for (int i = 0; i < s->n; i++) {
-            struct gemm_b B = {.img = dout + i * s->cout * hwo,
-                               .c = s->cout,
-                               .h = s->hout,
-                               .w = s->wout,
-                               .k = s->k,
-                               .s = s->stride,
-                               .p = s->pad,
-                               .ho = s->h,
-                               .wo = s->w};
+            struct gemm_b B = gemm_b_image(dout + i * s->cout * hwo, s->cout, s->hout, s->wout, s->k,
+                                           s->stride, s->pad, s->h, s->w);
             if (dw)
                 cpu_gemm_wgrad(dw, kk, s->cin, kk, (int)hwi, in + i * s->cin * hwi, hwi, &B, ws);
             if (din)

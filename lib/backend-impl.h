@@ -144,6 +144,16 @@ int cpu_pool2d_forward(struct backend *be, float *out, const float *in, const st
 int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w, int hout,
                         int wout, enum resize_mode mode, float mul, float add);
 
+/* In a dispatcher returning int: -1 + err_set (the caller includes err.h)
+ * when there is no backend or it lacks the vtable entry `op`. */
+#define BACKEND_NEED(be, op)                                                                                 \
+    do {                                                                                                     \
+        if (!(be))                                                                                           \
+            return err_set("%s: no backend", __func__);                                                      \
+        if (!(be)->iface->op)                                                                                \
+            return err_set("%s: not supported by backend %s", __func__, (be)->iface->name);                  \
+    } while (0)
+
 struct backend {
     const struct backend_iface *iface;
     void *context;                    /* backend-private state */

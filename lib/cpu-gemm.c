@@ -363,6 +363,8 @@ static void pack_a(float *ap, const float *a, long lda, int a_trans, int m, int 
         }
 }
 
+/* pixels n0..n0+nv of the output grid (wo wide) as runs within one output row;
+ * run.j is the offset of the run in the block */
 static int strip_runs(struct run *r, int n0, int nv, int wo)
 {
     int nr = 0;
@@ -548,20 +550,6 @@ static void pack_a_cols(float *dst, const float *a, long lda, int m, int mr, int
     }
 }
 
-/* pixels k0..k0+kc of the output grid as runs within one output row; run.j
- * is the offset of the run in the block */
-static int pixel_runs(struct run *r, int k0, int kc, int wo)
-{
-    int nr = 0;
-    for (int j = 0; j < kc;) {
-        int q = k0 + j, oy = q / wo, ox = q - oy * wo;
-        int len = wo - ox < kc - j ? wo - ox : kc - j;
-        r[nr++] = (struct run){j, len, oy, ox};
-        j += len;
-    }
-    return nr;
-}
-
 /* bp [kc][nr]: bp[r][t] = col[j0 + t][pixel r of the runs], columns past nv zero */
 static void pack_bt_image(float *bp, const struct gemm_b *b, int j0, int nv, int nr, int kc,
                           const struct run *runs, int nruns)
@@ -637,7 +625,7 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
             int acc = t == 0 || k0 > lo;
             for (int p = 0; p < panels; p++)
                 pack_a_cols(ap + (size_t)p * kc * mr, a, lda, m, mr, p, k0, kc);
-            int nruns = pixel_runs(runs, k0, kc, b->wo);
+            int nruns = strip_runs(runs, k0, kc, b->wo);
             for (int st = 0; st < strips; st++) {
                 int n0 = st * nr, nv = n - n0 < nr ? n - n0 : nr;
                 if (isa == ISA_AVX512 && b->s == 1)

@@ -32,6 +32,13 @@ struct gemm_b {
     int kw, pw;
 };
 
+/* B as the sliding windows of a square k x k kernel over img [c,h,w]. */
+static inline struct gemm_b gemm_b_image(const float *img, int c, int h, int w, int k, int s, int p, int ho,
+                                         int wo)
+{
+    return (struct gemm_b){.img = img, .c = c, .h = h, .w = w, .k = k, .s = s, .p = p, .ho = ho, .wo = wo};
+}
+
 /* Workspace bytes of the CPU backend's conv2d / convt2d forward and backward
  * for this shape (lib/backend-cpu.c): the GEMMs' scratch (and the col buffer
  * of the paths that still fold with col2im) when cpu_gemm_available(), the

@@ -7,14 +7,6 @@
 #include "backend-impl.h"
 #include "err.h"
 
-#define NEED(be, op)                                                                                         \
-    do {                                                                                                     \
-        if (!(be))                                                                                           \
-            return err_set("%s: no backend", __func__);                                                      \
-        if (!(be)->iface->op)                                                                                \
-            return err_set("%s: not supported by backend %s", __func__, (be)->iface->name);                  \
-    } while (0)
-
 int conv_ex_shape_init(struct conv_ex_shape *s, int n, int cin, int h, int w, int cout, int kh, int kw,
                        int sh, int sw, int ph, int pw)
 {
@@ -50,7 +42,7 @@ size_t conv_ex_workspace_bytes(backend_t be, const struct conv_ex_shape *s)
 int conv_ex_forward(backend_t be, float *out, const float *in, const float *w, const float *b,
                     const struct conv_ex_shape *s, float *ws)
 {
-    NEED(be, conv_ex_forward);
+    BACKEND_NEED(be, conv_ex_forward);
     if (s->out_bstride < (long)s->cout * s->hout * s->wout)
         return err_set("conv_ex: output batch stride %ld below %d x %d x %d", s->out_bstride, s->cout,
                        s->hout, s->wout);
@@ -76,7 +68,7 @@ int pool2d_shape_init(struct pool_shape *s, int n, int c, int h, int w, int k, i
 
 int pool2d_forward(backend_t be, float *out, const float *in, const struct pool_shape *s)
 {
-    NEED(be, pool2d_forward);
+    BACKEND_NEED(be, pool2d_forward);
     if (s->out_bstride < (long)s->c * s->hout * s->wout)
         return err_set("pool2d: output batch stride %ld too small", s->out_bstride);
     return be->iface->pool2d_forward(be, out, in, s);
@@ -85,7 +77,7 @@ int pool2d_forward(backend_t be, float *out, const float *in, const struct pool_
 int resize_bilinear_forward(backend_t be, float *out, const float *in, int planes, int h, int w, int hout,
                             int wout, enum resize_mode mode, float mul, float add)
 {
-    NEED(be, resize_bilinear);
+    BACKEND_NEED(be, resize_bilinear);
     if (planes < 1 || h < 1 || w < 1 || hout < 1 || wout < 1)
         return err_set("resize_bilinear: bad size %dx%d -> %dx%d", w, h, wout, hout);
     if (mode != RESIZE_HALF_PIXEL && mode != RESIZE_TF1)

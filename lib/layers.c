@@ -10,14 +10,6 @@
 #include "cpu-gemm.h"
 #include "err.h"
 
-#define NEED(be, op)                                                                                         \
-    do {                                                                                                     \
-        if (!(be))                                                                                           \
-            return err_set("%s: no backend", __func__);                                                      \
-        if (!(be)->iface->op)                                                                                \
-            return err_set("%s: not supported by backend %s", __func__, (be)->iface->name);                  \
-    } while (0)
-
 // ---- convolutions
 
 int conv2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride, int pad)
@@ -70,28 +62,28 @@ size_t convt2d_workspace_bytes(const struct conv_shape *s)
 int conv2d_forward(backend_t be, float *out, const float *in, const float *w, const float *b,
                    const struct conv_shape *s)
 {
-    NEED(be, conv2d_forward);
+    BACKEND_NEED(be, conv2d_forward);
     return be->iface->conv2d_forward(be, out, in, w, b, s);
 }
 
 int conv2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout, const float *in,
                     const float *w, const struct conv_shape *s)
 {
-    NEED(be, conv2d_backward);
+    BACKEND_NEED(be, conv2d_backward);
     return be->iface->conv2d_backward(be, din, dw, db, dout, in, w, s);
 }
 
 int convt2d_forward(backend_t be, float *out, const float *in, const float *w, const float *b,
                     const struct conv_shape *s)
 {
-    NEED(be, convt2d_forward);
+    BACKEND_NEED(be, convt2d_forward);
     return be->iface->convt2d_forward(be, out, in, w, b, s);
 }
 
 int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, const struct conv_shape *s)
 {
-    NEED(be, convt2d_backward);
+    BACKEND_NEED(be, convt2d_backward);
     return be->iface->convt2d_backward(be, din, dw, db, dout, in, w, s);
 }
 
@@ -99,7 +91,7 @@ int convt2d_backward(backend_t be, float *din, float *dw, float *db, const float
 
 int reflpad_forward(backend_t be, float *out, const float *in, int planes, int h, int w, int pad)
 {
-    NEED(be, reflpad_forward);
+    BACKEND_NEED(be, reflpad_forward);
     if (pad < 0 || pad >= h || pad >= w)
         return err_set("reflpad: pad %d vs %dx%d", pad, h, w);
     return be->iface->reflpad_forward(be, out, in, planes, h, w, pad);
@@ -107,7 +99,7 @@ int reflpad_forward(backend_t be, float *out, const float *in, int planes, int h
 
 int reflpad_backward(backend_t be, float *din, const float *dout, int planes, int h, int w, int pad)
 {
-    NEED(be, reflpad_backward);
+    BACKEND_NEED(be, reflpad_backward);
     if (pad < 0 || pad >= h || pad >= w)
         return err_set("reflpad: pad %d vs %dx%d", pad, h, w);
     return be->iface->reflpad_backward(be, din, dout, planes, h, w, pad);
@@ -117,7 +109,7 @@ int batchnorm_forward(backend_t be, float *out, float *mean, float *rstd, const 
                       const float *beta, float *run_mean, float *run_var, int n, int c, int hw, int training,
                       double momentum, double eps)
 {
-    NEED(be, batchnorm_forward);
+    BACKEND_NEED(be, batchnorm_forward);
     if (training && (long)n * hw < 2)
         return err_set("batchnorm: training needs more than 1 value per channel");
     return be->iface->batchnorm_forward(be, out, mean, rstd, in, gamma, beta, run_mean, run_var, n, c, hw,
@@ -128,7 +120,7 @@ int batchnorm_backward(backend_t be, float *din, float *dgamma, float *dbeta, co
                        const float *in, const float *mean, const float *rstd, const float *gamma, int n,
                        int c, int hw, int training)
 {
-    NEED(be, batchnorm_backward);
+    BACKEND_NEED(be, batchnorm_backward);
     return be->iface->batchnorm_backward(be, din, dgamma, dbeta, dout, in, mean, rstd, gamma, n, c, hw,
                                          training);
 }
@@ -136,26 +128,26 @@ int batchnorm_backward(backend_t be, float *din, float *dgamma, float *dbeta, co
 int instnorm_forward(backend_t be, float *out, float *mean, float *rstd, const float *in, int planes, int hw,
                      double eps)
 {
-    NEED(be, instnorm_forward);
+    BACKEND_NEED(be, instnorm_forward);
     return be->iface->instnorm_forward(be, out, mean, rstd, in, planes, hw, eps);
 }
 
 int instnorm_backward(backend_t be, float *din, const float *dout, const float *in, const float *mean,
                       const float *rstd, int planes, int hw)
 {
-    NEED(be, instnorm_backward);
+    BACKEND_NEED(be, instnorm_backward);
     return be->iface->instnorm_backward(be, din, dout, in, mean, rstd, planes, hw);
 }
 
 int act_forward(backend_t be, float *out, const float *in, long n, enum act_kind kind)
 {
-    NEED(be, act_forward);
+    BACKEND_NEED(be, act_forward);
     return be->iface->act_forward(be, out, in, n, kind);
 }
 
 int act_backward(backend_t be, float *din, const float *dout, const float *out, long n, enum act_kind kind)
 {
-    NEED(be, act_backward);
+    BACKEND_NEED(be, act_backward);
     return be->iface->act_backward(be, din, dout, out, n, kind);
 }
 
@@ -163,20 +155,20 @@ int act_backward(backend_t be, float *din, const float *dout, const float *out, 
 
 int mean_forward(backend_t be, float *out, const float *in, int n, long m)
 {
-    NEED(be, mean_forward);
+    BACKEND_NEED(be, mean_forward);
     return be->iface->mean_forward(be, out, in, n, m);
 }
 
 int mean_backward(backend_t be, float *din, const float *dout, int n, long m)
 {
-    NEED(be, mean_backward);
+    BACKEND_NEED(be, mean_backward);
     return be->iface->mean_backward(be, din, dout, n, m);
 }
 
 int loss_forward(backend_t be, float *out, const float *x, const float *target, float target_value, long n,
                  enum loss_kind kind)
 {
-    NEED(be, loss_forward);
+    BACKEND_NEED(be, loss_forward);
     if (n < 1)
         return err_set("loss: empty input");
     return be->iface->loss_forward(be, out, x, target, target_value, n, kind);
@@ -185,7 +177,7 @@ int loss_forward(backend_t be, float *out, const float *x, const float *target, 
 int loss_backward(backend_t be, float *dx, const float *x, const float *target, float target_value,
                   float scale, long n, enum loss_kind kind)
 {
-    NEED(be, loss_backward);
+    BACKEND_NEED(be, loss_backward);
     if (n < 1)
         return err_set("loss: empty input");
     return be->iface->loss_backward(be, dx, x, target, target_value, scale, n, kind);
@@ -193,13 +185,13 @@ int loss_backward(backend_t be, float *dx, const float *x, const float *target, 
 
 int tensor_axpy(backend_t be, float *y, float a, const float *x, long n)
 {
-    NEED(be, axpy);
+    BACKEND_NEED(be, axpy);
     return be->iface->axpy(be, y, a, x, n);
 }
 
 int tensor_scale(backend_t be, float *x, float a, long n)
 {
-    NEED(be, scale);
+    BACKEND_NEED(be, scale);
     return be->iface->scale(be, x, a, n);
 }
 
@@ -257,25 +249,25 @@ void backend_dealloc(backend_t be, void *p)
 
 int backend_upload(backend_t be, void *dst, const void *src, size_t bytes)
 {
-    NEED(be, upload);
+    BACKEND_NEED(be, upload);
     return be->iface->upload(be, dst, src, bytes);
 }
 
 int backend_download(backend_t be, void *dst, const void *src, size_t bytes)
 {
-    NEED(be, download);
+    BACKEND_NEED(be, download);
     return be->iface->download(be, dst, src, bytes);
 }
 
 int backend_copy(backend_t be, void *dst, const void *src, size_t bytes)
 {
-    NEED(be, copy);
+    BACKEND_NEED(be, copy);
     return be->iface->copy(be, dst, src, bytes);
 }
 
 int backend_zero(backend_t be, void *dst, size_t bytes)
 {
-    NEED(be, zero);
+    BACKEND_NEED(be, zero);
     return be->iface->zero(be, dst, bytes);
 }
 
@@ -288,7 +280,7 @@ int backend_synchronize(backend_t be)
 
 int backend_reserve(backend_t be, size_t bytes)
 {
-    NEED(be, reserve);
+    BACKEND_NEED(be, reserve);
     return be->iface->reserve(be, bytes);
 }
 

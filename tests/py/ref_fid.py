@@ -48,18 +48,10 @@ def st_read(path):
 
 
 def st_write(path, tensors):
-    header, blobs, off = {}, [], 0
-    names = {np.dtype("<f8"): "F64", np.dtype("<f4"): "F32", np.dtype("<i8"): "I64"}
-    for k, a in tensors.items():
-        a = np.array(a, order="C")  # (ascontiguousarray would make a scalar 1-d)
-        raw = a.tobytes()
-        header[k] = {"dtype": names[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    """{name: numpy array} -> safetensors, with reference.py's writer"""
+    import torch
+    from reference import save_safetensors
+    save_safetensors(path, {k: torch.from_numpy(np.array(a, order="C")) for k, a in tensors.items()})
 
 
 def load_stats(path):

@@ -22,7 +22,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixture import Fixture  # noqa: E402
-from reference import build, train_step  # noqa: E402
+from reference import build, gen_losses, train_step  # noqa: E402
 
 torch.set_num_threads(2)
 NGF, NBLOCKS, NDF, N, HW, SEED = 8, 2, 8, 2, 32, 1234
@@ -69,7 +69,7 @@ for net in nets.values():
 oG, oF, oDX, oDY = mk_adam(G.parameters(), 2e-4), mk_adam(F.parameters(), 2e-4), \
     mk_adam(DX.parameters(), 1e-4), mk_adam(DY.parameters(), 1e-4)
 opts = {"G": oG, "F": oF, "DX": oDX, "DY": oDY}
-mse, l1 = nn.MSELoss(), nn.L1Loss()
+mse = nn.MSELoss()
 for tag, net in nets.items():
     for k, v in net.state_dict().items():
         fx.add("init.%s.%s" % (tag, k), v.float())
@@ -122,16 +122,11 @@ for net in nets.values():
 with torch.no_grad():
     x = torch.from_numpy(fx.items[[n for n, _ in fx.items].index("step1.x")][1])
     y = torch.from_numpy(fx.items[[n for n, _ in fx.items].index("step1.y")][1])
-    fake_x, fake_y = F(y), G(x)
-    rec_x, rec_y = F(fake_y), G(fake_x)
-    lx, ly = DX(fake_x), DY(fake_y)
-    f_adv, g_adv = mse(lx, torch.ones_like(lx)), mse(ly, torch.ones_like(ly))
-    cyc = l1(rec_x, x) + l1(rec_y, y)
-    idt = l1(G(y), y) + l1(F(x), x)
-    loss = 2.0 * f_adv + 2.0 * g_adv + 4.0 * cyc + 0.5 * idt
+    g = gen_losses(nets, x, y)
+    lx, ly = g["lx"], g["ly"]
     rx, ry = DX(x), DY(y)
     ldx = 0.5 * (mse(rx, torch.ones_like(rx)) + mse(lx, torch.zeros_like(lx)))
     ldy = 0.5 * (mse(ry, torch.ones_like(ry)) + mse(ly, torch.zeros_like(ly)))
-    fx.add("eval.losses", torch.stack([g_adv, f_adv, cyc, idt, loss, ldx, ldy]))
+    fx.add("eval.losses", torch.stack([g["g_adv"], g["f_adv"], g["cyc"], g["id"], g["gen"], ldx, ldy]))
 
 fx.write(sys.argv[1])

@@ -83,13 +83,11 @@ def adams(nets, lr_g=2e-4, lr_d=1e-4):
     return {tag: mk(net.parameters(), lr_g if tag in ("G", "F") else lr_d) for tag, net in nets.items()}
 
 
-def train_step(nets, opts, x, y, la=2.0, lc=4.0, li=0.5, clip=1.0):
-    """The reference's training step (DESIGN.md): generators, then DX, then DY.
-    Returns the losses and gradient norms as tensors."""
+def gen_losses(nets, x, y, la=2.0, lc=4.0, li=0.5):
+    """The generator loss of the reference, in its call order: the terms,
+    the total ("gen"), the fakes and the discriminators' logits on them."""
     G, F, DX, DY = nets["G"], nets["F"], nets["DX"], nets["DY"]
     mse, l1 = nn.MSELoss(), nn.L1Loss()
-    opts["G"].zero_grad(set_to_none=True)
-    opts["F"].zero_grad(set_to_none=True)
     fake_x, fake_y = F(y), G(x)
     rec_x, rec_y = F(fake_y), G(fake_x)
     lx, ly = DX(fake_x), DY(fake_y)
@@ -97,6 +95,20 @@ def train_step(nets, opts, x, y, la=2.0, lc=4.0, li=0.5, clip=1.0):
     cyc = l1(rec_x, x) + l1(rec_y, y)
     idt = l1(G(y), y) + l1(F(x), x)
     loss = la * f_adv + la * g_adv + lc * cyc + li * idt
+    return {"f_adv": f_adv, "g_adv": g_adv, "cyc": cyc, "id": idt, "gen": loss, "fake_x": fake_x,
+            "fake_y": fake_y, "lx": lx, "ly": ly}
+
+
+def train_step(nets, opts, x, y, la=2.0, lc=4.0, li=0.5, clip=1.0):
+    """The reference's training step (DESIGN.md): generators, then DX, then DY.
+    Returns the losses and gradient norms as tensors."""
+    G, F = nets["G"], nets["F"]
+    mse = nn.MSELoss()
+    opts["G"].zero_grad(set_to_none=True)
+    opts["F"].zero_grad(set_to_none=True)
+    g = gen_losses(nets, x, y, la, lc, li)
+    f_adv, g_adv, cyc, idt, loss, fake_x, fake_y = (g[k] for k in ("f_adv", "g_adv", "cyc", "id", "gen",
+                                                                   "fake_x", "fake_y"))
     loss.backward()
     norm_gen = nn.utils.clip_grad_norm_(list(G.parameters()) + list(F.parameters()), clip)
     opts["G"].step()
