@@ -3,7 +3,12 @@
 # epoch: train (utk-split | aug workers | cyclegan-step), evaluate on val,
 # save a sample grid, keep best/periodic/last checkpoints, log metrics; at
 # the end evaluate `best` on the test split.  --resume continues a stopped run.
-set -euo pipefail
+set -eEuo pipefail
+# Any failure names the stage it stopped in; functions inherit the trap (-E),
+# and it fires once, at the innermost failing command.
+stage=setup
+trap 'rc=$?; trap - ERR; echo "train.sh: failed in $stage (exit $rc, line $LINENO: $BASH_COMMAND)" >&2
+      [ -n "${logs:-}" ] && [ -d "$logs" ] && echo "train.sh: failed in $stage (exit $rc)" >> "$logs/train.log"' ERR
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/options.sh"
 
@@ -152,19 +157,23 @@ fi
 # After an epoch: validation, sample grid, best/periodic checkpoints, curves.
 post_epoch() {
     local e=$1 secs=$2 val score best fid=null
+    stage="epoch $e: validation"
     val=$(evaluate "$ck/last.safetensors" val val)
     score=$(echo "$val" | sed -n 's/.*"loss_gen_total": \([^,}]*\).*/\1/p')
     local criterion="val loss_gen_total"
     if [ -n "$fidw" ]; then
+        stage="epoch $e: validation FID"
         fid=$(fid_of "$ck/last.safetensors" val)
         [ -n "$fid" ] || { log "FID failed"; return 1; }
         score=$fid criterion="val FID"
     fi
+    stage="epoch $e: sample grid $img/epoch$e.png"
     echo "$val" | sed "s/^{/{\"epoch_seconds\": $secs, \"fid\": $fid, /" >> "$met/metrics.jsonl"
     utk-split "$data" --split val --seed "$seed" --limit "${OPT[num_sample_generations_to_save]}" -q \
         | aug --eval --size "$size" \
         | translate --y2o --ckpt "$ck/last.safetensors" --grid "${OPT[num_sample_generations_to_save]}" \
           "${dev[@]}" -o "$img/epoch$e.png"
+    stage="epoch $e: best and periodic checkpoints"
     best=$(sed -n 's/.*"score": \([^,}]*\).*/\1/p' "$met/best.json" 2>/dev/null || true)
     if [ -z "$best" ] || awk -v a="$score" -v b="$best" 'BEGIN{exit !(a < b)}'; then
         cp "$ck/last.safetensors" "$ck/best.safetensors.tmp" && mv "$ck/best.safetensors.tmp" "$ck/best.safetensors"
@@ -189,10 +198,12 @@ if [ -n "${OPT[resume]}" ] && [ "$done_epochs" -gt 0 ] \
 fi
 for ((e = start; e <= N; e++)); do
     t0=$(date +%s)
+    stage="epoch $e/$N: training"
     train_epoch "$e"
     post_epoch "$e" $(( $(date +%s) - t0 ))
 done
 
+stage="test evaluation of $ck/best.safetensors"
 test=$(evaluate "$ck/best.safetensors" test test)
 fid_test=null
 [ -n "$fidw" ] && fid_test=$(fid_of "$ck/best.safetensors" test)

@@ -70,6 +70,32 @@ PY
     [ -s "$TMP/out/metrics/test_metrics.json" ]
 }
 
+@test "train.sh at 128 and 256 px: records larger than a pipe's buffer, through to the test metrics" {
+    # The sample grid reads a few faces of a larger stream: at 32 px the rest
+    # fit in the pipe, at 128+ px its producers used to die of SIGPIPE.  40
+    # faces a domain, so that the validation split holds more than the grid.
+    "$PY" "$TESTS_DIR/py/faces.py" "$TMP/faces40" 40 48 > /dev/null
+    for s in 128 256; do
+        run bash "$ROOT/pipelines/train.sh" --data_dir "$TMP/faces40" --num_train_epochs 1 --img_size $s --ngf 4 --ndf 4 --n_blocks 1 \
+            --train_batch_size 2 --limit 4 --num_sample_generations_to_save 2 --output_dir "$TMP/o$s"
+        assert_success
+        for f in checkpoints/best.safetensors images/epoch1.png metrics/test_metrics.json; do
+            [ -s "$TMP/o$s/$f" ] || { echo "missing $f at $s px"; false; }
+        done
+        "$PY" -c 'import sys; from PIL import Image; assert Image.open(sys.argv[1]).size[1] == 2 * (int(sys.argv[2]) + 2) + 2' \
+            "$TMP/o$s/images/epoch1.png" $s
+    done
+}
+
+@test "train.sh: a failing stage is named, with its exit status" {
+    mkdir "$TMP/bad"
+    for f in "$FACES"/*.jpg; do head -c 200 "$f" > "$TMP/bad/$(basename "$f")"; done
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --data_dir "$TMP/bad"
+    assert_failure
+    assert_output --partial "train.sh: failed in epoch 1/1: training (exit 1"
+    grep -q "failed in epoch 1/1: training" "$TMP/out/logs/train.log"
+}
+
 @test "train.sh: --num_workers 2 feeds the trainer from two aug processes over ZeroMQ" {
     run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --num_workers 2
     assert_success
