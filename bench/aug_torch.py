@@ -14,7 +14,7 @@ from PIL import Image
 torch.set_num_threads(1)
 recs = [r for r in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if r["kind"] == "image"]
 size = int(sys.argv[2])
-tf = T.Compose([T.RandomHorizontalFlip(0.5), T.Resize(size + 50), T.RandomCrop(size), T.RandomRotation((0, 80)),
+tf = T.Compose([T.RandomHorizontalFlip(0.5), T.Resize((size * 306 + 128) // 256), T.RandomCrop(size), T.RandomRotation((0, 80)),
                 T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
 torch.manual_seed(7)
 best = 0.0

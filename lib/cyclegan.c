@@ -28,6 +28,7 @@
 #include "err.h"
 #include "layers.h"
 #include "safetensors.h"
+#include "transform.h"
 
 enum { G_X, G_FX, G_Y }; /* G's calls: G(x)=fake_y, G(fake_x)=rec_y, G(y)=id_y */
 enum { F_Y, F_FY, F_X }; /* F's calls: F(y)=fake_x, F(fake_y)=rec_x, F(x)=id_x */
@@ -560,6 +561,7 @@ static cJSON *config_json_(const struct cyclegan_config *cfg, int n_epochs)
     cJSON_AddNumberToObject(o, "clip_norm", cfg->clip_norm);
     cJSON_AddNumberToObject(o, "batch", cfg->batch);
     cJSON_AddNumberToObject(o, "size", cfg->size);
+    cJSON_AddNumberToObject(o, "resize", cfg->resize > 0 ? cfg->resize : transform_resize_size(cfg->size));
     cJSON_AddNumberToObject(o, "ngf", cfg->gen.ngf);
     cJSON_AddNumberToObject(o, "n_blocks", cfg->gen.n_blocks);
     cJSON_AddNumberToObject(o, "ndf", cfg->disc.ndf);
@@ -872,6 +874,7 @@ int cyclegan_config_load(const char *path, struct cyclegan_config *cfg)
         cfg->clip_norm = json_num_(o, "clip_norm", cfg->clip_norm);
         cfg->batch = (int)json_num_(o, "batch", cfg->batch);
         cfg->size = (int)json_num_(o, "size", cfg->size);
+        cfg->resize = (int)json_num_(o, "resize", 0);
         cfg->seed = (uint64_t)json_num_(o, "seed", (double)cfg->seed);
         cJSON_Delete(o);
     }

@@ -37,6 +37,8 @@ struct cyclegan_config {
     struct disc_config disc; /* ndf (reference: 32) */
     int batch;               /* images per batch the activation sets are built for */
     int size;                /* image height = width (reference: 256; >= 32 for D) */
+    int resize;              /* the framing of the training images (aug --resize), recorded
+                              * in checkpoints; 0: transform_resize_size(size) */
     double lr_g, lr_d;       /* initial learning rates: 2e-4 (G, F), 1e-4 (DX, DY) */
     double beta1, beta2;     /* 0.5, 0.999 */
     double eps;              /* 1e-8 */

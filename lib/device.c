@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fileio.h"
 
 typedef int (*count_fn)(void);
 typedef backend_t (*open_fn)(int);
@@ -78,12 +79,7 @@ static struct cuda_lib *cuda_lib(void)
     if (env && *env)
         return try_load(&L, env) == 0 ? &L : NULL;
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = 0;
+    if (file_exe_dir(exe, sizeof exe) == 0) {
         static const char *const rel[] = {"../build/libaging-cuda.so", "../libaging-cuda.so",
                                           "../lib/aging/libaging-cuda.so"};
         for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {

@@ -106,3 +106,18 @@ int file_write_all(const char *path, const uint8_t *data, size_t n)
     free(tmp);
     return rc;
 }
+
+int file_exe_dir(char *buf, size_t n)
+{
+    if (n < 2)
+        return err_set("file_exe_dir: buffer too small");
+    ssize_t len = readlink("/proc/self/exe", buf, n - 1);
+    if (len <= 0 || (size_t)len >= n - 1)
+        return err_set("cannot read /proc/self/exe:");
+    buf[len] = 0;
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return err_set("/proc/self/exe is not a path: %s", buf);
+    *slash = 0;
+    return 0;
+}

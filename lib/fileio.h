@@ -13,3 +13,7 @@
 int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n);
 /* Write n bytes to path atomically (or to stdout for "-"). */
 int file_write_all(const char *path, const uint8_t *data, size_t n);
+/* The folder of the running executable (from /proc/self/exe) into buf;
+ * -1 when it cannot be read or does not fit.  Data that ships with the
+ * tools (the CUDA backend, the model) is found relative to it. */
+int file_exe_dir(char *buf, size_t n);

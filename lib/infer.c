@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <cjson/cJSON.h>
+
 #include "checkpoint.h"
 #include "err.h"
 
@@ -15,9 +17,26 @@ struct infer {
     struct net *net;
     struct net_acts *acts;
     int h, w;
+    int train_size, train_resize; /* from the checkpoint's config; 0: not recorded */
     float *dev_in; /* device staging for the input, sized 3*h*w */
     char desc[64];
 };
+
+/* Training checkpoints and the weights made from them carry the training
+ * configuration; older or foreign files may not, which is no error. */
+static void read_framing_(const st_file *f, infer *g)
+{
+    const char *s = st_meta(f, "config");
+    cJSON *o = s ? cJSON_Parse(s) : NULL;
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(o, "size");
+    const cJSON *resize = cJSON_GetObjectItemCaseSensitive(o, "resize");
+    if (cJSON_IsNumber(size) && size->valuedouble >= 8 && size->valuedouble <= 4096)
+        g->train_size = (int)size->valuedouble;
+    if (g->train_size && cJSON_IsNumber(resize) && resize->valuedouble >= g->train_size &&
+        resize->valuedouble <= 8192)
+        g->train_resize = (int)resize->valuedouble;
+    cJSON_Delete(o);
+}
 
 infer *infer_open(const char *path, const char *prefix, backend_t be)
 {
@@ -33,6 +52,7 @@ infer *infer_open(const char *path, const char *prefix, backend_t be)
         infer_free(g);
         return NULL;
     }
+    read_framing_(f, g);
     st_free(f);
     g->be = be;
     net_set_training(g->net, 0);
@@ -48,6 +68,12 @@ void infer_free(infer *g)
     net_free(g->net);
     backend_dealloc(g->be, g->dev_in);
     free(g);
+}
+
+void infer_framing(const infer *g, int *size, int *resize)
+{
+    *size = g->train_size;
+    *resize = g->train_resize;
 }
 
 const char *infer_describe(const infer *g)

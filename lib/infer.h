@@ -20,5 +20,9 @@ void infer_free(infer *g); /* NULL-safe */
 /* out = generator(in) for one image [3,h,w] (host memory); h and w must be
  * multiples of 4 and at least 8.  Output values lie in [-1, 1] (tanh). */
 int infer_run(infer *g, const float *in, float *out, int h, int w);
+/* The image size the model was trained at and the shorter side its faces
+ * were resized to before cropping (transform.h), from the checkpoint's
+ * config; 0 for what the file does not record. */
+void infer_framing(const infer *g, int *size, int *resize);
 /* "ngf=32 blocks=9" for messages. */
 const char *infer_describe(const infer *g);

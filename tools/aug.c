@@ -24,9 +24,11 @@ static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: aug (--train | --eval) [options]\n"
                "Decode image records and augment them into tensor records (CHW, [-1,1]).\n\n"
-               "  --train          random flip, resize to size+50, random crop, random rotation [0,80] deg\n"
-               "  --eval           resize to size+50, centre crop\n"
+               "  --train          random flip, resize, random crop, random rotation [0,80] deg\n"
+               "  --eval           resize, centre crop\n"
                "  --size N         output size (default 256)\n"
+               "  --resize R       shorter side before cropping (default size*306/256, rounded:\n"
+               "                   the reference's 256+50 framing in proportion; 153 at 128)\n"
                "  --seed N         seed of the random draws (default 0); each epoch record\n"
                "                   reseeds with N + epoch - 1, so a resumed run repeats its draws\n"
                "  --dtype T        f32, f16, bf16 or u8 (default f32; u8 keeps raw pixels)\n"
@@ -40,7 +42,7 @@ static void usage(FILE *f, int status)
 }
 
 struct aug {
-    int train, size;
+    int train, size, resize;
     dtype dt;
     rng g;
 };
@@ -80,7 +82,7 @@ static int augment(struct aug *A, record *r)
         float *chw = malloc((size_t)n * sizeof *chw);
         if (!chw)
             return err_set("out of memory");
-        if (record_image(r, &im) != 0 || transform_train_chw_f32(chw, &im, A->size, &A->g) != 0) {
+        if (record_image(r, &im) != 0 || transform_train_chw_f32(chw, &im, A->size, A->resize, &A->g) != 0) {
             free(chw);
             image_free(&im);
             return -1;
@@ -101,7 +103,7 @@ static int augment(struct aug *A, record *r)
         return 0;
     }
     if (record_image(r, &im) != 0 ||
-        (A->train ? transform_train(&im, A->size, &A->g) : transform_eval(&im, A->size)) != 0) {
+        (A->train ? transform_train(&im, A->size, A->resize, &A->g) : transform_eval(&im, A->size, A->resize)) != 0) {
         image_free(&im);
         return -1;
     }
@@ -131,12 +133,13 @@ static int augment(struct aug *A, record *r)
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_SHARD, O_VERSION };
+    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_RESIZE, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_SHARD, O_VERSION };
     static const struct option opts[] = {
         {"train", 0, 0, O_TRAIN}, {"eval", 0, 0, O_EVAL},           {"size", 1, 0, O_SIZE},
         {"seed", 1, 0, O_SEED},   {"dtype", 1, 0, O_DTYPE},         {"in", 1, 0, O_IN},
         {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"shard", 1, 0, O_SHARD},
-        {"help", 0, 0, 'h'},      {"version", 0, 0, O_VERSION},     {0, 0, 0, 0}};
+        {"resize", 1, 0, O_RESIZE}, {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
+        {0, 0, 0, 0}};
     struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
     uint64_t seed = 0;
     const char *in = "-", *out = "-";
@@ -147,6 +150,7 @@ int main(int argc, char **argv)
         case O_TRAIN: A.train = 1; break;
         case O_EVAL: A.train = 0; break;
         case O_SIZE: A.size = (int)cli_int("--size", optarg, 8, 4096); break;
+        case O_RESIZE: A.resize = (int)cli_int("--resize", optarg, 8, 8192); break;
         case O_SEED: seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_DTYPE:
             if (dtype_parse(optarg, &A.dt) != 0)
@@ -173,6 +177,8 @@ int main(int argc, char **argv)
         cli_usage_error("choose --train or --eval");
     if (optind != argc)
         cli_usage_error("unexpected argument '%s'", argv[optind]);
+    if (A.resize && A.resize < A.size)
+        cli_usage_error("--resize %d is smaller than --size %d: nothing to crop", A.resize, A.size);
     rng_seed(&A.g, seed);
     /* Each image allocates a few buffers of ~1 MB; keep them in the heap
      * instead of an mmap/munmap (and page faults) per image. */

@@ -49,6 +49,8 @@ static void usage(FILE *f, int status)
         "  --clip-norm X      max gradient norm, 0 = off (1.0)\n"
         "  --ngf N --ndf N --blocks N   model sizes (32, 32, 9)\n"
         "  --seed N           initialisation seed, torch.manual_seed semantics (0)\n"
+        "  --resize R         the framing aug used (aug --resize), recorded in checkpoints so\n"
+        "                     translate and serve frame faces alike (default size*306/256)\n"
         "  --precision P      fp32, bf16 or fp16 convolutions, or auto: bf16 on a GPU,\n"
         "                     fp32 on the CPU (default fp32; on the CPU 16-bit is\n"
         "                     emulated, slowly, for testing)\n"
@@ -407,6 +409,7 @@ int main(int argc, char **argv)
         O_NDF,
         O_BLOCKS,
         O_SEED,
+        O_RESIZE,
         O_PRECISION,
         O_LOSS_SCALE,
         O_DEVICE,
@@ -442,6 +445,7 @@ int main(int argc, char **argv)
                                          {"ndf", 1, 0, O_NDF},
                                          {"blocks", 1, 0, O_BLOCKS},
                                          {"seed", 1, 0, O_SEED},
+                                         {"resize", 1, 0, O_RESIZE},
                                          {"precision", 1, 0, O_PRECISION},
                                          {"loss-scale", 1, 0, O_LOSS_SCALE},
                                          {"device", 1, 0, O_DEVICE},
@@ -490,6 +494,7 @@ int main(int argc, char **argv)
         case O_NDF: T.cfg.disc.ndf = (int)cli_int("--ndf", optarg, 1, 1024); break;
         case O_BLOCKS: T.cfg.gen.n_blocks = (int)cli_int("--blocks", optarg, 1, 64); break;
         case O_SEED: T.cfg.seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
+        case O_RESIZE: T.cfg.resize = (int)cli_int("--resize", optarg, 8, 8192); break;
         case O_PRECISION:
             precision_auto = strcmp(optarg, "auto") == 0;
             if (!precision_auto && backend_precision_parse(optarg, &precision) != 0)

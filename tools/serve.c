@@ -12,6 +12,7 @@
  * once however busy the workers are, and requests are served in order.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include "image-probe.h"
 #include "image.h"
 #include "infer.h"
+#include "models.h"
 #include "transform.h"
 #include "web-page.h"
 
@@ -39,10 +41,12 @@ static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: serve [options]\n"
                "Web demo: a page to age or de-age a face, and a JSON/PNG API.\n\n"
-               "  --ckpt FILE        checkpoint with G and F (default outputs/checkpoints/best.safetensors)\n"
+               "  --ckpt FILE        checkpoint with G and F (default: outputs/checkpoints/best.safetensors\n"
+               "                     when it exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
                "  --host ADDR        address to listen on (default 127.0.0.1)\n"
                "  --port N           TCP port, 0 = any free one (default 7860)\n"
-               "  --size N           resize to N+50, centre-crop to N (default 256)\n"
+               "  --size N           image size (default: the model's training size); faces are\n"
+               "                     resized to N*306/256 and centre-cropped to N, as in training\n"
                "  --threads N        inference workers, each with its own generators (default 2)\n"
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
@@ -84,7 +88,7 @@ enum { REQ_READING, REQ_QUEUED, REQ_DONE };
 
 struct server {
     struct worker *w;
-    int nw, omp_threads, size, quiet;
+    int nw, omp_threads, size, resize, quiet;
     size_t max_upload;
     long max_pixels;
     char *health; /* JSON, built once */
@@ -171,8 +175,8 @@ static int check_body(struct server *S, const struct req *r)
         err_set("image too large: %dx%d is %ld pixels, the limit is %ld", w, h, (long)w * h, S->max_pixels);
         return 413;
     }
-    /* Resize(size+50) scales the shorter side: a thin strip would become huge. */
-    long s = S->size + 50, lo = w < h ? w : h, hi = w < h ? h : w;
+    /* Resize scales the shorter side: a thin strip would become huge. */
+    long s = S->resize > 0 ? S->resize : transform_resize_size(S->size), lo = w < h ? w : h, hi = w < h ? h : w;
     if (s * (s * hi / lo) > 16 * s * s && s * (s * hi / lo) > S->max_pixels) {
         err_set("image too elongated: %dx%d", w, h);
         return 413;
@@ -197,7 +201,7 @@ static int translate_body(struct server *S, struct worker *wk, struct req *r)
         status = 400;
         goto out;
     }
-    if (transform_eval(&im, S->size) != 0)
+    if (transform_eval(&im, S->size, S->resize) != 0)
         goto out;
     if (!(x = malloc((size_t)3 * im.h * im.w * sizeof *x))) {
         err_set("out of memory");
@@ -461,6 +465,12 @@ static void server_load(struct server *S, const char *ckpt, const char *device, 
         }
         w->S = S;
     }
+    int asked = S->size, trained, trained_resize;
+    infer_framing(S->w[0].g[DIR_Y2O], &trained, &trained_resize);
+    if (models_framing(S->w[0].g[DIR_Y2O], asked, &S->size, &S->resize))
+        fprintf(stderr, "serve: note: running at --size %d; the model was trained at %d px\n", asked, trained);
+    if (S->size % 4)
+        die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, S->size);
     for (int i = 0; i < nw; i++)
         if (pthread_create(&S->w[i].tid, NULL, worker_main, &S->w[i]) != 0)
             die("cannot start a worker thread:");
@@ -556,8 +566,8 @@ int main(int argc, char **argv)
         {"size", 1, 0, O_SIZE},        {"threads", 1, 0, O_THREADS}, {"max-upload", 1, 0, O_MAXUP},
         {"max-pixels", 1, 0, O_MAXPX}, {"device", 1, 0, O_DEVICE},   {"quiet", 0, 0, 'q'},
         {"help", 0, 0, 'h'},           {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
-    struct server S = {.size = 256, .max_upload = 8u << 20, .max_pixels = 25000000};
-    const char *ckpt = "outputs/checkpoints/best.safetensors", *host = "127.0.0.1", *device = NULL;
+    struct server S = {.max_upload = 8u << 20, .max_pixels = 25000000};
+    const char *ckpt = NULL, *host = "127.0.0.1", *device = NULL;
     int port = 7860, threads = 2, c;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
@@ -595,6 +605,12 @@ int main(int argc, char **argv)
     pthread_cond_init(&S.work, NULL);
     pthread_cond_init(&S.idle, NULL);
     S.omp_threads = omp_get_max_threads() / threads > 1 ? omp_get_max_threads() / threads : 1;
+    char found[PATH_MAX];
+    const char *what = NULL;
+    if (!ckpt && !(ckpt = models_default(found, sizeof found, &what)))
+        die("%s", err_msg());
+    if (what)
+        fprintf(stderr, "serve: using %s, %s\n", what, ckpt);
     server_load(&S, ckpt, device, threads);
     struct MHD_Daemon *d = server_listen(&S, host, port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

@@ -3,6 +3,7 @@
  * image, on a stream of records, or on a few records to make a sample grid.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "fileio.h"
 #include "image.h"
 #include "infer.h"
+#include "models.h"
 #include "record-image.h"
 #include "stream.h"
 #include "transform.h"
@@ -23,12 +25,15 @@ static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: translate (--y2o | --o2y) [options]\n"
                "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.\n\n"
-               "  --ckpt FILE      checkpoint (default outputs/checkpoints/best.safetensors)\n"
+               "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
+               "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
                "  -i FILE          input image, PNG or JPEG (default stdin)\n"
                "  -o FILE          output PNG (default stdout)\n"
-               "  --size N         resize to N+50, centre-crop to N (default 256)\n"
+               "  --size N         image size (default: the model's training size); faces are\n"
+               "                   resized to N*306/256 and centre-cropped to N, as in training\n"
                "  --stream         tensor or image records in, tensor records out\n"
                "  --grid N         read records, write one PNG: N inputs over their outputs\n"
+               "                   (the rest of the input is read and dropped)\n"
                "  --all            stream/grid: translate every record, not only the source domain\n"
                "  --only           stream: drop the records it does not translate (default: pass them on)\n"
                "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
@@ -41,7 +46,7 @@ static void usage(FILE *f, int status)
 
 struct tr {
     infer *g;
-    int size, all, only, has_dtype;
+    int size, resize, all, only, has_dtype;
     dtype dt;
     const char *src, *dst, *net; /* source/target domain, "G" or "F" */
 };
@@ -55,7 +60,7 @@ static int record_input(struct tr *T, const record *r, float **x, int *h, int *w
         return 0;
     if (is_img) {
         image im = {0};
-        if (record_decode_image(r, &im) != 0 || transform_eval(&im, T->size) != 0) {
+        if (record_decode_image(r, &im) != 0 || transform_eval(&im, T->size, T->resize) != 0) {
             image_free(&im);
             return -1;
         }
@@ -179,6 +184,10 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
         free(x);
         k++;
     }
+    /* Drain the rest: the producers upstream (aug, utk-split) should end
+     * normally, not by SIGPIPE, and a broken stream is still reported. */
+    while (rc == 1 && k == n && (rc = stream_in_next(si, &r)) == 1)
+        ;
     if (rc < 0)
         die("%s", err_msg());
     if (k == 0)
@@ -206,7 +215,7 @@ static int run_image(struct tr *T, const char *inpath, const char *outpath)
     image im = {0};
     if (file_read_all(inpath, (size_t)64 << 20, &bytes, &n) != 0)
         die("%s", err_msg());
-    if (image_decode(&im, bytes, n) != 0 || transform_eval(&im, T->size) != 0)
+    if (image_decode(&im, bytes, n) != 0 || transform_eval(&im, T->size, T->resize) != 0)
         die("%s: %s", strcmp(inpath, "-") ? inpath : "stdin", err_msg());
     free(bytes);
     size_t px = (size_t)3 * im.h * im.w;
@@ -260,8 +269,8 @@ int main(int argc, char **argv)
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {0, 0, 0, 0}};
-    struct tr T = {.size = 256};
-    const char *ckpt = "outputs/checkpoints/best.safetensors", *in = "-", *out = "-", *dir = NULL,
+    struct tr T = {0};
+    const char *ckpt = NULL, *in = "-", *out = "-", *dir = NULL,
                *device = NULL;
     int stream = 0, grid = 0, c;
     enum backend_precision precision = BACKEND_FP32;
@@ -308,8 +317,6 @@ int main(int argc, char **argv)
         cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (stream && grid)
         cli_usage_error("--stream and --grid do not go together");
-    if (T.size % 4)
-        cli_usage_error("--size must be a multiple of 4, got %d", T.size);
     if (!stream && strcmp(out, "-") == 0 && isatty(1))
         cli_usage_error("refusing to write a PNG to a terminal: use -o FILE or redirect stdout");
     bool y2o = strcmp(dir, "y2o") == 0;
@@ -317,9 +324,24 @@ int main(int argc, char **argv)
     T.dst = y2o ? "old" : "young";
     T.net = y2o ? "G" : "F";
 
+    if (T.size % 4)
+        cli_usage_error("--size must be a multiple of 4, got %d", T.size);
+    char found[PATH_MAX];
+    const char *what = NULL;
+    if (!ckpt && !(ckpt = models_default(found, sizeof found, &what)))
+        die("%s", err_msg());
     backend_t be = device_open_precision(device, precision);
     if (!be || !(T.g = infer_open(ckpt, y2o ? "G." : "F.", be)))
         die("%s", err_msg());
+    int asked = T.size, trained, trained_resize;
+    infer_framing(T.g, &trained, &trained_resize);
+    if (models_framing(T.g, asked, &T.size, &T.resize))
+        fprintf(stderr, "translate: note: running at --size %d; the model was trained at %d px\n", asked,
+                trained);
+    if (what)
+        fprintf(stderr, "translate: using %s, %s (%d px)\n", what, ckpt, T.size);
+    if (T.size % 4)
+        die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, T.size);
     if (stream)
         run_stream(&T, in, out);
     else if (grid)

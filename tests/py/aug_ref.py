@@ -15,14 +15,18 @@ import torch
 import torchvision.transforms as T
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import resize_for  # noqa: E402
+
 mode, size, seed, images, ours = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+resize = int(os.environ.get("RESIZE", "0")) or resize_for(size)
 tol = float(os.environ.get("TOL", "0"))
 norm = [T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)]
 if mode == "train":
-    tf = T.Compose([T.RandomHorizontalFlip(0.5), T.Resize(size + 50), T.RandomCrop(size),
+    tf = T.Compose([T.RandomHorizontalFlip(0.5), T.Resize(resize), T.RandomCrop(size),
                     T.RandomRotation((0, 80))] + norm)
 else:
-    tf = T.Compose([T.Resize(size + 50), T.CenterCrop(size)] + norm)
+    tf = T.Compose([T.Resize(resize), T.CenterCrop(size)] + norm)
 torch.manual_seed(seed)
 ins = [r for r in msgpack.Unpacker(open(images, "rb"), raw=False) if r["kind"] == "image"]
 outs = [r for r in msgpack.Unpacker(open(ours, "rb"), raw=False) if r["kind"] == "tensor"]

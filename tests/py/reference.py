@@ -15,6 +15,12 @@ import torch.nn as nn
 import torch.nn.functional as Fn
 
 
+def resize_for(size):
+    """The shorter side before the crop: the reference's Resize(256 + 50)
+    kept in proportion at every size (lib/transform.h), 306 at 256."""
+    return (size * 306 + 128) // 256
+
+
 class Res(nn.Module):
     def __init__(self, c):
         super().__init__()

@@ -97,7 +97,7 @@ try:
         fail("the page's result differs from translate's output")
     res = Image.open(io.BytesIO(png)).convert("RGB")
     inp = Image.open(FACE).convert("RGB")
-    s = SIZE + 50
+    s = (SIZE * 306 + 128) // 256  # lib/transform.h: the training framing
     w, h = inp.size
     inp = inp.resize((s, int(s * h / w)) if w <= h else (int(s * w / h), s), Image.BILINEAR)
     left, top = int(round((inp.size[0] - SIZE) / 2.0)), int(round((inp.size[1] - SIZE) / 2.0))

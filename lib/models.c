@@ -1,0 +1,79 @@
+/*
+ * models: the default checkpoint, looked up where a user's run or an
+ * installation puts it.
+ */
+#include "models.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "fileio.h"
+#include "infer.h"
+
+static int regular_(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Copy path into buf; NULL when it does not fit (never a truncated path). */
+static const char *take_(char *buf, size_t n, const char *path)
+{
+    if (strlen(path) >= n) {
+        err_set("path too long: %s", path);
+        return NULL;
+    }
+    return strcpy(buf, path);
+}
+
+const char *models_default(char *buf, size_t n, const char **what)
+{
+    static const char own[] = "outputs/checkpoints/best.safetensors";
+    if (regular_(own)) {
+        *what = "your training run's best checkpoint";
+        return take_(buf, n, own);
+    }
+    *what = "the shipped model";
+    const char *env = getenv("AGING_MODEL");
+    if (env && *env) {
+        if (!regular_(env)) {
+            err_set("AGING_MODEL=%s: no such model file", env);
+            return NULL;
+        }
+        return take_(buf, n, env);
+    }
+    char dir[PATH_MAX], cand[2][PATH_MAX + 64];
+    int k = 0;
+    if (file_exe_dir(dir, sizeof dir) == 0) {
+        char *slash = strrchr(dir, '/'); /* bin/ -> the tree or PREFIX above it */
+        if (slash)
+            *slash = 0;
+        snprintf(cand[k++], sizeof cand[0], "%s/models/" MODELS_SHIPPED, dir);
+        snprintf(cand[k++], sizeof cand[0], "%s/share/aging-cyclegan/" MODELS_SHIPPED, dir);
+    }
+    for (int i = 0; i < k; i++)
+        if (regular_(cand[i]))
+            return take_(buf, n, cand[i]);
+    if (k == 0)
+        err_set("no checkpoint: no %s here, AGING_MODEL is not set, and the tool's own folder is unknown "
+                "(give --ckpt FILE)",
+                own);
+    else
+        err_set("no checkpoint: no %s here and no shipped model at %s or %s (give --ckpt FILE, set "
+                "AGING_MODEL, or reinstall: the model ships as models/" MODELS_SHIPPED ")",
+                own, cand[0], cand[1]);
+    return NULL;
+}
+
+int models_framing(const struct infer *g, int asked, int *size, int *resize)
+{
+    int trained, trained_resize;
+    infer_framing(g, &trained, &trained_resize);
+    *size = asked ? asked : trained ? trained : 256;
+    *resize = *size == trained ? trained_resize : 0;
+    return asked && trained && asked != trained;
+}
