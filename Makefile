@@ -5,7 +5,9 @@
 #   make lint       cppcheck + clang-tidy, warnings are errors
 #   make format     clang-format -i over lib/ tools/ tests/unit/
 #   make deps       install every Debian package the build and tests need
-#   make install    PREFIX=/usr/local by default
+#   make install    PREFIX=/usr/local by default (tools, man pages, the shipped model)
+#   make demo       the shipped model ages and de-ages faces (runtime packages only)
+#   make demo-train a short training run end to end
 #   make test-gpu   on a machine with a GPU: the CUDA backend against the CPU one
 # Sources are discovered by wildcard: a new lib/foo.c, tools/bar.c or
 # tests/unit/test_baz.c needs no edit here.
@@ -34,6 +36,7 @@ GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/gpu-tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBA      := $(BUILD)/libaging.a
+MODEL     := models/utkface-128.safetensors
 
 # nvcc is detected, not required: the CPU build is always complete.  With
 # nvcc, lib/cuda/*.cu become build/libaging-cuda.so, which lib/device.c loads
@@ -52,7 +55,7 @@ CU_OBJ    := $(CU_SRC:lib/cuda/%.cu=$(BUILD)/cuda/%.o)
 CUDA_SO   := $(BUILD)/libaging-cuda.so
 CU_TESTS  := $(patsubst tests/cuda/%.cu,$(BUILD)/tests/%,$(wildcard tests/cuda/test_*.cu))
 
-.PHONY: all tools units test asan lint format deps install clean bench demo check-deps cuda test-gpu
+.PHONY: all tools units test asan lint format deps install clean bench demo demo-train check-deps cuda test-gpu
 all: check-deps tools units $(GPU_TESTS) $(BENCHES) $(if $(filter 1,$(CUDA)),cuda)
 
 check-deps:
@@ -141,15 +144,25 @@ bench:
 	@$(MAKE) --no-print-directory -j2 all
 	bash bench/run.sh
 
+# The shipped model on a portrait (and UTKFace test faces when UTKFACE_DIR is
+# set): only what the tools need to build and run is installed.
 demo:
+	@bash scripts/deps.sh --runtime
+	@$(MAKE) --no-print-directory -j2 tools
+	@bash pipelines/demo.sh
+
+# A short training run end to end (a toy model, minutes on a CPU).
+demo-train:
 	@bash scripts/deps.sh
 	@$(MAKE) --no-print-directory -j2 all
-	bash pipelines/demo.sh
+	bash pipelines/demo-train.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -d $(DESTDIR)$(PREFIX)/share/aging-cyclegan
+	install -m 644 $(MODEL) $(DESTDIR)$(PREFIX)/share/aging-cyclegan/
 	$(if $(filter 1,$(CUDA)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
 	  install -m 755 $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 

@@ -1,37 +1,34 @@
 #!/usr/bin/env bash
-# demo: the whole thing end to end in minutes on a CPU: a short training run
-# on UTKFace (or, when there are no UTKFace images, on a small generated
-# sample, saying so), then a grid of translated validation faces and an
-# aged face from the command line.
+# demo: the shipped model ages and de-ages faces, in seconds, with nothing
+# but the tools: the public-domain portrait in data/demo/, plus a few faces
+# of the UTKFace test split when UTKFACE_DIR (or data/) has the images.
+# Writes one grid (faces on top, aged below, de-aged at the bottom) and the
+# single results, then says where they are.  `make demo-train` is the short
+# training run instead.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-export OUTPUTS_DIR=${OUTPUTS_DIR:-$ROOT/outputs/demo}
+out=${OUTPUTS_DIR:-$ROOT/outputs}/demo
+model=${AGING_MODEL:-$ROOT/models/utkface-128.safetensors}
+[ -f "$model" ] || { echo "demo: no model at $model (the repository ships models/utkface-128.safetensors)" >&2; exit 1; }
+mkdir -p "$out"
+t0=$(date +%s.%N)
+faces=("$ROOT/data/demo/astronaut.png")
 if data=$(find_utkface 2>/dev/null); then
-    echo "demo: training on the UTKFace images in $data"
-    limit=48
+    # three young and three old faces of the test split: never seen in training
+    while IFS=$'\t' read -r id _ _ _; do faces+=("$data/$id"); done \
+        < <(utk-split "$data" --split test --limit 3 --list -q)
+    echo "demo: the portrait and $(( ${#faces[@]} - 1 )) UTKFace test faces from $data"
 else
-    data=$ROOT/outputs/demo-sample
-    echo "demo: no UTKFace images found (see data/README.md); using a small generated sample in $data instead"
-    echo "demo: (synthetic pictures: the pipeline runs end to end, but the model learns nothing about faces)"
-    [ -d "$data" ] || /usr/bin/python3 "$ROOT/tests/py/faces.py" "$data" 40 96 >/dev/null
-    limit=32
+    echo "demo: the portrait in data/demo/ (set UTKFACE_DIR to add faces of the UTKFace test split)"
 fi
-t0=$(date +%s)
-bash "$ROOT/pipelines/train.sh" --data_dir "$data" --output_dir "$OUTPUTS_DIR" --num_train_epochs 3 \
-    --img_size 64 --ngf 16 --ndf 16 --n_blocks 3 --train_batch_size 4 --limit "$limit" \
-    --num_sample_generations_to_save 8 --gen_lr 0.0005 --disc_lr 0.00025
-ck=$OUTPUTS_DIR/checkpoints/best.safetensors
-utk-split "$data" --split test --limit 8 -q | aug --eval --size 64 | translate --y2o --ckpt "$ck" --grid 8 \
-    -o "$OUTPUTS_DIR/images/test_grid.png"
-face=$(utk-split "$data" --split test --limit 1 --list -q | head -1 | cut -f1)
-translate --y2o --ckpt "$ck" --size 64 -i "$data/$face" -o "$OUTPUTS_DIR/images/aged.png"
+translate --y2o --o2y --ckpt "$model" -o "$out/grid.png" "${faces[@]}"
+translate --y2o --ckpt "$model" -o "$out/astronaut_young2old.png" "${faces[0]}"
+translate --o2y --ckpt "$model" -o "$out/astronaut_old2young.png" "${faces[0]}"
+secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 cat <<MSG
 
-demo: done in $(( $(date +%s) - t0 )) s.
-  checkpoints     $OUTPUTS_DIR/checkpoints/ (best.safetensors, last.safetensors)
-  sample grids    $OUTPUTS_DIR/images/epoch{1,2,3}.png, test_grid.png (inputs over outputs)
-  one aged face   $OUTPUTS_DIR/images/aged.png (from $face)
-  metrics         $OUTPUTS_DIR/metrics/ (metrics.jsonl, test_metrics.json, curves.png)
-  TensorBoard     tensorboard --logdir $OUTPUTS_DIR/logs
-A real run: pipelines/train.sh --num_train_epochs 50 (see README).
+demo: done in $secs s with the shipped model ($model).
+  grid            $out/grid.png  (faces on top, aged below, de-aged at the bottom)
+  single results  $out/astronaut_young2old.png, $out/astronaut_old2young.png
+Your own face:    bin/translate --y2o -o old.png FACE.jpg   (a cropped, centred face; see models/README.md)
 MSG

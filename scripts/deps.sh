@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Install every Debian package aging-cyclegan needs to build, test and
-# benchmark. Installs only what is missing, so it is cheap to run again.
+# Install the Debian packages aging-cyclegan needs; only what is missing, so
+# it is cheap to run again.
+#   deps.sh            everything: build, run, test, lint and benchmark
+#   deps.sh --runtime  only what building and running the tools needs
+#                      (make demo, make install): no PyTorch, no browser
+# The runtime list must cover the Makefile's pkg-config names (PKGS); a test
+# checks that they agree.
 set -euo pipefail
-pkgs=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpeg62-turbo-dev
-      libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev bats bats-assert bats-support cppcheck clang-tidy clang-format
-      python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil
-      curl gnuplot-nox chromium chromium-driver python3-selenium)
+runtime=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpeg62-turbo-dev
+         libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev)
+testing=(bats bats-assert bats-support cppcheck clang-tidy clang-format
+         python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil
+         curl gnuplot-nox chromium chromium-driver python3-selenium)
+case ${1:-} in
+    --runtime) pkgs=("${runtime[@]}") ;;
+    --list-runtime) printf '%s\n' "${runtime[@]}"; exit 0 ;;
+    "") pkgs=("${runtime[@]}" "${testing[@]}") ;;
+    *) echo "deps.sh: unknown option '$1' (--runtime, --list-runtime)" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

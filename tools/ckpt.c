@@ -22,13 +22,14 @@ static void usage(FILE *f, int status)
     fprintf(f, "usage: ckpt info [--summary] FILE\n"
                "       ckpt import [--no-check] IN.pth OUT.safetensors\n"
                "       ckpt export [--no-check] IN OUT.pth\n"
-               "       ckpt extract --net NAME IN OUT.safetensors\n"
+               "       ckpt extract --net NAME[,NAME...] [--dtype T] IN OUT.safetensors\n"
                "       ckpt diff [--tol X] [--all] A B\n"
                "Inspect, convert, extract and compare checkpoints (.pth from torch.save, zip or\n"
                "legacy, and safetensors).\n\n"
                "  --summary        info: nets and metadata only, no tensor list\n"
                "  --no-check       import/export: skip loading G/F/DX/DY into the models\n"
-               "  --net NAME       extract: the network to keep (G, F, DX, DY), prefix kept\n"
+               "  --net NAMES      extract: the networks to keep (G, F, DX, DY; e.g. G,F), prefixes kept\n"
+               "  --dtype T        extract: store float tensors as f32, f16 or bf16 (default: as they are)\n"
                "  --tol X          diff: largest absolute difference still equal (default 0)\n"
                "  --all            diff: a line for every tensor, not only differing ones\n"
                "  --help, --version\n"
@@ -182,23 +183,64 @@ static int cmd_export(const char *in, const char *out, int check)
     return 0;
 }
 
-static int cmd_extract(const char *net, const char *in, const char *out)
+#define KEEP_DTYPE ST_DTYPE_COUNT /* extract without --dtype */
+
+/* Is name under one of the comma-separated prefixes of nets ("G,F")? */
+static int in_nets(const char *name, const char *nets)
+{
+    for (const char *p = nets; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n && !strncmp(name, p, n) && name[n] == '.')
+            return 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+/* Add t to o as dtype dt (a float type) when t is a float tensor: f16
+ * refuses values it would turn into infinities rather than store them. */
+static int add_as(tf_set *o, const tf_tensor *t, st_dtype dt)
+{
+    int is_float = t->dtype == ST_F32 || t->dtype == ST_F16 || t->dtype == ST_BF16 || t->dtype == ST_F64;
+    if (dt == KEEP_DTYPE || !is_float || t->dtype == dt)
+        return tf_set_add(o, t->name, t->dtype, t->shape, t->ndim, t->data, t->nbytes, 0);
+    size_t n = (size_t)t->numel, width = dt == ST_F32 ? 4 : 2;
+    float *f = malloc(n * sizeof *f + 1);
+    void *outb = malloc(n * width + 1);
+    int rc = !f || !outb ? err_set("out of memory") : 0;
+    for (size_t k = 0; k < n && !rc; k++)
+        f[k] = (float)elem(t, (int64_t)k);
+    if (!rc && dt == ST_F32)
+        memcpy(outb, f, n * sizeof *f);
+    else if (!rc && dt == ST_F16)
+        half_from_f32_n(outb, f, n);
+    else if (!rc)
+        bf16_from_f32_n(outb, f, n);
+    for (size_t k = 0; k < n && !rc && dt == ST_F16; k++)
+        if (isfinite(f[k]) && !isfinite(half_to_f32(((uint16_t *)outb)[k])))
+            rc = err_set("%s: %g does not fit in f16 (use --dtype bf16)", t->name, f[k]);
+    if (!rc)
+        rc = tf_set_add(o, t->name, dt, t->shape, t->ndim, outb, n * width, 1);
+    free(f);
+    free(outb);
+    return rc;
+}
+
+static int cmd_extract(const char *net, st_dtype dt, const char *in, const char *out)
 {
     tf_set s, o;
     tf_set_init(&o);
     if (tf_set_open(in, &s))
         die("%s", err_msg());
-    size_t nl = strlen(net);
     for (int i = 0; i < s.n; i++)
-        if (!strncmp(s.t[i].name, net, nl) && s.t[i].name[nl] == '.' &&
-            tf_set_add(&o, s.t[i].name, s.t[i].dtype, s.t[i].shape, s.t[i].ndim, s.t[i].data, s.t[i].nbytes,
-                       0))
+        if (in_nets(s.t[i].name, net) && add_as(&o, &s.t[i], dt))
             die("%s", err_msg());
     if (!o.n)
-        die("%s: no tensors under '%s.'", in, net);
+        die("%s: no tensors under '%s'", in, net);
     static const char *const keep[] = {"format", "format_version", "epoch", "config"};
     char src[4200];
-    snprintf(src, sizeof src, "ckpt extract --net %s %s", net, in);
+    snprintf(src, sizeof src, "ckpt extract --net %s%s%s %s", net, dt == KEEP_DTYPE ? "" : " --dtype ",
+             dt == KEEP_DTYPE ? "" : st_dtype_name(dt), in);
     for (int k = 0; k < 4; k++)
         if (tf_set_get_meta(&s, keep[k]) && tf_set_meta(&o, keep[k], tf_set_get_meta(&s, keep[k])))
             die("%s", err_msg());
@@ -269,10 +311,12 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},      {"version", no_argument, 0, 'V'},
         {"net", required_argument, 0, 'n'}, {"tol", required_argument, 0, 't'},
         {"all", no_argument, 0, 'a'},       {"summary", no_argument, 0, 's'},
-        {"no-check", no_argument, 0, 'c'},  {0, 0, 0, 0}};
+        {"no-check", no_argument, 0, 'c'},  {"dtype", required_argument, 0, 'd'},
+        {0, 0, 0, 0}};
     const char *net = NULL;
     double tol = 0;
     int all = 0, summary = 0, check = 1, c;
+    st_dtype dt = KEEP_DTYPE;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(stdout, 0); break;
@@ -282,6 +326,14 @@ int main(int argc, char **argv)
         case 'a': all = 1; break;
         case 's': summary = 1; break;
         case 'c': check = 0; break;
+        case 'd':
+            dt = !strcmp(optarg, "f32")    ? ST_F32
+                 : !strcmp(optarg, "f16")  ? ST_F16
+                 : !strcmp(optarg, "bf16") ? ST_BF16
+                                           : KEEP_DTYPE;
+            if (dt == KEEP_DTYPE)
+                cli_usage_error("--dtype: expected f32, f16 or bf16, got '%s'", optarg);
+            break;
         default: usage(stderr, 2);
         }
     }
@@ -296,7 +348,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "export") && nf == 2)
         rc = cmd_export(f[0], f[1], check);
     else if (!strcmp(cmd, "extract") && nf == 2 && net)
-        rc = cmd_extract(net, f[0], f[1]);
+        rc = cmd_extract(net, dt, f[0], f[1]);
     else if (!strcmp(cmd, "diff") && nf == 2)
         rc = cmd_diff(f[0], f[1], tol, all);
     else if (!strcmp(cmd, "extract") && nf == 2)

@@ -23,16 +23,19 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f, "usage: translate (--y2o | --o2y) [options]\n"
-               "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.\n\n"
+    fprintf(f, "usage: translate (--y2o | --o2y) [options] [FACE]\n"
+               "       translate --y2o --o2y -o GRID.png FACE...\n"
+               "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  Several FACE\n"
+               "files (or --grid) make one PNG grid: the faces on top, each direction's\n"
+               "results in a row below.\n\n"
                "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
                "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
-               "  -i FILE          input image, PNG or JPEG (default stdin)\n"
+               "  -i FILE          input image, PNG or JPEG (default stdin; or FACE)\n"
                "  -o FILE          output PNG (default stdout)\n"
                "  --size N         image size (default: the model's training size); faces are\n"
                "                   resized to N*306/256 and centre-cropped to N, as in training\n"
                "  --stream         tensor or image records in, tensor records out\n"
-               "  --grid N         read records, write one PNG: N inputs over their outputs\n"
+               "  --grid N         read records (or FACE files), write one PNG of N inputs over their outputs\n"
                "                   (the rest of the input is read and dropped)\n"
                "  --all            stream/grid: translate every record, not only the source domain\n"
                "  --only           stream: drop the records it does not translate (default: pass them on)\n"
@@ -45,7 +48,8 @@ static void usage(FILE *f, int status)
 }
 
 struct tr {
-    infer *g;
+    infer *g[2]; /* the generators, ng of them: G or F, or G and F (a grid of both) */
+    int ng;
     int size, resize, all, only, has_dtype;
     dtype dt;
     const char *src, *dst, *net; /* source/target domain, "G" or "F" */
@@ -105,7 +109,7 @@ static int run_stream(struct tr *T, const char *in, const char *out)
         int h = 0, w = 0;
         dtype in_dt = DTYPE_F32;
         int got = record_input(T, &r, &x, &h, &w, &in_dt);
-        if (got < 0 || (got && infer_run(T->g, x, x, h, w) != 0)) {
+        if (got < 0 || (got && infer_run(T->g[0], x, x, h, w) != 0)) {
             stream_out_close(so, false, 1);
             die_record(si, &r);
         }
@@ -145,20 +149,67 @@ static void paste(image *grid, const float *chw, int h, int w, int x0, int y0)
     image_free(&tile);
 }
 
-/* Inputs on the top row, outputs below, 2-pixel black borders (make_grid).
- * The tile size is the first translated record's. */
+/* A sample grid as torchvision's make_grid draws it: the inputs on the top
+ * row, each generator's outputs on a row below, 2-pixel black borders.  The
+ * tile size is the first input's. */
+struct grid {
+    int n, k, s;
+    image img;
+    float *y;
+};
+enum { GRID_PAD = 2 };
+
+/* Add input x [3,h,w] and its translations as column k; what names the
+ * input in messages. */
+static void grid_add(struct tr *T, struct grid *g, const float *x, int h, int w, const char *what)
+{
+    if (!g->s) {
+        if (h != w)
+            die("%s: grid tiles must be square, got %dx%d", what, w, h);
+        g->s = h;
+        g->img = (image){.w = g->n * (h + GRID_PAD) + GRID_PAD, .h = (1 + T->ng) * (h + GRID_PAD) + GRID_PAD, .c = 3};
+        g->img.px = calloc((size_t)g->img.w * g->img.h, 3);
+        g->y = malloc((size_t)3 * h * h * sizeof *g->y);
+        if (!g->img.px || !g->y)
+            die("out of memory");
+    }
+    if (h != g->s || w != g->s)
+        die("%s: a %dx%d image in a grid of %d px tiles", what, w, h, g->s);
+    int x0 = GRID_PAD + g->k * (g->s + GRID_PAD);
+    paste(&g->img, x, h, w, x0, GRID_PAD);
+    for (int j = 0; j < T->ng; j++) {
+        if (infer_run(T->g[j], x, g->y, h, w) != 0)
+            die("%s: %s", what, err_msg());
+        paste(&g->img, g->y, h, w, x0, GRID_PAD + (j + 1) * (g->s + GRID_PAD));
+    }
+    g->k++;
+}
+
+/* Fewer inputs than columns: a narrower grid. */
+static void grid_write(struct grid *g, const char *outpath)
+{
+    image out = {0};
+    uint8_t *png;
+    size_t len;
+    if (image_crop(&out, &g->img, 0, 0, g->k * (g->s + GRID_PAD) + GRID_PAD, g->img.h) != 0 ||
+        image_encode_png(&out, &png, &len) != 0 || file_write_all(outpath, png, len) != 0)
+        die("%s", err_msg());
+    free(png);
+    image_free(&out);
+    image_free(&g->img);
+    free(g->y);
+}
+
 static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
 {
     stream_in *si = stream_in_open(in);
     if (!si)
         die("%s", err_msg());
-    const int pad = 2;
-    int s = 0, k = 0, rc = 0;
-    image grid = {0};
-    float *y = NULL;
+    struct grid g = {.n = n};
+    int rc = 0;
     record r;
     record_init(&r);
-    while (k < n && (rc = stream_in_next(si, &r)) == 1) {
+    while (g.k < n && (rc = stream_in_next(si, &r)) == 1) {
         float *x = NULL;
         int h = 0, w = 0;
         dtype in_dt = DTYPE_F32;
@@ -167,70 +218,74 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
             die_record(si, &r);
         if (!got)
             continue;
-        if (!s) {
-            if (h != w)
-                die("record %ld: grid tiles must be square, got %dx%d", stream_in_count(si), w, h);
-            s = h;
-            grid = (image){.w = n * (s + pad) + pad, .h = 2 * (s + pad) + pad, .c = 3};
-            grid.px = calloc((size_t)grid.w * grid.h, 3);
-            y = malloc((size_t)3 * s * s * sizeof *y);
-        }
-        if (h != s || w != s)
-            die("record %ld: a %dx%d tensor in a grid of %d px tiles", stream_in_count(si), w, h, s);
-        if (infer_run(T->g, x, y, h, w) != 0)
-            die_record(si, &r);
-        paste(&grid, x, s, s, pad + k * (s + pad), pad);
-        paste(&grid, y, s, s, pad + k * (s + pad), 2 * pad + s);
+        char what[32];
+        snprintf(what, sizeof what, "record %ld", stream_in_count(si));
+        grid_add(T, &g, x, h, w, what);
         free(x);
-        k++;
     }
     /* Drain the rest: the producers upstream (aug, utk-split) should end
      * normally, not by SIGPIPE, and a broken stream is still reported. */
-    while (rc == 1 && k == n && (rc = stream_in_next(si, &r)) == 1)
+    while (rc == 1 && g.k == n && (rc = stream_in_next(si, &r)) == 1)
         ;
     if (rc < 0)
         die("%s", err_msg());
-    if (k == 0)
+    if (g.k == 0)
         die("no %simages in the input to make a grid of", T->all ? "" : T->dst[0] == 'o' ? "young " : "old ");
-    /* fewer records than asked: a narrower grid */
-    image out = {0};
-    uint8_t *png;
-    size_t len;
-    if (image_crop(&out, &grid, 0, 0, k * (s + pad) + pad, grid.h) != 0 ||
-        image_encode_png(&out, &png, &len) != 0 || file_write_all(outpath, png, len) != 0)
-        die("%s", err_msg());
-    free(png);
-    image_free(&out);
-    image_free(&grid);
-    free(y);
+    grid_write(&g, outpath);
     record_clear(&r);
     stream_in_free(si);
     return 0;
 }
 
-static int run_image(struct tr *T, const char *inpath, const char *outpath)
+/* A face image file as the generator's input (malloc'd [3,size,size]). */
+static float *load_face(struct tr *T, const char *path, int *h, int *w)
 {
-    uint8_t *bytes, *png;
-    size_t n, len;
+    uint8_t *bytes;
+    size_t n;
     image im = {0};
-    if (file_read_all(inpath, (size_t)64 << 20, &bytes, &n) != 0)
+    if (file_read_all(path, (size_t)64 << 20, &bytes, &n) != 0)
         die("%s", err_msg());
     if (image_decode(&im, bytes, n) != 0 || transform_eval(&im, T->size, T->resize) != 0)
-        die("%s: %s", strcmp(inpath, "-") ? inpath : "stdin", err_msg());
+        die("%s: %s", strcmp(path, "-") ? path : "stdin", err_msg());
     free(bytes);
-    size_t px = (size_t)3 * im.h * im.w;
-    float *x = malloc(px * sizeof *x);
+    float *x = malloc((size_t)3 * im.h * im.w * sizeof *x);
+    if (!x)
+        die("out of memory");
     image_to_chw_f32(x, &im);
-    if (infer_run(T->g, x, x, im.h, im.w) != 0)
+    *h = im.h;
+    *w = im.w;
+    image_free(&im);
+    return x;
+}
+
+static int run_grid_files(struct tr *T, char **files, int nfiles, const char *outpath)
+{
+    struct grid g = {.n = nfiles};
+    for (int i = 0; i < nfiles; i++) {
+        int h, w;
+        float *x = load_face(T, files[i], &h, &w);
+        grid_add(T, &g, x, h, w, files[i]);
+        free(x);
+    }
+    grid_write(&g, outpath);
+    return 0;
+}
+
+static int run_image(struct tr *T, const char *inpath, const char *outpath)
+{
+    uint8_t *png;
+    size_t len;
+    int h, w;
+    float *x = load_face(T, inpath, &h, &w);
+    if (infer_run(T->g[0], x, x, h, w) != 0)
         die("%s", err_msg());
     image out = {0};
-    if (image_from_chw_f32(&out, x, 3, im.h, im.w) != 0 || image_encode_png(&out, &png, &len) != 0 ||
+    if (image_from_chw_f32(&out, x, 3, h, w) != 0 || image_encode_png(&out, &png, &len) != 0 ||
         file_write_all(outpath, png, len) != 0)
         die("%s", err_msg());
     free(png);
     free(x);
     image_free(&out);
-    image_free(&im);
     return 0;
 }
 
@@ -270,18 +325,13 @@ int main(int argc, char **argv)
                                          {"version", 0, 0, O_VERSION},
                                          {0, 0, 0, 0}};
     struct tr T = {0};
-    const char *ckpt = NULL, *in = "-", *out = "-", *dir = NULL,
-               *device = NULL;
-    int stream = 0, grid = 0, c;
+    const char *ckpt = NULL, *in = "-", *out = "-", *device = NULL;
+    int stream = 0, grid = 0, y2o = 0, o2y = 0, c;
     enum backend_precision precision = BACKEND_FP32;
     while ((c = getopt_long(argc, argv, "hi:o:", opts, NULL)) != -1) {
         switch (c) {
-        case O_Y2O:
-        case O_O2Y:
-            if (dir && strcmp(dir, c == O_Y2O ? "y2o" : "o2y") != 0)
-                cli_usage_error("choose one of --y2o and --o2y");
-            dir = c == O_Y2O ? "y2o" : "o2y";
-            break;
+        case O_Y2O: y2o = 1; break;
+        case O_O2Y: o2y = 1; break;
         case O_CKPT: ckpt = optarg; break;
         case O_SIZE: T.size = (int)cli_int("--size", optarg, 8, 4096); break;
         case O_STREAM: stream = 1; break;
@@ -311,18 +361,32 @@ int main(int argc, char **argv)
         default: usage(stderr, 2);
         }
     }
-    if (!dir)
+    if (!y2o && !o2y)
         cli_usage_error("choose --y2o (young to old) or --o2y (old to young)");
-    if (optind != argc)
-        cli_usage_error("unexpected argument '%s'", argv[optind]);
+    char **files = argv + optind;
+    int nfiles = argc - optind;
+    if (nfiles > 1 || (nfiles == 1 && (grid || (y2o && o2y)))) {
+        if (stream || strcmp(in, "-") != 0)
+            cli_usage_error("image files as arguments make a grid: no --stream or -i with them");
+        if (grid && grid < nfiles)
+            nfiles = grid;
+        grid = nfiles;
+    } else if (nfiles == 1) {
+        if (strcmp(in, "-") != 0)
+            cli_usage_error("two inputs: -i %s and %s", in, files[0]);
+        in = files[0];
+        files = NULL, nfiles = 0;
+    }
+    if (y2o && o2y && !grid)
+        cli_usage_error("--y2o and --o2y together make a grid of both: give --grid N or FACE files");
     if (stream && grid)
         cli_usage_error("--stream and --grid do not go together");
     if (!stream && strcmp(out, "-") == 0 && isatty(1))
         cli_usage_error("refusing to write a PNG to a terminal: use -o FILE or redirect stdout");
-    bool y2o = strcmp(dir, "y2o") == 0;
     T.src = y2o ? "young" : "old";
     T.dst = y2o ? "old" : "young";
     T.net = y2o ? "G" : "F";
+    T.all |= y2o && o2y; /* both generators: every face is an input */
 
     if (T.size % 4)
         cli_usage_error("--size must be a multiple of 4, got %d", T.size);
@@ -331,11 +395,15 @@ int main(int argc, char **argv)
     if (!ckpt && !(ckpt = models_default(found, sizeof found, &what)))
         die("%s", err_msg());
     backend_t be = device_open_precision(device, precision);
-    if (!be || !(T.g = infer_open(ckpt, y2o ? "G." : "F.", be)))
+    if (!be)
+        die("%s", err_msg());
+    if (y2o && !(T.g[T.ng++] = infer_open(ckpt, "G.", be)))
+        die("%s", err_msg());
+    if (o2y && !(T.g[T.ng++] = infer_open(ckpt, "F.", be)))
         die("%s", err_msg());
     int asked = T.size, trained, trained_resize;
-    infer_framing(T.g, &trained, &trained_resize);
-    if (models_framing(T.g, asked, &T.size, &T.resize))
+    infer_framing(T.g[0], &trained, &trained_resize);
+    if (models_framing(T.g[0], asked, &T.size, &T.resize))
         fprintf(stderr, "translate: note: running at --size %d; the model was trained at %d px\n", asked,
                 trained);
     if (what)
@@ -344,11 +412,14 @@ int main(int argc, char **argv)
         die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, T.size);
     if (stream)
         run_stream(&T, in, out);
+    else if (files && nfiles)
+        run_grid_files(&T, files, nfiles, out);
     else if (grid)
         run_grid(&T, grid, in, out);
     else
         run_image(&T, in, out);
-    infer_free(T.g);
+    for (int j = 0; j < T.ng; j++)
+        infer_free(T.g[j]);
     backend_free(be);
     err_close_stdout();
     return 0;

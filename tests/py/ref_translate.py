@@ -34,8 +34,14 @@ def load_safetensors(path):
         if k == "__metadata__":
             continue
         a, b = v["data_offsets"]
-        dt = {"F32": np.float32, "I64": np.int64}[v["dtype"]]
-        out[k] = torch.from_numpy(np.frombuffer(raw[8 + n + a:8 + n + b], dt).reshape(v["shape"]).copy())
+        buf = raw[8 + n + a:8 + n + b]
+        if v["dtype"] == "BF16":  # the upper half of a float32
+            arr = (np.frombuffer(buf, np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            dt = {"F32": np.float32, "F16": np.float16, "I64": np.int64}[v["dtype"]]
+            arr = np.frombuffer(buf, dt)
+            arr = arr.astype(np.float32) if dt == np.float16 else arr
+        out[k] = torch.from_numpy(arr.reshape(v["shape"]).copy())
     return out
 
 
