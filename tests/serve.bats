@@ -311,3 +311,17 @@ PY
         cp "$TMP/serve.png" "$TMP/serve-phone.png" "$SERVE_SCREENSHOT_DIR/"
     fi
 }
+
+@test "serve: with no --ckpt it serves the shipped model at its training size, as translate does" {
+    root=$(cd "$TESTS_DIR/.." && pwd)
+    cd "$TMP" # no outputs/checkpoints/best.safetensors here
+    unset AGING_MODEL
+    start_server "$TMP/log" --threads 1
+    OWN_PID=$SERVER_PID
+    grep -q "using the shipped model, $root/models/utkface-128.safetensors" "$TMP/log"
+    curl -sS --max-time 10 "$URL/api/health" > "$TMP/h.json"
+    "$PY" -c 'import json, sys; m = json.load(open(sys.argv[1]))["model"]; assert (m["checkpoint"], m["size"]) == ("utkface-128.safetensors", 128), m' "$TMP/h.json"
+    [ "$(post "$root/data/demo/astronaut.png" "?direction=young2old")" = 200 ]
+    translate --y2o -o "$TMP/t.png" "$root/data/demo/astronaut.png" 2> /dev/null
+    cmp "$TMP/body" "$TMP/t.png"
+}

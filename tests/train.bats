@@ -176,6 +176,16 @@ PY
         --direction old2young --output "$TMP/y.png"
     assert_success
     [ -s "$TMP/y.png" ]
+    # the size comes from the checkpoint: the run's best (32 px), else the shipped model (128 px)
+    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --output "$TMP/own.png"
+    assert_success
+    assert_output --partial "using your training run's best checkpoint"
+    OUTPUTS_DIR=$TMP/none run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" \
+        --output "$TMP/shipped.png"
+    assert_success
+    assert_output --partial "using the shipped model"
+    "$PY" -c 'import sys; from PIL import Image; assert [Image.open(p).size[0] for p in sys.argv[1:]] == [32, 128]' \
+        "$TMP/own.png" "$TMP/shipped.png"
     run bash "$ROOT/pipelines/infer.sh" --input "$TMP/nope.jpg"
     assert_failure 1
     run bash "$ROOT/pipelines/infer.sh" --input "$TMP/y.png" --direction sideways
