@@ -17,7 +17,7 @@ else
     limit=32
 fi
 t0=$(date +%s)
-bash "$ROOT/pipelines/train.sh" --data_dir "$data" --output_dir "$OUTPUTS_DIR" --num_train_epochs 3 \
+bash "$ROOT/pipelines/train.sh" --data_dir "$data" --output_dir "$OUTPUTS_DIR" --overwrite --num_train_epochs 3 \
     --img_size 64 --ngf 16 --ndf 16 --n_blocks 3 --train_batch_size 4 --limit "$limit" \
     --num_sample_generations_to_save 8 --gen_lr 0.0005 --disc_lr 0.00025
 ck=$OUTPUTS_DIR/checkpoints/best.safetensors

@@ -5,7 +5,7 @@
 # the command line win.  Each script declares its options in OPTS (name ->
 # default) and FLAGS (names without a value) before calling parse_options.
 
-declare -A OPT
+declare -A OPT GIVEN  # GIVEN[k]: set on the command line or in --config
 
 _opt_set() {  # name value
     local k=${1//-/_}
@@ -15,6 +15,7 @@ _opt_set() {  # name value
         exit 2
     fi
     OPT[$k]=$2
+    GIVEN[$k]=1
 }
 
 _read_config() {
@@ -68,12 +69,44 @@ parse_options() {
     done
 }
 
-# Write the effective configuration as `key = value` lines (reusable with --config).
+# Write the effective configuration as `key = value` lines (reusable with
+# --config), less the names in $1 (space-separated: per-invocation flags).
 write_config() {
     local k
     for k in $(printf '%s\n' "${!OPT[@]}" | sort); do
+        [[ " ${1:-} " == *" $k "* ]] && continue
         printf '%s = %s\n' "$k" "${OPT[$k]}"
     done
+}
+
+# Same value? Numbers compare as numbers (2e-4 = 0.0002), the rest as text.
+same_value() {  # a b
+    [ "$1" = "$2" ] && return 0
+    local num='^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$'
+    [[ $1 =~ $num && $2 =~ $num ]] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 == b + 0) }'
+}
+
+# Take a run's saved configuration FILE: options not given now get the saved
+# value; options given now must agree with it unless named in $2 (names that
+# may change between invocations).  Every conflict is listed, then exit 2.
+merge_saved_config() {  # file changeable
+    local file=$1 line k v bad=()
+    while IFS= read -r line || [ -n "$line" ]; do
+        [[ $line =~ ^([A-Za-z0-9_]+)\ =\ ?(.*)$ ]] || continue
+        k=${BASH_REMATCH[1]} v=${BASH_REMATCH[2]}
+        [ -n "${OPTS[$k]+x}" ] || [ -n "${FLAGS[$k]+x}" ] || continue # an option of another version
+        [[ " $2 " == *" $k "* ]] && { [ -n "${GIVEN[$k]:-}" ] || OPT[$k]=$v; continue; }
+        if [ -z "${GIVEN[$k]:-}" ]; then
+            OPT[$k]=$v
+        elif ! same_value "${OPT[$k]}" "$v"; then
+            bad+=("--$k ${OPT[$k]:-(off)} (the run has ${v:-(off)})")
+        fi
+    done < "$file"
+    [ ${#bad[@]} -eq 0 ] && return 0
+    echo "$(basename "$0"): --resume: options that differ from the run's ($file):" >&2
+    printf '  %s\n' "${bad[@]}" >&2
+    echo "  drop them to continue the run as it was, or start a new run (--output_dir, or --overwrite)" >&2
+    exit 2
 }
 
 need_int() {  # name

@@ -20,7 +20,10 @@ declare -A OPTS=(
     [limit]= [data_dir]= [output_dir]= [s3_bucket_name]= [checkpoint_every]=5 [log_every]=10
     [fid_weights]= [device]=auto [precision]=auto
 )
-declare -A FLAGS=([resume]= [set_seed]= [archive_and_terminate_ec2]=)
+declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]=)
+# What may change when a run is resumed; everything else must stay as the run began.
+CHANGEABLE="num_train_epochs num_workers device precision log_every checkpoint_every data_dir output_dir
+            fid_weights num_sample_generations_to_save s3_bucket_name archive_and_terminate_ec2 resume overwrite"
 
 usage() {
     cat <<'USAGE'
@@ -42,13 +45,27 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
   --checkpoint_every N (5)    keep epoch_NNNN.safetensors every N epochs
   --fid_weights FILE          FID Inception weights (safetensors from `ckpt import pt_inception-...pth`;
                               default AGING_FID_WEIGHTS): then `best` is the lowest val FID of G(young)
-  --resume                    continue the run in the output folder where it stopped
+  --resume                    continue the run in the output folder where it stopped, with its options
+                              (those given again must agree, but for the epoch count, workers, device,
+                              precision, logging, folders and the S3 hooks)
+  --overwrite                 replace the run in the output folder (kept until the new one has started)
   --config FILE               `key = value` lines with these names; the command line wins
   --archive_and_terminate_ec2 --s3_bucket_name B   sync outputs to S3, then terminate this EC2 instance
 USAGE
 }
 
 parse_options "$@"
+[ -n "${OPT[output_dir]}" ] && OUTPUTS=${OPT[output_dir]}
+ck=$OUTPUTS/checkpoints met=$OUTPUTS/metrics img=$OUTPUTS/images logs=$OUTPUTS/logs
+if [ -n "${OPT[resume]}" ]; then
+    [ -z "${OPT[overwrite]}" ] || { echo "train.sh: --resume and --overwrite do not go together" >&2; exit 2; }
+    [ -f "$ck/last.safetensors" ] || { echo "train.sh: --resume: no $ck/last.safetensors to resume from" >&2; exit 1; }
+    if [ -f "$OUTPUTS/config.txt" ]; then
+        merge_saved_config "$OUTPUTS/config.txt" "$CHANGEABLE"
+    else
+        echo "train.sh: --resume: no $OUTPUTS/config.txt; using the options given" >&2
+    fi
+fi
 for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
          num_workers checkpoint_every log_every; do need_int "$k"; done
 [ -z "${OPT[limit]}" ] || need_int limit
@@ -58,28 +75,42 @@ if [ -n "${OPT[archive_and_terminate_ec2]}" ] && [ -z "${OPT[s3_bucket_name]}" ]
     echo "train.sh: --archive_and_terminate_ec2 needs --s3_bucket_name" >&2; exit 2
 fi
 [ -n "${OPT[data_dir]}" ] && export UTKFACE_DIR=${OPT[data_dir]}
-[ -n "${OPT[output_dir]}" ] && OUTPUTS=${OPT[output_dir]}
 data=$(find_utkface)
 N=${OPT[num_train_epochs]}
 seed=${OPT[seed]}
 limit=(); [ -n "${OPT[limit]}" ] && limit=(--limit "${OPT[limit]}")
-ck=$OUTPUTS/checkpoints met=$OUTPUTS/metrics img=$OUTPUTS/images logs=$OUTPUTS/logs
+fidw=${OPT[fid_weights]:-${AGING_FID_WEIGHTS:-}}
+[ -z "$fidw" ] || [ -f "$fidw" ] || { echo "train.sh: --fid_weights: no such file $fidw" >&2; exit 1; }
+done_epochs=0
+if [ -n "${OPT[resume]}" ]; then
+    done_epochs=$(cyclegan-step --ckpt "$ck/last.safetensors" --state | sed -n 's/^epoch=\([0-9]*\).*/\1/p')
+    if [ "$done_epochs" -gt "$N" ]; then
+        echo "train.sh: --resume: the run has trained $done_epochs epochs, more than --num_train_epochs $N" >&2
+        exit 2
+    fi
+elif [ -e "$ck/last.safetensors" ] || [ -s "$met/metrics.jsonl" ] || [ -s "$met/steps.jsonl" ]; then
+    if [ -z "${OPT[overwrite]}" ]; then
+        echo "train.sh: $OUTPUTS holds a run already; --resume continues it, --overwrite replaces it," >&2
+        echo "  --output_dir DIR starts a new one elsewhere" >&2
+        exit 1
+    fi
+fi
+# Everything is checked: from here on the output folder changes.
 mkdir -p "$ck" "$met" "$img" "$logs"
 log() { echo "train.sh: $*" | tee -a "$logs/train.log" >&2; }
-
 run_id=${RUN_ID:-$(date -u +%Y%m%d-%H%M%S)}
 if [ -n "${OPT[resume]}" ]; then
-    [ -f "$ck/last.safetensors" ] || { echo "train.sh: --resume: no $ck/last.safetensors to resume from" >&2; exit 1; }
     [ -f "$OUTPUTS/run_id" ] && run_id=$(cat "$OUTPUTS/run_id")
-else
-    rm -f "$ck/last.safetensors" "$met/metrics.jsonl" "$met/steps.jsonl" "$met/best.json" "$logs/train.log"
+elif [ -n "${OPT[overwrite]}" ]; then
+    rm -f "$ck"/last.safetensors "$ck"/best.safetensors "$ck"/epoch_*.safetensors "$met"/metrics.jsonl \
+        "$met"/steps.jsonl "$met"/best.json "$met"/test_metrics.json "$met"/*.stats "$met"/curves.png \
+        "$img"/epoch*.png "$logs"/train.log
 fi
 echo "$run_id" > "$OUTPUTS/run_id"
-write_config > "$OUTPUTS/config.txt"
+write_config "resume overwrite config" > "$OUTPUTS/config.txt"
 log "run $run_id: $N epochs on $data, outputs in $OUTPUTS (configuration in $OUTPUTS/config.txt)"
-fidw=${OPT[fid_weights]:-${AGING_FID_WEIGHTS:-}}
+tb=$logs/run-$run_id # TensorBoard: one folder per run, so two runs' curves never mix
 if [ -n "$fidw" ]; then
-    [ -f "$fidw" ] || { echo "train.sh: --fid_weights: no such file $fidw" >&2; exit 1; }
     log "best checkpoint chosen by the lowest validation FID (real old faces vs G(young)); FID weights: $fidw"
 else
     log "best checkpoint chosen by the lowest validation generator loss: no FID weights given (--fid_weights;"
@@ -111,7 +142,7 @@ train_epoch() {
     local split=(utk-split "$data" --split train --epochs "$N" --start-epoch "$e" --stop-epoch "$e"
                  --seed "$seed" -q "${limit[@]}")
     local step=(cyclegan-step "${step_opts[@]}" "${resume[@]}" --ckpt-out "$ck/last.safetensors"
-                --json --metrics "$met/steps.jsonl" --log-every "${OPT[log_every]}" --tensorboard "$logs")
+                --json --metrics "$met/steps.jsonl" --log-every "${OPT[log_every]}" --tensorboard "$tb")
     if [ "$w" -le 1 ]; then
         "${split[@]}" | aug --train --size "$size" --seed "$seed" | "${step[@]}"
     else
@@ -144,15 +175,11 @@ fid_of() {  # ckpt split -> the FID on stdout
 evaluate() {  # ckpt split phase -> one JSON line on stdout
     utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
         | cyclegan-step --eval --ckpt "$1" --batch "${OPT[train_batch_size]}" --phase "$3" --json \
-          --tensorboard "$logs" "${dev[@]}"
+          --tensorboard "$tb" "${dev[@]}"
 }
 
-start=1 done_epochs=0
-if [ -n "${OPT[resume]}" ]; then
-    done_epochs=$(cyclegan-step --ckpt "$ck/last.safetensors" --state | sed -n 's/^epoch=\([0-9]*\).*/\1/p')
-    start=$((done_epochs + 1))
-    log "resuming after epoch $done_epochs"
-fi
+start=$((done_epochs + 1))
+[ -z "${OPT[resume]}" ] || log "resuming after epoch $done_epochs of $N"
 
 # After an epoch: validation, sample grid, best/periodic checkpoints, curves.
 post_epoch() {

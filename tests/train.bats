@@ -25,7 +25,7 @@ teardown() { common_teardown; }
              metrics/test_metrics.json metrics/curves.png metrics/best.json config.txt logs/train.log; do
         [ -s "$o/$f" ] || { echo "missing $f"; false; }
     done
-    ls "$o"/logs/events.out.tfevents.* > /dev/null
+    ls "$o"/logs/run-*/events.out.tfevents.* > /dev/null
     grep -q "chosen by the lowest validation generator loss" "$o/logs/train.log"
     "$PY" - "$o" <<'PY'
 import json, math, sys
@@ -94,6 +94,54 @@ PY
     assert_failure
     assert_output --partial "train.sh: failed in epoch 1/1: training (exit 1"
     grep -q "failed in epoch 1/1: training" "$TMP/out/logs/train.log"
+}
+
+@test "train.sh --resume continues with the run's own options; conflicts stop it; the epoch count may change" {
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --lambda_id_value 0.25 2> /dev/null
+    # only --resume and a new epoch count: the rest comes from the run (32 px, ngf 8, ...)
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 --resume
+    assert_success
+    assert_output --partial "resuming after epoch 1 of 2"
+    [ "$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)" = "epoch=2 step=10 epoch_step=0" ]
+    grep -qx "img_size = 32" "$TMP/out/config.txt"
+    grep -qx "lambda_id_value = 0.25" "$TMP/out/config.txt"
+    grep -qx "num_train_epochs = 2" "$TMP/out/config.txt"
+    ! grep -q "^resume" "$TMP/out/config.txt"
+    [ "$(wc -l < "$TMP/out/metrics/metrics.jsonl")" -eq 2 ]
+    cp "$TMP/out/checkpoints/last.safetensors" "$TMP/before"
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 --resume --img_size 64 --gen_lr 2e-4 --ngf 16
+    assert_failure 2
+    assert_output --partial "--img_size 64 (the run has 32)"
+    assert_output --partial "--ngf 16 (the run has 8)"
+    refute_output --partial "gen_lr" # 2e-4 is the run's 0.0002
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 --resume
+    assert_failure 2
+    assert_output --partial "the run has trained 2 epochs, more than --num_train_epochs 1"
+    cmp "$TMP/before" "$TMP/out/checkpoints/last.safetensors"
+}
+
+@test "train.sh: a new run never deletes the run in its folder; --overwrite replaces it once it starts" {
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
+    cp "$TMP/out/checkpoints/last.safetensors" "$TMP/before"
+    cp "$TMP/out/metrics/metrics.jsonl" "$TMP/before.jsonl"
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}"
+    assert_failure 1
+    assert_output --partial "holds a run already; --resume continues it, --overwrite replaces it"
+    for bad in "--precision fp8" "--fid_weights $TMP/none" "--data_dir $TMP/none" "--num_train_epochs x"; do
+        run bash "$ROOT/pipelines/train.sh" --overwrite "${SMALL[@]}" $bad
+        assert_failure
+        cmp "$TMP/before" "$TMP/out/checkpoints/last.safetensors"
+        cmp "$TMP/before.jsonl" "$TMP/out/metrics/metrics.jsonl"
+    done
+    run bash "$ROOT/pipelines/train.sh" --resume --overwrite
+    assert_failure 2
+    RUN_ID=second run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --seed 7 --overwrite
+    assert_success
+    ! cmp -s "$TMP/before" "$TMP/out/checkpoints/last.safetensors"
+    [ "$(wc -l < "$TMP/out/metrics/metrics.jsonl")" -eq 1 ]
+    # TensorBoard: one folder per run, so the two runs' curves do not mix
+    [ "$(ls -d "$TMP"/out/logs/run-* | wc -l)" -eq 2 ]
+    ls "$TMP"/out/logs/run-second/events.out.tfevents.* > /dev/null
 }
 
 @test "train.sh: --num_workers 2 feeds the trainer from two aug processes over ZeroMQ" {
