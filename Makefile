@@ -102,6 +102,16 @@ $(BUILD)/tests/%: tests/cuda/%.cu $(wildcard lib/cuda/*.cuh lib/*.h) $(LIBA) | $
 	$(NVCC) -std=c++20 -O2 -Ilib -Ilib/cuda -Xcompiler -fopenmp,-Wall,-Wextra$(if $(WERROR),$(comma)-Werror) \
 	  $(if $(WERROR),-Werror all-warnings) -o $@ $< $(LIBA) $(LDLIBS)
 
+# dlib is detected, not required: with it (libdlib-dev), lib/face-dlib.cpp
+# becomes build/libaging-face.so, which lib/face.c loads at run time for
+# translate --face; without it (or DLIB=0) the tools say what is missing.
+DLIB    ?= $(shell pkg-config --exists dlib-1 2>/dev/null && echo 1 || echo 0)
+FACE_SO := $(BUILD)/libaging-face.so
+tools: $(if $(filter 1,$(DLIB)),$(FACE_SO))
+$(FACE_SO): lib/face-dlib.cpp | $(BUILD)/lib
+	$(CXX) -std=c++17 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra $(if $(WERROR),-Werror) -shared \
+	  -o $@ $< $(shell pkg-config --cflags --libs dlib-1 2>/dev/null)
+
 # On a GPU machine: every CUDA op against the CPU backend, whole training
 # steps, translate and train.sh on the GPU (one short script, tests/gpu/run.sh).
 test-gpu:
