@@ -7,16 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "cli.h"
 #include "device.h"
 #include "err.h"
+#include "face.h"
 #include "fileio.h"
 #include "image.h"
 #include "infer.h"
 #include "models.h"
+#include "photo.h"
 #include "record-image.h"
 #include "stream.h"
 #include "transform.h"
@@ -25,6 +28,7 @@ static void usage(FILE *f, int status)
 {
     fprintf(f, "usage: translate (--y2o | --o2y) [options] [FACE]\n"
                "       translate --y2o --o2y -o GRID.png FACE...\n"
+               "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
                "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  Several FACE\n"
                "files (or --grid) make one PNG grid: the faces on top, each direction's\n"
                "results in a row below.\n\n"
@@ -41,6 +45,16 @@ static void usage(FILE *f, int status)
                "  --only           stream: drop the records it does not translate (default: pass them on)\n"
                "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
                "  --in EP, --out EP  stream endpoints (default -)\n"
+               "  --face           find the faces of any photo (dlib), align each like a UTKFace crop,\n"
+               "                   translate it and blend it back: the same photo (size, format, EXIF\n"
+               "                   orientation applied) with the faces changed; JPEG in, JPEG out\n"
+               "                   unless -o names a .png (or .jpg)\n"
+               "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
+               "                   result, one row per face (PNG unless -o names a .jpg)\n"
+               "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
+               "                   and 68 landmarks (red) instead of translating\n"
+               "  --max-faces N    the N largest faces (default all)\n"
+               "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
                "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --precision P    fp32, bf16 or fp16 convolutions (default fp32)\n"
                "  --help, --version\n");
@@ -289,6 +303,169 @@ static int run_image(struct tr *T, const char *inpath, const char *outpath)
     return 0;
 }
 
+/* --face, --face-crop, --landmarks */
+enum { FACE_OFF, FACE_PHOTO, FACE_CROP, FACE_LANDMARKS };
+struct face_opts {
+    int mode, max, no_face_ok;
+    face_finder *ff;
+};
+
+/* JPEG or PNG for an output: its extension, else the default. */
+static bool out_jpeg(const char *out, bool dflt)
+{
+    const char *dot = strrchr(out, '.');
+    if (strcmp(out, "-") != 0 && dot && !strchr(dot, '/')) {
+        if (!strcasecmp(dot, ".png"))
+            return false;
+        if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))
+            return true;
+    }
+    return dflt;
+}
+
+/* The generator on one aligned crop (RGB, FACE_FRAME square): its input
+ * and output, [3,size,size] each (malloc'd). */
+static void face_generate(struct tr *T, const image *crop, float **x, float **y, const char *name)
+{
+    image m = {.w = crop->w, .h = crop->h, .c = 3, .px = malloc((size_t)crop->w * crop->h * 3)};
+    if (!m.px)
+        die("out of memory");
+    memcpy(m.px, crop->px, (size_t)crop->w * crop->h * 3);
+    if (transform_eval(&m, T->size, T->resize) != 0)
+        die("%s: %s", name, err_msg());
+    size_t n = (size_t)3 * T->size * T->size;
+    *x = malloc(n * sizeof **x);
+    *y = malloc(n * sizeof **y);
+    if (!*x || !*y)
+        die("out of memory");
+    image_to_chw_f32(*x, &m);
+    image_free(&m);
+    /* A test hook: an "identity generator" shows what the warps and the
+     * blending alone do to a photo (tests/face.bats). */
+    const char *hook = getenv("AGING_FACE_TEST_GENERATOR");
+    if (hook && strcmp(hook, "identity") == 0)
+        memcpy(*y, *x, n * sizeof **y);
+    else if (infer_run(T->g[0], *x, *y, T->size, T->size) != 0)
+        die("%s: %s", name, err_msg());
+}
+
+/* RGB of an RGB or RGBA image (a copy when it has alpha). */
+static image rgb_of(const image *im)
+{
+    if (im->c == 3)
+        return *im;
+    image r = {.w = im->w, .h = im->h, .c = 3, .px = malloc((size_t)im->w * im->h * 3)};
+    if (!r.px)
+        die("out of memory");
+    for (size_t i = 0; i < (size_t)im->w * im->h; i++)
+        memcpy(r.px + 3 * i, im->px + (size_t)im->c * i, 3);
+    return r;
+}
+
+static int run_face(struct tr *T, struct face_opts *F, const char *in, const char *out)
+{
+    const char *name = strcmp(in, "-") ? in : "stdin";
+    uint8_t *bytes, *enc;
+    size_t n, len;
+    photo p;
+    if (file_read_all(in, (size_t)512 << 20, &bytes, &n) != 0)
+        die("%s", err_msg());
+    if (photo_decode(&p, bytes, n, FACE_MAX_PIXELS) != 0)
+        die("%s: %s", name, err_msg());
+    face *faces;
+    int nf = face_find(F->ff, &p.im, F->max, &faces);
+    if (nf < 0)
+        die("%s: %s", name, err_msg());
+    bool jpeg = out_jpeg(out, F->mode == FACE_CROP ? false : p.jpeg);
+    if (nf == 0) {
+        if (!F->no_face_ok)
+            die("no face found in %s", name);
+        fprintf(stderr, "translate: no face found in %s; passed through\n", name);
+        if (jpeg == p.jpeg && F->mode != FACE_CROP) {
+            if (file_write_all(out, bytes, n) != 0)
+                die("%s", err_msg());
+        } else if (photo_encode(&p, jpeg, &enc, &len) != 0 || file_write_all(out, enc, len) != 0) {
+            die("%s", err_msg());
+        } else {
+            free(enc);
+        }
+        free(bytes);
+        photo_free(&p);
+        return 0;
+    }
+    free(bytes);
+    for (int i = 0; i < nf; i++)
+        fprintf(stderr, "translate: %s: face %d of %d: %.0f px wide at (%.0f, %.0f)%s%s\n", name, i + 1, nf,
+                faces[i].scale * FACE_FRAME, faces[i].A[0] * 100 + faces[i].A[1] * 100 + faces[i].A[2],
+                faces[i].A[3] * 100 + faces[i].A[4] * 100 + faces[i].A[5],
+                faces[i].angle ? ", found in a rotated copy" : "",
+                faces[i].upsample > 1 ? ", found upsampled" : "");
+    photo result = p; /* the photo, or the grid of crops */
+    image rgb = rgb_of(&p.im);
+    image *crops = calloc((size_t)nf, sizeof *crops);
+    if (!crops)
+        die("out of memory");
+    /* Every crop from the untouched photo first, then the pastes. */
+    for (int i = 0; i < nf; i++)
+        if (face_warp(&crops[i], &rgb, faces[i].A, FACE_FRAME, FACE_FRAME) != 0)
+            die("%s: %s", name, err_msg());
+    if (F->mode == FACE_LANDMARKS) {
+        for (int i = 0; i < nf; i++)
+            face_draw(&p.im, &faces[i]);
+    } else if (F->mode == FACE_CROP) {
+        /* one row per face: the aligned crop, then its result */
+        image g = {.w = 2 * FACE_FRAME, .h = nf * FACE_FRAME, .c = 3};
+        if (!(g.px = malloc((size_t)g.w * g.h * 3)))
+            die("out of memory");
+        double one[6] = {1, 0, 0, 0, 1, 0}, B[6];
+        face_model_to(B, one, T->size, T->resize);
+        for (int i = 0; i < nf; i++) {
+            float *x, *y;
+            image r = {.w = FACE_FRAME, .h = FACE_FRAME, .c = 3, .px = malloc((size_t)FACE_FRAME * FACE_FRAME * 3)};
+            if (!r.px)
+                die("out of memory");
+            memcpy(r.px, crops[i].px, (size_t)FACE_FRAME * FACE_FRAME * 3);
+            face_generate(T, &crops[i], &x, &y, name);
+            if (face_paste(&r, x, y, T->size, B) != 0)
+                die("%s: %s", name, err_msg());
+            for (int row = 0; row < FACE_FRAME; row++) {
+                uint8_t *d = g.px + ((size_t)(i * FACE_FRAME + row) * g.w) * 3;
+                memcpy(d, crops[i].px + (size_t)row * FACE_FRAME * 3, FACE_FRAME * 3);
+                memcpy(d + FACE_FRAME * 3, r.px + (size_t)row * FACE_FRAME * 3, FACE_FRAME * 3);
+            }
+            image_free(&r);
+            free(x);
+            free(y);
+        }
+        result = (photo){.im = g, .jpeg = false, .grey = p.grey};
+    } else {
+        for (int i = 0; i < nf; i++) {
+            float *x, *y;
+            double B[6];
+            face_generate(T, &crops[i], &x, &y, name);
+            face_model_to(B, faces[i].A, T->size, T->resize);
+            if (face_paste(&p.im, x, y, T->size, B) != 0)
+                die("%s: %s", name, err_msg());
+            free(x);
+            free(y);
+        }
+        result = p;
+    }
+    if (photo_encode(&result, jpeg, &enc, &len) != 0 || file_write_all(out, enc, len) != 0)
+        die("%s", err_msg());
+    free(enc);
+    for (int i = 0; i < nf; i++)
+        image_free(&crops[i]);
+    free(crops);
+    if (rgb.px != p.im.px)
+        image_free(&rgb);
+    if (result.im.px != p.im.px)
+        photo_free(&result);
+    photo_free(&p);
+    free(faces);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
@@ -306,6 +483,11 @@ int main(int argc, char **argv)
         O_OUT,
         O_DEVICE,
         O_PRECISION,
+        O_FACE,
+        O_FACE_CROP,
+        O_LANDMARKS,
+        O_MAX_FACES,
+        O_NO_FACE,
         O_VERSION
     };
     static const struct option opts[] = {{"y2o", 0, 0, O_Y2O},
@@ -321,10 +503,16 @@ int main(int argc, char **argv)
                                          {"out", 1, 0, O_OUT},
                                          {"device", 1, 0, O_DEVICE},
                                          {"precision", 1, 0, O_PRECISION},
+                                         {"face", 0, 0, O_FACE},
+                                         {"face-crop", 0, 0, O_FACE_CROP},
+                                         {"landmarks", 0, 0, O_LANDMARKS},
+                                         {"max-faces", 1, 0, O_MAX_FACES},
+                                         {"no-face", 1, 0, O_NO_FACE},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {0, 0, 0, 0}};
     struct tr T = {0};
+    struct face_opts F = {.max = 1 << 20};
     const char *ckpt = NULL, *in = "-", *out = "-", *device = NULL;
     int stream = 0, grid = 0, y2o = 0, o2y = 0, c;
     enum backend_precision precision = BACKEND_FP32;
@@ -356,6 +544,15 @@ int main(int argc, char **argv)
             if (backend_precision_parse(optarg, &precision) != 0)
                 cli_usage_error("--precision: expected fp32, bf16 or fp16, got '%s'", optarg);
             break;
+        case O_FACE: F.mode = F.mode ? F.mode : FACE_PHOTO; break;
+        case O_FACE_CROP: F.mode = FACE_CROP; break;
+        case O_LANDMARKS: F.mode = FACE_LANDMARKS; break;
+        case O_MAX_FACES: F.max = (int)cli_int("--max-faces", optarg, 1, 1000); break;
+        case O_NO_FACE:
+            if (strcmp(optarg, "ok") != 0 && strcmp(optarg, "fail") != 0)
+                cli_usage_error("--no-face: expected ok or fail, got '%s'", optarg);
+            F.no_face_ok = strcmp(optarg, "ok") == 0;
+            break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
         default: usage(stderr, 2);
@@ -377,12 +574,15 @@ int main(int argc, char **argv)
         in = files[0];
         files = NULL, nfiles = 0;
     }
+    if (F.mode && (stream || grid || (y2o && o2y)))
+        cli_usage_error("--face, --face-crop and --landmarks take one photo: no --stream, --grid, FACE files "
+                        "or both directions");
     if (y2o && o2y && !grid)
         cli_usage_error("--y2o and --o2y together make a grid of both: give --grid N or FACE files");
     if (stream && grid)
         cli_usage_error("--stream and --grid do not go together");
     if (!stream && strcmp(out, "-") == 0 && isatty(1))
-        cli_usage_error("refusing to write a PNG to a terminal: use -o FILE or redirect stdout");
+        cli_usage_error("refusing to write an image to a terminal: use -o FILE or redirect stdout");
     T.src = y2o ? "young" : "old";
     T.dst = y2o ? "old" : "young";
     T.net = y2o ? "G" : "F";
@@ -390,6 +590,15 @@ int main(int argc, char **argv)
 
     if (T.size % 4)
         cli_usage_error("--size must be a multiple of 4, got %d", T.size);
+    /* dlib first: without it --face stops before the model is loaded */
+    if (F.mode && !(F.ff = face_finder_open()))
+        die("--face: %s", err_msg());
+    if (F.mode == FACE_LANDMARKS) {
+        run_face(&T, &F, in, out);
+        face_finder_free(F.ff);
+        err_close_stdout();
+        return 0;
+    }
     char found[PATH_MAX];
     const char *what = NULL;
     if (!ckpt && !(ckpt = models_default(found, sizeof found, &what)))
@@ -410,7 +619,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "translate: using %s, %s (%d px)\n", what, ckpt, T.size);
     if (T.size % 4)
         die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, T.size);
-    if (stream)
+    if (F.mode)
+        run_face(&T, &F, in, out);
+    else if (stream)
         run_stream(&T, in, out);
     else if (files && nfiles)
         run_grid_files(&T, files, nfiles, out);
@@ -421,6 +632,7 @@ int main(int argc, char **argv)
     for (int j = 0; j < T.ng; j++)
         infer_free(T.g[j]);
     backend_free(be);
+    face_finder_free(F.ff);
     err_close_stdout();
     return 0;
 }

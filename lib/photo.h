@@ -1,0 +1,41 @@
+/*
+ * photo: a whole photo for translate --face, read and written so that the
+ * result looks like the input: the EXIF orientation of a JPEG is applied
+ * (the pixels come out upright, as viewers show them), grey photos are
+ * written grey and a PNG's alpha channel is kept.
+ *
+ *   photo p;
+ *   if (photo_decode(&p, bytes, n, FACE_MAX_PIXELS) == 0) {  // p.im: RGB or RGBA, upright
+ *       ... edit p.im ...
+ *       photo_encode(&p, jpeg, &out, &len);
+ *   }
+ *   photo_free(&p);
+ *
+ * Errors: -1 with err_msg().
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+
+typedef struct photo {
+    image im;        /* c = 3, or 4 when the PNG has alpha; upright */
+    bool jpeg;       /* the input was a JPEG (else a PNG) */
+    bool grey;       /* the input had no colour */
+    int orientation; /* the EXIF orientation applied, 1 (none) to 8 */
+} photo;
+
+/* The EXIF orientation tag (1..8) of a JPEG, 1 when it has none. */
+int photo_exif_orientation(const uint8_t *bytes, size_t n);
+/* out = in turned upright for EXIF orientation o (2..8 flip and/or turn;
+ * 5..8 swap width and height). */
+int photo_orient(image *out, const image *in, int o);
+/* Refuses images over max_pixels from the header, before decoding. */
+int photo_decode(photo *p, const uint8_t *bytes, size_t n, long max_pixels);
+/* PNG (with alpha when p->im.c is 4) or JPEG (quality 95), grey when the
+ * input was; the bytes are malloc'd. */
+int photo_encode(const photo *p, bool jpeg, uint8_t **out, size_t *n);
+void photo_free(photo *p); /* NULL-safe */
