@@ -362,107 +362,157 @@ static image rgb_of(const image *im)
     return r;
 }
 
-static int run_face(struct tr *T, struct face_opts *F, const char *in, const char *out)
-{
-    const char *name = strcmp(in, "-") ? in : "stdin";
-    uint8_t *bytes, *enc;
-    size_t n, len;
+/* A photo's bytes and decoded pixels, and its faces (largest first, at
+ * most F->max); 0 faces is left to the caller. */
+struct shot {
+    const char *name;
+    uint8_t *bytes;
+    size_t n;
     photo p;
-    if (file_read_all(in, (size_t)512 << 20, &bytes, &n) != 0)
-        die("%s", err_msg());
-    if (photo_decode(&p, bytes, n, FACE_MAX_PIXELS) != 0)
-        die("%s: %s", name, err_msg());
     face *faces;
-    int nf = face_find(F->ff, &p.im, F->max, &faces);
-    if (nf < 0)
-        die("%s: %s", name, err_msg());
-    bool jpeg = out_jpeg(out, F->mode == FACE_CROP ? false : p.jpeg);
-    if (nf == 0) {
-        if (!F->no_face_ok)
-            die("no face found in %s", name);
-        fprintf(stderr, "translate: no face found in %s; passed through\n", name);
-        if (jpeg == p.jpeg && F->mode != FACE_CROP) {
-            if (file_write_all(out, bytes, n) != 0)
-                die("%s", err_msg());
-        } else if (photo_encode(&p, jpeg, &enc, &len) != 0 || file_write_all(out, enc, len) != 0) {
-            die("%s", err_msg());
-        } else {
-            free(enc);
-        }
-        free(bytes);
-        photo_free(&p);
-        return 0;
+    int nf;
+};
+
+static void shot_load(struct face_opts *F, struct shot *S, const char *path)
+{
+    S->name = strcmp(path, "-") ? path : "stdin";
+    if (file_read_all(path, (size_t)512 << 20, &S->bytes, &S->n) != 0)
+        die("%s", err_msg());
+    if (photo_decode(&S->p, S->bytes, S->n, FACE_MAX_PIXELS) != 0)
+        die("%s: %s", S->name, err_msg());
+    if ((S->nf = face_find(F->ff, &S->p.im, F->max, &S->faces)) < 0)
+        die("%s: %s", S->name, err_msg());
+    for (int i = 0; i < S->nf; i++) {
+        const face *f = &S->faces[i];
+        fprintf(stderr, "translate: %s: face %d of %d: %.0f px wide at (%.0f, %.0f)%s%s\n", S->name, i + 1, S->nf,
+                f->scale * FACE_FRAME, f->A[0] * 100 + f->A[1] * 100 + f->A[2], f->A[3] * 100 + f->A[4] * 100 + f->A[5],
+                f->angle ? ", found in a rotated copy" : "", f->upsample > 1 ? ", found upsampled" : "");
     }
-    free(bytes);
-    for (int i = 0; i < nf; i++)
-        fprintf(stderr, "translate: %s: face %d of %d: %.0f px wide at (%.0f, %.0f)%s%s\n", name, i + 1, nf,
-                faces[i].scale * FACE_FRAME, faces[i].A[0] * 100 + faces[i].A[1] * 100 + faces[i].A[2],
-                faces[i].A[3] * 100 + faces[i].A[4] * 100 + faces[i].A[5],
-                faces[i].angle ? ", found in a rotated copy" : "",
-                faces[i].upsample > 1 ? ", found upsampled" : "");
-    photo result = p; /* the photo, or the grid of crops */
-    image rgb = rgb_of(&p.im);
-    image *crops = calloc((size_t)nf, sizeof *crops);
+    if (S->nf == 0 && !F->no_face_ok)
+        die("no face found in %s", S->name);
+}
+
+static void shot_free(struct shot *S)
+{
+    free(S->bytes);
+    photo_free(&S->p);
+    free(S->faces);
+}
+
+/* The aligned FACE_FRAME crops of every face, from the untouched photo. */
+static image *shot_crops(struct shot *S)
+{
+    image rgb = rgb_of(&S->p.im);
+    image *crops = calloc((size_t)S->nf + 1, sizeof *crops);
     if (!crops)
         die("out of memory");
-    /* Every crop from the untouched photo first, then the pastes. */
-    for (int i = 0; i < nf; i++)
-        if (face_warp(&crops[i], &rgb, faces[i].A, FACE_FRAME, FACE_FRAME) != 0)
-            die("%s: %s", name, err_msg());
+    for (int i = 0; i < S->nf; i++)
+        if (face_warp(&crops[i], &rgb, S->faces[i].A, FACE_FRAME, FACE_FRAME) != 0)
+            die("%s: %s", S->name, err_msg());
+    if (rgb.px != S->p.im.px)
+        image_free(&rgb);
+    return crops;
+}
+
+static void write_photo(const photo *p, bool jpeg, const char *out)
+{
+    uint8_t *enc;
+    size_t len;
+    if (photo_encode(p, jpeg, &enc, &len) != 0 || file_write_all(out, enc, len) != 0)
+        die("%s", err_msg());
+    free(enc);
+}
+
+/* --face and --landmarks: one photo in, the same photo out. */
+static int run_face(struct tr *T, struct face_opts *F, const char *in, const char *out)
+{
+    struct shot S = {0};
+    shot_load(F, &S, in);
+    bool jpeg = out_jpeg(out, S.p.jpeg);
+    if (S.nf == 0) {
+        fprintf(stderr, "translate: no face found in %s; passed through\n", S.name);
+        if (jpeg == S.p.jpeg) {
+            if (file_write_all(out, S.bytes, S.n) != 0)
+                die("%s", err_msg());
+        } else {
+            write_photo(&S.p, jpeg, out);
+        }
+        shot_free(&S);
+        return 0;
+    }
     if (F->mode == FACE_LANDMARKS) {
-        for (int i = 0; i < nf; i++)
-            face_draw(&p.im, &faces[i]);
-    } else if (F->mode == FACE_CROP) {
-        /* one row per face: the aligned crop, then its result */
-        image g = {.w = 2 * FACE_FRAME, .h = nf * FACE_FRAME, .c = 3};
-        if (!(g.px = malloc((size_t)g.w * g.h * 3)))
+        for (int i = 0; i < S.nf; i++)
+            face_draw(&S.p.im, &S.faces[i]);
+    } else {
+        image *crops = shot_crops(&S);
+        for (int i = 0; i < S.nf; i++) {
+            float *x, *y;
+            double B[6];
+            face_generate(T, &crops[i], &x, &y, S.name);
+            face_model_to(B, S.faces[i].A, T->size, T->resize);
+            if (face_paste(&S.p.im, x, y, T->size, B) != 0)
+                die("%s: %s", S.name, err_msg());
+            free(x);
+            free(y);
+            image_free(&crops[i]);
+        }
+        free(crops);
+    }
+    write_photo(&S.p, jpeg, out);
+    shot_free(&S);
+    return 0;
+}
+
+/* --face-crop: for every face of every photo, a row of its aligned crop
+ * and the crop's result (FACE_FRAME square each); a photo without a face
+ * (with --no-face ok) gets a black row. */
+static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int npaths, const char *out)
+{
+    image g = {.w = 2 * FACE_FRAME, .h = 0, .c = 3};
+    size_t row = (size_t)g.w * FACE_FRAME * 3;
+    double one[6] = {1, 0, 0, 0, 1, 0}, B[6];
+    face_model_to(B, one, T->size, T->resize);
+    bool grey = true;
+    for (int k = 0; k < npaths; k++) {
+        struct shot S = {0};
+        shot_load(F, &S, paths[k]);
+        grey &= S.p.grey;
+        int rows = S.nf ? S.nf : 1;
+        uint8_t *px = realloc(g.px, (size_t)(g.h / FACE_FRAME + rows) * row);
+        if (!px)
             die("out of memory");
-        double one[6] = {1, 0, 0, 0, 1, 0}, B[6];
-        face_model_to(B, one, T->size, T->resize);
-        for (int i = 0; i < nf; i++) {
+        g.px = px;
+        if (!S.nf) {
+            fprintf(stderr, "translate: no face found in %s; a black row\n", S.name);
+            memset(g.px + (size_t)g.h * g.w * 3, 0, row);
+        }
+        image *crops = shot_crops(&S);
+        for (int i = 0; i < S.nf; i++) {
             float *x, *y;
             image r = {.w = FACE_FRAME, .h = FACE_FRAME, .c = 3, .px = malloc((size_t)FACE_FRAME * FACE_FRAME * 3)};
             if (!r.px)
                 die("out of memory");
             memcpy(r.px, crops[i].px, (size_t)FACE_FRAME * FACE_FRAME * 3);
-            face_generate(T, &crops[i], &x, &y, name);
+            face_generate(T, &crops[i], &x, &y, S.name);
             if (face_paste(&r, x, y, T->size, B) != 0)
-                die("%s: %s", name, err_msg());
-            for (int row = 0; row < FACE_FRAME; row++) {
-                uint8_t *d = g.px + ((size_t)(i * FACE_FRAME + row) * g.w) * 3;
-                memcpy(d, crops[i].px + (size_t)row * FACE_FRAME * 3, FACE_FRAME * 3);
-                memcpy(d + FACE_FRAME * 3, r.px + (size_t)row * FACE_FRAME * 3, FACE_FRAME * 3);
+                die("%s: %s", S.name, err_msg());
+            for (int y0 = 0; y0 < FACE_FRAME; y0++) {
+                uint8_t *d = g.px + ((size_t)(g.h + i * FACE_FRAME + y0) * g.w) * 3;
+                memcpy(d, crops[i].px + (size_t)y0 * FACE_FRAME * 3, FACE_FRAME * 3);
+                memcpy(d + FACE_FRAME * 3, r.px + (size_t)y0 * FACE_FRAME * 3, FACE_FRAME * 3);
             }
             image_free(&r);
+            image_free(&crops[i]);
             free(x);
             free(y);
         }
-        result = (photo){.im = g, .jpeg = false, .grey = p.grey};
-    } else {
-        for (int i = 0; i < nf; i++) {
-            float *x, *y;
-            double B[6];
-            face_generate(T, &crops[i], &x, &y, name);
-            face_model_to(B, faces[i].A, T->size, T->resize);
-            if (face_paste(&p.im, x, y, T->size, B) != 0)
-                die("%s: %s", name, err_msg());
-            free(x);
-            free(y);
-        }
-        result = p;
+        free(crops);
+        g.h += rows * FACE_FRAME;
+        shot_free(&S);
     }
-    if (photo_encode(&result, jpeg, &enc, &len) != 0 || file_write_all(out, enc, len) != 0)
-        die("%s", err_msg());
-    free(enc);
-    for (int i = 0; i < nf; i++)
-        image_free(&crops[i]);
-    free(crops);
-    if (rgb.px != p.im.px)
-        image_free(&rgb);
-    if (result.im.px != p.im.px)
-        photo_free(&result);
-    photo_free(&p);
-    free(faces);
+    photo res = {.im = g, .grey = grey};
+    write_photo(&res, out_jpeg(out, false), out);
+    image_free(&g);
     return 0;
 }
 
@@ -562,7 +612,10 @@ int main(int argc, char **argv)
         cli_usage_error("choose --y2o (young to old) or --o2y (old to young)");
     char **files = argv + optind;
     int nfiles = argc - optind;
-    if (nfiles > 1 || (nfiles == 1 && (grid || (y2o && o2y)))) {
+    if (F.mode == FACE_CROP && nfiles >= 1) {
+        if (stream || grid || strcmp(in, "-") != 0)
+            cli_usage_error("--face-crop with PHOTO files: no --stream, --grid or -i");
+    } else if (nfiles > 1 || (nfiles == 1 && (grid || (y2o && o2y)))) {
         if (stream || strcmp(in, "-") != 0)
             cli_usage_error("image files as arguments make a grid: no --stream or -i with them");
         if (grid && grid < nfiles)
@@ -619,7 +672,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "translate: using %s, %s (%d px)\n", what, ckpt, T.size);
     if (T.size % 4)
         die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, T.size);
-    if (F.mode)
+    if (F.mode == FACE_CROP)
+        run_face_crops(&T, &F, nfiles ? files : (char *[]){(char *)in}, nfiles ? nfiles : 1, out);
+    else if (F.mode)
         run_face(&T, &F, in, out);
     else if (stream)
         run_stream(&T, in, out);
