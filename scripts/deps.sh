@@ -8,7 +8,8 @@
 # checks that they agree.
 set -euo pipefail
 runtime=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpeg62-turbo-dev
-         libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev)
+         libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev
+         libdlib-dev libdlib-data)
 testing=(bats bats-assert bats-support cppcheck clang-tidy clang-format
          python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil
          curl gnuplot-nox chromium chromium-driver python3-selenium)
