@@ -26,3 +26,34 @@ $(basename "$0"): no UTKFace images found.
 MSG
     return 1
 }
+
+# The image size a checkpoint was trained at (its config), or nothing.
+ckpt_size() {  # ckpt
+    ckpt meta "$1" config 2>/dev/null | sed -n 's/.*"size":\([0-9]*\).*/\1/p'
+}
+
+# FID of G(young) on a split against the split's real old faces; the real
+# side's statistics are cached in STATS.  Uses data, seed, size, fidw and
+# the arrays limit and dev of the calling script.
+fid_of() {  # ckpt split stats -> the FID on stdout
+    local stats=$3
+    if [ ! -f "$stats" ]; then
+        utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+            | fid --weights "$fidw" --domain old --save-stats "$stats" "${dev[@]}" > /dev/null
+    fi
+    utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+        | translate --y2o --stream --only --ckpt "$1" --size "$size" "${dev[@]}" \
+        | fid --weights "$fidw" --domain old --ref "$stats" --json "${dev[@]}" | sed -n 's/.*"fid": \([^,}]*\).*/\1/p'
+}
+
+# Copy a one-line JSON record's loss_* and fid_val values under the
+# reference's names ("test/loss_DX", "test/fid_val", ...).
+with_reference_keys() {  # prefix < json > json
+    awk -v p="$1" '{
+        extra = ""; s = $0
+        while (match(s, /"(loss_[A-Za-z_]+|fid_val)": [^,}]+/)) {
+            kv = substr(s, RSTART, RLENGTH); s = substr(s, RSTART + RLENGTH)
+            extra = extra ", \"" p "/" substr(kv, 2)
+        }
+        sub(/}[[:space:]]*$/, extra "}"); print }'
+}

@@ -160,18 +160,6 @@ train_epoch() {
     fi
 }
 
-# FID of G(young) on a split against its real old faces (statistics cached per run).
-fid_of() {  # ckpt split -> the FID on stdout
-    local stats=$met/${2}_old.stats
-    if [ ! -f "$stats" ]; then
-        utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
-            | fid --weights "$fidw" --domain old --save-stats "$stats" "${dev[@]}" > /dev/null
-    fi
-    utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
-        | translate --y2o --stream --only --ckpt "$1" "${dev[@]}" \
-        | fid --weights "$fidw" --domain old --ref "$stats" --json "${dev[@]}" | sed -n 's/.*"fid": \([^,}]*\).*/\1/p'
-}
-
 evaluate() {  # ckpt split phase -> one JSON line on stdout
     utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
         | cyclegan-step --eval --ckpt "$1" --batch "${OPT[train_batch_size]}" --phase "$3" --json \
@@ -190,7 +178,7 @@ post_epoch() {
     local criterion="val loss_gen_total"
     if [ -n "$fidw" ]; then
         stage="epoch $e: validation FID"
-        fid=$(fid_of "$ck/last.safetensors" val)
+        fid=$(fid_of "$ck/last.safetensors" val "$met/val_old.stats")
         [ -n "$fid" ] || { log "FID failed"; return 1; }
         score=$fid criterion="val FID"
     fi
@@ -233,10 +221,10 @@ done
 stage="test evaluation of $ck/best.safetensors"
 test=$(evaluate "$ck/best.safetensors" test test)
 fid_test=null
-[ -n "$fidw" ] && fid_test=$(fid_of "$ck/best.safetensors" test)
+[ -n "$fidw" ] && fid_test=$(fid_of "$ck/best.safetensors" test "$met/test_old.stats")
 best_epoch=$(sed -n 's/.*"epoch": \([0-9]*\).*/\1/p' "$met/best.json")
 echo "$test" | sed "s/^{/{\"fid_val\": ${fid_test:-null}, \"best_epoch\": $best_epoch, /" \
-    > "$met/test_metrics.json.tmp" && mv "$met/test_metrics.json.tmp" "$met/test_metrics.json"
+    | with_reference_keys test > "$met/test_metrics.json.tmp" && mv "$met/test_metrics.json.tmp" "$met/test_metrics.json"
 log "test metrics of best: $met/test_metrics.json"
 s3_sync
 if [ -n "${OPT[archive_and_terminate_ec2]}" ]; then

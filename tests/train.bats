@@ -212,10 +212,30 @@ PY
 
 @test "evaluate.sh and infer.sh" {
     bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
-    run bash "$ROOT/pipelines/evaluate.sh" --img_size 32
+    cp "$TMP/out/metrics/test_metrics.json" "$TMP/train_test.json"
+    run bash "$ROOT/pipelines/evaluate.sh" # the size comes from the checkpoint
     assert_success
     assert_output --partial '"phase": "test"'
-    [ -s "$TMP/out/metrics/test_metrics.json" ]
+    assert_output --partial '"img_size": 32'
+    # its own file: the training run's test metrics stay as they were
+    cmp "$TMP/train_test.json" "$TMP/out/metrics/test_metrics.json"
+    "$PY" - "$TMP/out/metrics/eval_test.json" "$TMP/train_test.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    m = json.load(open(path))
+    for k in ("loss_DX", "loss_DY", "loss_f_adv", "loss_g_adv", "loss_cyc", "loss_id", "loss_gen_total", "fid_val"):
+        assert m["test/" + k] == m[k], (path, k)
+    # the reference logs the weighted terms: the total is their sum
+    total = m["loss_f_adv"] + m["loss_g_adv"] + m["loss_cyc"] + m["loss_id"]
+    assert abs(total - m["loss_gen_total"]) < 1e-5 * max(1, abs(total)), m
+    assert abs(m["loss_cyc"] - 4 * m["l1_cyc"]) < 1e-6 and abs(m["loss_g_adv"] - 2 * m["mse_g_adv"]) < 1e-6, m
+PY
+    run bash "$ROOT/pipelines/evaluate.sh" --split val --output "$TMP/v.json"
+    assert_success
+    grep -q '"val/loss_DX"' "$TMP/v.json"
+    run bash "$ROOT/pipelines/evaluate.sh" --fid_weights "$TMP/none"
+    assert_failure 1
+    assert_output --partial "no such file"
     cp "$(ls "$FACES"/*.chip.jpg | head -1)" "$TMP/25_0_0_20170101.jpg.chip.jpg"
     run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --img_size 32
     assert_success
@@ -270,6 +290,10 @@ test = json.load(open(sys.argv[1] + "/test_metrics.json"))
 assert isinstance(test["fid_val"], float) and math.isfinite(test["fid_val"]), test
 print("# val FID per epoch %s, test FID %.3f" % ([round(v["fid"], 3) for v in val], test["fid_val"]))
 PY
+    UTKFACE_DIR=$TMP/faces40 run bash "$ROOT/pipelines/evaluate.sh" --fid_weights "$TMP/inception.safetensors"
+    assert_success
+    "$PY" -c 'import json, math, sys; m = json.load(open(sys.argv[1])); assert math.isfinite(m["test/fid_val"]) and m["test/fid_val"] == m["fid_val"], m' \
+        "$TMP/out/metrics/eval_test.json"
     run bash "$ROOT/pipelines/train.sh" --fid_weights "$TMP/none.safetensors"
     assert_failure 1
 }

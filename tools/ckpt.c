@@ -24,6 +24,7 @@ static void usage(FILE *f, int status)
                "       ckpt export [--no-check] IN OUT.pth\n"
                "       ckpt extract --net NAME[,NAME...] [--dtype T] IN OUT.safetensors\n"
                "       ckpt diff [--tol X] [--all] A B\n"
+               "       ckpt meta FILE [KEY]\n"
                "Inspect, convert, extract and compare checkpoints (.pth from torch.save, zip or\n"
                "legacy, and safetensors).\n\n"
                "  --summary        info: nets and metadata only, no tensor list\n"
@@ -251,6 +252,26 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
     return 0;
 }
 
+/* One metadata value as it is stored (e.g. the JSON of `config`), or every
+ * entry as KEY=VALUE lines: for scripts. */
+static int cmd_meta(const char *path, const char *key)
+{
+    tf_set s;
+    if (tf_set_open(path, &s))
+        die("%s", err_msg());
+    if (key) {
+        const char *v = tf_set_get_meta(&s, key);
+        if (!v)
+            die("%s: no metadata '%s'", path, key);
+        printf("%s\n", v);
+    } else {
+        for (int i = 0; i < s.nmeta; i++)
+            printf("%s=%s\n", s.meta_key[i], s.meta_val[i]);
+    }
+    tf_set_free(&s);
+    return 0;
+}
+
 static int cmd_diff(const char *a, const char *b, double tol, int all)
 {
     tf_set x, y;
@@ -338,7 +359,7 @@ int main(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        cli_usage_error("a command is required (info, import, export, extract, diff)");
+        cli_usage_error("a command is required (info, import, export, extract, diff, meta)");
     const char *cmd = argv[optind], **f = (const char **)argv + optind + 1;
     int nf = argc - optind - 1, rc;
     if (!strcmp(cmd, "info") && nf == 1)
@@ -349,6 +370,8 @@ int main(int argc, char **argv)
         rc = cmd_export(f[0], f[1], check);
     else if (!strcmp(cmd, "extract") && nf == 2 && net)
         rc = cmd_extract(net, dt, f[0], f[1]);
+    else if (!strcmp(cmd, "meta") && (nf == 1 || nf == 2))
+        rc = cmd_meta(f[0], nf == 2 ? f[1] : NULL);
     else if (!strcmp(cmd, "diff") && nf == 2)
         rc = cmd_diff(f[0], f[1], tol, all);
     else if (!strcmp(cmd, "extract") && nf == 2)

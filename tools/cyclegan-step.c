@@ -67,6 +67,8 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+enum { N_LOSSES = 11 }; /* the values of a metrics record: loss_keys below */
+
 struct trainer {
     struct cyclegan_config cfg;
     backend_t be;
@@ -82,7 +84,7 @@ struct trainer {
     struct cyclegan_meta meta; /* epoch = completed epochs, epoch_step = steps into the next */
     float *dx, *dy;            /* device batch buffers */
     /* running sums for the epoch / eval averages */
-    double sum[7];
+    double sum[N_LOSSES];
     long nsum, images;
     double t_log;
     long images_log;
@@ -104,15 +106,23 @@ static void emit(struct trainer *T, record *r)
         die("%s", err_msg());
 }
 
-static const char *const loss_keys[7] = {"loss_DX",  "loss_DY", "loss_f_adv",    "loss_g_adv",
-                                         "loss_cyc", "loss_id", "loss_gen_total"};
+/* The reference logs its adversarial, cycle and identity terms weighted by
+ * their lambdas, so that loss_gen_total is their sum; the unweighted means
+ * follow under their own names. */
+static const char *const loss_keys[N_LOSSES] = {
+    "loss_DX",  "loss_DY",   "loss_f_adv", "loss_g_adv", "loss_cyc", "loss_id",
+    "loss_gen_total", "mse_f_adv", "mse_g_adv", "l1_cyc", "l1_id"};
 
-static void losses_array(const struct cyclegan_losses *l, double v[7])
+static void losses_array(const struct trainer *T, const struct cyclegan_losses *l, double v[N_LOSSES])
 {
-    v[0] = l->dx, v[1] = l->dy, v[2] = l->f_adv, v[3] = l->g_adv, v[4] = l->cyc, v[5] = l->id, v[6] = l->gen;
+    const struct cyclegan_config *c = &T->cg->cfg;
+    v[0] = l->dx, v[1] = l->dy, v[6] = l->gen;
+    v[7] = l->f_adv, v[8] = l->g_adv, v[9] = l->cyc, v[10] = l->id;
+    v[2] = c->lambda_adv * l->f_adv, v[3] = c->lambda_adv * l->g_adv;
+    v[4] = c->lambda_cyc * l->cyc, v[5] = c->lambda_id * l->id;
 }
 
-static void metrics_record(struct trainer *T, const char *phase, const double v[7], double throughput)
+static void metrics_record(struct trainer *T, const char *phase, const double v[N_LOSSES], double throughput)
 {
     record r;
     record_init(&r);
@@ -120,7 +130,7 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
     record_set_str(&r, "phase", phase);
     record_set_int(&r, "epoch", T->meta.epoch + (T->eval ? 0 : 1));
     record_set_int(&r, "step", T->meta.step);
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < N_LOSSES; i++)
         record_set_float(&r, loss_keys[i], v[i]);
     if (T->cg) {
         record_set_float(&r, "lr", T->cg->opt_G->lr);
@@ -138,7 +148,7 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
     if (T->tb) {
         char tag[64];
         int rc = 0;
-        for (int i = 0; i < 7; i++) {
+        for (int i = 0; i < N_LOSSES; i++) {
             snprintf(tag, sizeof tag, "%s/%s", phase, loss_keys[i]);
             rc |= tfevents_scalar(T->tb, tag, T->meta.step, v[i]);
         }
@@ -210,14 +220,15 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
         build(T, b->size);
     size_t bytes = (size_t)b->batch * 3 * b->size * b->size * sizeof(float);
     struct cyclegan_losses l;
-    double v[7];
+    double v[N_LOSSES];
     if (T->eval) {
         if (backend_upload(T->be, T->dx, b->x, bytes) || backend_upload(T->be, T->dy, b->y, bytes) ||
             cyclegan_eval(T->cg, T->dx, T->dy, b->batch, &l) != 0)
             die("%s", err_msg());
-        losses_array(&l, v);
-        for (int i = 0; i < 7; i++)
-            T->sum[i] += v[i] * b->batch;
+        losses_array(T, &l, v);
+        for (int i = 0; i < N_LOSSES; i++)
+            T->sum[i] += v[i]; /* the reference averages the per-batch means */
+        T->nsum++;
         T->images += b->batch;
         return;
     }
@@ -229,8 +240,8 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
         die("step %lld: %s", (long long)T->meta.step + 1, err_msg());
     T->meta.step++;
     T->meta.epoch_step = *epoch_steps;
-    losses_array(&l, v);
-    for (int i = 0; i < 7; i++) {
+    losses_array(T, &l, v);
+    for (int i = 0; i < N_LOSSES; i++) {
         if (!isfinite(v[i]))
             die("step %lld: %s is %g; stopping (the last checkpoint is intact)", (long long)T->meta.step,
                 loss_keys[i], v[i]);
@@ -257,8 +268,8 @@ static void end_epoch(struct trainer *T, int epoch, int n_epochs)
     if (T->eval || epoch <= T->meta.epoch)
         return;
     if (T->nsum) { /* the epoch's mean losses, at the lr it trained with */
-        double v[7];
-        for (int i = 0; i < 7; i++)
+        double v[N_LOSSES];
+        for (int i = 0; i < N_LOSSES; i++)
             v[i] = T->sum[i] / T->nsum;
         T->meta.epoch = epoch - 1;
         metrics_record(T, "train", v, 0);
@@ -347,9 +358,9 @@ static void train(struct trainer *T, stream_in *si, int batch)
     if (T->eval) {
         if (!T->images)
             die("no complete pair of young and old images to evaluate");
-        double v[7];
-        for (int i = 0; i < 7; i++)
-            v[i] = T->sum[i] / T->images;
+        double v[N_LOSSES];
+        for (int i = 0; i < N_LOSSES; i++)
+            v[i] = T->sum[i] / T->nsum;
         metrics_record(T, T->phase, v, 0);
     }
     record_clear(&r);
