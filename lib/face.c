@@ -381,6 +381,56 @@ int face_paste(image *photo, const float *before, const float *after, int size, 
     return 0;
 }
 
+int face_input(float *x, const image *photo, const double A[6], int size, int resize)
+{
+    image crop = {0};
+    if (face_warp(&crop, photo, A, FACE_FRAME, FACE_FRAME) != 0)
+        return -1;
+    if (crop.c < 3) {
+        image_free(&crop);
+        return err_set("face_input: the photo must be RGB or RGBA");
+    }
+    if (crop.c == 4) { /* the generator takes RGB: drop alpha */
+        for (size_t i = 0; i < (size_t)FACE_FRAME * FACE_FRAME; i++)
+            memmove(crop.px + 3 * i, crop.px + 4 * i, 3);
+        crop.c = 3;
+    }
+    if (transform_eval(&crop, size, resize) != 0) {
+        image_free(&crop);
+        return -1;
+    }
+    image_to_chw_f32(x, &crop);
+    image_free(&crop);
+    return 0;
+}
+
+int face_apply(image *photo, const face *faces, int n, int size, int resize, face_gen_fn gen, void *ctx)
+{
+    size_t nx = (size_t)3 * size * size;
+    float *x = malloc(nx * (size_t)(n + 1) * sizeof *x), *y = malloc(nx * sizeof *y);
+    int rc = -1;
+    if (!x || !y) {
+        err_set("face: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        if (face_input(x + nx * i, photo, faces[i].A, size, resize) != 0)
+            goto out;
+    for (int i = 0; i < n; i++) {
+        double B[6];
+        if (gen(ctx, x + nx * i, y, size) != 0)
+            goto out;
+        face_model_to(B, faces[i].A, size, resize);
+        if (face_paste(photo, x + nx * i, y, size, B) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    free(x);
+    free(y);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The search */
 

@@ -88,6 +88,14 @@ void face_model_to(double B[6], const double A[6], int size, int resize);
  * rounded corners).  Pixels outside the mask are untouched.  photo->c is
  * 3 or 4 (alpha kept). */
 int face_paste(image *photo, const float *before, const float *after, int size, const double B[6]);
+/* A generator for face_apply: y = G(x), [3,size,size] in [-1, 1]. */
+typedef int (*face_gen_fn)(void *ctx, const float *x, float *y, int size);
+/* The aligned crop of face A as the generator's input x ([3,size,size],
+ * framed by transform_eval(crop, size, resize) like a UTKFace crop). */
+int face_input(float *x, const image *photo, const double A[6], int size, int resize); /* photo c 3 or 4 */
+/* The whole job on a photo (c 3 or 4): every face's crop (all taken from
+ * the photo as it was) through gen, blended back with face_paste. */
+int face_apply(image *photo, const face *faces, int n, int size, int resize, face_gen_fn gen, void *ctx);
 /* Debugging: draw f's box (blue), its aligned frame (green) and its 68
  * landmarks (red) on photo (c 3 or 4). */
 void face_draw(image *photo, const face *f);

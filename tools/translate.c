@@ -323,30 +323,18 @@ static bool out_jpeg(const char *out, bool dflt)
     return dflt;
 }
 
-/* The generator on one aligned crop (RGB, FACE_FRAME square): its input
- * and output, [3,size,size] each (malloc'd). */
-static void face_generate(struct tr *T, const image *crop, float **x, float **y, const char *name)
+/* The generator for face_apply.  AGING_FACE_TEST_GENERATOR=identity is a
+ * test hook: an "identity generator" shows what the warps and the blending
+ * alone do to a photo (tests/face.bats). */
+static int face_gen(void *ctx, const float *x, float *y, int size)
 {
-    image m = {.w = crop->w, .h = crop->h, .c = 3, .px = malloc((size_t)crop->w * crop->h * 3)};
-    if (!m.px)
-        die("out of memory");
-    memcpy(m.px, crop->px, (size_t)crop->w * crop->h * 3);
-    if (transform_eval(&m, T->size, T->resize) != 0)
-        die("%s: %s", name, err_msg());
-    size_t n = (size_t)3 * T->size * T->size;
-    *x = malloc(n * sizeof **x);
-    *y = malloc(n * sizeof **y);
-    if (!*x || !*y)
-        die("out of memory");
-    image_to_chw_f32(*x, &m);
-    image_free(&m);
-    /* A test hook: an "identity generator" shows what the warps and the
-     * blending alone do to a photo (tests/face.bats). */
+    struct tr *T = ctx;
     const char *hook = getenv("AGING_FACE_TEST_GENERATOR");
-    if (hook && strcmp(hook, "identity") == 0)
-        memcpy(*y, *x, n * sizeof **y);
-    else if (infer_run(T->g[0], *x, *y, T->size, T->size) != 0)
-        die("%s: %s", name, err_msg());
+    if (hook && strcmp(hook, "identity") == 0) {
+        memcpy(y, x, (size_t)3 * size * size * sizeof *y);
+        return 0;
+    }
+    return infer_run(T->g[0], x, y, size, size);
 }
 
 /* RGB of an RGB or RGBA image (a copy when it has alpha). */
@@ -444,19 +432,8 @@ static int run_face(struct tr *T, struct face_opts *F, const char *in, const cha
         for (int i = 0; i < S.nf; i++)
             face_draw(&S.p.im, &S.faces[i]);
     } else {
-        image *crops = shot_crops(&S);
-        for (int i = 0; i < S.nf; i++) {
-            float *x, *y;
-            double B[6];
-            face_generate(T, &crops[i], &x, &y, S.name);
-            face_model_to(B, S.faces[i].A, T->size, T->resize);
-            if (face_paste(&S.p.im, x, y, T->size, B) != 0)
-                die("%s: %s", S.name, err_msg());
-            free(x);
-            free(y);
-            image_free(&crops[i]);
-        }
-        free(crops);
+        if (face_apply(&S.p.im, S.faces, S.nf, T->size, T->resize, face_gen, T) != 0)
+            die("%s: %s", S.name, err_msg());
     }
     write_photo(&S.p, jpeg, out);
     shot_free(&S);
@@ -470,8 +447,7 @@ static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int n
 {
     image g = {.w = 2 * FACE_FRAME, .h = 0, .c = 3};
     size_t row = (size_t)g.w * FACE_FRAME * 3;
-    double one[6] = {1, 0, 0, 0, 1, 0}, B[6];
-    face_model_to(B, one, T->size, T->resize);
+    face aligned = {.A = {1, 0, 0, 0, 1, 0}}; /* a crop is its own frame */
     bool grey = true;
     for (int k = 0; k < npaths; k++) {
         struct shot S = {0};
@@ -488,13 +464,11 @@ static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int n
         }
         image *crops = shot_crops(&S);
         for (int i = 0; i < S.nf; i++) {
-            float *x, *y;
             image r = {.w = FACE_FRAME, .h = FACE_FRAME, .c = 3, .px = malloc((size_t)FACE_FRAME * FACE_FRAME * 3)};
             if (!r.px)
                 die("out of memory");
             memcpy(r.px, crops[i].px, (size_t)FACE_FRAME * FACE_FRAME * 3);
-            face_generate(T, &crops[i], &x, &y, S.name);
-            if (face_paste(&r, x, y, T->size, B) != 0)
+            if (face_apply(&r, &aligned, 1, T->size, T->resize, face_gen, T) != 0)
                 die("%s: %s", S.name, err_msg());
             for (int y0 = 0; y0 < FACE_FRAME; y0++) {
                 uint8_t *d = g.px + ((size_t)(g.h + i * FACE_FRAME + y0) * g.w) * 3;
@@ -503,8 +477,6 @@ static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int n
             }
             image_free(&r);
             image_free(&crops[i]);
-            free(x);
-            free(y);
         }
         free(crops);
         g.h += rows * FACE_FRAME;
