@@ -27,10 +27,18 @@ int transform_resize_size(int size)
     return (int)(((long)size * 306 + 128) / 256);
 }
 
+static int keep_aspect_;
+
+void transform_keep_aspect(int on)
+{
+    keep_aspect_ = on;
+}
+
 static int resize_(image *im, int size, int resize)
 {
     image t = {0};
-    if (take_(image_resize_short(&t, im, resize > 0 ? resize : transform_resize_size(size)), im, &t) != 0)
+    int r = resize > 0 ? resize : transform_resize_size(size);
+    if (take_(keep_aspect_ ? image_resize_short(&t, im, r) : image_resize(&t, im, r, r), im, &t) != 0)
         return -1;
     if (im->w < size || im->h < size)
         return err_set("image of %dx%d is smaller than the crop size %d after resizing", im->w, im->h, size);

@@ -44,6 +44,31 @@ PY
     assert_success
 }
 
+@test "aug: non-square images are squashed to a square as the reference's Resize((R, R)); --keep-aspect keeps the ratio" {
+    has_torch || skip "no torch"
+    "$PY" - "$TMP/wide" "$FACES" <<'PY'
+import glob, os, sys
+from PIL import Image
+os.makedirs(sys.argv[1])
+for i, f in enumerate(sorted(glob.glob(sys.argv[2] + "/*.chip.jpg"))):
+    w, h = [(90, 40), (40, 90), (61, 47), (48, 48)][i % 4]
+    Image.open(f).resize((w, h)).save(sys.argv[1] + "/" + os.path.basename(f))
+PY
+    utk-split --split all -q "$TMP/wide" > "$TMP/img"
+    aug --eval --size 32 < "$TMP/img" > "$TMP/out"
+    run "$PY" "$TESTS_DIR/py/aug_ref.py" eval 32 0 "$TMP/img" "$TMP/out"
+    echo "# $output" >&3
+    assert_success
+    aug --train --size 32 --seed 3 < "$TMP/img" > "$TMP/out"
+    run "$PY" "$TESTS_DIR/py/aug_ref.py" train 32 3 "$TMP/img" "$TMP/out"
+    assert_success
+    aug --eval --size 32 --keep-aspect < "$TMP/img" > "$TMP/out"
+    KEEP_ASPECT=1 run "$PY" "$TESTS_DIR/py/aug_ref.py" eval 32 0 "$TMP/img" "$TMP/out"
+    assert_success
+    run "$PY" "$TESTS_DIR/py/aug_ref.py" eval 32 0 "$TMP/img" "$TMP/out"
+    assert_failure # the two framings differ on these images
+}
+
 @test "aug: --train equals torchvision's random transforms under the same seed" {
     has_torch || skip "no torch"
     utk-split --split train -q "$FACES" > "$TMP/img"

@@ -27,8 +27,10 @@ static void usage(FILE *f, int status)
                "  --train          random flip, resize, random crop, random rotation [0,80] deg\n"
                "  --eval           resize, centre crop\n"
                "  --size N         output size (default 256)\n"
-               "  --resize R       shorter side before cropping (default size*306/256, rounded:\n"
-               "                   the reference's 256+50 framing in proportion; 153 at 128)\n"
+               "  --resize R       side before cropping (default size*306/256, rounded: the\n"
+               "                   reference's 256+50 framing in proportion; 153 at 128)\n"
+               "  --keep-aspect    resize the shorter side to R, keeping the aspect ratio (default:\n"
+               "                   squash to R x R as the reference's Resize((R, R)) does)\n"
                "  --seed N         seed of the random draws (default 0); each epoch record\n"
                "                   reseeds with N + epoch - 1, so a resumed run repeats its draws\n"
                "  --dtype T        f32, f16, bf16 or u8 (default f32; u8 keeps raw pixels)\n"
@@ -133,12 +135,12 @@ static int augment(struct aug *A, record *r)
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_RESIZE, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_SHARD, O_VERSION };
+    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_RESIZE, O_KEEP_ASPECT, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_SHARD, O_VERSION };
     static const struct option opts[] = {
         {"train", 0, 0, O_TRAIN}, {"eval", 0, 0, O_EVAL},           {"size", 1, 0, O_SIZE},
         {"seed", 1, 0, O_SEED},   {"dtype", 1, 0, O_DTYPE},         {"in", 1, 0, O_IN},
         {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"shard", 1, 0, O_SHARD},
-        {"resize", 1, 0, O_RESIZE}, {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
+        {"resize", 1, 0, O_RESIZE}, {"keep-aspect", 0, 0, O_KEEP_ASPECT}, {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
         {0, 0, 0, 0}};
     struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
     uint64_t seed = 0;
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
         case O_EVAL: A.train = 0; break;
         case O_SIZE: A.size = (int)cli_int("--size", optarg, 8, 4096); break;
         case O_RESIZE: A.resize = (int)cli_int("--resize", optarg, 8, 8192); break;
+        case O_KEEP_ASPECT: transform_keep_aspect(1); break;
         case O_SEED: seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_DTYPE:
             if (dtype_parse(optarg, &A.dt) != 0)

@@ -20,6 +20,8 @@ from reference import resize_for  # noqa: E402
 
 mode, size, seed, images, ours = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 resize = int(os.environ.get("RESIZE", "0")) or resize_for(size)
+# the reference squashes to a square: Resize((r, r)); aug --keep-aspect is Resize(r)
+resize = resize if os.environ.get("KEEP_ASPECT") else (resize, resize)
 tol = float(os.environ.get("TOL", "0"))
 norm = [T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)]
 if mode == "train":

@@ -4,7 +4,7 @@
       random G/F/DX/DY (seeded), BN running statistics perturbed so that
       evaluation mode matters, saved as our checkpoint layout.
   ref_translate.py run CKPT y2o|o2y SIZE IN_IMAGE OUT.png
-      the reference's inference: Resize(resize_for(size)), CenterCrop(size),
+      the reference's inference: Resize((r, r)) with r = resize_for(size), CenterCrop(size),
       ToTensor, Normalize(0.5, 0.5), generator in eval mode, clamp to
       [-1, 1], save as save_image does.
   ref_translate.py diff A.png B.png   prints the max abs pixel difference
@@ -64,7 +64,7 @@ elif cmd == "run":
     net.load_state_dict(own)
     net.eval()
     size = int(sys.argv[4])
-    tf = T.Compose([T.Resize(resize_for(size)), T.CenterCrop(size), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
+    tf = T.Compose([T.Resize((resize_for(size), resize_for(size))), T.CenterCrop(size), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
     x = tf(Image.open(sys.argv[5]).convert("RGB")).unsqueeze(0)
     with torch.no_grad():
         y = net(x).clamp(-1, 1)[0]

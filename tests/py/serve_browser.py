@@ -98,8 +98,7 @@ try:
     res = Image.open(io.BytesIO(png)).convert("RGB")
     inp = Image.open(FACE).convert("RGB")
     s = (SIZE * 306 + 128) // 256  # lib/transform.h: the training framing
-    w, h = inp.size
-    inp = inp.resize((s, int(s * h / w)) if w <= h else (int(s * w / h), s), Image.BILINEAR)
+    inp = inp.resize((s, s), Image.BILINEAR)  # squashed, as the reference's Resize((s, s))
     left, top = int(round((inp.size[0] - SIZE) / 2.0)), int(round((inp.size[1] - SIZE) / 2.0))
     inp = inp.crop((left, top, left + SIZE, top + SIZE))
     diff = sum(ImageStat.Stat(ImageChops.difference(res, inp)).mean) / 3
