@@ -34,14 +34,15 @@ ckpt_size() {  # ckpt
 
 # FID of G(young) on a split against the split's real old faces; the real
 # side's statistics are cached in STATS.  Uses data, seed, size, fidw and
-# the arrays limit and dev of the calling script.
+# the array dev of the calling script, and its function split_limit SPLIT
+# (the utk-split --limit arguments for that split).
 fid_of() {  # ckpt split stats -> the FID on stdout
     local stats=$3
     if [ ! -f "$stats" ]; then
-        utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+        utk-split "$data" --split "$2" --seed "$seed" -q $(split_limit "$2") | aug --eval --size "$size" \
             | fid --weights "$fidw" --domain old --save-stats "$stats" "${dev[@]}" > /dev/null
     fi
-    utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+    utk-split "$data" --split "$2" --seed "$seed" -q $(split_limit "$2") | aug --eval --size "$size" \
         | translate --y2o --stream --only --ckpt "$1" --size "$size" "${dev[@]}" \
         | fid --weights "$fidw" --domain old --ref "$stats" --json "${dev[@]}" | sed -n 's/.*"fid": \([^,}]*\).*/\1/p'
 }

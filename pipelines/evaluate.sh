@@ -48,14 +48,14 @@ data=$(find_utkface)
 size=${OPT[img_size]:-$(ckpt_size "$ckpt")}
 [ -n "$size" ] || { echo "evaluate.sh: $ckpt does not record its image size: give --img_size" >&2; exit 1; }
 seed=${OPT[seed]} split=${OPT[split]}
-limit=(); [ -n "${OPT[limit]}" ] && limit=(--limit "${OPT[limit]}")
+split_limit() { [ -z "${OPT[limit]}" ] || echo "--limit ${OPT[limit]}"; }
 dev=(--device "${OPT[device]}")
 out=${OPT[output]:-$OUTPUTS/metrics/eval_$split.json}
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fid=null
 [ -n "$fidw" ] && fid=$(fid_of "$ckpt" "$split" "$tmp/old.stats")
-utk-split "$data" --split "$split" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
+utk-split "$data" --split "$split" --seed "$seed" -q $(split_limit "$split") | aug --eval --size "$size" \
     | cyclegan-step --eval --ckpt "$ckpt" --batch "${OPT[eval_batch_size]}" --phase "$split" --json "${dev[@]}" \
     | sed "s/^{/{\"fid_val\": $fid, \"img_size\": $size, /" | with_reference_keys "$split" > "$tmp/out.json"
 if [ -p "$out" ] || [ -c "$out" ]; then cat "$tmp/out.json" > "$out"; else cp "$tmp/out.json" "$out.tmp.$$" && mv "$out.tmp.$$" "$out"; fi

@@ -19,11 +19,13 @@ declare -A OPTS=(
     [img_size]=256 [ngf]=32 [ndf]=32 [n_blocks]=9 [seed]=42 [num_workers]=1
     [limit]= [data_dir]= [output_dir]= [s3_bucket_name]= [checkpoint_every]=5 [log_every]=10
     [fid_weights]= [device]=auto [precision]=auto
+    [eval_batch_size]=32 [train_size]= [val_size]= [test_size]= [steps_for_logging_metrics]= [wandb_project]=
 )
-declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]=)
+declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]= [skip_test]=)
 # What may change when a run is resumed; everything else must stay as the run began.
 CHANGEABLE="num_train_epochs num_workers device precision log_every checkpoint_every data_dir output_dir
-            fid_weights num_sample_generations_to_save s3_bucket_name archive_and_terminate_ec2 resume overwrite"
+            fid_weights num_sample_generations_to_save s3_bucket_name archive_and_terminate_ec2 resume overwrite
+            eval_batch_size test_size steps_for_logging_metrics wandb_project skip_test"
 
 usage() {
     cat <<'USAGE'
@@ -40,6 +42,12 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
   --device D (auto)           cpu, cuda, cuda:N or auto (the GPU when one is visible)
   --precision P (auto)        fp32, bf16, fp16 (loss-scaled) or auto: bf16 on a GPU, fp32 on the CPU
   --limit N                   at most N faces per domain per split (quick runs)
+  --train_size N --val_size N --test_size N   at most N pairs in that split (default: all)
+  --eval_batch_size N (32)    batch of the validation and test evaluations (per-batch means averaged)
+  --steps_for_logging_metrics N   the same as --log_every N (the reference's name)
+  --skip_test                 no test evaluation at the end
+  --wandb_project NAME        accepted; there is no W&B client here: `wandb sync --sync-tensorboard
+                              OUTPUT_DIR/logs/run-ID` uploads the TensorBoard events instead
   --data_dir DIR              UTKFace folder (default: UTKFACE_DIR or data/)
   --output_dir DIR            outputs (default: OUTPUTS_DIR or outputs/)
   --checkpoint_every N (5)    keep epoch_NNNN.safetensors every N epochs
@@ -66,9 +74,10 @@ if [ -n "${OPT[resume]}" ]; then
         echo "train.sh: --resume: no $OUTPUTS/config.txt; using the options given" >&2
     fi
 fi
+[ -n "${OPT[steps_for_logging_metrics]}" ] && OPT[log_every]=${OPT[steps_for_logging_metrics]}
 for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
-         num_workers checkpoint_every log_every; do need_int "$k"; done
-[ -z "${OPT[limit]}" ] || need_int limit
+         num_workers checkpoint_every log_every eval_batch_size; do need_int "$k"; done
+for k in limit train_size val_size test_size; do [ -z "${OPT[$k]}" ] || need_int "$k"; done
 case ${OPT[precision]} in fp32|bf16|fp16|auto) ;; *)
     echo "train.sh: --precision: expected fp32, bf16, fp16 or auto, got '${OPT[precision]}'" >&2; exit 2 ;; esac
 if [ -n "${OPT[archive_and_terminate_ec2]}" ] && [ -z "${OPT[s3_bucket_name]}" ]; then
@@ -78,7 +87,12 @@ fi
 data=$(find_utkface)
 N=${OPT[num_train_epochs]}
 seed=${OPT[seed]}
-limit=(); [ -n "${OPT[limit]}" ] && limit=(--limit "${OPT[limit]}")
+# utk-split --limit for a split: the smaller of --limit and --SPLIT_size
+split_limit() {
+    local n=${OPT[limit]} m=${OPT[${1}_size]}
+    [ -z "$m" ] || { [ -n "$n" ] && [ "$n" -le "$m" ]; } || n=$m
+    [ -z "$n" ] || echo "--limit $n"
+}
 fidw=${OPT[fid_weights]:-${AGING_FID_WEIGHTS:-}}
 [ -z "$fidw" ] || [ -f "$fidw" ] || { echo "train.sh: --fid_weights: no such file $fidw" >&2; exit 1; }
 done_epochs=0
@@ -110,6 +124,8 @@ echo "$run_id" > "$OUTPUTS/run_id"
 write_config "resume overwrite config" > "$OUTPUTS/config.txt"
 log "run $run_id: $N epochs on $data, outputs in $OUTPUTS (configuration in $OUTPUTS/config.txt)"
 tb=$logs/run-$run_id # TensorBoard: one folder per run, so two runs' curves never mix
+[ -z "${OPT[wandb_project]}" ] || log "--wandb_project ${OPT[wandb_project]}: no W&B client here; upload the TensorBoard" \
+    "events with: wandb sync --sync-tensorboard -p ${OPT[wandb_project]} $tb"
 if [ -n "$fidw" ]; then
     log "best checkpoint chosen by the lowest validation FID (real old faces vs G(young)); FID weights: $fidw"
 else
@@ -140,7 +156,7 @@ train_epoch() {
     local e=$1 w=${OPT[num_workers]} resume=()
     [ -f "$ck/last.safetensors" ] && resume=(--ckpt "$ck/last.safetensors")
     local split=(utk-split "$data" --split train --epochs "$N" --start-epoch "$e" --stop-epoch "$e"
-                 --seed "$seed" -q "${limit[@]}")
+                 --seed "$seed" -q $(split_limit train))
     local step=(cyclegan-step "${step_opts[@]}" "${resume[@]}" --ckpt-out "$ck/last.safetensors"
                 --json --metrics "$met/steps.jsonl" --log-every "${OPT[log_every]}" --tensorboard "$tb")
     if [ "$w" -le 1 ]; then
@@ -161,8 +177,8 @@ train_epoch() {
 }
 
 evaluate() {  # ckpt split phase -> one JSON line on stdout
-    utk-split "$data" --split "$2" --seed "$seed" -q "${limit[@]}" | aug --eval --size "$size" \
-        | cyclegan-step --eval --ckpt "$1" --batch "${OPT[train_batch_size]}" --phase "$3" --json \
+    utk-split "$data" --split "$2" --seed "$seed" -q $(split_limit "$2") | aug --eval --size "$size" \
+        | cyclegan-step --eval --ckpt "$1" --batch "${OPT[eval_batch_size]}" --phase "$3" --json \
           --tensorboard "$tb" "${dev[@]}"
 }
 
@@ -218,14 +234,18 @@ for ((e = start; e <= N; e++)); do
     post_epoch "$e" $(( $(date +%s) - t0 ))
 done
 
-stage="test evaluation of $ck/best.safetensors"
-test=$(evaluate "$ck/best.safetensors" test test)
-fid_test=null
-[ -n "$fidw" ] && fid_test=$(fid_of "$ck/best.safetensors" test "$met/test_old.stats")
-best_epoch=$(sed -n 's/.*"epoch": \([0-9]*\).*/\1/p' "$met/best.json")
-echo "$test" | sed "s/^{/{\"fid_val\": ${fid_test:-null}, \"best_epoch\": $best_epoch, /" \
-    | with_reference_keys test > "$met/test_metrics.json.tmp" && mv "$met/test_metrics.json.tmp" "$met/test_metrics.json"
-log "test metrics of best: $met/test_metrics.json"
+if [ -n "${OPT[skip_test]}" ]; then
+    log "--skip_test: no test evaluation"
+else
+    stage="test evaluation of $ck/best.safetensors"
+    test=$(evaluate "$ck/best.safetensors" test test)
+    fid_test=null
+    [ -n "$fidw" ] && fid_test=$(fid_of "$ck/best.safetensors" test "$met/test_old.stats")
+    best_epoch=$(sed -n 's/.*"epoch": \([0-9]*\).*/\1/p' "$met/best.json")
+    echo "$test" | sed "s/^{/{\"fid_val\": ${fid_test:-null}, \"best_epoch\": $best_epoch, /" \
+        | with_reference_keys test > "$met/test_metrics.json.tmp" && mv "$met/test_metrics.json.tmp" "$met/test_metrics.json"
+    log "test metrics of best: $met/test_metrics.json"
+fi
 s3_sync
 if [ -n "${OPT[archive_and_terminate_ec2]}" ]; then
     bash "$ROOT/pipelines/ec2-terminate.sh" || log "WARNING: could not terminate the instance"

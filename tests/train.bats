@@ -144,6 +144,22 @@ PY
     ls "$TMP"/out/logs/run-second/events.out.tfevents.* > /dev/null
 }
 
+@test "train.sh: the reference's options: split sizes, eval batch, logging steps, --skip_test, --wandb_project" {
+    "$PY" "$TESTS_DIR/py/faces.py" "$TMP/faces40" 40 48 > /dev/null # 4 validation pairs
+    run bash "$ROOT/pipelines/train.sh" --data_dir "$TMP/faces40" --num_train_epochs 1 "${SMALL[@]}" --train_size 4 --val_size 2 \
+        --eval_batch_size 1 --steps_for_logging_metrics 1 --skip_test --wandb_project aging-gan
+    assert_success
+    assert_output --partial "wandb sync --sync-tensorboard -p aging-gan $TMP/out/logs/run-"
+    assert_output --partial "--skip_test: no test evaluation"
+    [ ! -e "$TMP/out/metrics/test_metrics.json" ]
+    # 4 pairs in batches of 2: 2 steps, each logged; 2 validation pairs, one batch each
+    [ "$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)" = "epoch=1 step=2 epoch_step=0" ]
+    [ "$(grep -c '"phase": "step"' "$TMP/out/metrics/steps.jsonl")" -eq 2 ]
+    grep -q '"images": 2' "$TMP/out/metrics/metrics.jsonl"
+    run bash "$ROOT/pipelines/train.sh" --overwrite --train_size x
+    assert_failure 2
+}
+
 @test "train.sh: --num_workers 2 feeds the trainer from two aug processes over ZeroMQ" {
     run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --num_workers 2
     assert_success
