@@ -207,3 +207,37 @@ None"
     [[ $output =~ ^outside\ max\ 0\ .*inside\ max\ ([0-9]+) ]]
     [ "${BASH_REMATCH[1]}" -ge 100 ]
 }
+
+@test "face: serve answers a photo whole, as translate --face does; face crops and face=off go the crop way" {
+    command -v curl >/dev/null || skip "no curl"
+    local log=$TMP/serve.log port= pid
+    timeout -k 5 300 serve --host 127.0.0.1 --port 0 --ckpt "$MODEL" --threads 1 >"$log" 2>&1 3>&- &
+    pid=$!
+    for _ in $(seq 300); do
+        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log")
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { cat "$log"; kill "$pid"; false; }
+    local url="http://127.0.0.1:$port/api/translate?direction=young2old"
+    curl -sS --max-time 10 "http://127.0.0.1:$port/api/health" > "$TMP/health"
+    post() { curl -sS --max-time 120 -o "$TMP/body" -w '%{http_code}' --data-binary @"$1" "$url$2"; }
+    local c1 c2 c3 c4 c5
+    c1=$(post "$PHOTO" "") ; cp "$TMP/body" "$TMP/photo.png"
+    c2=$(post "$CROP" "") ; cp "$TMP/body" "$TMP/crop.png"
+    c3=$(post "$PHOTO" "&face=off"); cp "$TMP/body" "$TMP/off.png"
+    "$PY" "$SC" tiny "$TMP/tiny.png" "$CROP" 16
+    c4=$(post "$TMP/tiny.png" "&face=on"); cp "$TMP/body" "$TMP/none.json"
+    c5=$(post "$PHOTO" "&face=maybe")
+    kill "$(pgrep -P "$pid" || echo "$pid")"; wait "$pid" || true
+    grep -q '"face":"auto"' "$TMP/health"
+    [ "$c1 $c2 $c3 $c4 $c5" = "200 200 200 422 400" ]
+    grep -q "no face found" "$TMP/none.json"
+    translate --y2o --ckpt "$MODEL" --face -i "$PHOTO" -o "$TMP/t-photo.png" 2>/dev/null
+    cmp "$TMP/photo.png" "$TMP/t-photo.png"
+    translate --y2o --ckpt "$MODEL" -i "$CROP" -o "$TMP/t-crop.png" 2>/dev/null
+    cmp "$TMP/crop.png" "$TMP/t-crop.png"
+    translate --y2o --ckpt "$MODEL" -i "$PHOTO" -o "$TMP/t-off.png" 2>/dev/null
+    cmp "$TMP/off.png" "$TMP/t-off.png"
+}

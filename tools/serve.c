@@ -10,6 +10,11 @@
  * first free worker decodes, translates and encodes it, then resumes the
  * connection, which sends the PNG.  So the page and /api/health answer at
  * once however busy the workers are, and requests are served in order.
+ *
+ * Face search (--face, and face= per request; lib/face.h): a photo that is
+ * not already a face crop has its faces found, aligned, translated and
+ * blended back, and the whole photo is the answer.  The one dlib finder is
+ * shared by the workers under a lock (a search takes ~0.1 s).
  */
 #include <getopt.h>
 #include <limits.h>
@@ -30,10 +35,12 @@
 #include "cli.h"
 #include "device.h"
 #include "err.h"
+#include "face.h"
 #include "image-probe.h"
 #include "image.h"
 #include "infer.h"
 #include "models.h"
+#include "photo.h"
 #include "transform.h"
 #include "web-page.h"
 
@@ -51,16 +58,20 @@ static void usage(FILE *f, int status)
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
                "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
+               "  --face MODE        auto: find the faces of photos that are not face crops and answer\n"
+               "                     the whole photo with them changed (default; needs dlib); on: always\n"
+               "                     (422 when there is none); off: centre-crop every picture\n"
                "  -q, --quiet        no log line per request\n"
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
                "  GET  /api/health       model and limits as JSON\n"
-               "  POST /api/translate?direction=young2old|old2young   JPEG/PNG body -> image/png\n"
-               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 500 or 503.\n");
+               "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off]   JPEG/PNG body -> image/png\n"
+               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 422, 500 or 503.\n");
     exit(status);
 }
 
 enum { DIR_Y2O, DIR_O2Y };
+enum { FACE_MODE_OFF, FACE_MODE_AUTO, FACE_MODE_ON };
 enum { ROUTE_PAGE = 1, ROUTE_HEALTH, ROUTE_TRANSLATE };
 
 struct server;
@@ -74,7 +85,7 @@ struct worker {
 
 /* One per request (MHD's con_cls), freed when the request completes. */
 struct req {
-    int route, dir, status, too_big, state;
+    int route, dir, face, status, too_big, state;
     uint8_t *body; /* the upload, then the PNG once done */
     size_t n, cap;
     struct MHD_Connection *conn;
@@ -92,6 +103,9 @@ struct server {
     size_t max_upload;
     long max_pixels;
     char *health; /* JSON, built once */
+    int face;        /* FACE_MODE_*: the default for requests */
+    face_finder *ff; /* NULL: no face search */
+    pthread_mutex_t face_mu;
     /* the job queue and its workers; mu guards everything below */
     pthread_mutex_t mu;
     pthread_cond_t work, idle;
@@ -184,6 +198,63 @@ static int check_body(struct server *S, const struct req *r)
     return 0;
 }
 
+static int face_gen(void *ctx, const float *x, float *y, int size)
+{
+    return infer_run(ctx, x, y, size, size);
+}
+
+/* A picture that is already a face crop: its largest face's aligned frame
+ * spans most of it (a UTKFace crop: about all of it). */
+static int is_face_crop(const image *im, const face *f)
+{
+    int lo = im->w < im->h ? im->w : im->h;
+    return f->scale * FACE_FRAME >= 0.7 * lo;
+}
+
+/* The photo way, as translate --face does it: 0 when the picture goes the
+ * crop way instead (no face found in auto mode, or already a face crop),
+ * else the HTTP status, with r->body the PNG of the whole photo on 200. */
+static int face_body(struct server *S, struct worker *wk, struct req *r, const struct timespec *t0)
+{
+    photo p;
+    face *faces = NULL;
+    uint8_t *png;
+    size_t len;
+    int status = 500, nf;
+    if (photo_decode(&p, r->body, r->n, S->max_pixels) != 0)
+        return 400;
+    pthread_mutex_lock(&S->face_mu);
+    nf = face_find(S->ff, &p.im, 16, &faces);
+    pthread_mutex_unlock(&S->face_mu);
+    double t_find = ms_since(t0);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (nf < 0)
+        goto out;
+    if (nf == 0 && r->face == FACE_MODE_ON) {
+        err_set("no face found in the picture");
+        status = 422;
+        goto out;
+    }
+    if (nf == 0 || (r->face == FACE_MODE_AUTO && is_face_crop(&p.im, &faces[0]))) {
+        status = 0;
+        goto out;
+    }
+    if (face_apply(&p.im, faces, nf, S->size, S->resize, face_gen, wk->g[r->dir]) != 0 ||
+        photo_encode(&p, false, &png, &len) != 0)
+        goto out;
+    snprintf(r->timing, sizeof r->timing, "face;dur=%.1f;desc=\"%d\", infer;dur=%.1f, total;dur=%.1f", t_find, nf,
+             ms_since(&t1), ms_since(t0));
+    free(r->body);
+    r->body = png;
+    r->n = r->cap = len;
+    status = 200;
+out:
+    photo_free(&p);
+    free(faces);
+    return status;
+}
+
 /* The upload through transform_eval and the generator, as translate does
  * it; on success r->body holds the PNG.  Returns the HTTP status, with
  * r->msg set when it is not 200. */
@@ -197,6 +268,12 @@ static int translate_body(struct server *S, struct worker *wk, struct req *r)
     uint8_t *png = NULL;
     size_t len = 0;
     double t_dec, t_inf;
+    if (r->face != FACE_MODE_OFF && S->ff && (status = face_body(S, wk, r, &t0)) != 0) {
+        if (status != 200)
+            snprintf(r->msg, sizeof r->msg, "%s", err_msg());
+        return status;
+    }
+    status = 500;
     if (image_decode(&im, r->body, r->n) != 0) {
         status = 400;
         goto out;
@@ -332,6 +409,14 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
         return reply_error(c, r, 400, NULL, NULL, "direction must be young2old or old2young, got '%s'",
                            d ? d : "(none)");
     r->dir = strcmp(d, "young2old") == 0 ? DIR_Y2O : DIR_O2Y;
+    r->face = S->face;
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "face", 4, &d, &dn) == MHD_YES && d) {
+        if (strlen(d) != dn || (strcmp(d, "auto") != 0 && strcmp(d, "on") != 0 && strcmp(d, "off") != 0))
+            return reply_error(c, r, 400, NULL, NULL, "face must be auto, on or off, got '%s'", d);
+        r->face = d[1] == 'u' ? FACE_MODE_AUTO : d[1] == 'n' ? FACE_MODE_ON : FACE_MODE_OFF;
+        if (r->face == FACE_MODE_ON && !S->ff)
+            return reply_error(c, r, 400, NULL, NULL, "face=on: this server has no face search (built without dlib)");
+    }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
@@ -491,6 +576,9 @@ static void server_load(struct server *S, const char *ckpt, const char *device, 
     cJSON_AddNumberToObject(o, "workers", nw);
     cJSON_AddNumberToObject(o, "max_upload", (double)S->max_upload);
     cJSON_AddNumberToObject(o, "max_pixels", (double)S->max_pixels);
+    cJSON_AddStringToObject(o, "face", !S->ff ? "unavailable" : S->face == FACE_MODE_AUTO ? "auto"
+                                                             : S->face == FACE_MODE_ON   ? "on"
+                                                                                         : "off");
     cJSON_AddStringToObject(o, "version", AGING_VERSION);
     if (!(S->health = cJSON_PrintUnformatted(o)))
         die("out of memory");
@@ -512,6 +600,8 @@ static void server_free(struct server *S)
         backend_free(S->w[i].be);
     }
     free(S->w);
+    face_finder_free(S->ff);
+    pthread_mutex_destroy(&S->face_mu);
     cJSON_free(S->health);
     pthread_mutex_destroy(&S->mu);
     pthread_cond_destroy(&S->work);
@@ -560,13 +650,15 @@ static struct MHD_Daemon *server_listen(struct server *S, const char *host, int 
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_CKPT = 256, O_HOST, O_PORT, O_SIZE, O_THREADS, O_MAXUP, O_MAXPX, O_DEVICE, O_VERSION };
+    enum { O_CKPT = 256, O_HOST, O_PORT, O_SIZE, O_THREADS, O_MAXUP, O_MAXPX, O_DEVICE, O_FACE, O_VERSION };
     static const struct option opts[] = {
         {"ckpt", 1, 0, O_CKPT},        {"host", 1, 0, O_HOST},       {"port", 1, 0, O_PORT},
         {"size", 1, 0, O_SIZE},        {"threads", 1, 0, O_THREADS}, {"max-upload", 1, 0, O_MAXUP},
         {"max-pixels", 1, 0, O_MAXPX}, {"device", 1, 0, O_DEVICE},   {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, 'h'},           {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
-    struct server S = {.max_upload = 8u << 20, .max_pixels = 25000000};
+        {"help", 0, 0, 'h'},           {"version", 0, 0, O_VERSION}, {"face", 1, 0, O_FACE},
+        {0, 0, 0, 0}};
+    struct server S = {.max_upload = 8u << 20, .max_pixels = 25000000, .face = FACE_MODE_AUTO};
+    int face_asked = 0;
     const char *ckpt = NULL, *host = "127.0.0.1", *device = NULL;
     int port = 7860, threads = 2, c;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
@@ -582,6 +674,12 @@ int main(int argc, char **argv)
             if (!device_known(optarg))
                 cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             device = optarg;
+            break;
+        case O_FACE:
+            if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+                cli_usage_error("--face: expected auto, on or off, got '%s'", optarg);
+            S.face = optarg[1] == 'u' ? FACE_MODE_AUTO : optarg[1] == 'n' ? FACE_MODE_ON : FACE_MODE_OFF;
+            face_asked = 1;
             break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout, 0); break;
@@ -604,6 +702,12 @@ int main(int argc, char **argv)
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.work, NULL);
     pthread_cond_init(&S.idle, NULL);
+    pthread_mutex_init(&S.face_mu, NULL);
+    if (S.face != FACE_MODE_OFF && !(S.ff = face_finder_open())) {
+        if (face_asked && S.face == FACE_MODE_ON)
+            die("--face on: %s", err_msg());
+        fprintf(stderr, "serve: note: no face search, pictures are centre-cropped (%s)\n", err_msg());
+    }
     S.omp_threads = omp_get_max_threads() / threads > 1 ? omp_get_max_threads() / threads : 1;
     char found[PATH_MAX];
     const char *what = NULL;
