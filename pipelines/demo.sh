@@ -24,11 +24,24 @@ fi
 translate --y2o --o2y --ckpt "$model" -o "$out/grid.png" "${faces[@]}"
 translate --y2o --ckpt "$model" -o "$out/astronaut_young2old.png" "${faces[0]}"
 translate --o2y --ckpt "$model" -o "$out/astronaut_old2young.png" "${faces[0]}"
+# The whole photo: the face found, aligned, aged and put back (dlib).
+photo=$ROOT/data/demo/astronaut-full.png
+if translate --y2o --face --ckpt "$model" -o "$out/photo_young2old.png" "$photo" 2>"$out/face.log"; then
+    face_line="whole photo     $out/photo_young2old.png  (translate --face on $photo)"
+    rm -f "$out/face.log"
+elif grep -q "needs dlib" "$out/face.log"; then
+    face_line="whole photo     skipped: $(tail -1 "$out/face.log")"
+else
+    cat "$out/face.log" >&2
+    exit 1
+fi
 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 cat <<MSG
 
 demo: done in $secs s with the shipped model ($model).
   grid            $out/grid.png  (faces on top, aged below, de-aged at the bottom)
   single results  $out/astronaut_young2old.png, $out/astronaut_old2young.png
+  $face_line
 Your own face:    bin/translate --y2o -o old.png FACE.jpg   (a cropped, centred face; see models/README.md)
+Any photo:        bin/translate --y2o --face -o old.jpg PHOTO.jpg   (finds, ages and pastes back every face)
 MSG

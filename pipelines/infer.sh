@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # infer.sh: the reference's `run_inference.sh --mode infer`: age or de-age
 # one face; the result goes beside the input as NAME_young2old.png (or
-# NAME_old2young.png) unless --output says otherwise.
+# NAME_old2young.png) unless --output says otherwise.  --face takes any
+# photo: its faces are found, aligned, changed and put back (translate
+# --face), and the result keeps the photo's format (NAME_young2old.jpg for
+# a JPEG).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/options.sh"
 
-declare -A OPTS=([input]= [direction]=young2old [ckpt]= [output]= [img_size]= [output_dir]=)
-declare -A FLAGS=()
+declare -A OPTS=([input]= [direction]=young2old [ckpt]= [output]= [img_size]= [output_dir]= [max_faces]=)
+declare -A FLAGS=([face]=)
 
 usage() {
     cat <<'USAGE'
@@ -18,11 +21,22 @@ usage: pipelines/infer.sh --input FACE.jpg [options]
   --output FILE     (default: beside the input, NAME_DIRECTION.png)
   --img_size N      (default: the size the model was trained at)
   --output_dir DIR  the training run whose best checkpoint to use (default outputs/)
+  --face            a whole photo: find, align, change and paste back every face
+                    (needs dlib: libdlib-dev and libdlib-data)
+  --max_faces N     with --face: the N largest faces only
 USAGE
 }
 
 parse_options "$@"
 [ -z "${OPT[img_size]}" ] || need_int img_size
+[ -z "${OPT[max_faces]}" ] || need_int max_faces
+face=()
+if [ -n "${OPT[face]}" ]; then
+    face=(--face)
+    [ -z "${OPT[max_faces]}" ] || face+=(--max-faces "${OPT[max_faces]}")
+elif [ -n "${OPT[max_faces]}" ]; then
+    echo "infer.sh: --max_faces goes with --face" >&2; echo "Try 'infer.sh --help'." >&2; exit 2
+fi
 [ -n "${OPT[input]}" ] || { echo "infer.sh: --input FILE is required" >&2; echo "Try 'infer.sh --help'." >&2; exit 2; }
 case ${OPT[direction]} in
     young2old) dir=--y2o ;;
@@ -45,7 +59,10 @@ if [ -z "$out" ]; then
     base=${in%.*}
     base=${base%.chip}  # UTKFace names end in .jpg.chip.jpg
     base=${base%.jpg}
-    out=${base}_${OPT[direction]}.png
+    ext=png
+    # --face keeps a JPEG a JPEG
+    if [ -n "${OPT[face]}" ] && [[ ${in,,} =~ \.(jpe?g)$ ]]; then ext=jpg; fi
+    out=${base}_${OPT[direction]}.$ext
 fi
-translate "$dir" "${ckpt[@]}" "${size[@]}" -i "$in" -o "$out"
+translate "$dir" "${ckpt[@]}" "${size[@]}" "${face[@]}" -i "$in" -o "$out"
 echo "infer.sh: wrote $out" >&2

@@ -241,3 +241,14 @@ None"
     translate --y2o --ckpt "$MODEL" -i "$PHOTO" -o "$TMP/t-off.png" 2>/dev/null
     cmp "$TMP/off.png" "$TMP/t-off.png"
 }
+
+@test "face: infer.sh --face writes NAME_young2old.jpg beside a JPEG photo" {
+    "$PY" -c "from PIL import Image; Image.open('$PHOTO').convert('RGB').save('$TMP/me.jpg', quality=95)"
+    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/me.jpg" --face --max_faces 1 --ckpt "$MODEL"
+    assert_success
+    assert_output --partial "infer.sh: wrote $TMP/me_young2old.jpg"
+    run "$PY" -c "from PIL import Image; i = Image.open('$TMP/me_young2old.jpg'); print(i.format, i.size)"
+    assert_output "JPEG (512, 512)"
+    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/me.jpg" --max_faces 1
+    assert_failure 2
+}
