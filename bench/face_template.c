@@ -40,8 +40,13 @@ int main(int argc, char **argv)
         size_t l = strlen(e->d_name);
         if (l < 4 || strcmp(e->d_name + l - 4, ".jpg") != 0)
             continue;
-        if (nn == cap && !(names = realloc(names, (cap = cap ? 2 * cap : 1024) * sizeof *names)))
-            die("out of memory");
+        if (nn == cap) {
+            cap = cap ? 2 * cap : 1024;
+            char **more = realloc(names, cap * sizeof *names);
+            if (!more)
+                die("out of memory");
+            names = more;
+        }
         names[nn++] = strdup(e->d_name);
     }
     closedir(d);

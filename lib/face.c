@@ -157,8 +157,10 @@ int face_similarity(const float src[][2], const float dst[][2], int n, double M[
         a += px * qx + py * qy;
         b += px * qy - py * qx;
     }
-    if (!(ss > 1e-9))
-        return err_set("face: degenerate landmarks");
+    if (!(ss > 1e-9)) {
+        err_set("face: degenerate landmarks");
+        return -1;
+    }
     a /= ss, b /= ss;
     /* dst = [a -b; b a] src + t */
     M[0] = a, M[1] = -b, M[2] = dx - (a * sx - b * sy);
@@ -169,8 +171,10 @@ int face_similarity(const float src[][2], const float dst[][2], int n, double M[
 int face_affine_invert(const double M[6], double Mi[6])
 {
     double det = M[0] * M[4] - M[1] * M[3];
-    if (!(fabs(det) > 1e-12))
-        return err_set("face: singular transform");
+    if (!(fabs(det) > 1e-12)) {
+        err_set("face: singular transform");
+        return -1;
+    }
     Mi[0] = M[4] / det, Mi[1] = -M[1] / det;
     Mi[3] = -M[3] / det, Mi[4] = M[0] / det;
     Mi[2] = -(Mi[0] * M[2] + Mi[1] * M[5]);

@@ -718,8 +718,9 @@ int main(int argc, char **argv)
     server_load(&S, ckpt, device, threads);
     struct MHD_Daemon *d = server_listen(&S, host, port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    int v6 = host && strchr(host, ':'); /* getopt's optarg is never NULL, but the analyser cannot know */
     fprintf(stderr, "%s: listening on http://%s%s%s:%u/ (%s, size %d, %d workers x %d threads)\n",
-            err_progname(), strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+            err_progname(), v6 ? "[" : "", host, v6 ? "]" : "",
             di ? di->port : (unsigned)port, infer_describe(S.w[0].g[DIR_Y2O]), S.size, threads,
             S.omp_threads);
     int sig = 0;

@@ -197,31 +197,36 @@ static int test_paste(void)
     return 0;
 }
 
-/* A JPEG-like buffer: SOI, an APP1 Exif segment with IFD0 holding the
- * orientation (either byte order), then SOF0 with 1 or 3 components. */
-static size_t fake_jpeg(uint8_t *b, int orientation, int big_endian, int comps)
+static void put16(uint8_t *p, unsigned v, int be)
 {
-    size_t n = 0;
+    p[be ? 0 : 1] = (uint8_t)(v >> 8), p[be ? 1 : 0] = (uint8_t)v;
+}
+static void put32(uint8_t *p, uint32_t v, int be)
+{
+    put16(p + (be ? 0 : 2), v >> 16, be), put16(p + (be ? 2 : 0), v & 0xFFFF, be);
+}
+
+/* A JPEG-like buffer: SOI, an APP1 Exif segment with IFD0 holding a Make
+ * entry and the orientation (either byte order), then SOF0 with comps
+ * components.  b holds at least 128 bytes. */
+static size_t fake_jpeg(uint8_t *b, int orientation, int be, int comps)
+{
+    uint8_t tiff[46] = {0};
+    tiff[0] = tiff[1] = be ? 'M' : 'I';
+    put16(tiff + 2, 42, be), put32(tiff + 4, 8, be);
+    put16(tiff + 8, 2, be); /* two entries */
+    put16(tiff + 10, 0x010F, be), put16(tiff + 12, 2, be), put32(tiff + 14, 4, be); /* Make, ASCII "ABC" */
+    memcpy(tiff + 18, "ABC", 4);
+    put16(tiff + 22, 0x0112, be), put16(tiff + 24, 3, be), put32(tiff + 26, 1, be);
+    put16(tiff + 30, (unsigned)orientation, be); /* then 2 bytes of padding and next-IFD 0 */
+    size_t n = 0, len = 2 + 6 + sizeof tiff;
     b[n++] = 0xFF, b[n++] = 0xD8;
-    uint8_t tiff[64];
-    size_t t = 0;
-#define P16(v) (big_endian ? (tiff[t++] = (uint8_t)((v) >> 8), tiff[t++] = (uint8_t)(v)) : (tiff[t++] = (uint8_t)(v), tiff[t++] = (uint8_t)((v) >> 8)))
-#define P32(v) (big_endian ? (P16((v) >> 16), P16((v) & 0xFFFF)) : (P16((v) & 0xFFFF), P16((v) >> 16)))
-    tiff[t++] = big_endian ? 'M' : 'I', tiff[t++] = big_endian ? 'M' : 'I';
-    P16(42), P32(8);
-    P16(2);                                       /* two entries */
-    P16(0x010F), P16(2), P32(4), P32(0x41424300); /* Make, ASCII */
-    P16(0x0112), P16(3), P32(1), P16(orientation), P16(0);
-    P32(0);
-    size_t len = 2 + 6 + t;
     b[n++] = 0xFF, b[n++] = 0xE1, b[n++] = (uint8_t)(len >> 8), b[n++] = (uint8_t)len;
     memcpy(b + n, "Exif\0\0", 6), n += 6;
-    memcpy(b + n, tiff, t), n += t;
-    uint8_t sof[] = {0xFF, 0xC0, 0, 11, 8, 0, 10, 0, 10, (uint8_t)comps, 1, 0x11, 0};
+    memcpy(b + n, tiff, sizeof tiff), n += sizeof tiff;
+    const uint8_t sof[] = {0xFF, 0xC0, 0, 11, 8, 0, 10, 0, 10, (uint8_t)comps, 1, 0x11, 0};
     memcpy(b + n, sof, sizeof sof), n += sizeof sof;
     return n;
-#undef P16
-#undef P32
 }
 
 static int test_exif(void)
