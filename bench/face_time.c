@@ -54,7 +54,8 @@ int main(int argc, char **argv)
     int faces_found = 0;
     for (int r = -1; r < runs; r++) {
         face *f;
-        image crop = {0}, out = {.w = scene.w, .h = scene.h, .c = 3, .px = malloc((size_t)scene.w * scene.h * 3)};
+        image crop = {0},
+              out = {.w = scene.w, .h = scene.h, .c = 3, .px = malloc((size_t)scene.w * scene.h * 3)};
         memcpy(out.px, scene.px, (size_t)scene.w * scene.h * 3);
         double t0 = bench_now();
         int nf = face_find(ff, &scene, 8, &f);
@@ -83,8 +84,8 @@ int main(int argc, char **argv)
         image_free(&crop);
         image_free(&out);
     }
-    static const char *const names[5] = {"search (detect+landmarks)", "warp to 200x200", "framing to model input",
-                                         "paste back", "generator forward"};
+    static const char *const names[5] = {"search (detect+landmarks)", "warp to 200x200",
+                                         "framing to model input", "paste back", "generator forward"};
     double m[5];
     for (int s = 0; s < 5; s++)
         m[s] = bench_median(t[s], runs) * 1e3;

@@ -55,7 +55,8 @@ static int load_(face_finder *ff, const char *path, char *why, size_t n)
     ff->lib = lib;
     ff->open = (void *(*)(const char *, char *, size_t))(uintptr_t)dlsym(lib, "face_dlib_open");
     ff->close = (void (*)(void *))(uintptr_t)dlsym(lib, "face_dlib_close");
-    ff->detect = (int (*)(void *, const uint8_t *, int, int, float *, int))(uintptr_t)dlsym(lib, "face_dlib_detect");
+    ff->detect =
+        (int (*)(void *, const uint8_t *, int, int, float *, int))(uintptr_t)dlsym(lib, "face_dlib_detect");
     ff->landmarks = (int (*)(void *, const uint8_t *, int, int, const float *, float *))(uintptr_t)dlsym(
         lib, "face_dlib_landmarks");
     ff->error = (const char *(*)(void))(uintptr_t)dlsym(lib, "face_dlib_error");
@@ -209,7 +210,8 @@ int face_align(face *f)
     for (int i = 0; i < 5; i++) {
         double x, y;
         apply_(Ai, p5[i][0], p5[i][1], &x, &y);
-        e += (x - face_template[i][0]) * (x - face_template[i][0]) + (y - face_template[i][1]) * (y - face_template[i][1]);
+        e += (x - face_template[i][0]) * (x - face_template[i][0]) +
+             (y - face_template[i][1]) * (y - face_template[i][1]);
     }
     f->rmse = sqrt(e / 5);
     return 0;
@@ -452,9 +454,9 @@ static int to_grey_(image *g, const image *im)
     return 0;
 }
 
-#define DETECT_MAX_SIDE 2048
+#define DETECT_MAX_SIDE     2048
 #define UPSAMPLE_MAX_PIXELS (8L << 20)
-#define MAX_DETECTIONS 64
+#define MAX_DETECTIONS      64
 
 static int cmp_scale_(const void *a, const void *b)
 {

@@ -35,14 +35,14 @@
 extern const float face_template[5][2];
 
 typedef struct face {
-    float box[4];      /* the detection's bound in the photo: left, top, right, bottom */
-    float score;       /* the detector's confidence */
-    float angle;       /* the rotation (degrees) of the copy it was found in; 0 upright */
-    int upsample;      /* 1, or 2 when found in the upsampled copy */
-    float pts[68][2];  /* dlib's 68 landmarks in the photo (continuous coordinates) */
-    double A[6];       /* the similarity FACE_FRAME -> photo that aligns pts to the template */
-    double scale;      /* photo pixels per frame pixel (the face's size) */
-    double rmse;       /* fit residual of the 5 points, frame pixels */
+    float box[4];     /* the detection's bound in the photo: left, top, right, bottom */
+    float score;      /* the detector's confidence */
+    float angle;      /* the rotation (degrees) of the copy it was found in; 0 upright */
+    int upsample;     /* 1, or 2 when found in the upsampled copy */
+    float pts[68][2]; /* dlib's 68 landmarks in the photo (continuous coordinates) */
+    double A[6];      /* the similarity FACE_FRAME -> photo that aligns pts to the template */
+    double scale;     /* photo pixels per frame pixel (the face's size) */
+    double rmse;      /* fit residual of the 5 points, frame pixels */
 } face;
 
 typedef struct face_finder face_finder;

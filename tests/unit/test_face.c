@@ -51,7 +51,8 @@ static int test_similarity_recovers(void)
     }
     float same[5][2] = {{1, 1}, {1, 1}, {1, 1}, {1, 1}, {1, 1}};
     double R[6];
-    EXPECT(face_similarity((const float(*)[2])same, (const float(*)[2])same, 5, R) != 0, "degenerate accepted");
+    EXPECT(face_similarity((const float(*)[2])same, (const float(*)[2])same, 5, R) != 0,
+           "degenerate accepted");
     return 0;
 }
 
@@ -65,7 +66,8 @@ static int test_template(void)
     EXPECT(t[2][1] > t[0][1] + 20 && t[3][1] > t[2][1] + 15 && t[4][1] > t[2][1] + 15, "vertical order");
     EXPECT(fabsf((t[0][0] + t[1][0]) / 2 - FACE_FRAME / 2) < 10, "not centred");
     for (int i = 0; i < 5; i++)
-        EXPECT(t[i][0] > 0 && t[i][0] < FACE_FRAME && t[i][1] > 0 && t[i][1] < FACE_FRAME, "point %d outside", i);
+        EXPECT(t[i][0] > 0 && t[i][0] < FACE_FRAME && t[i][1] > 0 && t[i][1] < FACE_FRAME, "point %d outside",
+               i);
     return 0;
 }
 
@@ -89,7 +91,8 @@ static int test_warp(void)
     image_free(&out);
     EXPECT(face_warp(&out, &in, S, 10, 10) == 0, "%s", err_msg());
     for (int y = 0; y < 10; y++)
-        EXPECT(memcmp(out.px + (size_t)y * 30, in.px + ((size_t)(y + 3) * 37 + 5) * 3, 30) == 0, "shift row %d", y);
+        EXPECT(memcmp(out.px + (size_t)y * 30, in.px + ((size_t)(y + 3) * 37 + 5) * 3, 30) == 0,
+               "shift row %d", y);
     image_free(&out);
     /* a 90 degree turn about the centre of a square image is exact */
     image sq = pattern(16, 16, 1, 2);
@@ -164,8 +167,10 @@ static int test_paste(void)
     /* the model square at (40, 20), 2 photo pixels per model pixel, turned */
     double B[6] = {2 * cos(0.3), -2 * sin(0.3), 40, 2 * sin(0.3), 2 * cos(0.3), 20};
     EXPECT(face_paste(&ph, x, y, size, B) == 0, "%s", err_msg());
-    EXPECT(memcmp(ph.px, orig.px, (size_t)120 * 90 * 4) == 0, "no change from the generator, yet pixels changed");
-    /* +0.2 everywhere: inside the mask's core +25.5 (127.5 per unit), outside the square nothing, alpha never */
+    EXPECT(memcmp(ph.px, orig.px, (size_t)120 * 90 * 4) == 0,
+           "no change from the generator, yet pixels changed");
+    /* +0.2 everywhere: inside the mask's core +25.5 (127.5 per unit), outside the square nothing, alpha never
+     */
     for (int i = 0; i < 3 * size * size; i++)
         y[i] = x[i] + 0.2f;
     EXPECT(face_paste(&ph, x, y, size, B) == 0, "%s", err_msg());
@@ -176,15 +181,16 @@ static int test_paste(void)
         for (int px = 0; px < 120; px++) {
             double mx, my;
             apply(Bi, px + 0.5, py + 0.5, &mx, &my);
-            const uint8_t *a = ph.px + ((size_t)py * 120 + px) * 4, *b = orig.px + ((size_t)py * 120 + px) * 4;
+            const uint8_t *a = ph.px + ((size_t)py * 120 + px) * 4,
+                          *b = orig.px + ((size_t)py * 120 + px) * 4;
             EXPECT(a[3] == b[3], "alpha changed at %d,%d", px, py);
             double u = fabs(2 * mx / size - 1), v = fabs(2 * my / size - 1);
             if (u > 1.02 || v > 1.02)
                 EXPECT(memcmp(a, b, 3) == 0, "outside the square changed at %d,%d", px, py);
             if (u < 0.5 && v < 0.5) {
                 for (int c = 0; c < 3; c++)
-                    EXPECT(fabs(a[c] - fmin(255, b[c] + 25.5)) <= 0.51, "core at %d,%d: %d from %d", px, py, a[c],
-                           b[c]);
+                    EXPECT(fabs(a[c] - fmin(255, b[c] + 25.5)) <= 0.51, "core at %d,%d: %d from %d", px, py,
+                           a[c], b[c]);
                 inside++;
             }
         }
@@ -214,7 +220,7 @@ static size_t fake_jpeg(uint8_t *b, int orientation, int be, int comps)
     uint8_t tiff[46] = {0};
     tiff[0] = tiff[1] = be ? 'M' : 'I';
     put16(tiff + 2, 42, be), put32(tiff + 4, 8, be);
-    put16(tiff + 8, 2, be); /* two entries */
+    put16(tiff + 8, 2, be);                                                         /* two entries */
     put16(tiff + 10, 0x010F, be), put16(tiff + 12, 2, be), put32(tiff + 14, 4, be); /* Make, ASCII "ABC" */
     memcpy(tiff + 18, "ABC", 4);
     put16(tiff + 22, 0x0112, be), put16(tiff + 24, 3, be), put32(tiff + 26, 1, be);
