@@ -219,3 +219,20 @@ PY
     run ckpt info "$TMP/big.safetensors"
     assert_output --partial "scaler"
 }
+
+@test "cyclegan-step: a live progress line on a terminal (epoch, step/steps, img/s, losses, ETA); none in a pipe" {
+    utk-split --split train --epochs 2 -q "$FACES" | aug --eval --size 32 > "$TMP/s"
+    AGING_PROGRESS=1 cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/c.safetensors" --log-every 0 < "$TMP/s" \
+        > /dev/null 2> "$TMP/err"
+    tr '\r' '\n' < "$TMP/err" > "$TMP/lines"
+    cat "$TMP/lines" | tail -3 >&3
+    # 10 pairs a domain, batch 2: 5 steps an epoch, shown every step (not every --log-every)
+    grep -q "cyclegan-step: epoch 1/2 step 1/5 .* img/s  gen [0-9.]* DX [0-9.]* DY [0-9.]*" "$TMP/lines"
+    grep -q "epoch 2/2 step 5/5 .*ETA epoch 0s, run 0s" "$TMP/lines"
+    utk-split --split val -q "$FACES" | aug --eval --size 32 \
+        | AGING_PROGRESS=1 cyclegan-step --eval --ckpt "$TMP/c.safetensors" --batch 1 > /dev/null 2> "$TMP/err"
+    tr '\r' '\n' < "$TMP/err" | grep -q "evaluating val: 1/1 pairs"
+    # not a terminal: nothing but what there was before
+    cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/d.safetensors" --log-every 0 < "$TMP/s" > /dev/null 2> "$TMP/err2"
+    ! grep -q $'\r' "$TMP/err2"
+}

@@ -91,7 +91,9 @@ json() { # json FILE KEY
 @test "fid: a stream against reference statistics equals the statistics route" {
     need_weights
     utk-split --split all -q "$SMALL" | aug --eval --size 32 > "$TMP/t"
-    fid --weights "$W" --domain young --save-stats "$TMP/young.stats" < "$TMP/t"
+    AGING_PROGRESS=1 fid --weights "$W" --domain young --batch 1 --save-stats "$TMP/young.stats" < "$TMP/t" 2> "$TMP/err"
+    # the progress line: utk-split's split records say how many images come
+    tr '\r' '\n' < "$TMP/err" | grep -q "fid: Inception features: 3/3 images"
     fid --weights "$W" --domain old --ref "$TMP/young.stats" --save-stats "$TMP/old.stats" --json < "$TMP/t" > "$TMP/a.json"
     fid --ref "$TMP/young.stats" --gen "$TMP/old.stats" --json > "$TMP/b.json"
     [ "$(json "$TMP/a.json" fid)" = "$(json "$TMP/b.json" fid)" ]

@@ -19,6 +19,7 @@
 #include "cyclegan.h"
 #include "device.h"
 #include "err.h"
+#include "progress.h"
 #include "safetensors.h"
 #include "stream.h"
 #include "tfevents.h"
@@ -88,13 +89,18 @@ struct trainer {
     long nsum, images;
     double t_log;
     long images_log;
+    /* the progress line: steps per epoch (from the epoch record's pair
+     * count; 0 = unknown), epochs, steps trained by this process and since when */
+    progress *prog;
+    long epoch_len, eval_total;
+    int n_epochs;
+    long trained;
+    double t_first;
 };
 
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+    return progress_now();
 }
 
 static void emit(struct trainer *T, record *r)
@@ -212,6 +218,31 @@ static void build(struct trainer *T, int size)
                 (long long)T->meta.epoch + 1, (long long)T->meta.step);
 }
 
+/* The live line of a training step: where, how fast, the losses, the ETA
+ * of the epoch and of the run (from this process's own pace). */
+static void show_step(struct trainer *T, int epoch, long epoch_step, int batch, const double v[N_LOSSES])
+{
+    if (!T->prog)
+        return;
+    double t = now();
+    if (T->trained++ == 0)
+        T->t_first = t;
+    double rate = T->trained > 1 ? (T->trained - 1) / (t - T->t_first) : 0; /* steps/s after the first */
+    char where[64], eta[64] = "";
+    if (T->epoch_len > 0) {
+        char e1[16], e2[16];
+        long left = T->epoch_len - epoch_step, run_left = left + T->epoch_len * (T->n_epochs - epoch);
+        snprintf(where, sizeof where, "step %ld/%ld", epoch_step, T->epoch_len);
+        if (rate > 0)
+            snprintf(eta, sizeof eta, "  ETA epoch %s, run %s", progress_eta(e1, sizeof e1, left / rate),
+                     progress_eta(e2, sizeof e2, run_left / rate));
+    } else {
+        snprintf(where, sizeof where, "step %ld", epoch_step);
+    }
+    progress_line(T->prog, "cyclegan-step: epoch %d/%d %s  %.1f img/s  gen %.3f DX %.3f DY %.3f%s", epoch,
+                  T->n_epochs, where, rate * 2 * batch, v[6], v[0], v[1], eta);
+}
+
 /* Train (or evaluate) on the batch in b.  Batches of epochs already done
  * in the checkpoint are skipped, so a resumed stream can start anywhere. */
 static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_steps)
@@ -230,6 +261,18 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
             T->sum[i] += v[i]; /* the reference averages the per-batch means */
         T->nsum++;
         T->images += b->batch;
+        if (T->prog) {
+            char eta[32] = "?";
+            double rate = T->images / (now() - T->t_first);
+            if (T->eval_total > T->images)
+                progress_eta(eta, sizeof eta, (double)(T->eval_total - T->images) / rate);
+            if (T->eval_total)
+                progress_line(T->prog, "cyclegan-step: evaluating %s: %ld/%ld pairs, %.1f pairs/s, ETA %s", T->phase,
+                              T->images, T->eval_total, rate, eta);
+            else
+                progress_line(T->prog, "cyclegan-step: evaluating %s: %ld pairs, %.1f pairs/s", T->phase, T->images,
+                              rate);
+        }
         return;
     }
     (*epoch_steps)++;
@@ -249,14 +292,12 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
     }
     T->nsum++;
     T->images_log += 2 * b->batch;
+    show_step(T, epoch, *epoch_steps, b->batch, v);
     if (T->log_every && T->meta.step % T->log_every == 0) {
         double t = now();
         metrics_record(T, "step", v, T->images_log / (t - T->t_log));
         T->t_log = t;
         T->images_log = 0;
-        if (isatty(2))
-            fprintf(stderr, "\rcyclegan-step: epoch %d step %lld  gen %.4f  DX %.4f  DY %.4f   ", epoch,
-                    (long long)T->meta.step, v[6], v[0], v[1]);
     }
     if (T->save_every && T->meta.step % T->save_every == 0)
         save(T);
@@ -283,8 +324,7 @@ static void end_epoch(struct trainer *T, int epoch, int n_epochs)
     memset(T->sum, 0, sizeof T->sum);
     T->nsum = 0;
     save(T);
-    if (isatty(2))
-        fprintf(stderr, "\n");
+    progress_end(T->prog);
 }
 
 static void train(struct trainer *T, stream_in *si, int batch)
@@ -295,8 +335,15 @@ static void train(struct trainer *T, stream_in *si, int batch)
     record_init(&r);
     int epoch = 1, n_epochs = T->epochs_opt, rc = 0, seen_epoch = 0;
     long epoch_steps = 0;
-    T->t_log = now();
+    T->t_log = T->t_first = now();
+    T->n_epochs = n_epochs;
     while (!stop_signal && (rc = stream_in_next(si, &r)) == 1) {
+        int64_t pairs;
+        if (strcmp(record_kind(&r), "split") == 0) { /* utk-split: how many pairs follow */
+            if (record_get_int(&r, "pairs", &pairs) == 0 && pairs > 0)
+                T->eval_total += pairs;
+            continue;
+        }
         if (strcmp(record_kind(&r), "epoch") == 0) {
             int64_t e, n;
             if (record_get_int(&r, "epoch", &e) != 0 || e < 1)
@@ -309,6 +356,10 @@ static void train(struct trainer *T, stream_in *si, int batch)
                 end_epoch(T, epoch, n_epochs);
             batcher_clear(&b);
             epoch = (int)e;
+            T->n_epochs = n_epochs;
+            T->epoch_len = record_get_int(&r, "pairs", &pairs) == 0 && pairs > 0 ? pairs / batch : 0;
+            if (T->eval && T->epoch_len)
+                T->eval_total += pairs;
             epoch_steps = 0;
             seen_epoch = 1;
             if (T->cg && epoch > T->meta.epoch)
@@ -361,6 +412,7 @@ static void train(struct trainer *T, stream_in *si, int batch)
         double v[N_LOSSES];
         for (int i = 0; i < N_LOSSES; i++)
             v[i] = T->sum[i] / T->nsum;
+        progress_end(T->prog);
         metrics_record(T, T->phase, v, 0);
     }
     record_clear(&r);
@@ -552,7 +604,9 @@ int main(int argc, char **argv)
     }
     if (tbdir && !(T.tb = tfevents_open(tbdir)))
         die("%s", err_msg());
+    T.prog = progress_new(stderr);
     train(&T, si, T.cfg.batch);
+    progress_free(T.prog);
     if (tfevents_close(T.tb) != 0)
         die("%s", err_msg());
     stream_in_free(si);

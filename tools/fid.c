@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "device.h"
 #include "err.h"
+#include "progress.h"
 #include "record-image.h"
 #include "fid-stats.h"
 #include "image.h"
@@ -99,7 +100,15 @@ static void stream_stats(const struct opts *o, struct fid_stats *out)
     record r;
     record_init(&r);
     int rc, k = 0;
+    long total = 0, done = 0;
+    progress *prog = progress_new(stderr);
+    double t0 = progress_now();
     while ((rc = stream_in_next(si, &r)) == 1) {
+        int64_t pairs;
+        const char *kind = record_kind(&r); /* utk-split's markers say how many pairs follow */
+        if ((!strcmp(kind, "split") || !strcmp(kind, "epoch")) && record_get_int(&r, "pairs", &pairs) == 0 &&
+            pairs > 0)
+            total += o->domain ? pairs : 2 * pairs;
         int got = queue_record(net, &r, k, o);
         if (got < 0) {
             const char *id = record_get_str(&r, "id");
@@ -109,9 +118,18 @@ static void stream_stats(const struct opts *o, struct fid_stats *out)
         if (k == o->batch) {
             if (inception_forward(net, k, feats) || fid_acc_add(acc, feats, k))
                 die("%s", err_msg());
+            done += k;
             k = 0;
+            double rate = done / (progress_now() - t0);
+            char eta[16];
+            if (total >= done)
+                progress_line(prog, "fid: Inception features: %ld/%ld images, %.1f/s, ETA %s", done, total, rate,
+                              progress_eta(eta, sizeof eta, (total - done) / rate));
+            else
+                progress_line(prog, "fid: Inception features: %ld images, %.1f/s", done, rate);
         }
     }
+    progress_free(prog);
     if (rc < 0)
         die("%s", err_msg());
     if (k && (inception_forward(net, k, feats) || fid_acc_add(acc, feats, k)))

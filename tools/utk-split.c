@@ -87,27 +87,41 @@ static void emit_face(struct emit *e, const utk_face *f, int split)
     record_clear(&r);
 }
 
+/* Pairs of a split that are emitted (--limit applied). */
+static size_t split_pairs(const struct emit *e, const utk_set *set, int split)
+{
+    size_t m = set->split_n[split];
+    return e->limit >= 0 && (size_t)e->limit < m ? (size_t)e->limit : m;
+}
+
 /* Young and old alternate: y0 o0 y1 o1 ... */
 static void emit_split(struct emit *e, const utk_set *set, int split, const size_t *young, const size_t *old)
 {
-    size_t m = set->split_n[split];
-    if (e->limit >= 0 && (size_t)e->limit < m)
-        m = (size_t)e->limit;
+    size_t m = split_pairs(e, set, split);
     for (size_t i = 0; i < m; i++) {
         emit_face(e, &set->faces[young[i]], split);
         emit_face(e, &set->faces[old[i]], split);
     }
 }
 
-static void emit_epoch_marker(struct emit *e, int epoch, int epochs)
+/* An `epoch` record before each epoch of the train split, a `split` record
+ * before any other split: both say how many pairs follow, for consumers'
+ * progress lines (other tools pass them on or ignore them). */
+static void emit_marker(struct emit *e, int epoch, int epochs, int split, size_t pairs)
 {
     if (e->list)
         return;
     record r;
     record_init(&r);
-    record_set_str(&r, "kind", "epoch");
-    record_set_int(&r, "epoch", epoch);
-    record_set_int(&r, "epochs", epochs);
+    if (epoch) {
+        record_set_str(&r, "kind", "epoch");
+        record_set_int(&r, "epoch", epoch);
+        record_set_int(&r, "epochs", epochs);
+    } else {
+        record_set_str(&r, "kind", "split");
+        record_set_str(&r, "split", utk_split_name(split));
+    }
+    record_set_int(&r, "pairs", (int64_t)pairs);
     if (stream_out_put(e->out, &r) != 0)
         die("%s", err_msg());
     record_clear(&r);
@@ -132,7 +146,7 @@ static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int fi
             for (size_t i = 0; i < m; i++)
                 order[d][i] = set->split[UTK_TRAIN][d][perm[i]];
         }
-        emit_epoch_marker(e, ep, epochs);
+        emit_marker(e, ep, epochs, UTK_TRAIN, split_pairs(e, set, UTK_TRAIN));
         emit_split(e, set, UTK_TRAIN, order[0], order[1]);
     }
     free(order[0]);
@@ -236,10 +250,12 @@ int main(int argc, char **argv)
     for (int s = 0; s < UTK_NSPLITS; s++) {
         if (want != -1 && want != s)
             continue;
-        if (s == UTK_TRAIN)
+        if (s == UTK_TRAIN) {
             emit_train(&e, &set, o.seed, start, stop, epochs);
-        else
+        } else {
+            emit_marker(&e, 0, 0, s, split_pairs(&e, &set, s));
             emit_split(&e, &set, s, set.split[s][UTK_YOUNG], set.split[s][UTK_OLD]);
+        }
     }
     if (e.out && stream_out_close(e.out, true, 1) != 0)
         die("%s", err_msg());
