@@ -41,21 +41,39 @@ static uint32_t masked_(const void *data, size_t n)
     return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 
-/* A small growable byte buffer for one protobuf message. */
+/* A growable byte buffer for one protobuf message (an image summary holds
+ * a whole PNG); overflow = out of memory, reported when the event is written. */
 typedef struct {
-    uint8_t b[512];
-    size_t n;
+    uint8_t *b;
+    size_t n, cap;
     int overflow;
 } pbuf;
 
 static void put_(pbuf *p, const void *d, size_t n)
 {
-    if (p->n + n > sizeof p->b) {
-        p->overflow = 1;
+    if (p->overflow)
         return;
+    if (p->n + n > p->cap) {
+        size_t cap = p->cap ? p->cap : 256;
+        while (cap < p->n + n)
+            cap *= 2;
+        uint8_t *b = realloc(p->b, cap);
+        if (!b) {
+            p->overflow = 1;
+            return;
+        }
+        p->b = b;
+        p->cap = cap;
     }
-    memcpy(p->b + p->n, d, n);
+    if (n)
+        memcpy(p->b + p->n, d, n);
     p->n += n;
+}
+
+static void pbuf_free_(pbuf *p)
+{
+    free(p->b);
+    *p = (pbuf){0};
 }
 
 static void varint_(pbuf *p, uint64_t v)
@@ -99,7 +117,7 @@ static double now_(void)
 /* Event: 1 wall_time (double), 2 step (int64), then 3 file_version or 5 summary. */
 static int write_event_(tfevents *t, int64_t step, const pbuf *body, int body_field)
 {
-    pbuf ev = {.n = 0};
+    pbuf ev = {0};
     double wt = now_();
     uint64_t bits;
     memcpy(&bits, &wt, sizeof bits);
@@ -108,8 +126,10 @@ static int write_event_(tfevents *t, int64_t step, const pbuf *body, int body_fi
     key_(&ev, 2, 0);
     varint_(&ev, (uint64_t)step);
     bytes_(&ev, body_field, body->b, body->n);
-    if (ev.overflow || body->overflow)
-        return err_set("tensorboard: event too large (tag too long?)");
+    if (ev.overflow || body->overflow) {
+        pbuf_free_(&ev);
+        return err_set("tensorboard: out of memory");
+    }
     uint8_t head[12];
     uint64_t len = ev.n;
     for (int i = 0; i < 8; i++)
@@ -120,10 +140,10 @@ static int write_event_(tfevents *t, int64_t step, const pbuf *body, int body_fi
     uint8_t tail[4];
     for (int i = 0; i < 4; i++)
         tail[i] = (uint8_t)(c2 >> (8 * i));
-    if (fwrite(head, 1, 12, t->f) != 12 || fwrite(ev.b, 1, ev.n, t->f) != ev.n ||
-        fwrite(tail, 1, 4, t->f) != 4 || fflush(t->f) != 0)
-        return err_set("%s:", t->path);
-    return 0;
+    int bad = fwrite(head, 1, 12, t->f) != 12 || fwrite(ev.b, 1, ev.n, t->f) != ev.n ||
+              fwrite(tail, 1, 4, t->f) != 4 || fflush(t->f) != 0;
+    pbuf_free_(&ev);
+    return bad ? err_set("%s:", t->path) : 0;
 }
 
 tfevents *tfevents_open(const char *dir)
@@ -143,9 +163,11 @@ tfevents *tfevents_open(const char *dir)
         tfevents_close(t);
         return NULL;
     }
-    pbuf v = {.n = 0};
+    pbuf v = {0};
     put_(&v, "brain.Event:2", 13);
-    if (write_event_(t, 0, &v, 3) != 0) {
+    int rc = write_event_(t, 0, &v, 3);
+    pbuf_free_(&v);
+    if (rc != 0) {
         tfevents_close(t);
         return NULL;
     }
@@ -155,7 +177,7 @@ tfevents *tfevents_open(const char *dir)
 int tfevents_scalar(tfevents *t, const char *tag, int64_t step, double value)
 {
     /* Summary { 1: Value { 1: tag, 2: simple_value (float) } } */
-    pbuf val = {.n = 0}, sum = {.n = 0};
+    pbuf val = {0}, sum = {0};
     float f = (float)value;
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
@@ -165,7 +187,34 @@ int tfevents_scalar(tfevents *t, const char *tag, int64_t step, double value)
     bytes_(&sum, 1, val.b, val.n);
     if (val.overflow)
         sum.overflow = 1;
-    return write_event_(t, step, &sum, 5);
+    int rc = write_event_(t, step, &sum, 5);
+    pbuf_free_(&val);
+    pbuf_free_(&sum);
+    return rc;
+}
+
+int tfevents_image(tfevents *t, const char *tag, int64_t step, const void *png, size_t n, int w, int h)
+{
+    /* Summary { 1: Value { 1: tag, 4: Image { 1: height, 2: width, 3: colorspace (3 = RGB),
+     * 4: encoded_image_string } } } */
+    pbuf img = {0}, val = {0}, sum = {0};
+    key_(&img, 1, 0);
+    varint_(&img, (uint64_t)h);
+    key_(&img, 2, 0);
+    varint_(&img, (uint64_t)w);
+    key_(&img, 3, 0);
+    varint_(&img, 3);
+    bytes_(&img, 4, png, n);
+    bytes_(&val, 1, tag, strlen(tag));
+    bytes_(&val, 4, img.b, img.n);
+    bytes_(&sum, 1, val.b, val.n);
+    if (img.overflow || val.overflow)
+        sum.overflow = 1;
+    int rc = write_event_(t, step, &sum, 5);
+    pbuf_free_(&img);
+    pbuf_free_(&val);
+    pbuf_free_(&sum);
+    return rc;
 }
 
 int tfevents_close(tfevents *t)

@@ -205,6 +205,11 @@ post_epoch() {
         | translate --y2o --ckpt "$ck/last.safetensors" --grid "${OPT[num_sample_generations_to_save]}" \
           "${dev[@]}" -o "$img/epoch$e.png"
     stage="epoch $e: best and periodic checkpoints"
+    # TensorBoard gets what the reference logged to W&B: the grid and the val FID
+    local gstep tbv=(--image "val/samples=$img/epoch$e.png")
+    gstep=$(cyclegan-step --ckpt "$ck/last.safetensors" --state | sed -n 's/.* step=\([0-9]*\).*/\1/p')
+    [ "$fid" = null ] || tbv+=(--scalar "val/fid_val=$fid")
+    tb-log "$tb" --step "$gstep" "${tbv[@]}"
     best=$(sed -n 's/.*"score": \([^,}]*\).*/\1/p' "$met/best.json" 2>/dev/null || true)
     if [ -z "$best" ] || awk -v a="$score" -v b="$best" 'BEGIN{exit !(a < b)}'; then
         cp "$ck/last.safetensors" "$ck/best.safetensors.tmp" && mv "$ck/best.safetensors.tmp" "$ck/best.safetensors"

@@ -296,6 +296,15 @@ PY
     assert_success
     grep -q "lowest validation FID.*FID weights: $TMP/inception.safetensors" "$TMP/out/logs/train.log"
     grep -q '"criterion": "val FID"' "$TMP/out/metrics/best.json"
+    # TensorBoard: the val FID and the sample grid per epoch, both learning rates
+    "$PY" "$TESTS_DIR/py/tfevents_read.py" "$(ls -d "$TMP"/out/logs/run-*)" > "$TMP/tb.json"
+    "$PY" - "$TMP/tb.json" <<'PY'
+import json, sys
+tb = json.load(open(sys.argv[1]))
+assert len(tb["scalars"]["val/fid_val"]) == 2, tb["scalars"].keys()
+assert [i[3] for i in tb["images"]["val/samples"]] == [True, True], tb["images"]
+assert "train/lr" in tb["scalars"] and "train/lr_d" in tb["scalars"], tb["scalars"].keys()
+PY
     "$PY" - "$TMP/out/metrics" <<'PY'
 import json, math, sys
 val = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]

@@ -158,9 +158,11 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
             snprintf(tag, sizeof tag, "%s/%s", phase, loss_keys[i]);
             rc |= tfevents_scalar(T->tb, tag, T->meta.step, v[i]);
         }
-        if (T->cg && !T->eval) {
+        if (T->cg && !T->eval) { /* both learning rates: generators', discriminators' */
             snprintf(tag, sizeof tag, "%s/lr", phase);
             rc |= tfevents_scalar(T->tb, tag, T->meta.step, T->cg->opt_G->lr);
+            snprintf(tag, sizeof tag, "%s/lr_d", phase);
+            rc |= tfevents_scalar(T->tb, tag, T->meta.step, T->cg->opt_DX->lr);
         }
         if (throughput > 0) {
             snprintf(tag, sizeof tag, "%s/throughput", phase);

@@ -3,7 +3,8 @@
 tfevents_read.py DIR: checks every TFRecord's length and data CRC-32C
 (masked, as TensorFlow's record writer does), decodes the Event protobufs
 (wall_time, step, file_version, summary.value[tag, simple_value]) and
-prints {"files": n, "version": ..., "scalars": {tag: [[step, value], ...]}}.
+prints {"files": n, "version": ..., "scalars": {tag: [[step, value], ...]},
+"images": {tag: [[step, width, height, is_png], ...]}}.
 """
 import glob
 import json
@@ -55,7 +56,7 @@ def fields(b):
         yield f, w, v
 
 
-out = {"files": 0, "version": None, "scalars": {}}
+out = {"files": 0, "version": None, "scalars": {}, "images": {}}
 for path in sorted(glob.glob(sys.argv[1] + "/events.out.tfevents.*")):
     out["files"] += 1
     raw = open(path, "rb").read()
@@ -74,11 +75,17 @@ for path in sorted(glob.glob(sys.argv[1] + "/events.out.tfevents.*")):
                 out["version"] = v.decode()
             elif f == 5:
                 for f2, _, val in fields(v):
-                    tag, x = None, None
+                    tag, x, img = None, None, None
                     for f3, _, y in fields(val):
                         if f3 == 1:
                             tag = y.decode()
                         elif f3 == 2:
                             x = struct.unpack("<f", y)[0]
-                    out["scalars"].setdefault(tag, []).append([step, x])
+                        elif f3 == 4:  # Summary.Image: height, width, colorspace, encoded bytes
+                            im = {f4: z for f4, _, z in fields(y)}
+                            img = [im[2], im[1], im[4][:8] == b"\x89PNG\r\n\x1a\n"]
+                    if img:
+                        out["images"].setdefault(tag, []).append([step] + img)
+                    else:
+                        out["scalars"].setdefault(tag, []).append([step, x])
 print(json.dumps(out))
