@@ -457,11 +457,36 @@ static int to_grey_(image *g, const image *im)
 #define DETECT_MAX_SIDE     2048
 #define UPSAMPLE_MAX_PIXELS (8L << 20)
 #define MAX_DETECTIONS      64
+#define VERIFY_BELOW        0.5f /* detections scoring less get a second look */
 
 static int cmp_scale_(const void *a, const void *b)
 {
     double x = ((const face *)a)->scale, y = ((const face *)b)->scale;
     return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* A second look: the face's aligned crop (upright, FACE_FRAME square, as
+ * the generator will see it) must itself hold a face for the detector.
+ * HOG alone takes some patterns for faces (a mission patch on a suit);
+ * their crops rarely pass, while real faces' do (aligned crops are what
+ * the detector finds best).  1 keep, 0 drop, -1 error. */
+static int verify_(face_finder *ff, const image *grey, const double P[6], const face *f)
+{
+    if (f->score >= VERIFY_BELOW)
+        return 1;
+    double Pi[6], V[6];
+    if (face_affine_invert(P, Pi) != 0)
+        return -1;
+    compose_(V, Pi, f->A); /* frame -> grey */
+    image c = {0};
+    if (face_warp(&c, grey, V, FACE_FRAME, FACE_FRAME) != 0)
+        return -1;
+    float boxes[MAX_DETECTIONS * 5];
+    int nd = ff->detect(ff->h, c.px, c.w, c.h, boxes, MAX_DETECTIONS);
+    image_free(&c);
+    if (nd < 0)
+        return err_set("%s", ff->error());
+    return nd > 0;
 }
 
 /* Detect in a copy of grey warped by M (copy -> grey) at w x h; the faces
@@ -509,8 +534,15 @@ static int search_(face_finder *ff, const image *grey, const double M[6], int w,
         f->score = boxes[5 * i + 4];
         f->angle = angle;
         f->upsample = up;
-        if (face_align(f) == 0)
-            k++;
+        if (face_align(f) != 0)
+            continue;
+        int v = verify_(ff, grey, P, f);
+        if (v < 0) {
+            free(fs);
+            image_free(&c);
+            return -1;
+        }
+        k += v;
     }
     image_free(&c);
     *faces = fs;

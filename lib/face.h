@@ -59,7 +59,10 @@ void face_finder_free(face_finder *ff); /* NULL-safe */
  * searched first, then (only while nothing is found) a 2x upsampled copy
  * for small faces (when it stays under 8 megapixels), then copies rotated
  * by +-15 and +-30 degrees at both scales.  Photos with a side over 2048
- * are searched at that size.  Returns the count (0: no face), -1 on error. */
+ * are searched at that size.  A weak detection (score under 0.5) is kept
+ * only if the detector finds a face again in its aligned crop (this drops
+ * patterns like a badge taken for a face).  Returns the count (0: no
+ * face), -1 on error. */
 int face_find(face_finder *ff, const image *im, int max, face **faces);
 
 /* The five template points of 68 landmarks: eye centres (means of 36-41
