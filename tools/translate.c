@@ -1,6 +1,8 @@
 /*
  * translate: run generator G (young -> old) or F (old -> young) on a face
- * image, on a stream of records, or on a few records to make a sample grid.
+ * image, on a stream of records, or on a few records to make a sample grid;
+ * with --face, on every face of a whole photo (lib/face.h: found with dlib,
+ * aligned like a UTKFace crop, translated, blended back).
  */
 #include <getopt.h>
 #include <limits.h>
@@ -29,6 +31,7 @@ static void usage(FILE *f, int status)
     fprintf(f, "usage: translate (--y2o | --o2y) [options] [FACE]\n"
                "       translate --y2o --o2y -o GRID.png FACE...\n"
                "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
+               "       translate (--y2o | --o2y) --face-crop -o GRID.png PHOTO...\n"
                "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  Several FACE\n"
                "files (or --grid) make one PNG grid: the faces on top, each direction's\n"
                "results in a row below.\n\n"
@@ -50,7 +53,7 @@ static void usage(FILE *f, int status)
                "                   orientation applied) with the faces changed; JPEG in, JPEG out\n"
                "                   unless -o names a .png (or .jpg)\n"
                "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
-               "                   result, one row per face (PNG unless -o names a .jpg)\n"
+               "                   result, one row per face of each PHOTO (PNG unless -o names a .jpg)\n"
                "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
                "                   and 68 landmarks (red) instead of translating\n"
                "  --max-faces N    the N largest faces (default all)\n"
