@@ -18,7 +18,7 @@ find_utkface() {
         fi
     done
     cat >&2 <<MSG
-$(basename "$0"): no UTKFace images found.
+$(basename "$0"): no UTKFace images (*.jpg) in ${UTKFACE_DIR:-$ROOT/data/utkface_aligned_cropped/UTKFace or $ROOT/data/UTKFace}.
   Get the "Aligned & Cropped Faces" set (UTKFace.tar.gz) from the UTKFace
   project page (https://susanqq.github.io/UTKFace/), unpack it so that the
   files sit in data/utkface_aligned_cropped/UTKFace/, or point UTKFACE_DIR

@@ -155,6 +155,8 @@ s3_sync() {
 train_epoch() {
     local e=$1 w=${OPT[num_workers]} resume=()
     [ -f "$ck/last.safetensors" ] && resume=(--ckpt "$ck/last.safetensors")
+    # say "resuming from" only where a stopped run really resumes, not at each new epoch
+    [ -n "${OPT[resume]}" ] && [ "$e" -eq "$start" ] || resume+=(-q)
     local split=(utk-split "$data" --split train --epochs "$N" --start-epoch "$e" --stop-epoch "$e"
                  --seed "$seed" -q $(split_limit train))
     local step=(cyclegan-step "${step_opts[@]}" "${resume[@]}" --ckpt-out "$ck/last.safetensors"

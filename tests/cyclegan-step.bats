@@ -47,8 +47,9 @@ stream() {  # epochs [first]
 
 @test "cyclegan-step: metrics records, epoch summaries and the LR schedule" {
     stream 4 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/c.safetensors" --log-every 5 --json > "$TMP/m.jsonl"
-    # 10 young + 10 old training faces: 5 steps of 2 per epoch
-    [ "$(grep -c '"phase": "step"' "$TMP/m.jsonl")" -eq 4 ]
+    # 10 young + 10 old training faces: 5 steps of 2 per epoch; every 5th step and the first
+    [ "$(grep -c '"phase": "step"' "$TMP/m.jsonl")" -eq 5 ]
+    grep -q '"phase": "step", "epoch": 1, "step": 1,' "$TMP/m.jsonl"
     [ "$(grep -c '"phase": "train"' "$TMP/m.jsonl")" -eq 4 ]
     "$PY" - "$TMP/m.jsonl" <<'PY'
 import json, math, sys

@@ -27,6 +27,7 @@ teardown() { common_teardown; }
     done
     ls "$o"/logs/run-*/events.out.tfevents.* > /dev/null
     grep -q "chosen by the lowest validation generator loss" "$o/logs/train.log"
+    refute_output --partial "resuming" # a fresh run continues its own epochs quietly
     "$PY" - "$o" <<'PY'
 import json, math, sys
 o = sys.argv[1]
@@ -102,6 +103,7 @@ PY
     run bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 --resume
     assert_success
     assert_output --partial "resuming after epoch 1 of 2"
+    assert_output --partial "cyclegan-step: resuming from $TMP/out/checkpoints/last.safetensors at epoch 2"
     [ "$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)" = "epoch=2 step=10 epoch_step=0" ]
     grep -qx "img_size = 32" "$TMP/out/config.txt"
     grep -qx "lambda_id_value = 0.25" "$TMP/out/config.txt"
@@ -195,7 +197,7 @@ PY
     assert_output --partial "expected 'key = value'"
     UTKFACE_DIR=$TMP/none run bash "$ROOT/pipelines/train.sh" --data_dir "$TMP/none"
     assert_failure 1
-    assert_output --partial "no UTKFace images found"
+    assert_output --partial "no UTKFace images (*.jpg) in $TMP/none"
 }
 
 @test "train.sh: --archive_and_terminate_ec2 syncs to S3 and terminates the instance" {

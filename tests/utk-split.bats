@@ -108,6 +108,8 @@ PY
 
 @test "utk-split: --limit, --exclude, --young/--old, --strict" {
     [ "$(utk-split --list --split train --limit 2 -q "$FACES" | wc -l)" -eq 4 ]
+    # the summary says what was emitted
+    utk-split --split train --limit 2 "$FACES" 2>&1 > /dev/null | grep -q "train 2 young + 2 old emitted (--limit 2 of 10 each)"
     first=$(utk-split --list --split train -q "$FACES" | head -1 | cut -f1)
     printf 'UTKFace/%s\t0.99\n' "$first" > "$TMP/excl"
     run utk-split --list --split all --exclude "$TMP/excl" "$FACES"

@@ -58,6 +58,7 @@ static void usage(FILE *f, int status)
         "  --loss-scale S     initial dynamic loss scale, 0 = off (default: 65536 with\n"
         "                     fp16, off otherwise)\n"
         "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
+        "  -q, --quiet        no \"resuming from\" line (train.sh continues its own run each epoch)\n"
         "  --help, --version\n");
     exit(status);
 }
@@ -75,7 +76,7 @@ struct trainer {
     backend_t be;
     struct cyclegan *cg;
     const char *ckpt, *ckpt_out;
-    int eval, json, log_every, save_every, epochs_opt;
+    int eval, json, log_every, save_every, epochs_opt, quiet;
     double loss_scale; /* --loss-scale, < 0 when not given */
     long max_steps;
     const char *phase;
@@ -215,7 +216,7 @@ static void build(struct trainer *T, int size)
     T->dy = backend_alloc(T->be, bytes);
     if (!T->dx || !T->dy)
         die("%s", err_msg());
-    if (T->ckpt && !T->eval)
+    if (T->ckpt && !T->eval && !T->quiet)
         fprintf(stderr, "cyclegan-step: resuming from %s at epoch %lld, step %lld\n", T->ckpt,
                 (long long)T->meta.epoch + 1, (long long)T->meta.step);
 }
@@ -295,7 +296,8 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
     T->nsum++;
     T->images_log += 2 * b->batch;
     show_step(T, epoch, *epoch_steps, b->batch, v);
-    if (T->log_every && T->meta.step % T->log_every == 0) {
+    /* the run's first step too, so that the curves of a short run start at 1 */
+    if (T->log_every && (T->meta.step % T->log_every == 0 || T->meta.step == 1)) {
         double t = now();
         metrics_record(T, "step", v, T->images_log / (t - T->t_log));
         T->t_log = t;
@@ -516,6 +518,7 @@ int main(int argc, char **argv)
                                          {"device", 1, 0, O_DEVICE},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
+                                         {"quiet", 0, 0, 'q'},
                                          {0, 0, 0, 0}};
     struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors",
                         .log_every = 10,
@@ -527,7 +530,7 @@ int main(int argc, char **argv)
     T.cfg.batch = 4;
     const char *in = "-", *metrics = "-", *tbdir = NULL, *device = NULL;
     int producers = 1, resume = 0, state = 0, c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
         case O_IN: in = optarg; break;
         case O_PRODUCERS: producers = (int)cli_int("--producers", optarg, 1, 1024); break;
@@ -571,6 +574,7 @@ int main(int argc, char **argv)
                 cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             device = optarg;
             break;
+        case 'q': T.quiet = 1; break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
         default: usage(stderr, 2);

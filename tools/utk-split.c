@@ -265,9 +265,17 @@ int main(int argc, char **argv)
                 "%zu other ages, %zu excluded\n",
                 set.n, ny, no, set.skips.not_image, set.skips.bad_name, set.skips.other_age,
                 set.skips.excluded);
-        for (int s = 0; s < UTK_NSPLITS; s++)
-            fprintf(stderr, "utk-split: %-5s %zu young + %zu old%s\n", utk_split_name(s), set.split_n[s],
-                    set.split_n[s], want == -1 || want == s ? "" : " (not emitted)");
+        for (int s = 0; s < UTK_NSPLITS; s++) {
+            size_t m = split_pairs(&e, &set, s); /* what --limit lets through */
+            if (want != -1 && want != s)
+                fprintf(stderr, "utk-split: %-5s %zu young + %zu old (not emitted)\n", utk_split_name(s),
+                        set.split_n[s], set.split_n[s]);
+            else if (m < set.split_n[s])
+                fprintf(stderr, "utk-split: %-5s %zu young + %zu old emitted (--limit %ld of %zu each)%s\n",
+                        utk_split_name(s), m, m, e.limit, set.split_n[s], s == UTK_TRAIN && epochs ? " per epoch" : "");
+            else
+                fprintf(stderr, "utk-split: %-5s %zu young + %zu old\n", utk_split_name(s), m, m);
+        }
     }
     utk_set_free(&set);
     utk_free_names(o.exclude, o.n_exclude);
