@@ -4,7 +4,7 @@
 # timing.  UTKFACE_DIR gives real faces to the aug benchmark.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-for b in aug translate train_step fid face; do
+for b in aug translate train_step fid face face_align; do
     echo "== bench/$b.sh"
     bash "$here/$b.sh" || echo "bench/$b.sh failed (exit $?)"
     echo
