@@ -1,13 +1,22 @@
 # Sourced by the pipelines: where the tools and the UTKFace images are.
 # UTKFACE_DIR wins; otherwise data/utkface_aligned_cropped/UTKFace or
 # data/UTKFace under the repository.
+# ROOT is the source tree (tools in ROOT/bin), or PREFIX/share/aging-cyclegan
+# after `make install` (tools in PREFIX/bin; outputs then go under the
+# working directory).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export PATH="$ROOT/bin:$PATH"
+if [ -f "$ROOT/Makefile" ]; then
+    export PATH="$ROOT/bin:$PATH"
+    DEFAULT_OUTPUTS=$ROOT/outputs
+else
+    [ -d "$ROOT/../../bin" ] && PATH="$(cd "$ROOT/../../bin" && pwd):$PATH" && export PATH
+    DEFAULT_OUTPUTS=$PWD/outputs
+fi
 # The pipelines run several tools side by side on few cores (utk-split, aug
 # workers, the trainer): OpenMP threads that spin at barriers would steal the
 # cores the others need, so they sleep instead unless told otherwise.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
-OUTPUTS=${OUTPUTS_DIR:-$ROOT/outputs}
+OUTPUTS=${OUTPUTS_DIR:-$DEFAULT_OUTPUTS}
 
 find_utkface() {
     local d

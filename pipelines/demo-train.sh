@@ -5,12 +5,12 @@
 # aged face from the command line.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-export OUTPUTS_DIR=${OUTPUTS_DIR:-$ROOT/outputs/demo-train}
+export OUTPUTS_DIR=${OUTPUTS_DIR:-$DEFAULT_OUTPUTS/demo-train}
 if data=$(find_utkface 2>/dev/null); then
     echo "demo-train: training on the UTKFace images in $data"
     limit=48
 else
-    data=$ROOT/outputs/demo-sample
+    data=$DEFAULT_OUTPUTS/demo-sample
     echo "demo-train: no UTKFace images found (see data/README.md); using a small generated sample in $data instead"
     echo "demo-train: (synthetic pictures: the pipeline runs end to end, but the model learns nothing about faces)"
     [ -d "$data" ] || /usr/bin/python3 "$ROOT/tests/py/faces.py" "$data" 40 96 >/dev/null

@@ -7,8 +7,9 @@
 # training run instead.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-out=${OUTPUTS_DIR:-$ROOT/outputs}/demo
+out=${OUTPUTS_DIR:-$DEFAULT_OUTPUTS}/demo
 model=${AGING_MODEL:-$ROOT/models/utkface-128.safetensors}
+[ -f "$model" ] || [ -n "${AGING_MODEL:-}" ] || model=$ROOT/utkface-128.safetensors # installed
 [ -f "$model" ] || { echo "demo: no model at $model (the repository ships models/utkface-128.safetensors)" >&2; exit 1; }
 mkdir -p "$out"
 t0=$(date +%s.%N)

@@ -62,18 +62,29 @@ pixel_diff() {
     assert_success
 }
 
-@test "model: make install puts the model where the installed tools find it" {
-    run make -n -C "$ROOT" install PREFIX="$TMP/inst"
+@test "model: make install: tools, model and pipelines that find each other" {
+    # install this build (no rebuild: the build folders of the tools under test)
+    run make -C "$ROOT" install PREFIX="$TMP/inst" BIN="$BIN_DIR" BUILD="$(dirname "$UNIT_DIR")" CUDA=0
     assert_success
-    assert_output --partial "install -m 644 models/utkface-128.safetensors $TMP/inst/share/aging-cyclegan/"
-    # the layout that rule makes, with this build's tool
-    mkdir -p "$TMP/inst/bin" "$TMP/inst/share/aging-cyclegan"
-    cp "$(command -v translate)" "$TMP/inst/bin/"
-    cp "$MODEL" "$TMP/inst/share/aging-cyclegan/"
+    refute_output --partial "cc " # nothing was compiled
+    for f in bin/translate bin/tb-log share/aging-cyclegan/utkface-128.safetensors share/man/man1/translate.1 \
+             share/aging-cyclegan/pipelines/train.sh share/aging-cyclegan/pipelines/common.sh \
+             share/aging-cyclegan/data/demo/astronaut.png; do
+        [ -e "$TMP/inst/$f" ] || { echo "missing $f"; false; }
+    done
     run "$TMP/inst/bin/translate" --o2y -o "$TMP/young.png" "$FACE"
     assert_success
     assert_output --partial "using the shipped model, $TMP/inst/share/aging-cyclegan/utkface-128.safetensors"
     [ -s "$TMP/young.png" ]
+    # the installed pipelines use the installed tools (PATH without this build) and write under the working directory
+    mkdir "$TMP/work" && cd "$TMP/work"
+    PATH=/usr/bin:/bin run bash "$TMP/inst/share/aging-cyclegan/pipelines/infer.sh" --input "$FACE" --output "$TMP/work/o.png"
+    assert_success
+    assert_output --partial "using the shipped model, $TMP/inst/share/aging-cyclegan/utkface-128.safetensors"
+    [ -s "$TMP/work/o.png" ]
+    PATH=/usr/bin:/bin UTKFACE_DIR= run bash "$TMP/inst/share/aging-cyclegan/pipelines/demo.sh"
+    assert_success
+    [ -s "$TMP/work/outputs/demo/grid.png" ]
 }
 
 @test "model: several faces make one grid of both directions" {
