@@ -170,7 +170,7 @@ demo-train:
 # PREFIX/bin: the tools; PREFIX/share/aging-cyclegan: the shipped model, the
 # pipelines (they find the tools in PREFIX/bin) and the demo's portrait.
 SHARE := $(DESTDIR)$(PREFIX)/share/aging-cyclegan
-install: tools $(if $(filter 1,$(CUDA)),cuda)
+install: tools $(if $(filter 1,$(CUDA)),cuda) $(if $(filter 1,$(DLIB)),$(FACE_SO))
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(SHARE)/pipelines $(SHARE)/data/demo
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
@@ -179,6 +179,8 @@ install: tools $(if $(filter 1,$(CUDA)),cuda)
 	install -m 644 $(wildcard data/demo/*.png) data/demo/README.md $(SHARE)/data/demo/
 	$(if $(filter 1,$(CUDA)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
 	  install -m 755 $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
+	$(if $(filter 1,$(DLIB)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
+	  install -m 755 $(FACE_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 
 clean:
 	rm -rf build build-asan bin

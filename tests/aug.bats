@@ -94,7 +94,7 @@ PY
     grep -q '"dtype": "bf16"' "$TMP/bf16"
     "$PY" - "$TMP" <<'PY'
 import json, sys
-load = lambda n: [json.loads(l) for l in open(sys.argv[1] + "/" + n)]
+load = lambda n: [r for r in map(json.loads, open(sys.argv[1] + "/" + n)) if r["kind"] == "tensor"]
 f32, f16, bf16, u8 = load("f32"), load("f16"), load("bf16"), load("u8")
 for a, b, c, d in zip(f32, f16, bf16, u8):
     assert abs(a["mean"] - b["mean"]) < 1e-3 and abs(a["mean"] - c["mean"]) < 1e-2, (a, b, c)
@@ -133,7 +133,7 @@ PY
     cons=$!
     aug --eval --size 20 --dtype u8 --out "tcp://127.0.0.1:$port" < "$TMP/img"
     wait $cons
-    [ "$(summary < "$TMP/out" | wc -l)" -eq 2 ]
+    [ "$(summary < "$TMP/out" | grep -c '"kind": "tensor"')" -eq 2 ]
 }
 
 @test "aug: a corrupt JPEG exits 1 naming the record" {
@@ -158,7 +158,7 @@ PY
     head -c $(( $(stat -c %s "$TMP/img") - 100 )) "$TMP/img" > "$TMP/trunc"
     run timeout 10 aug --eval --size 16 --out "$TMP/o" < "$TMP/trunc"
     assert_failure 1
-    assert_output --partial "aug: record 2: truncated"
+    assert_output --partial "aug: record 3: truncated" # a split record, a face, then the cut one
     [ ! -e "$TMP/o" ]
     [ -z "$(ls "$TMP" | grep '\.tmp\.')" ]
     run timeout 10 aug --eval <<< "hello, this is not msgpack"

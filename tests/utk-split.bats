@@ -106,6 +106,43 @@ assert eps[0] != eps[1] and eps[1] != eps[2], "epochs not reshuffled"
 PY
 }
 
+@test "utk-split --epochs: the reference's pairing (young i with old i, pairs in torch.randperm order each epoch, the first too); --pairing independent" {
+    has_torch || skip "no torch"
+    utk-split --split train --list -q "$FACES" > "$TMP/split"
+    for p in reference independent; do
+        utk-split --split train --epochs 3 --pairing $p --seed 42 -q "$FACES" | summary > "$TMP/$p"
+    done
+    utk-split --split train --epochs 3 --limit 4 --seed 42 -q "$FACES" | summary > "$TMP/lim"
+    "$PY" - "$TMP/split" "$TMP/reference" "$TMP/independent" "$TMP/lim" <<'PY'
+import json, sys, torch
+split = [l.split("\t")[0] for l in open(sys.argv[1])]
+pairs = [(split[i], split[i + 1]) for i in range(0, len(split), 2)]  # y0 o0 y1 o1 ...
+def epochs(path):
+    eps, cur = [], None
+    for l in open(path):
+        r = json.loads(l)
+        if r["kind"] == "epoch":
+            cur = []; eps.append(cur)
+        elif r["kind"] == "image":
+            cur.append(r["id"])
+    return [[(e[i], e[i + 1]) for i in range(0, len(e), 2)] for e in eps]
+def perm(n, k):  # RandomSampler-like: a permutation of the pair indices per epoch
+    return torch.randperm(n, generator=torch.Generator().manual_seed(42 + k - 1)).tolist()
+ref = epochs(sys.argv[2])
+for k, e in enumerate(ref, 1):
+    assert e == [pairs[i] for i in perm(len(pairs), k)], "epoch %d" % k
+assert ref[0] != pairs, "the first epoch is shuffled too"
+ind = epochs(sys.argv[3])
+assert ind[0] == pairs and set(ind[1]) != set(pairs), "independent: split order, then new pairs"
+lim = epochs(sys.argv[4])  # --limit caps the set (the first 4 pairs), then shuffles it
+for k, e in enumerate(lim, 1):
+    assert e == [pairs[i] for i in perm(4, k)], "limit, epoch %d" % k
+print("# %d pairs, 3 epochs: the reference's pairing and order" % len(pairs))
+PY
+    run utk-split --pairing sideways "$FACES"
+    assert_failure 2
+}
+
 @test "utk-split: --limit, --exclude, --young/--old, --strict" {
     [ "$(utk-split --list --split train --limit 2 -q "$FACES" | wc -l)" -eq 4 ]
     # the summary says what was emitted

@@ -22,7 +22,11 @@ static void usage(FILE *f, int status)
                "train/val/test and write `image` records (msgpack) to stdout.\n\n"
                "  --split S        train, val, test or all (default train)\n"
                "  --seed N         shuffle seed, torch.manual_seed semantics (default 42)\n"
-               "  --epochs N       emit the train split N times, reshuffled, with epoch records\n"
+               "  --epochs N       emit the train split N times with epoch records, its pairs (young i,\n"
+               "                   old i) in a new random order each epoch, the first included\n"
+               "  --pairing P      reference (default: the pairs above, as the reference's Unpaired\n"
+               "                   dataset and RandomSampler) or independent (epoch 1 in split order,\n"
+               "                   then each domain reshuffled on its own: new pairs every epoch)\n"
                "  --start-epoch K  begin at epoch K of N (resuming a run: same order as before)\n"
                "  --stop-epoch L   end after epoch L of N (one epoch at a time: K = L)\n"
                "  --limit N        at most N faces of each domain per split and epoch\n"
@@ -127,9 +131,17 @@ static void emit_marker(struct emit *e, int epoch, int epochs, int split, size_t
     record_clear(&r);
 }
 
-/* Epoch 1 uses the split's order; epoch k > 1 reshuffles each domain with
- * torch.randperm under manual_seed(seed + k - 1). */
-static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int first, int last, int epochs)
+enum { PAIR_NONE, PAIR_REFERENCE, PAIR_INDEPENDENT };
+
+/* The order of epoch k comes from torch.randperm under manual_seed(seed + k - 1):
+ *  PAIR_REFERENCE: one permutation of the pair indices (of the first
+ *    split_pairs, so --limit caps the set as the reference's train_size),
+ *    young i stays with old i;
+ *  PAIR_INDEPENDENT: epoch 1 in split order, later ones a permutation per
+ *    domain, one after the other from the same generator;
+ *  PAIR_NONE (no --epochs): the split's own order. */
+static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int first, int last, int epochs,
+                       int pairing)
 {
     size_t m = set->split_n[UTK_TRAIN];
     size_t *order[2] = {malloc((m + 1) * sizeof(size_t)), malloc((m + 1) * sizeof(size_t))};
@@ -137,8 +149,15 @@ static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int fi
     for (int ep = first; ep <= last; ep++) {
         rng g;
         rng_seed(&g, seed + (uint64_t)ep - 1);
-        for (int d = 0; d < 2; d++) {
-            if (ep == 1) {
+        if (pairing == PAIR_REFERENCE) {
+            size_t k = split_pairs(e, set, UTK_TRAIN);
+            rng_randperm(&g, perm, (int64_t)k);
+            for (int d = 0; d < 2; d++)
+                for (size_t i = 0; i < k; i++)
+                    order[d][i] = set->split[UTK_TRAIN][d][perm[i]];
+        }
+        for (int d = 0; d < 2 && pairing != PAIR_REFERENCE; d++) {
+            if (ep == 1 || pairing == PAIR_NONE) {
                 memcpy(order[d], set->split[UTK_TRAIN][d], m * sizeof(size_t));
                 continue;
             }
@@ -170,6 +189,7 @@ int main(int argc, char **argv)
         O_LIST,
         O_STRICT,
         O_OUT,
+        O_PAIRING,
         O_VERSION
     };
     static const struct option opts[] = {{"split", 1, 0, O_SPLIT},     {"seed", 1, 0, O_SEED},
@@ -178,12 +198,13 @@ int main(int argc, char **argv)
                                          {"young", 1, 0, O_YOUNG},     {"old", 1, 0, O_OLD},
                                          {"exclude", 1, 0, O_EXCLUDE}, {"list", 0, 0, O_LIST},
                                          {"strict", 0, 0, O_STRICT},   {"out", 1, 0, O_OUT},
-                                         {"quiet", 0, 0, 'q'},         {"help", 0, 0, 'h'},
+                                         {"pairing", 1, 0, O_PAIRING}, {"quiet", 0, 0, 'q'},
+                                         {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     utk_opts o;
     utk_opts_default(&o);
     const char *split = "train", *exclude = NULL, *out = "-";
-    int epochs = 0, start = 1, stop = 0, strict = 0, quiet = 0;
+    int epochs = 0, start = 1, stop = 0, strict = 0, quiet = 0, pairing = PAIR_REFERENCE;
     struct emit e = {.limit = -1};
     int c;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -201,6 +222,11 @@ int main(int argc, char **argv)
         case O_STRICT: strict = 1; break;
         case O_OUT: out = optarg; break;
         case 'q': quiet = 1; break;
+        case O_PAIRING:
+            if (strcmp(optarg, "reference") && strcmp(optarg, "independent"))
+                cli_usage_error("--pairing: expected reference or independent, got '%s'", optarg);
+            pairing = strcmp(optarg, "reference") == 0 ? PAIR_REFERENCE : PAIR_INDEPENDENT;
+            break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
         default: usage(stderr, 2);
@@ -217,6 +243,7 @@ int main(int argc, char **argv)
         cli_usage_error("--split: expected train, val, test or all, got '%s'", split);
     if (epochs && want != UTK_TRAIN && want != -1)
         cli_usage_error("--epochs applies to the train split only");
+    int epochs_given = epochs > 0;
     if (!epochs)
         epochs = 1;
     if (!stop)
@@ -251,7 +278,7 @@ int main(int argc, char **argv)
         if (want != -1 && want != s)
             continue;
         if (s == UTK_TRAIN) {
-            emit_train(&e, &set, o.seed, start, stop, epochs);
+            emit_train(&e, &set, o.seed, start, stop, epochs, epochs_given ? pairing : PAIR_NONE);
         } else {
             emit_marker(&e, 0, 0, s, split_pairs(&e, &set, s));
             emit_split(&e, &set, s, set.split[s][UTK_YOUNG], set.split[s][UTK_OLD]);
