@@ -187,6 +187,15 @@ const char *record_kind(const record *r)
     return k ? k : "";
 }
 
+int64_t record_pairs_ahead(const record *r)
+{
+    const char *k = record_kind(r);
+    int64_t pairs;
+    if ((strcmp(k, "epoch") && strcmp(k, "split")) || record_get_int(r, "pairs", &pairs) || pairs < 0)
+        return 0;
+    return pairs;
+}
+
 int record_get_int(const record *r, const char *key, int64_t *out)
 {
     const record_field *f = record_find(r, key);

@@ -68,6 +68,9 @@ int record_take_unpacked(record *r, msgpack_unpacked *holder, void *backing);
 
 /* "" when the record has no string "kind". */
 const char *record_kind(const record *r);
+/* The young/old pairs an `epoch` or `split` record of utk-split announces
+ * (for progress lines), or 0 for any other record. */
+int64_t record_pairs_ahead(const record *r);
 const record_field *record_find(const record *r, const char *key);
 /* NULL when absent or not a string. */
 const char *record_get_str(const record *r, const char *key);

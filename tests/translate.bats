@@ -93,8 +93,10 @@ PY
 
 @test "translate: --stream turns source-domain tensors into target-domain tensors" {
     utk-split --split all -q "$FACES" | aug --eval --size 32 > "$TMP/t"
-    translate --y2o --ckpt "$CK" --stream < "$TMP/t" | summary > "$TMP/s"
+    AGING_PROGRESS=1 translate --y2o --ckpt "$CK" --stream < "$TMP/t" 2> "$TMP/err" | summary > "$TMP/s"
     [ "$(grep -c '"generated": true' "$TMP/s")" -eq 13 ]
+    # the progress line: utk-split's records announce 13 young faces
+    tr '\r' '\n' < "$TMP/err" | grep -q "translate: translating 13/13 faces"
     [ "$(grep -c '"kind": "tensor"' "$TMP/s")" -eq 26 ]
     grep '"generated": true' "$TMP/s" | grep -q '"domain": "old"'
     [ "$(grep '"generated": true' "$TMP/s" | grep -c '"shape": \[3, 32, 32\]')" -eq 13 ]
@@ -108,7 +110,8 @@ PY
 
 @test "translate: --grid N writes inputs over outputs in one PNG" {
     utk-split --split train --limit 4 -q "$FACES" | aug --eval --size 32 \
-        | translate --y2o --ckpt "$CK" --grid 3 > "$TMP/grid.png"
+        | AGING_PROGRESS=1 translate --y2o --ckpt "$CK" --grid 3 > "$TMP/grid.png" 2> "$TMP/err"
+    tr '\r' '\n' < "$TMP/err" | grep -q "translate: grid 3/3 faces"
     "$PY" -c 'from PIL import Image; im = Image.open("'"$TMP"'/grid.png"); assert im.size == (3 * 34 + 2, 2 * 34 + 2), im.size'
     utk-split --split val -q "$FACES" | aug --eval --size 32 | translate --y2o --ckpt "$CK" --grid 5 > "$TMP/g2.png"
     "$PY" -c 'from PIL import Image; im = Image.open("'"$TMP"'/g2.png"); assert im.size == (1 * 34 + 2, 70), im.size'

@@ -342,10 +342,9 @@ static void train(struct trainer *T, stream_in *si, int batch)
     T->t_log = T->t_first = now();
     T->n_epochs = n_epochs;
     while (!stop_signal && (rc = stream_in_next(si, &r)) == 1) {
-        int64_t pairs;
+        int64_t pairs = record_pairs_ahead(&r);
         if (strcmp(record_kind(&r), "split") == 0) { /* utk-split: how many pairs follow */
-            if (record_get_int(&r, "pairs", &pairs) == 0 && pairs > 0)
-                T->eval_total += pairs;
+            T->eval_total += pairs;
             continue;
         }
         if (strcmp(record_kind(&r), "epoch") == 0) {
@@ -361,7 +360,7 @@ static void train(struct trainer *T, stream_in *si, int batch)
             batcher_clear(&b);
             epoch = (int)e;
             T->n_epochs = n_epochs;
-            T->epoch_len = record_get_int(&r, "pairs", &pairs) == 0 && pairs > 0 ? pairs / batch : 0;
+            T->epoch_len = pairs / batch;
             if (T->eval && T->epoch_len)
                 T->eval_total += pairs;
             epoch_steps = 0;

@@ -104,11 +104,8 @@ static void stream_stats(const struct opts *o, struct fid_stats *out)
     progress *prog = progress_new(stderr);
     double t0 = progress_now();
     while ((rc = stream_in_next(si, &r)) == 1) {
-        int64_t pairs;
-        const char *kind = record_kind(&r); /* utk-split's markers say how many pairs follow */
-        if ((!strcmp(kind, "split") || !strcmp(kind, "epoch")) && record_get_int(&r, "pairs", &pairs) == 0 &&
-            pairs > 0)
-            total += o->domain ? pairs : 2 * pairs;
+        int64_t pairs = record_pairs_ahead(&r);
+        total += o->domain ? pairs : 2 * pairs;
         int got = queue_record(net, &r, k, o);
         if (got < 0) {
             const char *id = record_get_str(&r, "id");

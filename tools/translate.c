@@ -21,6 +21,7 @@
 #include "image.h"
 #include "infer.h"
 #include "models.h"
+#include "progress.h"
 #include "photo.h"
 #include "record-image.h"
 #include "stream.h"
@@ -112,6 +113,21 @@ __attribute__((__noreturn__)) static void die_record(const stream_in *si, const 
     die("record %ld%s%s: %s", stream_in_count(si), id ? " " : "", id ? id : "", err_msg());
 }
 
+/* The live line of --stream and --grid: faces done of those announced by
+ * utk-split's records (total 0: unknown), the rate and the ETA. */
+static void show_count(progress *p, const char *what, long done, long total, double t0)
+{
+    if (!p || !done)
+        return;
+    double rate = done / (progress_now() - t0);
+    char eta[16];
+    if (total >= done)
+        progress_line(p, "translate: %s %ld/%ld faces, %.1f/s, ETA %s", what, done, total, rate,
+                      progress_eta(eta, sizeof eta, (total - done) / rate));
+    else
+        progress_line(p, "translate: %s %ld faces, %.1f/s", what, done, rate);
+}
+
 static int run_stream(struct tr *T, const char *in, const char *out)
 {
     stream_in *si = stream_in_open(in);
@@ -121,11 +137,17 @@ static int run_stream(struct tr *T, const char *in, const char *out)
     record r;
     record_init(&r);
     int rc;
+    long done = 0, total = 0;
+    progress *prog = progress_new(stderr);
+    double t0 = progress_now();
     while ((rc = stream_in_next(si, &r)) == 1) {
         float *x = NULL;
         int h = 0, w = 0;
         dtype in_dt = DTYPE_F32;
+        total += record_pairs_ahead(&r) * (T->all ? 2 : 1);
         int got = record_input(T, &r, &x, &h, &w, &in_dt);
+        if (got)
+            show_count(prog, "translating", ++done, total, t0);
         if (got < 0 || (got && infer_run(T->g[0], x, x, h, w) != 0)) {
             stream_out_close(so, false, 1);
             die_record(si, &r);
@@ -144,6 +166,7 @@ static int run_stream(struct tr *T, const char *in, const char *out)
             die("%s", err_msg());
         }
     }
+    progress_free(prog);
     if (rc < 0) {
         stream_out_close(so, false, 1);
         die("%s", err_msg());
@@ -226,6 +249,8 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
     int rc = 0;
     record r;
     record_init(&r);
+    progress *prog = progress_new(stderr);
+    double t0 = progress_now();
     while (g.k < n && (rc = stream_in_next(si, &r)) == 1) {
         float *x = NULL;
         int h = 0, w = 0;
@@ -238,8 +263,10 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
         char what[32];
         snprintf(what, sizeof what, "record %ld", stream_in_count(si));
         grid_add(T, &g, x, h, w, what);
+        show_count(prog, "grid", g.k, n, t0);
         free(x);
     }
+    progress_free(prog);
     /* Drain the rest: the producers upstream (aug, utk-split) should end
      * normally, not by SIGPIPE, and a broken stream is still reported. */
     while (rc == 1 && g.k == n && (rc = stream_in_next(si, &r)) == 1)
