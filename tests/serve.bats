@@ -312,6 +312,14 @@ PY
     fi
 }
 
+@test "serve: a multipart form upload gets 415 and a message that says what to send" {
+    code=$(curl -sS --max-time 30 -o "$TMP/body" -w '%{http_code}' -F "file=@$D/face.jpg" \
+        "$URL/api/translate?direction=young2old")
+    [ "$code" = 415 ]
+    assert_json_error "a multipart form upload: POST the JPEG or PNG bytes themselves"
+    [ "$(post "$D/face.jpg" "?direction=young2old")" = 200 ] # the server carries on
+}
+
 @test "serve: with no --ckpt it serves the shipped model at its training size, as translate does" {
     root=$(cd "$TESTS_DIR/.." && pwd)
     cd "$TMP" # no outputs/checkpoints/best.safetensors here

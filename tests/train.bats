@@ -64,7 +64,7 @@ PY
     state=$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)
     echo "# killed at: $state" >&3
     [[ $state != epoch=3* ]]
-    bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 "${SMALL[@]}" --resume 2> "$TMP/err2"
+    bash "$ROOT/pipelines/train.sh" --resume 2> "$TMP/err2" # only --resume: the run keeps its own options
     grep -q "resuming after epoch" "$TMP/err2"
     same_tensors "$TMP/full/checkpoints/last.safetensors" "$TMP/out/checkpoints/last.safetensors"
     [ "$(wc -l < "$TMP/out/metrics/metrics.jsonl")" -eq 3 ]

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -66,7 +67,7 @@ static void usage(FILE *f, int status)
                "  GET  /                 the page\n"
                "  GET  /api/health       model and limits as JSON\n"
                "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off]   JPEG/PNG body -> image/png\n"
-               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 422, 500 or 503.\n");
+               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 415, 422, 500 or 503.\n");
     exit(status);
 }
 
@@ -417,6 +418,12 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
         if (r->face == FACE_MODE_ON && !S->ff)
             return reply_error(c, r, 400, NULL, NULL, "face=on: this server has no face search (built without dlib)");
     }
+    /* A form upload (curl -F, an HTML form) wraps the picture in MIME parts. */
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct && strncasecmp(ct, "multipart/", 10) == 0)
+        return reply_error(c, r, 415, NULL, NULL,
+                           "a multipart form upload: POST the JPEG or PNG bytes themselves as the body "
+                           "(curl --data-binary @face.jpg, not -F)");
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;

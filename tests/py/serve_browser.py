@@ -130,6 +130,12 @@ try:
     print("bad file: %s" % driver.find_element(By.ID, "status").text)
     if "not a JPEG or PNG" not in driver.find_element(By.ID, "status").text:
         fail("unexpected error text")
+    broken = driver.execute_script(
+        "return Array.from(document.images).filter(function (i) { return i.complete && i.naturalWidth === 0; }).length;")
+    if broken:
+        fail("%d broken image(s) on the page after the error" % broken)
+    if driver.find_element(By.ID, "dl").is_displayed():
+        fail("the download link of the earlier result is still offered after the error")
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "api/translate" not in e["message"]]
     if errors:
         fail("console errors: %s" % errors)
