@@ -237,7 +237,7 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
         if (in_nets(s.t[i].name, net) && add_as(&o, &s.t[i], dt))
             die("%s", err_msg());
     if (!o.n)
-        die("%s: no tensors under '%s'", in, net);
+        die(strchr(net, ',') ? "%s: no tensors under any of '%s' (NAME.*)" : "%s: no tensors under '%s.'", in, net);
     static const char *const keep[] = {"format", "format_version", "epoch", "config"};
     char src[4200];
     snprintf(src, sizeof src, "ckpt extract --net %s%s%s %s", net, dt == KEEP_DTYPE ? "" : " --dtype ",
