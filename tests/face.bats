@@ -234,18 +234,9 @@ None"
 @test "face: serve answers a photo whole, as translate --face does; face crops and face=off go the crop way" {
     need_dlib
     command -v curl >/dev/null || skip "no curl"
-    local log=$TMP/serve.log port= pid
-    timeout -k 5 300 serve --host 127.0.0.1 --port 0 --ckpt "$MODEL" --threads 1 >"$log" 2>&1 3>&- &
-    pid=$!
-    for _ in $(seq 300); do
-        port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$log")
-        [ -n "$port" ] && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ -n "$port" ] || { cat "$log"; kill "$pid"; false; }
-    local url="http://127.0.0.1:$port/api/translate?direction=young2old"
-    curl -sS --max-time 10 "http://127.0.0.1:$port/api/health" > "$TMP/health"
+    start_server "$TMP/serve.log" --ckpt "$MODEL" --threads 1
+    local url="$URL/api/translate?direction=young2old"
+    curl -sS --max-time 10 "$URL/api/health" > "$TMP/health"
     post() { curl -sS --max-time 120 -o "$TMP/body" -w '%{http_code}' --data-binary @"$1" "$url$2"; }
     local c1 c2 c3 c4 c5
     c1=$(post "$PHOTO" "") ; cp "$TMP/body" "$TMP/photo.png"
@@ -254,7 +245,7 @@ None"
     "$PY" "$SC" tiny "$TMP/tiny.png" "$CROP" 16
     c4=$(post "$TMP/tiny.png" "&face=on"); cp "$TMP/body" "$TMP/none.json"
     c5=$(post "$PHOTO" "&face=maybe")
-    kill "$(pgrep -P "$pid" || echo "$pid")"; wait "$pid" || true
+    stop_server "$SERVER_PID"
     grep -q '"face":"auto"' "$TMP/health"
     [ "$c1 $c2 $c3 $c4 $c5" = "200 200 200 422 400" ]
     grep -q "no face found" "$TMP/none.json"
