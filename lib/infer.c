@@ -18,7 +18,7 @@ struct infer {
     struct net_acts *acts;
     int h, w;
     int train_size, train_resize; /* from the checkpoint's config; 0: not recorded */
-    float *dev_in; /* device staging for the input, sized 3*h*w */
+    float *dev_in;                /* device staging for the input, sized 3*h*w */
     char desc[64];
 };
 

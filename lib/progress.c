@@ -12,9 +12,9 @@
 
 struct progress {
     FILE *f;
-    double last;   /* when the line was last drawn */
+    double last; /* when the line was last drawn */
     char text[256];
-    int drawn;     /* a line is on the screen, not yet ended */
+    int drawn; /* a line is on the screen, not yet ended */
 };
 
 double progress_now(void)

@@ -191,7 +191,8 @@ int64_t record_pairs_ahead(const record *r)
 {
     const char *k = record_kind(r);
     int64_t pairs;
-    if ((strcmp(k, "epoch") && strcmp(k, "split")) || record_get_int(r, "pairs", &pairs) || pairs < 0)
+    if ((strcmp(k, "epoch") != 0 && strcmp(k, "split") != 0) || record_get_int(r, "pairs", &pairs) != 0 ||
+        pairs < 0)
         return 0;
     return pairs;
 }

@@ -104,8 +104,8 @@ static int augment(struct aug *A, record *r)
         image_free(&im);
         return 0;
     }
-    if (record_image(r, &im) != 0 ||
-        (A->train ? transform_train(&im, A->size, A->resize, &A->g) : transform_eval(&im, A->size, A->resize)) != 0) {
+    if (record_image(r, &im) != 0 || (A->train ? transform_train(&im, A->size, A->resize, &A->g)
+                                               : transform_eval(&im, A->size, A->resize)) != 0) {
         image_free(&im);
         return -1;
     }
@@ -135,13 +135,34 @@ static int augment(struct aug *A, record *r)
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_TRAIN = 256, O_EVAL, O_SIZE, O_RESIZE, O_KEEP_ASPECT, O_SEED, O_DTYPE, O_IN, O_OUT, O_PRODUCERS, O_SHARD, O_VERSION };
-    static const struct option opts[] = {
-        {"train", 0, 0, O_TRAIN}, {"eval", 0, 0, O_EVAL},           {"size", 1, 0, O_SIZE},
-        {"seed", 1, 0, O_SEED},   {"dtype", 1, 0, O_DTYPE},         {"in", 1, 0, O_IN},
-        {"out", 1, 0, O_OUT},     {"producers", 1, 0, O_PRODUCERS}, {"shard", 1, 0, O_SHARD},
-        {"resize", 1, 0, O_RESIZE}, {"keep-aspect", 0, 0, O_KEEP_ASPECT}, {"help", 0, 0, 'h'},            {"version", 0, 0, O_VERSION},
-        {0, 0, 0, 0}};
+    enum {
+        O_TRAIN = 256,
+        O_EVAL,
+        O_SIZE,
+        O_RESIZE,
+        O_KEEP_ASPECT,
+        O_SEED,
+        O_DTYPE,
+        O_IN,
+        O_OUT,
+        O_PRODUCERS,
+        O_SHARD,
+        O_VERSION
+    };
+    static const struct option opts[] = {{"train", 0, 0, O_TRAIN},
+                                         {"eval", 0, 0, O_EVAL},
+                                         {"size", 1, 0, O_SIZE},
+                                         {"seed", 1, 0, O_SEED},
+                                         {"dtype", 1, 0, O_DTYPE},
+                                         {"in", 1, 0, O_IN},
+                                         {"out", 1, 0, O_OUT},
+                                         {"producers", 1, 0, O_PRODUCERS},
+                                         {"shard", 1, 0, O_SHARD},
+                                         {"resize", 1, 0, O_RESIZE},
+                                         {"keep-aspect", 0, 0, O_KEEP_ASPECT},
+                                         {"help", 0, 0, 'h'},
+                                         {"version", 0, 0, O_VERSION},
+                                         {0, 0, 0, 0}};
     struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
     uint64_t seed = 0;
     const char *in = "-", *out = "-";

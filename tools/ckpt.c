@@ -237,7 +237,8 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
         if (in_nets(s.t[i].name, net) && add_as(&o, &s.t[i], dt))
             die("%s", err_msg());
     if (!o.n)
-        die(strchr(net, ',') ? "%s: no tensors under any of '%s' (NAME.*)" : "%s: no tensors under '%s.'", in, net);
+        die(strchr(net, ',') ? "%s: no tensors under any of '%s' (NAME.*)" : "%s: no tensors under '%s.'", in,
+            net);
     static const char *const keep[] = {"format", "format_version", "epoch", "config"};
     char src[4200];
     snprintf(src, sizeof src, "ckpt extract --net %s%s%s %s", net, dt == KEEP_DTYPE ? "" : " --dtype ",
@@ -328,12 +329,15 @@ static int cmd_diff(const char *a, const char *b, double tol, int all)
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    static const struct option opts[] = {
-        {"help", no_argument, 0, 'h'},      {"version", no_argument, 0, 'V'},
-        {"net", required_argument, 0, 'n'}, {"tol", required_argument, 0, 't'},
-        {"all", no_argument, 0, 'a'},       {"summary", no_argument, 0, 's'},
-        {"no-check", no_argument, 0, 'c'},  {"dtype", required_argument, 0, 'd'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {"net", required_argument, 0, 'n'},
+                                         {"tol", required_argument, 0, 't'},
+                                         {"all", no_argument, 0, 'a'},
+                                         {"summary", no_argument, 0, 's'},
+                                         {"no-check", no_argument, 0, 'c'},
+                                         {"dtype", required_argument, 0, 'd'},
+                                         {0, 0, 0, 0}};
     const char *net = NULL;
     double tol = 0;
     int all = 0, summary = 0, check = 1, c;

@@ -116,9 +116,9 @@ static void emit(struct trainer *T, record *r)
 /* The reference logs its adversarial, cycle and identity terms weighted by
  * their lambdas, so that loss_gen_total is their sum; the unweighted means
  * follow under their own names. */
-static const char *const loss_keys[N_LOSSES] = {
-    "loss_DX",  "loss_DY",   "loss_f_adv", "loss_g_adv", "loss_cyc", "loss_id",
-    "loss_gen_total", "mse_f_adv", "mse_g_adv", "l1_cyc", "l1_id"};
+static const char *const loss_keys[N_LOSSES] = {"loss_DX",   "loss_DY", "loss_f_adv",     "loss_g_adv",
+                                                "loss_cyc",  "loss_id", "loss_gen_total", "mse_f_adv",
+                                                "mse_g_adv", "l1_cyc",  "l1_id"};
 
 static void losses_array(const struct trainer *T, const struct cyclegan_losses *l, double v[N_LOSSES])
 {
@@ -270,11 +270,11 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
             if (T->eval_total > T->images)
                 progress_eta(eta, sizeof eta, (double)(T->eval_total - T->images) / rate);
             if (T->eval_total)
-                progress_line(T->prog, "cyclegan-step: evaluating %s: %ld/%ld pairs, %.1f pairs/s, ETA %s", T->phase,
-                              T->images, T->eval_total, rate, eta);
+                progress_line(T->prog, "cyclegan-step: evaluating %s: %ld/%ld pairs, %.1f pairs/s, ETA %s",
+                              T->phase, T->images, T->eval_total, rate, eta);
             else
-                progress_line(T->prog, "cyclegan-step: evaluating %s: %ld pairs, %.1f pairs/s", T->phase, T->images,
-                              rate);
+                progress_line(T->prog, "cyclegan-step: evaluating %s: %ld pairs, %.1f pairs/s", T->phase,
+                              T->images, rate);
         }
         return;
     }

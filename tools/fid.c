@@ -120,8 +120,8 @@ static void stream_stats(const struct opts *o, struct fid_stats *out)
             double rate = done / (progress_now() - t0);
             char eta[16];
             if (total >= done)
-                progress_line(prog, "fid: Inception features: %ld/%ld images, %.1f/s, ETA %s", done, total, rate,
-                              progress_eta(eta, sizeof eta, (total - done) / rate));
+                progress_line(prog, "fid: Inception features: %ld/%ld images, %.1f/s, ETA %s", done, total,
+                              rate, progress_eta(eta, sizeof eta, (total - done) / rate));
             else
                 progress_line(prog, "fid: Inception features: %ld images, %.1f/s", done, rate);
         }

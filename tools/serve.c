@@ -66,7 +66,8 @@ static void usage(FILE *f, int status)
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
                "  GET  /api/health       model and limits as JSON\n"
-               "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off]   JPEG/PNG body -> image/png\n"
+               "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off]   JPEG/PNG body -> "
+               "image/png\n"
                "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 415, 422, 500 or 503.\n");
     exit(status);
 }
@@ -103,7 +104,7 @@ struct server {
     int nw, omp_threads, size, resize, quiet;
     size_t max_upload;
     long max_pixels;
-    char *health; /* JSON, built once */
+    char *health;    /* JSON, built once */
     int face;        /* FACE_MODE_*: the default for requests */
     face_finder *ff; /* NULL: no face search */
     pthread_mutex_t face_mu;
@@ -191,7 +192,8 @@ static int check_body(struct server *S, const struct req *r)
         return 413;
     }
     /* Resize scales the shorter side: a thin strip would become huge. */
-    long s = S->resize > 0 ? S->resize : transform_resize_size(S->size), lo = w < h ? w : h, hi = w < h ? h : w;
+    long s = S->resize > 0 ? S->resize : transform_resize_size(S->size), lo = w < h ? w : h,
+         hi = w < h ? h : w;
     if (s * (s * hi / lo) > 16 * s * s && s * (s * hi / lo) > S->max_pixels) {
         err_set("image too elongated: %dx%d", w, h);
         return 413;
@@ -244,8 +246,8 @@ static int face_body(struct server *S, struct worker *wk, struct req *r, const s
     if (face_apply(&p.im, faces, nf, S->size, S->resize, face_gen, wk->g[r->dir]) != 0 ||
         photo_encode(&p, false, &png, &len) != 0)
         goto out;
-    snprintf(r->timing, sizeof r->timing, "face;dur=%.1f;desc=\"%d\", infer;dur=%.1f, total;dur=%.1f", t_find, nf,
-             ms_since(&t1), ms_since(t0));
+    snprintf(r->timing, sizeof r->timing, "face;dur=%.1f;desc=\"%d\", infer;dur=%.1f, total;dur=%.1f", t_find,
+             nf, ms_since(&t1), ms_since(t0));
     free(r->body);
     r->body = png;
     r->n = r->cap = len;
@@ -416,7 +418,8 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
             return reply_error(c, r, 400, NULL, NULL, "face must be auto, on or off, got '%s'", d);
         r->face = d[1] == 'u' ? FACE_MODE_AUTO : d[1] == 'n' ? FACE_MODE_ON : FACE_MODE_OFF;
         if (r->face == FACE_MODE_ON && !S->ff)
-            return reply_error(c, r, 400, NULL, NULL, "face=on: this server has no face search (built without dlib)");
+            return reply_error(c, r, 400, NULL, NULL,
+                               "face=on: this server has no face search (built without dlib)");
     }
     /* A form upload (curl -F, an HTML form) wraps the picture in MIME parts. */
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -560,7 +563,8 @@ static void server_load(struct server *S, const char *ckpt, const char *device, 
     int asked = S->size, trained, trained_resize;
     infer_framing(S->w[0].g[DIR_Y2O], &trained, &trained_resize);
     if (models_framing(S->w[0].g[DIR_Y2O], asked, &S->size, &S->resize))
-        fprintf(stderr, "serve: note: running at --size %d; the model was trained at %d px\n", asked, trained);
+        fprintf(stderr, "serve: note: running at --size %d; the model was trained at %d px\n", asked,
+                trained);
     if (S->size % 4)
         die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, S->size);
     for (int i = 0; i < nw; i++)
@@ -583,9 +587,11 @@ static void server_load(struct server *S, const char *ckpt, const char *device, 
     cJSON_AddNumberToObject(o, "workers", nw);
     cJSON_AddNumberToObject(o, "max_upload", (double)S->max_upload);
     cJSON_AddNumberToObject(o, "max_pixels", (double)S->max_pixels);
-    cJSON_AddStringToObject(o, "face", !S->ff ? "unavailable" : S->face == FACE_MODE_AUTO ? "auto"
-                                                             : S->face == FACE_MODE_ON   ? "on"
-                                                                                         : "off");
+    cJSON_AddStringToObject(o, "face",
+                            !S->ff                      ? "unavailable"
+                            : S->face == FACE_MODE_AUTO ? "auto"
+                            : S->face == FACE_MODE_ON   ? "on"
+                                                        : "off");
     cJSON_AddStringToObject(o, "version", AGING_VERSION);
     if (!(S->health = cJSON_PrintUnformatted(o)))
         die("out of memory");
@@ -658,12 +664,19 @@ int main(int argc, char **argv)
 {
     err_init(argv[0]);
     enum { O_CKPT = 256, O_HOST, O_PORT, O_SIZE, O_THREADS, O_MAXUP, O_MAXPX, O_DEVICE, O_FACE, O_VERSION };
-    static const struct option opts[] = {
-        {"ckpt", 1, 0, O_CKPT},        {"host", 1, 0, O_HOST},       {"port", 1, 0, O_PORT},
-        {"size", 1, 0, O_SIZE},        {"threads", 1, 0, O_THREADS}, {"max-upload", 1, 0, O_MAXUP},
-        {"max-pixels", 1, 0, O_MAXPX}, {"device", 1, 0, O_DEVICE},   {"quiet", 0, 0, 'q'},
-        {"help", 0, 0, 'h'},           {"version", 0, 0, O_VERSION}, {"face", 1, 0, O_FACE},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"ckpt", 1, 0, O_CKPT},
+                                         {"host", 1, 0, O_HOST},
+                                         {"port", 1, 0, O_PORT},
+                                         {"size", 1, 0, O_SIZE},
+                                         {"threads", 1, 0, O_THREADS},
+                                         {"max-upload", 1, 0, O_MAXUP},
+                                         {"max-pixels", 1, 0, O_MAXPX},
+                                         {"device", 1, 0, O_DEVICE},
+                                         {"quiet", 0, 0, 'q'},
+                                         {"help", 0, 0, 'h'},
+                                         {"version", 0, 0, O_VERSION},
+                                         {"face", 1, 0, O_FACE},
+                                         {0, 0, 0, 0}};
     struct server S = {.max_upload = 8u << 20, .max_pixels = 25000000, .face = FACE_MODE_AUTO};
     int face_asked = 0;
     const char *ckpt = NULL, *host = "127.0.0.1", *device = NULL;
@@ -727,9 +740,8 @@ int main(int argc, char **argv)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int v6 = host && strchr(host, ':'); /* getopt's optarg is never NULL, but the analyser cannot know */
     fprintf(stderr, "%s: listening on http://%s%s%s:%u/ (%s, size %d, %d workers x %d threads)\n",
-            err_progname(), v6 ? "[" : "", host, v6 ? "]" : "",
-            di ? di->port : (unsigned)port, infer_describe(S.w[0].g[DIR_Y2O]), S.size, threads,
-            S.omp_threads);
+            err_progname(), v6 ? "[" : "", host, v6 ? "]" : "", di ? di->port : (unsigned)port,
+            infer_describe(S.w[0].g[DIR_Y2O]), S.size, threads, S.omp_threads);
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "%s: %s, stopping\n", err_progname(), sig == SIGINT ? "SIGINT" : "SIGTERM");

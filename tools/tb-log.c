@@ -38,8 +38,8 @@ static char *split_tag(char *arg, const char *opt)
 
 struct item {
     const char *tag;
-    double value;   /* a scalar, */
-    uint8_t *png;   /* or an image */
+    double value; /* a scalar, */
+    uint8_t *png; /* or an image */
     size_t len;
     int w, h;
 };
@@ -58,8 +58,8 @@ int main(int argc, char **argv)
 {
     err_init(argv[0]);
     enum { O_STEP = 256, O_SCALAR, O_IMAGE, O_VERSION };
-    static const struct option opts[] = {{"step", 1, 0, O_STEP},   {"scalar", 1, 0, O_SCALAR},
-                                         {"image", 1, 0, O_IMAGE}, {"help", 0, 0, 'h'},
+    static const struct option opts[] = {{"step", 1, 0, O_STEP},       {"scalar", 1, 0, O_SCALAR},
+                                         {"image", 1, 0, O_IMAGE},     {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     int64_t step = -1;
     int c, n = 0;

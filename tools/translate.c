@@ -29,39 +29,40 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f, "usage: translate (--y2o | --o2y) [options] [FACE]\n"
-               "       translate --y2o --o2y -o GRID.png FACE...\n"
-               "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
-               "       translate (--y2o | --o2y) --face-crop -o GRID.png PHOTO...\n"
-               "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  Several FACE\n"
-               "files (or --grid) make one PNG grid: the faces on top, each direction's\n"
-               "results in a row below.\n\n"
-               "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
-               "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
-               "  -i FILE          input image, PNG or JPEG (default stdin; or FACE)\n"
-               "  -o FILE          output PNG (default stdout)\n"
-               "  --size N         image size (default: the model's training size); faces are\n"
-               "                   resized to N*306/256 and centre-cropped to N, as in training\n"
-               "  --stream         tensor or image records in, tensor records out\n"
-               "  --grid N         read records (or FACE files), write one PNG of N inputs over their outputs\n"
-               "                   (the rest of the input is read and dropped)\n"
-               "  --all            stream/grid: translate every record, not only the source domain\n"
-               "  --only           stream: drop the records it does not translate (default: pass them on)\n"
-               "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
-               "  --in EP, --out EP  stream endpoints (default -)\n"
-               "  --face           find the faces of any photo (dlib), align each like a UTKFace crop,\n"
-               "                   translate it and blend it back: the same photo (size, format, EXIF\n"
-               "                   orientation applied) with the faces changed; JPEG in, JPEG out\n"
-               "                   unless -o names a .png (or .jpg)\n"
-               "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
-               "                   result, one row per face of each PHOTO (PNG unless -o names a .jpg)\n"
-               "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
-               "                   and 68 landmarks (red) instead of translating\n"
-               "  --max-faces N    the N largest faces (default all)\n"
-               "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
-               "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
-               "  --precision P    fp32, bf16 or fp16 convolutions (default fp32)\n"
-               "  --help, --version\n");
+    fprintf(f,
+            "usage: translate (--y2o | --o2y) [options] [FACE]\n"
+            "       translate --y2o --o2y -o GRID.png FACE...\n"
+            "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
+            "       translate (--y2o | --o2y) --face-crop -o GRID.png PHOTO...\n"
+            "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  Several FACE\n"
+            "files (or --grid) make one PNG grid: the faces on top, each direction's\n"
+            "results in a row below.\n\n"
+            "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
+            "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
+            "  -i FILE          input image, PNG or JPEG (default stdin; or FACE)\n"
+            "  -o FILE          output PNG (default stdout)\n"
+            "  --size N         image size (default: the model's training size); faces are\n"
+            "                   resized to N*306/256 and centre-cropped to N, as in training\n"
+            "  --stream         tensor or image records in, tensor records out\n"
+            "  --grid N         read records (or FACE files), write one PNG of N inputs over their outputs\n"
+            "                   (the rest of the input is read and dropped)\n"
+            "  --all            stream/grid: translate every record, not only the source domain\n"
+            "  --only           stream: drop the records it does not translate (default: pass them on)\n"
+            "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
+            "  --in EP, --out EP  stream endpoints (default -)\n"
+            "  --face           find the faces of any photo (dlib), align each like a UTKFace crop,\n"
+            "                   translate it and blend it back: the same photo (size, format, EXIF\n"
+            "                   orientation applied) with the faces changed; JPEG in, JPEG out\n"
+            "                   unless -o names a .png (or .jpg)\n"
+            "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
+            "                   result, one row per face of each PHOTO (PNG unless -o names a .jpg)\n"
+            "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
+            "                   and 68 landmarks (red) instead of translating\n"
+            "  --max-faces N    the N largest faces (default all)\n"
+            "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
+            "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
+            "  --precision P    fp32, bf16 or fp16 convolutions (default fp32)\n"
+            "  --help, --version\n");
     exit(status);
 }
 
@@ -207,7 +208,8 @@ static void grid_add(struct tr *T, struct grid *g, const float *x, int h, int w,
         if (h != w)
             die("%s: grid tiles must be square, got %dx%d", what, w, h);
         g->s = h;
-        g->img = (image){.w = g->n * (h + GRID_PAD) + GRID_PAD, .h = (1 + T->ng) * (h + GRID_PAD) + GRID_PAD, .c = 3};
+        g->img = (image){
+            .w = g->n * (h + GRID_PAD) + GRID_PAD, .h = (1 + T->ng) * (h + GRID_PAD) + GRID_PAD, .c = 3};
         g->img.px = calloc((size_t)g->img.w * g->img.h, 3);
         g->y = malloc((size_t)3 * h * h * sizeof *g->y);
         if (!g->img.px || !g->y)
@@ -402,9 +404,10 @@ static void shot_load(struct face_opts *F, struct shot *S, const char *path)
         die("%s: %s", S->name, err_msg());
     for (int i = 0; i < S->nf; i++) {
         const face *f = &S->faces[i];
-        fprintf(stderr, "translate: %s: face %d of %d: %.0f px wide at (%.0f, %.0f)%s%s\n", S->name, i + 1, S->nf,
-                f->scale * FACE_FRAME, f->A[0] * 100 + f->A[1] * 100 + f->A[2], f->A[3] * 100 + f->A[4] * 100 + f->A[5],
-                f->angle ? ", found in a rotated copy" : "", f->upsample > 1 ? ", found upsampled" : "");
+        fprintf(stderr, "translate: %s: face %d of %d: %.0f px wide at (%.0f, %.0f)%s%s\n", S->name, i + 1,
+                S->nf, f->scale * FACE_FRAME, f->A[0] * 100 + f->A[1] * 100 + f->A[2],
+                f->A[3] * 100 + f->A[4] * 100 + f->A[5], f->angle ? ", found in a rotated copy" : "",
+                f->upsample > 1 ? ", found upsampled" : "");
     }
     if (S->nf == 0 && !F->no_face_ok)
         die("no face found in %s", S->name);
@@ -494,7 +497,8 @@ static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int n
         }
         image *crops = shot_crops(&S);
         for (int i = 0; i < S.nf; i++) {
-            image r = {.w = FACE_FRAME, .h = FACE_FRAME, .c = 3, .px = malloc((size_t)FACE_FRAME * FACE_FRAME * 3)};
+            image r = {
+                .w = FACE_FRAME, .h = FACE_FRAME, .c = 3, .px = malloc((size_t)FACE_FRAME * FACE_FRAME * 3)};
             if (!r.px)
                 die("out of memory");
             memcpy(r.px, crops[i].px, (size_t)FACE_FRAME * FACE_FRAME * 3);

@@ -192,15 +192,23 @@ int main(int argc, char **argv)
         O_PAIRING,
         O_VERSION
     };
-    static const struct option opts[] = {{"split", 1, 0, O_SPLIT},     {"seed", 1, 0, O_SEED},
-                                         {"epochs", 1, 0, O_EPOCHS},   {"start-epoch", 1, 0, O_START},
-                                         {"stop-epoch", 1, 0, O_STOP}, {"limit", 1, 0, O_LIMIT},
-                                         {"young", 1, 0, O_YOUNG},     {"old", 1, 0, O_OLD},
-                                         {"exclude", 1, 0, O_EXCLUDE}, {"list", 0, 0, O_LIST},
-                                         {"strict", 0, 0, O_STRICT},   {"out", 1, 0, O_OUT},
-                                         {"pairing", 1, 0, O_PAIRING}, {"quiet", 0, 0, 'q'},
+    static const struct option opts[] = {{"split", 1, 0, O_SPLIT},
+                                         {"seed", 1, 0, O_SEED},
+                                         {"epochs", 1, 0, O_EPOCHS},
+                                         {"start-epoch", 1, 0, O_START},
+                                         {"stop-epoch", 1, 0, O_STOP},
+                                         {"limit", 1, 0, O_LIMIT},
+                                         {"young", 1, 0, O_YOUNG},
+                                         {"old", 1, 0, O_OLD},
+                                         {"exclude", 1, 0, O_EXCLUDE},
+                                         {"list", 0, 0, O_LIST},
+                                         {"strict", 0, 0, O_STRICT},
+                                         {"out", 1, 0, O_OUT},
+                                         {"pairing", 1, 0, O_PAIRING},
+                                         {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'},
-                                         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
+                                         {"version", 0, 0, O_VERSION},
+                                         {0, 0, 0, 0}};
     utk_opts o;
     utk_opts_default(&o);
     const char *split = "train", *exclude = NULL, *out = "-";
@@ -223,7 +231,7 @@ int main(int argc, char **argv)
         case O_OUT: out = optarg; break;
         case 'q': quiet = 1; break;
         case O_PAIRING:
-            if (strcmp(optarg, "reference") && strcmp(optarg, "independent"))
+            if (strcmp(optarg, "reference") != 0 && strcmp(optarg, "independent") != 0)
                 cli_usage_error("--pairing: expected reference or independent, got '%s'", optarg);
             pairing = strcmp(optarg, "reference") == 0 ? PAIR_REFERENCE : PAIR_INDEPENDENT;
             break;
@@ -299,7 +307,8 @@ int main(int argc, char **argv)
                         set.split_n[s], set.split_n[s]);
             else if (m < set.split_n[s])
                 fprintf(stderr, "utk-split: %-5s %zu young + %zu old emitted (--limit %ld of %zu each)%s\n",
-                        utk_split_name(s), m, m, e.limit, set.split_n[s], s == UTK_TRAIN && epochs ? " per epoch" : "");
+                        utk_split_name(s), m, m, e.limit, set.split_n[s],
+                        s == UTK_TRAIN && epochs ? " per epoch" : "");
             else
                 fprintf(stderr, "utk-split: %-5s %zu young + %zu old\n", utk_split_name(s), m, m);
         }
