@@ -46,7 +46,7 @@ const char *models_default(char *buf, size_t n, const char **what)
         }
         return take_(buf, n, env);
     }
-    char dir[PATH_MAX], cand[2][PATH_MAX + 64];
+    char dir[PATH_MAX], cand[3][PATH_MAX + 64];
     int k = 0;
     if (file_exe_dir(dir, sizeof dir) == 0) {
         char *slash = strrchr(dir, '/'); /* bin/ -> the tree or PREFIX above it */
@@ -54,6 +54,12 @@ const char *models_default(char *buf, size_t n, const char **what)
             *slash = 0;
         snprintf(cand[k++], sizeof cand[0], "%s/models/" MODELS_SHIPPED, dir);
         snprintf(cand[k++], sizeof cand[0], "%s/share/aging-cyclegan/" MODELS_SHIPPED, dir);
+        /* a second build folder of the tree: build-asan/bin/ -> the tree */
+        slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = 0;
+            snprintf(cand[k++], sizeof cand[0], "%s/models/" MODELS_SHIPPED, dir);
+        }
     }
     for (int i = 0; i < k; i++)
         if (regular_(cand[i]))
@@ -63,9 +69,9 @@ const char *models_default(char *buf, size_t n, const char **what)
                 "(give --ckpt FILE)",
                 own);
     else
-        err_set("no checkpoint: no %s here and no shipped model at %s or %s (give --ckpt FILE, set "
+        err_set("no checkpoint: no %s here and no shipped model at %s, %s%s%s (give --ckpt FILE, set "
                 "AGING_MODEL, or reinstall: the model ships as models/" MODELS_SHIPPED ")",
-                own, cand[0], cand[1]);
+                own, cand[0], cand[1], k > 2 ? " or " : "", k > 2 ? cand[2] : "");
     return NULL;
 }
 

@@ -4,7 +4,8 @@
  * In order: the user's own training run, outputs/checkpoints/best.safetensors
  * under the working directory; then the shipped model, $AGING_MODEL when it
  * is set, else models/utkface-128.safetensors of the source tree the tool
- * was built in (the folder above bin/) or installed under
+ * was built in (the folder above bin/, or two above for a bin/ inside a
+ * build folder, as the sanitizer build has) or installed under
  * PREFIX/share/aging-cyclegan/ (PREFIX/bin holding the tool).  So `translate --y2o < a.jpg`
  * works right after `make` and after `make install`, and a user who has
  * trained a model gets theirs.
