@@ -96,7 +96,7 @@ table_row() {
 }
 
 # compare ROUNDS: for each round, thread count in $threads and precision in
-# $precs, runs `ours_run T P` (the caller's function; prints our
+# $precs (at 1 thread only those also in $precs1, when that is set), runs `ours_run T P` (the caller's function; prints our
 # "c_ms X ... gflop Y" line) and, where torch is there, `torch_run T P`
 # (prints ms), keeping the best of each in ours_P_T / torch_P_T and our
 # GFLOP in $gflop.  With $BASE_BIN, `base_run T` too for fp32 (base_T).
@@ -106,6 +106,7 @@ compare() {
     for r in $(seq "$1"); do
         for t in $threads; do
             for p in $precs; do
+                [ "$t" != 1 ] || [ -z "${precs1+x}" ] || [[ " $precs1 " == *" $p "* ]] || continue
                 if [ -n "${BASE_BIN:-}" ] && [ "$p" = fp32 ]; then
                     o=$(base_run "$t")
                     keep_min "base_$t" "$(field c_ms "$o")"
@@ -130,6 +131,7 @@ report() {
     for p in $precs; do
         for t in $threads; do
             o=ours_${p}_$t tf=torch_fp32_$t tb=torch_bf16_$t
+            [ -n "${!o:-}" ] || continue
             table_row "$fig" "$p" "$t" "${!o:-}" "${!tf:-}" "${!tb:-}" "$gflop"
         done
     done
@@ -145,6 +147,7 @@ report() {
     line="$fig, threads 1→$n speed-up:"
     for p in $precs; do
         a=ours_${p}_1 b=ours_${p}_$n c=torch_${p}_1 d=torch_${p}_$n
+        [ -n "${!a:-}" ] || continue
         line="$line ours $p x$(div "${!a:-}" "${!b:-}"), torch $p x$(div "${!c:-}" "${!d:-}");"
     done
     echo "${line%;}"
