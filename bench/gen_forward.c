@@ -2,7 +2,7 @@
  * gen_forward: latency of one generator forward (eval mode) on the CPU
  * backend.  Prints one line: median milliseconds over N runs after warmup,
  * and GFLOP/s (multiply-adds of the convolutions x2).
- *   gen_forward [size=256] [ngf=32] [blocks=9] [batch=1] [runs=10]
+ *   gen_forward [size=256] [ngf=32] [blocks=9] [batch=1] [runs=10] [precision=fp32]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,9 +18,13 @@ int main(int argc, char **argv)
     int size = argc > 1 ? atoi(argv[1]) : 256, ngf = argc > 2 ? atoi(argv[2]) : 32;
     int nb = argc > 3 ? atoi(argv[3]) : 9, batch = argc > 4 ? atoi(argv[4]) : 1;
     int runs = argc > 5 ? atoi(argv[5]) : 10;
-    if (size < 16 || ngf < 1 || nb < 0 || batch < 1 || runs < 1 || runs > 1000)
-        die("usage: gen_forward [size] [ngf] [blocks] [batch] [runs]");
+    enum backend_precision prec = BACKEND_FP32;
+    if (size < 16 || ngf < 1 || nb < 0 || batch < 1 || runs < 1 || runs > 1000 ||
+        (argc > 6 && backend_precision_parse(argv[6], &prec)))
+        die("usage: gen_forward [size] [ngf] [blocks] [batch] [runs] [fp32|bf16|fp16]");
     backend_t be = backend_cpu_init();
+    if (!be || backend_set_precision(be, prec))
+        die("%s", err_msg());
     rng r;
     rng_seed(&r, 0);
     struct net *G = gen_new(be, &(struct gen_config){ngf, nb}, &r);

@@ -4,7 +4,7 @@
  * Prints one line: median milliseconds per step over N steps after one
  * warmup step, images/s, and the convolution GFLOP of a step (multiply-adds
  * x2; forward, data- and weight-gradient all counted, see below).
- *   train_step [size=256] [ngf=32] [blocks=9] [ndf=32] [batch=1] [steps=3]
+ *   train_step [size=256] [ngf=32] [blocks=9] [ndf=32] [batch=1] [steps=3] [precision=fp32]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,10 +39,12 @@ int main(int argc, char **argv)
     int size = argc > 1 ? atoi(argv[1]) : 256, ngf = argc > 2 ? atoi(argv[2]) : 32;
     int nb = argc > 3 ? atoi(argv[3]) : 9, ndf = argc > 4 ? atoi(argv[4]) : 32;
     int batch = argc > 5 ? atoi(argv[5]) : 1, steps = argc > 6 ? atoi(argv[6]) : 3;
-    if (size < 32 || ngf < 1 || nb < 0 || ndf < 1 || batch < 1 || steps < 1 || steps > 1000)
-        die("usage: train_step [size] [ngf] [blocks] [ndf] [batch] [steps]");
+    enum backend_precision prec = BACKEND_FP32;
+    if (size < 32 || ngf < 1 || nb < 0 || ndf < 1 || batch < 1 || steps < 1 || steps > 1000 ||
+        (argc > 7 && backend_precision_parse(argv[7], &prec)))
+        die("usage: train_step [size] [ngf] [blocks] [ndf] [batch] [steps] [fp32|bf16|fp16]");
     backend_t be = backend_cpu_init();
-    if (!be)
+    if (!be || backend_set_precision(be, prec))
         die("%s", err_msg());
     struct cyclegan_config cfg;
     cyclegan_config_default(&cfg);

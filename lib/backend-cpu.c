@@ -558,32 +558,83 @@ static int cpu_reflpad_backward(struct backend *be, float *din, const float *dou
 // ----------------------------------------------------------------------------
 // norms
 
-/* mean and biased variance of n strided segments of hw values */
-static void plane_stats(const float *x, int n, long stride, long hw, double *mean, double *var)
+/* The double sums of the norms run in SUM_LANES independent partial sums
+ * (value j of a segment goes to lane j % SUM_LANES; the lanes are added in
+ * order at the end) rather than one chain of dependent adds: the compiler
+ * keeps the lanes in vector registers, and the order is fixed, so the sums
+ * are the same on every ISA and for every thread count. */
+#define SUM_LANES 16
+
+/* The norms' loops are memory-bound on SSE only once their data leaves the
+ * caches; a batch-norm group (up to a few hundred KB) is walked three times
+ * and stays in L2, where wider vectors pay.  So they are also compiled for
+ * AVX2 and AVX-512 and the loader picks the clone the CPU runs (ifunc).
+ * Under -std=c11 nothing is contracted into FMAs, so every clone computes
+ * the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang_analyzer__)
+#define NORM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NORM_CLONES
+#endif
+
+static double lanes_total(const double *acc)
 {
     double s = 0;
-    for (int i = 0; i < n; i++) {
-        const float *p = x + i * stride;
-        for (long j = 0; j < hw; j++)
-            s += p[j];
-    }
-    double m = s / ((double)n * hw), v = 0;
-    for (int i = 0; i < n; i++) {
-        const float *p = x + i * stride;
-        for (long j = 0; j < hw; j++) {
-            double d = p[j] - m;
-            v += d * d;
-        }
-    }
-    *mean = m;
-    *var = v / ((double)n * hw);
+    for (int l = 0; l < SUM_LANES; l++)
+        s += acc[l];
+    return s;
 }
 
-static void affine_planes(float *out, const float *in, int n, long stride, long hw, float a, float b)
+/* acc[lane] += p[j] */
+NORM_CLONES static void lanes_sum(double *acc, const float *p, long hw)
+{
+    long j = 0;
+    for (; j + SUM_LANES <= hw; j += SUM_LANES)
+#pragma omp simd
+        for (int l = 0; l < SUM_LANES; l++)
+            acc[l] += p[j + l];
+    for (int l = 0; j < hw; j++, l++)
+        acc[l] += p[j];
+}
+
+/* acc[lane] += (p[j] - m)^2 */
+NORM_CLONES static void lanes_sumsq_dev(double *acc, const float *p, long hw, double m)
+{
+    long j = 0;
+    for (; j + SUM_LANES <= hw; j += SUM_LANES)
+#pragma omp simd
+        for (int l = 0; l < SUM_LANES; l++) {
+            double d = p[j + l] - m;
+            acc[l] += d * d;
+        }
+    for (int l = 0; j < hw; j++, l++) {
+        double d = p[j] - m;
+        acc[l] += d * d;
+    }
+}
+
+/* mean and biased variance of n strided segments of hw values (two passes) */
+static void plane_stats(const float *x, int n, long stride, long hw, double *mean, double *var)
+{
+    double acc[SUM_LANES] = {0};
+    for (int i = 0; i < n; i++)
+        lanes_sum(acc, x + i * stride, hw);
+    double m = lanes_total(acc) / ((double)n * hw);
+    for (int l = 0; l < SUM_LANES; l++)
+        acc[l] = 0;
+    for (int i = 0; i < n; i++)
+        lanes_sumsq_dev(acc, x + i * stride, hw, m);
+    *mean = m;
+    *var = lanes_total(acc) / ((double)n * hw);
+}
+
+NORM_CLONES static void affine_planes(float *out, const float *in, int n, long stride, long hw, float a,
+                                      float b)
 {
     for (int i = 0; i < n; i++) {
         const float *p = in + i * stride;
         float *o = out + i * stride;
+#pragma omp simd
         for (long j = 0; j < hw; j++)
             o[j] = p[j] * a + b;
     }
@@ -619,17 +670,26 @@ static int cpu_batchnorm_forward(struct backend *be, float *out, float *mean, fl
 /* Shared by batch and instance norm: one group of n segments of hw values.
  * training: din = rstd*gamma*(g - mean(g) - xhat*mean(g*xhat)); otherwise the
  * statistics are constants and din = rstd*gamma*g. */
-static void norm_backward_group(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
-                                float m, float r, float gam, int n, long stride, long hw, int training)
+NORM_CLONES static void norm_backward_group(float *din, float *dgamma, float *dbeta, const float *dout,
+                                            const float *in, float m, float r, float gam, int n, long stride,
+                                            long hw, int training)
 {
-    double sg = 0, sgx = 0;
+    double ag[SUM_LANES] = {0}, agx[SUM_LANES] = {0};
     for (int i = 0; i < n; i++) {
         const float *g = dout + i * stride, *x = in + i * stride;
-        for (long j = 0; j < hw; j++) {
-            sg += g[j];
-            sgx += (double)g[j] * ((x[j] - m) * r);
+        long j = 0;
+        for (; j + SUM_LANES <= hw; j += SUM_LANES)
+#pragma omp simd
+            for (int l = 0; l < SUM_LANES; l++) {
+                ag[l] += g[j + l];
+                agx[l] += (double)g[j + l] * ((x[j + l] - m) * r);
+            }
+        for (int l = 0; j < hw; j++, l++) {
+            ag[l] += g[j];
+            agx[l] += (double)g[j] * ((x[j] - m) * r);
         }
     }
+    double sg = lanes_total(ag), sgx = lanes_total(agx);
     if (dbeta)
         *dbeta += (float)sg;
     if (dgamma)
@@ -641,6 +701,7 @@ static void norm_backward_group(float *din, float *dgamma, float *dbeta, const f
     for (int i = 0; i < n; i++) {
         const float *g = dout + i * stride, *x = in + i * stride;
         float *d = din + i * stride;
+#pragma omp simd
         for (long j = 0; j < hw; j++)
             d[j] = k * (g[j] - mg - (x[j] - m) * r * mgx);
     }
@@ -698,7 +759,7 @@ static int cpu_act_forward(struct backend *be, float *out, const float *in, long
     (void)be;
     switch (kind) {
     case ACT_RELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
         for (long i = 0; i < n; i++)
             out[i] = in[i] > 0 ? in[i] : 0.0f;
         return 0;
@@ -722,9 +783,11 @@ static int cpu_act_backward(struct backend *be, float *din, const float *dout, c
     (void)be;
     switch (kind) {
     case ACT_RELU:
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < n; i++)
-            din[i] = out[i] > 0 ? dout[i] : 0.0f;
+#pragma omp parallel for simd schedule(static)
+        for (long i = 0; i < n; i++) {
+            float g = dout[i]; /* loaded unconditionally: a select, not a branch */
+            din[i] = out[i] > 0 ? g : 0.0f;
+        }
         return 0;
     case ACT_LRELU:
 #pragma omp parallel for schedule(static)
@@ -732,7 +795,7 @@ static int cpu_act_backward(struct backend *be, float *din, const float *dout, c
             din[i] = out[i] > 0 ? dout[i] : dout[i] * ACT_LRELU_SLOPE;
         return 0;
     case ACT_TANH:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
         for (long i = 0; i < n; i++)
             din[i] = dout[i] * (1.0f - out[i] * out[i]);
         return 0;
@@ -799,7 +862,7 @@ static int cpu_loss_backward(struct backend *be, float *dx, const float *x, cons
 static int cpu_axpy(struct backend *be, float *y, float a, const float *x, long n)
 {
     (void)be;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++)
         y[i] += a * x[i];
     return 0;
