@@ -83,7 +83,7 @@ static int named_fd_(const char *p)
         return 1;
     if (strcmp(p, "/dev/stderr") == 0)
         return 2;
-    const char *n = strncmp(p, "/dev/fd/", 8) == 0         ? p + 8
+    const char *n = strncmp(p, "/dev/fd/", 8) == 0          ? p + 8
                     : strncmp(p, "/proc/self/fd/", 14) == 0 ? p + 14
                                                             : NULL;
     if (!n || !isdigit((unsigned char)*n))

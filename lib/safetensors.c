@@ -832,7 +832,8 @@ static int cmp_layout_(const void *a, const void *b)
 /* The file's bytes, handed to put(ctx, ...) in order: the header, then the
  * tensors' data straight from the caller's memory.  path names the file in
  * messages; put sets its own. */
-static int emit_(const st_writer *w, const char *path, int (*put)(void *ctx, const void *p, size_t n), void *ctx)
+static int emit_(const st_writer *w, const char *path, int (*put)(void *ctx, const void *p, size_t n),
+                 void *ctx)
 {
     int rc = -1;
     int *order = malloc(((size_t)w->n + 1) * sizeof *order);
@@ -926,6 +927,8 @@ struct membuf_ {
 static int put_mem_(void *ctx, const void *p, size_t n)
 {
     struct membuf_ *m = ctx;
+    if (n == 0)
+        return 0;
     if (n > m->cap - m->len) {
         size_t cap = m->cap ? m->cap : 1 << 16;
         while (cap - m->len < n)

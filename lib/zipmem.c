@@ -14,7 +14,8 @@ zip_t *zipmem_new(zip_source_t **src, const char *path)
     zip_error_t ze;
     zip_error_init(&ze);
     zip_t *za = NULL;
-    if ((*src = zip_source_buffer_create(NULL, 0, 0, &ze)) && !(za = zip_open_from_source(*src, ZIP_TRUNCATE, &ze))) {
+    if ((*src = zip_source_buffer_create(NULL, 0, 0, &ze)) &&
+        !(za = zip_open_from_source(*src, ZIP_TRUNCATE, &ze))) {
         zip_source_free(*src);
         *src = NULL;
     }

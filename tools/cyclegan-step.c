@@ -340,7 +340,8 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
     for (int i = 0; i < N_LOSSES; i++) {
         if (!isfinite(v[i]))
             die("step %lld: %s is %g; stopping (%s)", (long long)T->meta.step, loss_keys[i], v[i],
-                have_checkpoint(T->ckpt_out) ? "the last checkpoint is intact" : "no checkpoint was saved yet");
+                have_checkpoint(T->ckpt_out) ? "the last checkpoint is intact"
+                                             : "no checkpoint was saved yet");
         T->sum[i] += v[i];
     }
     T->nsum++;
