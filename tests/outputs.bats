@@ -250,3 +250,38 @@ tmp_files() {
     run cyclegan-step --ckpt "$TMP/c.safetensors" --state
     assert_output "epoch=0 step=1 epoch_step=1"
 }
+
+@test "outputs: evaluate.sh --output is written as the tools write theirs (a link followed, /dev/fd/N in place)" {
+    root=$(cd "$TESTS_DIR/.." && pwd)
+    echo old > "$TMP/real.json"
+    chmod 640 "$TMP/real.json"
+    ln -s real.json "$TMP/link.json"
+    bash "$root/pipelines/evaluate.sh" --ckpt "$CK" --data_dir "$FACES" --split val --device cpu \
+        --output "$TMP/link.json" > "$TMP/printed"
+    [ -L "$TMP/link.json" ]
+    cmp "$TMP/printed" "$TMP/real.json"
+    [ "$(stat -c %a "$TMP/real.json")" = 640 ]
+    bash "$root/pipelines/evaluate.sh" --ckpt "$CK" --data_dir "$FACES" --split val --device cpu \
+        --output /dev/fd/3 3> "$TMP/fd3.json" > /dev/null
+    cmp "$TMP/printed" "$TMP/fd3.json"
+    [ -z "$(tmp_files)" ]
+}
+
+@test "outputs: only a writer's own stale temporary files are removed" {
+    sleep 0 &
+    dead=$!
+    wait "$dead"
+    # too long a suffix, no PID (an older version's), another file's, a live process's, locked
+    keep=(out.msgpack.tmp.$dead.AbC1234 out.msgpack.tmp.AbC123 other.msgpack.tmp.$dead.AbC123
+          out.msgpack.tmp.$$.AbC123 out.msgpack.tmp.$dead.Locked)
+    for f in "${keep[@]}" out.msgpack.tmp.$dead.AbC123; do echo x > "$TMP/$f"; done
+    # a writer on another machine sharing the folder: its PID means nothing here, its lock does
+    ( exec 9< "$TMP/out.msgpack.tmp.$dead.Locked"; flock 9; exec sleep 60 ) &
+    holder=$!
+    for _ in $(seq 50); do flock -n "$TMP/out.msgpack.tmp.$dead.Locked" true || break; sleep 0.1; done
+    utk-split --split val -q --out "$TMP/out.msgpack" "$FACES"
+    kill "$holder"
+    wait "$holder" || true
+    [ ! -e "$TMP/out.msgpack.tmp.$dead.AbC123" ]
+    for f in "${keep[@]}"; do [ -f "$TMP/$f" ] || { echo "# $f removed" >&3; false; }; done
+}
