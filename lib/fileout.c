@@ -28,6 +28,7 @@ struct fileout {
     char *target; /* the file the temporary one replaces; NULL in place */
     char *tmp;    /* the temporary file; NULL when written in place */
     int fd;
+    pid_t owner;        /* the process that created tmp */
     fileout *next_live; /* in live_ while tmp exists */
 };
 
@@ -46,7 +47,8 @@ static void remove_live_at_exit_(void)
      * rather than hang; the list is only ever prepended to. */
     bool locked = pthread_mutex_trylock(&live_lock_) == 0;
     for (fileout *f = live_; f; f = f->next_live)
-        unlink(f->tmp);
+        if (f->owner == getpid()) /* not a forked child's to remove */
+            unlink(f->tmp);
     live_ = NULL;
     if (locked)
         pthread_mutex_unlock(&live_lock_);
@@ -283,6 +285,7 @@ static int create_tmp_(fileout *f, const struct where_ *w)
         errno = e;
         return err_set("%s: cannot create a temporary file beside it:", f->name);
     }
+    f->owner = getpid();
     live_add_(f);
     if (w->existed)
         (void)fchmod(f->fd, w->mode); /* the replaced file's mode: someone chose it */
