@@ -156,24 +156,29 @@ tmp_files() {
 
 @test "outputs: a writer killed with SIGKILL leaves a temporary file the next run removes, never a live one" {
     utk-split --split train -q "$FACES" > "$TMP/s0"
-    # a writer stalled after part of its input, its temporary file open
-    stalled_writer() {
+    # a writer stalled after part of its input, its temporary file (OWN) open
+    stalled_writer() {  # n the-temporary-files-before
         mkfifo "$TMP/feed$1"
         ( head -c 20000 "$TMP/s0"; exec sleep 60 ) > "$TMP/feed$1" &
         FEEDER=$!
         aug --eval --size 32 --out "$TMP/out.msgpack" < "$TMP/feed$1" &
         WRITER=$!
-        for _ in $(seq 100); do [ "$(tmp_files | wc -l)" -ge "$2" ] && break; sleep 0.1; done
-        [ "$(tmp_files | wc -l)" -eq "$2" ]
+        OWN=
+        for _ in $(seq 300); do
+            OWN=$(tmp_files | grep -vxF -e "${2:-/}" || true)
+            [ -n "$OWN" ] && break
+            sleep 0.1
+        done
+        [ -n "$OWN" ]
     }
-    stalled_writer 1 1
-    first=$(tmp_files)
+    stalled_writer 1 ""
+    first=$OWN
     kill -9 "$WRITER" "$FEEDER"
     wait "$WRITER" "$FEEDER" || true
     # the second writer removes the first's file as it starts, and stays alive with its own
-    stalled_writer 2 1
-    second=$(tmp_files)
-    [ "$first" != "$second" ]
+    stalled_writer 2 "$first"
+    second=$OWN
+    [ "$(tmp_files)" = "$second" ]
     live=($WRITER $FEEDER)
     # a third run in the same folder, to the same name, keeps the live writer's file
     aug --eval --size 32 --out "$TMP/out.msgpack" < "$TMP/s0"
