@@ -1,5 +1,5 @@
 /*
- * fileio: read a file or stdin whole; write a file atomically.
+ * fileio: read a file or stdin whole; write one whole (lib/fileout.c).
  */
 #include "fileio.h"
 
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fileout.h"
 
 /* Read fd (named name in messages) to its end; closes it unless stdin. */
 static int read_fd_all_(int fd, const char *name, size_t max_bytes, uint8_t **data, size_t *n)
@@ -98,44 +99,13 @@ int file_read_regular(const char *path, size_t max_bytes, uint8_t **data, size_t
     return read_fd_all_(fd, path, max_bytes, data, n);
 }
 
-static int write_fd_(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int file_write_all(const char *path, const uint8_t *data, size_t n)
 {
-    if (strcmp(path, "-") == 0)
-        return write_fd_(1, data, n) ? err_set("writing stdout failed:") : 0;
-    size_t len = strlen(path) + 16;
-    char *tmp = malloc(len);
-    snprintf(tmp, len, "%s.tmp.XXXXXX", path);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        free(tmp);
-        return err_set("%s:", path);
-    }
-    fchmod(fd, 0644);
-    int rc = 0;
-    if (write_fd_(fd, data, n) != 0 || fsync(fd) != 0)
-        rc = err_set("%s:", path);
-    if (close(fd) != 0 && rc == 0)
-        rc = err_set("%s:", path);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = err_set("%s:", path);
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    fileout *f = fileout_open(path);
+    if (!f)
+        return -1;
+    int rc = fileout_write(f, data, n);
+    return fileout_close(f, rc == 0) != 0 ? -1 : rc;
 }
 
 int file_exe_dir(char *buf, size_t n)

@@ -1,7 +1,8 @@
 /*
- * fileio: whole-file reads and atomic whole-file writes.  "-" means stdin
- * or stdout.  Writes go to a temporary file beside the target that is
- * renamed into place, so a failure never leaves a half-written file.
+ * fileio: whole-file reads and whole-file writes.  "-" means stdin or
+ * stdout.  Writes go through lib/fileout.h: a regular file is replaced
+ * atomically (a failure never leaves a half-written one), a FIFO, a device
+ * or /dev/fd/N is written in place.
  */
 #pragma once
 
@@ -14,7 +15,7 @@ int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
 /* The same for a regular file only: a FIFO, device or folder at path is an
  * error ("not a regular file"), never a read that waits for ever. */
 int file_read_regular(const char *path, size_t max_bytes, uint8_t **data, size_t *n);
-/* Write n bytes to path atomically (or to stdout for "-"). */
+/* Write n bytes to path as lib/fileout.h says.  -1 with err_msg(). */
 int file_write_all(const char *path, const uint8_t *data, size_t n);
 /* The folder of the running executable (from /proc/self/exe) into buf;
  * -1 when it cannot be read or does not fit.  Data that ships with the

@@ -14,8 +14,8 @@
  * dimensions up to NPY_MAX_DIMS, Fortran order transposed to C order;
  * values come back as doubles.  Write: version 1.0, '<f8', C order, header
  * padded so the data starts on a 64-byte boundary (as numpy >= 1.18);
- * members stored uncompressed (np.savez), the archive written by libzip
- * to a temporary file and renamed.  Errors: -1 with err_msg().
+ * members stored uncompressed (np.savez), the archive built in memory and
+ * written through lib/fileout.h (lib/zipmem.h).  Errors: -1 with err_msg().
  */
 #pragma once
 

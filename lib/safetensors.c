@@ -1,12 +1,14 @@
 /*
  * safetensors: the reader validates a whole file held in one owned buffer
  * (names and metadata strings in a second slab), the writer builds the JSON
- * header by hand and streams the caller's tensor data into a temporary file
- * that is renamed over the target.  Layout and rules: lib/safetensors.h.
+ * header by hand and streams the caller's tensor data to the output
+ * (lib/fileout.h: a temporary file renamed over a regular file, a FIFO or
+ * device written in place).  Layout and rules: lib/safetensors.h.
  */
 #include "safetensors.h"
 
 #include "err.h"
+#include "fileout.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -827,47 +829,16 @@ static int cmp_layout_(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* write() all of it, across partial writes and EINTR. */
-static int write_all_(int fd, const void *p, uint64_t n)
+/* The file's bytes, handed to put(ctx, ...) in order: the header, then the
+ * tensors' data straight from the caller's memory.  path names the file in
+ * messages; put sets its own. */
+static int emit_(const st_writer *w, const char *path, int (*put)(void *ctx, const void *p, size_t n),
+                 void *ctx)
 {
-    const uint8_t *c = p;
-    while (n) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        ssize_t r = write(fd, c, chunk);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        c += r;
-        n -= (uint64_t)r;
-    }
-    return 0;
-}
-
-/* Best effort: make the rename durable.  Errors are ignored (some file
- * systems refuse fsync on directories). */
-static void fsync_dir_(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-int st_writer_save(const st_writer *w, const char *path)
-{
-    int rc = -1, fd = -1, made_tmp = 0;
+    int rc = -1;
     int *order = malloc(((size_t)w->n + 1) * sizeof *order);
-    char *tmp = malloc(strlen(path) + 16);
     sbuf_ h = {0};
-    if (!order || !tmp) {
+    if (!order) {
         err_set("%s: out of memory", path);
         goto out;
     }
@@ -919,49 +890,68 @@ int st_writer_save(const st_writer *w, const char *path)
         goto out;
     }
 
-    snprintf(tmp, strlen(path) + 16, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        err_set("%s: cannot create a temporary file:", tmp);
-        goto out;
-    }
-    made_tmp = 1;
-    (void)fchmod(fd, 0644); /* mkstemp makes 0600; checkpoints are shared */
     uint64_t hlen = h.len;
-    if (write_all_(fd, &hlen, 8) || write_all_(fd, h.p, h.len)) {
-        err_set("%s: write:", tmp);
+    if (put(ctx, &hlen, 8) || put(ctx, h.p, h.len))
         goto out;
-    }
     for (int k = 0; k < w->n; k++) {
         const st_entry_ *e = &w->e[order[k]];
-        if (e->nbytes && write_all_(fd, e->data, e->nbytes)) {
-            err_set("%s: write:", tmp);
+        if (e->nbytes && put(ctx, e->data, e->nbytes))
             goto out;
-        }
     }
-    if (fsync(fd)) {
-        err_set("%s: fsync:", tmp);
-        goto out;
-    }
-    int cfd = fd;
-    fd = -1;
-    if (close(cfd)) {
-        err_set("%s: close:", tmp);
-        goto out;
-    }
-    if (rename(tmp, path)) {
-        err_set("%s: cannot rename the temporary file over it:", path);
-        goto out;
-    }
-    fsync_dir_(path);
     rc = 0;
 out:
-    if (fd >= 0)
-        close(fd);
-    if (rc && made_tmp)
-        unlink(tmp);
     free(h.p);
     free(order);
-    free(tmp);
     return rc;
+}
+
+static int put_file_(void *ctx, const void *p, size_t n)
+{
+    return fileout_write(ctx, p, n);
+}
+
+int st_writer_save(const st_writer *w, const char *path)
+{
+    fileout *f = fileout_open(path);
+    if (!f)
+        return -1;
+    int rc = emit_(w, path, put_file_, f);
+    return fileout_close(f, rc == 0) != 0 ? -1 : rc;
+}
+
+struct membuf_ {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static int put_mem_(void *ctx, const void *p, size_t n)
+{
+    struct membuf_ *m = ctx;
+    if (n == 0)
+        return 0;
+    if (n > m->cap - m->len) {
+        size_t cap = m->cap ? m->cap : 1 << 16;
+        while (cap - m->len < n)
+            cap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+        uint8_t *more = realloc(m->p, cap);
+        if (!more)
+            return err_set("out of memory for %zu bytes", cap);
+        m->p = more;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->len, p, n);
+    m->len += n;
+    return 0;
+}
+
+int st_writer_to_memory(const st_writer *w, uint8_t **data, size_t *n)
+{
+    struct membuf_ m = {0};
+    if (emit_(w, "safetensors", put_mem_, &m) != 0) {
+        free(m.p);
+        return -1;
+    }
+    *data = m.p;
+    *n = m.len;
+    return 0;
 }

@@ -146,8 +146,12 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t 
 /* Set __metadata__[key] = value (both copied; setting a key again replaces
  * its value, keeping its place). */
 int st_writer_meta(st_writer *w, const char *key, const char *value);
-/* Write the file atomically (temporary file in the same directory, fsync,
- * rename, fsync of the directory).  On error returns -1, removes the
- * temporary file and leaves any existing file at path untouched.  The
- * writer can be saved again or freed afterwards. */
+/* Write the file (lib/fileout.h): a regular file atomically (temporary
+ * file in the same directory, fsync, rename, fsync of the directory), a
+ * FIFO or device in place.  On error returns -1, removes the temporary file
+ * and leaves any existing file at path untouched.  The writer can be saved
+ * again or freed afterwards. */
 int st_writer_save(const st_writer *w, const char *path);
+/* The bytes st_writer_save would write, in a malloc'd buffer the caller
+ * frees: for checking a file with st_parse before it is written. */
+int st_writer_to_memory(const st_writer *w, uint8_t **data, size_t *n);

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "err.h"
+#include "fileout.h"
 #include "record-frame.h"
 
 enum { KIND_FD, KIND_ZMQ };
@@ -34,9 +35,8 @@ struct stream_in {
 struct stream_out {
     int kind;
     char *name;
-    int fd;
+    fileout *file;    /* KIND_FD: stdout, a file, a FIFO, ... (lib/fileout.h) */
     int write_failed; /* a direct write in pack_write_ failed (message set) */
-    char *tmp, *final;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     void *zctx, *zsock;
@@ -268,8 +268,6 @@ int stream_in_next(stream_in *s, record *r)
 
 /* ---- output --------------------------------------------------------------- */
 
-static int write_all_(int fd, const char *p, size_t n, const char *name);
-
 /* msgpack write callback: small pieces gather in the buffer; over a file
  * descriptor a large body (tensor data, image bytes) is written straight
  * from the caller's memory after what is buffered, saving a copy. */
@@ -277,8 +275,7 @@ static int pack_write_(void *data, const char *buf, size_t len)
 {
     stream_out *s = data;
     if (s->kind == KIND_FD && len >= (64u << 10)) {
-        if (write_all_(s->fd, s->sb.data, s->sb.size, s->name) != 0 ||
-            write_all_(s->fd, buf, len, s->name) != 0) {
+        if (fileout_write(s->file, s->sb.data, s->sb.size) != 0 || fileout_write(s->file, buf, len) != 0) {
             s->write_failed = 1;
             return -1;
         }
@@ -294,7 +291,6 @@ stream_out *stream_out_open(const char *ep)
     if (!s)
         return NULL;
     s->name = strdup(ep);
-    s->fd = -1;
     msgpack_sbuffer_init(&s->sb);
     msgpack_packer_init(&s->pk, s, pack_write_);
     if (is_zmq_(ep)) {
@@ -306,37 +302,11 @@ stream_out *stream_out_open(const char *ep)
         return s;
     }
     s->kind = KIND_FD;
-    if (strcmp(ep, "-") == 0) {
-        s->fd = 1;
-        return s;
-    }
-    /* A temporary file beside the target, renamed on success. */
-    size_t n = strlen(ep) + 16;
-    s->tmp = malloc(n);
-    s->final = strdup(ep);
-    snprintf(s->tmp, n, "%s.tmp.XXXXXX", ep);
-    if ((s->fd = mkostemp(s->tmp, O_CLOEXEC)) < 0) {
-        err_set("%s:", ep);
-        free(s->tmp);
-        s->tmp = NULL;
+    if (!(s->file = fileout_open(ep))) {
         stream_out_close(s, false, 0);
         return NULL;
     }
     return s;
-}
-
-static int write_all_(int fd, const char *p, size_t n, const char *name)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return err_set("writing %s failed:", strcmp(name, "-") ? name : "stdout");
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Send what is in the buffer as one message or append it to the fd. */
@@ -344,7 +314,7 @@ static int flush_(stream_out *s)
 {
     int rc = 0;
     if (s->kind == KIND_FD) {
-        rc = write_all_(s->fd, s->sb.data, s->sb.size, s->name);
+        rc = fileout_write(s->file, s->sb.data, s->sb.size);
     } else if (zmq_send(s->zsock, s->sb.data, s->sb.size, 0) < 0) {
         rc = errno == EAGAIN
                  ? err_set("%s: no consumer took the data within %d s", s->name, stream_timeout_ms() / 1000)
@@ -378,19 +348,9 @@ int stream_out_close(stream_out *s, bool ok, int producers)
     }
     if (s->kind == KIND_ZMQ)
         zmq_close_(s->zctx, s->zsock);
-    if (s->tmp) {
-        if (ok && rc == 0 && fsync(s->fd) != 0 && errno != EINVAL)
-            rc = err_set("%s:", s->final);
-        if (close(s->fd) != 0 && rc == 0)
-            rc = err_set("%s:", s->final);
-        if (ok && rc == 0 && rename(s->tmp, s->final) != 0)
-            rc = err_set("%s:", s->final);
-        if (!ok || rc != 0)
-            unlink(s->tmp);
-    }
+    if (fileout_close(s->file, ok && rc == 0) != 0 && rc == 0)
+        rc = -1;
     msgpack_sbuffer_destroy(&s->sb);
-    free(s->tmp);
-    free(s->final);
     free(s->name);
     free(s);
     return rc;

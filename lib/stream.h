@@ -3,7 +3,9 @@
  *
  * Endpoints (docs/stream.md):
  *   -                   stdin / stdout
- *   PATH                a file (output written to a temporary name, renamed on close)
+ *   PATH                a file: a regular one is written to a temporary name and
+ *                       renamed on close, a FIFO, a device or /dev/fd/N is written
+ *                       in place (lib/fileout.h)
  *   tcp://<star>:PORT   ZeroMQ, bind (<star> is '*')   tcp://HOST:PORT   ZeroMQ, connect
  *   ipc:///PATH         ZeroMQ, connect      @ENDPOINT / >ENDPOINT  force bind / connect
  * Inputs are PULL sockets and outputs PUSH sockets, so several producers can
@@ -40,8 +42,8 @@ stream_out *stream_out_open(const char *endpoint);
 /* Write one record; -1 with a message on failure (closed pipe, no consumer). */
 int stream_out_put(stream_out *s, const record *r);
 /* Flush and close.  ok=true: finish (ZeroMQ: send the end record naming
- * `producers`; file: rename into place); ok=false: abandon (a file output
- * is removed, never left half-written).  Frees s; -1 if finishing failed. */
+ * `producers`; file: rename into place); ok=false: abandon (a regular file
+ * output is removed, never left half-written).  Frees s; -1 if finishing failed. */
 int stream_out_close(stream_out *s, bool ok, int producers);
 
 /* The timeout in milliseconds the environment asks for (-1 = none). */

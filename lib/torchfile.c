@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "pickle.h"
+#include "zipmem.h"
 
 #define FORMAT_VERSION "1"
 #define META_JSON_MAX  (1u << 20)
@@ -685,18 +686,38 @@ int tf_set_open(const char *path, tf_set *s)
     return tf_set_from_st(path, s);
 }
 
-int tf_set_save_st(const tf_set *s, const char *path)
+/* A safetensors writer referencing s's tensors; NULL with err_msg(). */
+static st_writer *st_writer_of_(const tf_set *s)
 {
     st_writer *w = st_writer_new();
-    if (!w)
-        return err_set("out of memory");
+    if (!w) {
+        err_set("out of memory");
+        return NULL;
+    }
     int rc = 0;
     for (int i = 0; i < s->n && !rc; i++)
         rc = st_writer_add(w, s->t[i].name, s->t[i].dtype, s->t[i].shape, s->t[i].ndim, s->t[i].data);
     for (int i = 0; i < s->nmeta && !rc; i++)
         rc = st_writer_meta(w, s->meta_key[i], s->meta_val[i]);
-    if (!rc)
-        rc = st_writer_save(w, path);
+    if (rc) {
+        st_writer_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int tf_set_save_st(const tf_set *s, const char *path)
+{
+    st_writer *w = st_writer_of_(s);
+    int rc = w ? st_writer_save(w, path) : -1;
+    st_writer_free(w);
+    return rc;
+}
+
+int tf_set_st_bytes(const tf_set *s, uint8_t **data, size_t *n)
+{
+    st_writer *w = st_writer_of_(s);
+    int rc = w ? st_writer_to_memory(w, data, n) : -1;
     st_writer_free(w);
     return rc;
 }
@@ -1302,13 +1323,9 @@ int tf_set_save_pth(const tf_set *s, const char *path)
     for (char *c = root; *c; c++)
         if ((unsigned char)*c < 0x20)
             *c = '_';
-    int zerr = 0;
-    zip_t *za = zip_open(path, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
+    zip_source_t *mem;
+    zip_t *za = zipmem_new(&mem, path);
     if (!za) {
-        zip_error_t ze;
-        zip_error_init_with_code(&ze, zerr);
-        err_set("%s: %s", path, zip_error_strerror(&ze));
-        zip_error_fini(&ze);
         pkw_destroy(&o.w);
         free(o.st);
         return -1;
@@ -1325,12 +1342,11 @@ int tf_set_save_pth(const tf_set *s, const char *path)
     }
     snprintf(name, sizeof name, "%s/version", root);
     rc = rc || member_add(za, name, "3\n", 2, &off);
-    if (!rc && zip_close(za) != 0) {
-        rc = err_set("%s: %s", path, zip_strerror(za));
-        zip_discard(za);
-    } else if (rc) {
+    if (!rc) {
+        rc = zipmem_save(za, mem, path);
+    } else {
         err_wrap("%s", path);
-        zip_discard(za);
+        zipmem_discard(za, mem);
     }
     pkw_destroy(&o.w);
     free(o.st);

@@ -93,8 +93,10 @@ const tf_tensor *tf_set_find(const tf_set *s, const char *name);
 
 /* Write s as safetensors (atomic, lib/safetensors.h). */
 int tf_set_save_st(const tf_set *s, const char *path);
-/* Write s as a torch zip checkpoint (atomic: libzip writes a temporary file
- * and renames it).  Tensor names are grouped by their first component: "opt_X"
+/* The same file's bytes in a malloc'd buffer (to check before writing). */
+int tf_set_st_bytes(const tf_set *s, uint8_t **data, size_t *n);
+/* Write s as a torch zip checkpoint (built in memory, then written as
+ * lib/fileout.h says: a regular file atomically).  Tensor names are grouped by their first component: "opt_X"
  * groups become Adam state dicts (param_groups from metadata
  * "opt_X.param_groups", params = the parameter count of net X), the others
  * OrderedDict state_dicts; metadata "epoch" becomes an int and "sched_X"

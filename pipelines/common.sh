@@ -67,3 +67,29 @@ with_reference_keys() {  # prefix < json > json
         }
         sub(/}[[:space:]]*$/, extra "}"); print }'
 }
+
+# Write stdin to FILE the way the tools write their outputs (lib/fileout.h):
+# a regular file, or a name that does not exist yet, is replaced atomically
+# through FILE.tmp.PID.XXXXXX (a link is followed, the file it names
+# replaced; a new file follows the umask, a replaced one keeps its mode);
+# anything else (a FIFO, /dev/null, /dev/stdout, /dev/fd/N) is written in
+# place, appending, so an open descriptor's offset is kept.
+write_output() {  # FILE < data
+    local out=$1 target tmp
+    case $out in
+        /dev/* | /proc/*) cat >> "$out"; return ;;
+    esac
+    target=$(readlink -m -- "$out")
+    if [ -e "$target" ] && [ ! -f "$target" ]; then
+        cat >> "$out"
+        return
+    fi
+    tmp=$(mktemp "$target.tmp.$$.XXXXXX") || return
+    if [ -f "$target" ]; then
+        chmod --reference="$target" "$tmp"
+    else
+        chmod "$(printf %o $((0666 & ~0$(umask))))" "$tmp"
+    fi && cat > "$tmp" && mv -f "$tmp" "$target" && return 0
+    rm -f "$tmp"
+    return 1
+}

@@ -58,6 +58,6 @@ fid=null
 utk-split "$data" --split "$split" --seed "$seed" -q $(split_limit "$split") | aug --eval --size "$size" \
     | cyclegan-step --eval --ckpt "$ckpt" --batch "${OPT[eval_batch_size]}" --phase "$split" --json "${dev[@]}" \
     | sed "s/^{/{\"fid_val\": $fid, \"img_size\": $size, /" | with_reference_keys "$split" > "$tmp/out.json"
-if [ -p "$out" ] || [ -c "$out" ]; then cat "$tmp/out.json" > "$out"; else cp "$tmp/out.json" "$out.tmp.$$" && mv "$out.tmp.$$" "$out"; fi
+write_output "$out" < "$tmp/out.json"
 cat "$tmp/out.json"
 echo "evaluate.sh: wrote $out" >&2

@@ -13,6 +13,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "err.h"
+#include "fileio.h"
 #include "half.h"
 #include "model.h"
 #include "torchfile.h"
@@ -152,22 +153,19 @@ static int cmd_info(const char *path, int summary)
 static int cmd_import(const char *in, const char *out, int check)
 {
     tf_set s;
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.ckpt-import.%ld", out, (long)getpid());
-    if (tf_set_from_pth(in, &s) || tf_set_save_st(&s, tmp))
+    uint8_t *bytes;
+    size_t n;
+    /* checked as the file it will be, before anything is written */
+    if (tf_set_from_pth(in, &s) || tf_set_st_bytes(&s, &bytes, &n))
         die("%s", err_msg());
     tf_set_free(&s);
-    st_file *f = check ? st_open(tmp) : NULL;
-    if (check && (!f || check_nets(f))) {
-        st_free(f);
-        unlink(tmp);
+    st_file *f = check ? st_parse(bytes, n, out) : NULL;
+    if (check && (!f || check_nets(f)))
         die("%s: %s", in, err_msg());
-    }
     st_free(f);
-    if (rename(tmp, out) != 0) {
-        unlink(tmp);
-        die("%s:", out);
-    }
+    if (file_write_all(out, bytes, n) != 0)
+        die("%s", err_msg());
+    free(bytes);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "cyclegan.h"
 #include "device.h"
 #include "err.h"
+#include "fileout.h"
 #include "progress.h"
 #include "safetensors.h"
 #include "stream.h"
@@ -80,6 +82,7 @@ struct trainer {
     double loss_scale; /* --loss-scale, < 0 when not given */
     long max_steps;
     const char *phase;
+    const char *metrics_name; /* for messages: the path, or "stdout" */
     stream_out *metrics;
     FILE *jsonf;
     tfevents *tb;              /* --tensorboard: the same scalars as event files */
@@ -104,13 +107,66 @@ static double now(void)
     return progress_now();
 }
 
+/* Whether a checkpoint file exists at path (a failed save leaves it as it
+ * was: lib/fileout.h). */
+static bool have_checkpoint(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Save the training state; -1 with a message that says whether an earlier
+ * checkpoint is left to resume from. */
+static int save_state(struct trainer *T)
+{
+    if (!T->cg || T->eval)
+        return 0;
+    bool had = have_checkpoint(T->ckpt_out);
+    if (cyclegan_save(T->cg, T->ckpt_out, &T->meta) == 0)
+        return 0;
+    char why[1024];
+    snprintf(why, sizeof why, "%s", err_msg());
+    return err_set("saving %s: %s (%s)", T->ckpt_out, why,
+                   had ? "the previous checkpoint is intact" : "there was no previous checkpoint");
+}
+
+static void save(struct trainer *T)
+{
+    if (save_state(T) != 0)
+        die("%s", err_msg());
+}
+
+/* A metrics output failed: a full disk, or its reader went away (EPIPE:
+ * SIGPIPE is ignored so that this can run).  The run stops, but the
+ * training done so far is saved first. */
+static void die_output(struct trainer *T)
+{
+    char what[1024];
+    snprintf(what, sizeof what, "%s", err_msg());
+    if (!T->cg || T->eval)
+        die("%s", what);
+    if (save_state(T) != 0)
+        die("%s; %s", what, err_msg());
+    die("%s; saved %s at step %lld (--resume continues)", what, T->ckpt_out, (long long)T->meta.step);
+}
+
 static void emit(struct trainer *T, record *r)
 {
-    int rc = T->json ? record_write_json(r, T->jsonf) : stream_out_put(T->metrics, r);
-    if (T->json)
-        fflush(T->jsonf);
-    if (rc != 0)
-        die("%s", err_msg());
+    int rc;
+    if (T->json) {
+        /* flushed and checked record by record, so that a failure is
+         * reported at the record it lost, not one record later */
+        rc = record_write_json(r, T->jsonf);
+        if (rc != 0 || fflush(T->jsonf) != 0 || ferror(T->jsonf))
+            rc = err_set("writing %s failed:", T->metrics_name);
+    } else {
+        rc = stream_out_put(T->metrics, r);
+    }
+    if (rc != 0) {
+        const char *phase = record_get_str(r, "phase");
+        err_wrap("metrics record '%s' of step %lld", phase ? phase : "?", (long long)T->meta.step);
+        die_output(T);
+    }
 }
 
 /* The reference logs its adversarial, cycle and identity terms weighted by
@@ -169,18 +225,12 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
             snprintf(tag, sizeof tag, "%s/throughput", phase);
             rc |= tfevents_scalar(T->tb, tag, T->meta.step, throughput);
         }
-        if (rc)
-            die("%s", err_msg());
+        if (rc) {
+            err_wrap("--tensorboard");
+            die_output(T);
+        }
     }
     record_clear(&r);
-}
-
-static void save(struct trainer *T)
-{
-    if (!T->cg || T->eval)
-        return;
-    if (cyclegan_save(T->cg, T->ckpt_out, &T->meta) != 0)
-        die("saving %s: %s (the previous checkpoint is intact)", T->ckpt_out, err_msg());
 }
 
 /* Build the model at the first batch, from the checkpoint or fresh. */
@@ -289,8 +339,9 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
     losses_array(T, &l, v);
     for (int i = 0; i < N_LOSSES; i++) {
         if (!isfinite(v[i]))
-            die("step %lld: %s is %g; stopping (the last checkpoint is intact)", (long long)T->meta.step,
-                loss_keys[i], v[i]);
+            die("step %lld: %s is %g; stopping (%s)", (long long)T->meta.step, loss_keys[i], v[i],
+                have_checkpoint(T->ckpt_out) ? "the last checkpoint is intact"
+                                             : "no checkpoint was saved yet");
         T->sum[i] += v[i];
     }
     T->nsum++;
@@ -592,6 +643,9 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed metrics reader is an error to handle: die_output */
+    if (!T.eval)
+        fileout_clean_stale(T.ckpt_out); /* a killed run's temporary file: reclaim it now */
     if (!(T.be = device_open_precision(device, precision)))
         die("%s", err_msg());
     if (precision_auto && strcmp(backend_name(T.be), "cpu") != 0)
@@ -600,6 +654,7 @@ int main(int argc, char **argv)
     if (!si)
         die("%s", err_msg());
     stream_in_expect(si, producers);
+    T.metrics_name = strcmp(metrics, "-") == 0 ? "stdout" : metrics;
     if (T.json) {
         T.jsonf = strcmp(metrics, "-") == 0 ? stdout : fopen(metrics, "a");
         if (!T.jsonf)

@@ -661,7 +661,7 @@ static int test_writer_errors(void)
     setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, oldsig);
     st_writer_free(w2);
-    EXPECT(rc == -1 && contains(err_msg(), "write: File too large"), "%s", err_msg());
+    EXPECT(rc == -1 && contains(err_msg(), "keep.safetensors failed: File too large"), "%s", err_msg());
     EXPECT(count_temps() == 0, "temporary file left after a failed save");
     f = st_open(p);
     EXPECT(f && st_count(f) == 2, "old file damaged: %s", err_msg());
