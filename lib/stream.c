@@ -212,7 +212,8 @@ static int next_zmq_(stream_in *s, record *r)
         if (e == EAGAIN)
             return err_set("%s: nothing received within %d s (is a producer running and pointed here?%s)",
                            s->name, stream_timeout_ms() / 1000,
-                           s->empty_ends ? " end records from peers that sent no records are not counted" : "");
+                           s->empty_ends ? "; end records from peers that sent no records are not counted"
+                                         : "");
         return err_set("%s: receive failed: %s", s->name, zmq_strerror(e));
     }
     size_t len = zmq_msg_size(&m);

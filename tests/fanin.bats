@@ -106,6 +106,18 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
     assert_output --partial "a tensor without its 'epoch' in a fan-in of 2 producers"
 }
 
+@test "cyclegan-step: val and test images in a training stream are refused; --eval pools every split" {
+    utk-split --split train --epochs 1 -q "$FACES" | aug --train --size 32 |
+        cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/ck.safetensors" --log-every 0 > /dev/null
+    utk-split --split all -q "$FACES" | aug --eval --size 32 > "$TMP/all"
+    run cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/ck2.safetensors" < "$TMP/all"
+    assert_failure 1
+    assert_output --partial "a tensor after a \`split\` record: only train images train"
+    run cyclegan-step --eval --ckpt "$TMP/ck.safetensors" --batch 4 --json < "$TMP/all"
+    assert_success
+    assert_output --partial '"images": 13'
+}
+
 @test "fan-in: a foreign 'end' record neither ends the stream nor hides lost records" {
     utk-split --split all -q "$FACES" > "$TMP/img"
     n=$(summary < "$TMP/img" | wc -l)

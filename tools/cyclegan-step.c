@@ -340,7 +340,8 @@ struct epochs {
     batcher b;
     int64_t cur, done, marked;
     int n_epochs;
-    long steps; /* steps formed in the current epoch */
+    int in_split; /* after a `split` record: val or test images, no epoch */
+    long steps;   /* steps formed in the current epoch */
 };
 
 static void start_epoch(struct trainer *T, struct epochs *E)
@@ -348,8 +349,6 @@ static void start_epoch(struct trainer *T, struct epochs *E)
     int64_t pairs = batcher_pairs(&E->b, E->cur);
     T->n_epochs = E->n_epochs;
     T->epoch_len = pairs > 0 ? pairs / E->b.batch : 0;
-    if (T->eval && pairs > 0)
-        T->eval_total += pairs;
     E->steps = 0;
     if (T->cg && E->cur > T->meta.epoch)
         cyclegan_set_epoch(T->cg, (int)E->cur - 1, E->n_epochs);
@@ -377,11 +376,11 @@ static void finish_epoch(struct trainer *T, struct epochs *E)
     int64_t pairs = batcher_pairs(&E->b, E->cur), y = batcher_received(&E->b, E->cur, 0),
             o = batcher_received(&E->b, E->cur, 1);
     if (pairs >= 0 && (y < pairs || o < pairs))
-        die("epoch %lld: its epoch record announced %lld pairs, the stream held %lld young and %lld old images "
-            "(records were lost)",
+        die("epoch %lld: its epoch record announced %lld pairs, the stream held %lld young and %lld old "
+            "images (records were lost)",
             (long long)E->cur, (long long)pairs, (long long)y, (long long)o);
-    size_t k = batcher_queued(&E->b, E->cur, 0) < batcher_queued(&E->b, E->cur, 1) ? batcher_queued(&E->b, E->cur, 0)
-                                                                                 : batcher_queued(&E->b, E->cur, 1);
+    size_t ny = batcher_queued(&E->b, E->cur, 0), no = batcher_queued(&E->b, E->cur, 1),
+           k = ny < no ? ny : no;
     if (T->eval && k > 0 && !stop_signal) {
         int batch = E->b.batch;
         E->b.batch = (int)k;
@@ -430,6 +429,15 @@ static int64_t record_epoch(const struct epochs *E, const record *r, long n, int
     return E->marked ? E->marked : 1;
 }
 
+/* Queue record n (a tensor, else ignored) in epoch e's batches. */
+static void queue(struct epochs *E, const record *r, int64_t e, long n)
+{
+    if (batcher_add(&E->b, r, e) < 0) {
+        const char *id = record_get_str(r, "id");
+        die("record %ld%s%s: %s", n, id ? " " : "", id ? id : "", err_msg());
+    }
+}
+
 static void train(struct trainer *T, stream_in *si, int batch, int producers)
 {
     struct epochs E = {.n_epochs = T->epochs_opt};
@@ -444,9 +452,18 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
         const char *kind = record_kind(&r);
         if (strcmp(kind, "split") == 0) { /* utk-split: how many pairs follow */
             T->eval_total += record_pairs_ahead(&r);
+            E.in_split = 1;
             continue;
         }
         int64_t e;
+        if (T->eval) { /* one pool: every pair counts once, whatever its epoch or split */
+            if (strcmp(kind, "epoch") == 0)
+                T->eval_total += record_pairs_ahead(&r);
+            else
+                queue(&E, &r, 1, n);
+            advance(T, &E, 0);
+            continue;
+        }
         if (strcmp(kind, "epoch") == 0) {
             int64_t ne, pairs;
             if (record_get_int(&r, "epoch", &e) != 0 || e < 1)
@@ -456,14 +473,15 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
             if (record_get_int(&r, "pairs", &pairs) != 0 || pairs < 0)
                 pairs = -1;
             if (pairs < 0 && producers > 1)
-                die("record %ld: epoch record without 'pairs' in a fan-in of %d producers: the end of epoch %lld "
-                    "cannot be told",
+                die("record %ld: epoch record without 'pairs' in a fan-in of %d producers: the end of "
+                    "epoch %lld cannot be told",
                     n, producers, (long long)e);
             if (e <= E.done)
                 continue; /* the same epoch announced by a producer that had no image of it */
             if (E.cur && e < E.cur)
-                die("record %ld: epoch %lld begins after epoch %lld (the producers must emit the same epochs)", n,
-                    (long long)e, (long long)E.cur);
+                die("record %ld: epoch %lld begins after epoch %lld (the producers must emit the "
+                    "same epochs)",
+                    n, (long long)e, (long long)E.cur);
             if (batcher_announce(&E.b, e, pairs) != 0)
                 die("record %ld: %s", n, err_msg());
             /* an ordered stream without pair counts: the next epoch record ends the epoch */
@@ -471,19 +489,21 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
                 finish_epoch(T, &E);
             if (e > E.marked)
                 E.marked = e;
+            E.in_split = 0;
             advance(T, &E, 0);
             continue;
         }
         if (strcmp(kind, "tensor") != 0)
             continue;
+        if (E.in_split && record_get_int(&r, "epoch", &e) != 0)
+            die("record %ld: a tensor after a `split` record: only train images train (utk-split --split "
+                "train)",
+                n);
         e = record_epoch(&E, &r, n, producers);
         if (e <= E.done || (E.cur && e < E.cur))
             die("record %ld: an image of epoch %lld after that epoch %s", n, (long long)e,
                 e <= E.done ? "ended (more images than its epoch record announced?)" : "was passed");
-        if (batcher_add(&E.b, &r, e) < 0) {
-            const char *id = record_get_str(&r, "id");
-            die("record %ld%s%s: %s", n, id ? " " : "", id ? id : "", err_msg());
-        }
+        queue(&E, &r, e, n);
         advance(T, &E, 0);
     }
     if (!stop_signal && rc < 0)
@@ -493,10 +513,11 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
     if (stop_signal) {
         save(T);
         if (stop_signal > 0)
-            fprintf(
-                stderr,
-                "cyclegan-step: stopped by signal %d at epoch %lld, step %lld; saved %s (--resume continues)\n",
-                (int)stop_signal, (long long)(E.cur ? E.cur : E.done), (long long)T->meta.step, T->ckpt_out);
+            fprintf(stderr,
+                    "cyclegan-step: stopped by signal %d at epoch %lld, step %lld; saved %s "
+                    "(--resume continues)\n",
+                    (int)stop_signal, (long long)(E.cur ? E.cur : E.done), (long long)T->meta.step,
+                    T->ckpt_out);
     } else if (!T->cg && !T->eval) {
         die("no training batch: the input held %ld young and %ld old images (a batch needs %d of each)",
             E.b.images[0], E.b.images[1], batch);

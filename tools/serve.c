@@ -62,7 +62,7 @@ static void usage(FILE *f, int status)
                "                     sends its request slowly (default 10)\n"
                "  --max-connections N   open connections in all (default 512)\n"
                "  --max-per-client N    open connections from one IP address, 0 = no limit\n"
-               "                     (default 16; raise it behind a reverse proxy)\n"
+               "                     (default 32; raise it behind a reverse proxy)\n"
                "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --face MODE        auto: find the faces of photos that are not face crops and answer\n"
                "                     the whole photo with them changed (default; needs dlib); on: always\n"
@@ -657,8 +657,8 @@ static struct MHD_Daemon *server_listen(struct server *S, const char *host, int 
     int rc = getaddrinfo(host, ps, &hints, &ai);
     if (rc != 0)
         die("--host %s: %s", host, gai_strerror(rc));
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                     (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, S->max_conns,
@@ -709,7 +709,7 @@ int main(int argc, char **argv)
                        .face = FACE_MODE_AUTO,
                        .timeout_s = 10,
                        .max_conns = 512,
-                       .max_per_ip = 16};
+                       .max_per_ip = 32};
     int face_asked = 0;
     const char *ckpt = NULL, *host = "127.0.0.1", *device = NULL;
     int port = 7860, threads = 2, c;
