@@ -32,6 +32,14 @@ trainer() {
     TRAINER=$!
 }
 
+# fails_with PID TEXT: the background process exits 1 with TEXT in $TMP/err.
+fails_with() {
+    local rc=0
+    wait "$1" || rc=$?
+    cat "$TMP/err"
+    [ "$rc" -eq 1 ] && grep -qF -- "$2" "$TMP/err"
+}
+
 # The steps and epoch summaries the trainer logged and its checkpoint's state.
 steps_done() {
     echo "$(grep -c '"phase": "step"' "$TMP/m.jsonl") $(grep -c '"phase": "train"' "$TMP/m.jsonl")" \
@@ -70,22 +78,14 @@ PY
     w0=$!
     worker 1 2 # epochs 1 and 2 only
     wait $w0
-    rc=0
-    wait $TRAINER || rc=$?
-    cat "$TMP/err"
-    [ "$rc" -eq 1 ]
-    grep -q "epoch 3: its epoch record announced 10 pairs, the stream held 10 young and 0 old images" "$TMP/err"
+    fails_with $TRAINER "epoch 3: its epoch record announced 10 pairs, the stream held 10 young and 0 old images"
     [ "$(grep -c '"phase": "train"' "$TMP/m.jsonl")" -eq 2 ]
 }
 
 @test "fan-in: a worker far ahead beyond --queue-mb is a clear error" {
     trainer --queue-mb 1
     AGING_STREAM_TIMEOUT=3 worker 0 3 128 2> /dev/null || true # 128 px: 192 KiB an image
-    rc=0
-    wait $TRAINER || rc=$?
-    cat "$TMP/err"
-    [ "$rc" -eq 1 ]
-    grep -q "over 1 MiB of images queued: one producer is far ahead of another" "$TMP/err"
+    fails_with $TRAINER "over 1 MiB of images queued: one producer is far ahead of another"
 }
 
 @test "fan-in: untagged records of several epochs in a fan-in are refused" {
@@ -132,11 +132,7 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
     aug --eval --size 16 --in "@$EP" > "$TMP/out" 2> "$TMP/err" &
     cons=$!
     "$PY" "$TESTS_DIR/py/zmtp_push.py" "$EP" end 5
-    rc=0
-    wait $cons || rc=$?
-    cat "$TMP/err"
-    [ "$rc" -eq 1 ]
-    grep -q "the end records of 1 producers announce 5 records, 0 came" "$TMP/err"
+    fails_with $cons "the end records of 1 producers announce 5 records, 0 came"
 }
 
 @test "fan-in: a message over the size bound is refused before it is allocated" {
