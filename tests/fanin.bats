@@ -32,6 +32,12 @@ trainer() {
     TRAINER=$!
 }
 
+# Wait until the consumer has bound $EP (the raw peer below does not retry as ZeroMQ does).
+wait_bound() {
+    for _ in $(seq 100); do [ -S "${EP#ipc://}" ] && return 0; sleep 0.1; done
+    return 1
+}
+
 # fails_with PID TEXT: the background process exits 1 with TEXT in $TMP/err.
 fails_with() {
     local rc=0
@@ -124,13 +130,16 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
     # a peer that sent nothing says 'end' first: not counted, every record still comes
     aug --eval --size 16 --in "@$EP" > "$TMP/out" 2> "$TMP/err" &
     cons=$!
+    wait_bound
     "$PY" "$TESTS_DIR/py/zmtp_push.py" "$EP" end
     aug --eval --size 16 --dtype u8 --out "$EP" < "$TMP/img"
     wait $cons
     [ "$(summary < "$TMP/out" | wc -l)" -eq "$n" ]
     # an end claiming records that never came: an error, not a short stream
+    rm -f "${EP#ipc://}"
     aug --eval --size 16 --in "@$EP" > "$TMP/out" 2> "$TMP/err" &
     cons=$!
+    wait_bound
     "$PY" "$TESTS_DIR/py/zmtp_push.py" "$EP" end 5
     fails_with $cons "the end records of 1 producers announce 5 records, 0 came"
 }
@@ -138,7 +147,7 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
 @test "fan-in: a message over the size bound is refused before it is allocated" {
     AGING_STREAM_TIMEOUT=3 aug --eval --size 16 --in "@$EP" > "$TMP/out" 2> "$TMP/err" &
     cons=$!
-    sleep 0.3
+    wait_bound
     sent=$("$PY" "$TESTS_DIR/py/zmtp_push.py" "$EP" big 200)
     hwm=$(awk '/VmHWM/ {print $2}' /proc/$cons/status)
     rc=0
