@@ -253,7 +253,7 @@ static int end_record_(stream_in *s, const record *r)
     }
     s->ends++;
     s->announced += (long)n;
-    if (s->ends >= s->producers && s->announced != s->count)
+    if (s->kind == KIND_ZMQ && s->ends >= s->producers && s->announced != s->count)
         return err_set("%s: the end records of %d producers announce %ld records, %ld came (a lost message, "
                        "or a peer that is not one of the producers: ZeroMQ tcp endpoints are for trusted "
                        "networks)",
