@@ -1,5 +1,7 @@
 /*
- * batcher: two growing FIFO queues of float images, one per domain.
+ * batcher: per epoch, two growing FIFO queues of float images, one per
+ * domain.  A run has a few epochs open at once at most (fan-in producers
+ * drift apart by little), so the epochs are a small array searched in line.
  */
 #include "batcher.h"
 
@@ -8,16 +10,20 @@
 
 #include "err.h"
 
-void batcher_init(batcher *b, int batch)
+void batcher_init(batcher *b, int batch, size_t max_bytes)
 {
     memset(b, 0, sizeof *b);
     b->batch = batch;
+    b->max_bytes = max_bytes;
 }
 
 void batcher_free(batcher *b)
 {
-    free(b->q[0]);
-    free(b->q[1]);
+    for (size_t i = 0; i < b->nep; i++) {
+        free(b->ep[i].q[0]);
+        free(b->ep[i].q[1]);
+    }
+    free(b->ep);
     memset(b, 0, sizeof *b);
 }
 
@@ -26,7 +32,50 @@ static size_t image_floats_(const batcher *b)
     return (size_t)3 * b->size * b->size;
 }
 
-int batcher_add(batcher *b, const record *r)
+static batcher_epoch *find_(const batcher *b, int64_t epoch)
+{
+    for (size_t i = 0; i < b->nep; i++)
+        if (b->ep[i].epoch == epoch)
+            return &b->ep[i];
+    return NULL;
+}
+
+/* The epoch's queues, made on first use; NULL out of memory. */
+static batcher_epoch *get_(batcher *b, int64_t epoch)
+{
+    batcher_epoch *e = find_(b, epoch);
+    if (e)
+        return e;
+    if (b->nep == b->capep) {
+        size_t cap = b->capep ? 2 * b->capep : 4;
+        batcher_epoch *ep = realloc(b->ep, cap * sizeof *ep);
+        if (!ep)
+            return NULL;
+        b->ep = ep;
+        b->capep = cap;
+    }
+    e = &b->ep[b->nep++];
+    memset(e, 0, sizeof *e);
+    e->epoch = epoch;
+    e->pairs = -1;
+    return e;
+}
+
+int batcher_announce(batcher *b, int64_t epoch, int64_t pairs)
+{
+    batcher_epoch *e = get_(b, epoch);
+    if (!e)
+        return err_set("out of memory");
+    if (pairs < 0)
+        return 0;
+    if (e->pairs >= 0 && e->pairs != pairs)
+        return err_set("epoch %lld is announced with %lld pairs and with %lld", (long long)epoch,
+                       (long long)e->pairs, (long long)pairs);
+    e->pairs = pairs;
+    return 0;
+}
+
+int batcher_add(batcher *b, const record *r, int64_t epoch)
 {
     if (strcmp(record_kind(r), "tensor") != 0)
         return 0;
@@ -45,45 +94,98 @@ int batcher_add(batcher *b, const record *r)
     if (v.h != b->size)
         return err_set("a %lldx%lld image in a run of %dx%d images", (long long)v.h, (long long)v.w, b->size,
                        b->size);
-    size_t per = image_floats_(b);
-    if (b->n[d] == b->cap[d]) {
-        size_t cap = b->cap[d] ? 2 * b->cap[d] : 2 * (size_t)b->batch;
-        float *q = realloc(b->q[d], cap * per * sizeof *q);
+    batcher_epoch *e = get_(b, epoch);
+    if (!e)
+        return err_set("out of memory queueing images");
+    if (e->pairs >= 0 && e->got[d] >= e->pairs)
+        return err_set("epoch %lld: more %s images than the %lld pairs its epoch record announced",
+                       (long long)epoch, dom, (long long)e->pairs);
+    size_t per = image_floats_(b), bytes = per * sizeof(float);
+    if (b->max_bytes && b->queued_bytes + bytes > b->max_bytes)
+        return err_set("over %zu MiB of images queued: one producer is far ahead of another (start them "
+                       "together) or the young and old images are far apart in the stream",
+                       b->max_bytes >> 20);
+    if (e->n[d] == e->cap[d]) {
+        size_t cap = e->cap[d] ? 2 * e->cap[d] : 2 * (size_t)b->batch;
+        float *q = realloc(e->q[d], cap * bytes);
         if (!q)
             return err_set("out of memory queueing images");
-        b->q[d] = q;
-        b->cap[d] = cap;
+        e->q[d] = q;
+        e->cap[d] = cap;
     }
-    tensor_view_to_f32(&v, b->q[d] + b->n[d] * per);
-    b->n[d]++;
+    tensor_view_to_f32(&v, e->q[d] + e->n[d] * per);
+    e->n[d]++;
+    e->got[d]++;
+    b->images[d]++;
+    b->queued_bytes += bytes;
     return 1;
 }
 
-int batcher_ready(batcher *b)
+int batcher_ready(batcher *b, int64_t epoch)
 {
-    if (b->n[0] < (size_t)b->batch || b->n[1] < (size_t)b->batch)
+    batcher_epoch *e = find_(b, epoch);
+    if (!e || e->n[0] < (size_t)b->batch || e->n[1] < (size_t)b->batch)
         return 0;
-    b->x = b->q[0];
-    b->y = b->q[1];
+    b->x = e->q[0];
+    b->y = e->q[1];
     return 1;
 }
 
-void batcher_pop(batcher *b)
+void batcher_pop(batcher *b, int64_t epoch)
 {
+    batcher_epoch *e = find_(b, epoch);
+    if (!e)
+        return;
     size_t per = image_floats_(b), k = (size_t)b->batch;
     for (int d = 0; d < 2; d++) {
-        memmove(b->q[d], b->q[d] + k * per, (b->n[d] - k) * per * sizeof(float));
-        b->n[d] -= k;
+        memmove(e->q[d], e->q[d] + k * per, (e->n[d] - k) * per * sizeof(float));
+        e->n[d] -= k;
     }
+    b->queued_bytes -= 2 * k * per * sizeof(float);
 }
 
-void batcher_clear(batcher *b)
+int batcher_complete(const batcher *b, int64_t epoch)
 {
-    b->dropped += (long)(b->n[0] + b->n[1]);
-    b->n[0] = b->n[1] = 0;
+    const batcher_epoch *e = find_(b, epoch);
+    return e && e->pairs >= 0 && e->got[0] >= e->pairs && e->got[1] >= e->pairs;
 }
 
-size_t batcher_queued(const batcher *b, int old)
+int64_t batcher_pairs(const batcher *b, int64_t epoch)
 {
-    return b->n[old ? 1 : 0];
+    const batcher_epoch *e = find_(b, epoch);
+    return e ? e->pairs : -1;
+}
+
+int64_t batcher_received(const batcher *b, int64_t epoch, int old)
+{
+    const batcher_epoch *e = find_(b, epoch);
+    return e ? e->got[old ? 1 : 0] : 0;
+}
+
+int64_t batcher_next(const batcher *b, int64_t epoch)
+{
+    int64_t next = 0;
+    for (size_t i = 0; i < b->nep; i++)
+        if (b->ep[i].epoch > epoch && (!next || b->ep[i].epoch < next))
+            next = b->ep[i].epoch;
+    return next;
+}
+
+void batcher_close(batcher *b, int64_t epoch)
+{
+    batcher_epoch *e = find_(b, epoch);
+    if (!e)
+        return;
+    size_t left = e->n[0] + e->n[1];
+    b->dropped += (long)left;
+    b->queued_bytes -= left * image_floats_(b) * sizeof(float);
+    free(e->q[0]);
+    free(e->q[1]);
+    *e = b->ep[--b->nep];
+}
+
+size_t batcher_queued(const batcher *b, int64_t epoch, int old)
+{
+    const batcher_epoch *e = find_(b, epoch);
+    return e ? e->n[old ? 1 : 0] : 0;
 }

@@ -30,6 +30,8 @@ struct stream_in {
     void *zctx, *zsock;
     int ends, producers;
     long count;
+    long announced; /* records the counted end records say their producers sent */
+    int empty_ends; /* end records of peers that sent nothing: not counted */
 };
 
 struct stream_out {
@@ -40,6 +42,7 @@ struct stream_out {
     msgpack_sbuffer sb;
     msgpack_packer pk;
     void *zctx, *zsock;
+    long sent; /* records put, announced in the end record */
 };
 
 int stream_timeout_ms(void)
@@ -52,6 +55,16 @@ int stream_timeout_ms(void)
     if (*end || s < 0)
         return 60000;
     return s == 0 ? -1 : s > INT_MAX / 1000 ? INT_MAX : (int)(s * 1000);
+}
+
+size_t stream_max_message(void)
+{
+    const char *e = getenv("AGING_STREAM_MAX_MB");
+    char *end;
+    double mb = e && *e ? strtod(e, &end) : 0;
+    if (!e || !*e || *end || !(mb >= 1) || mb > 1 << 20)
+        return (size_t)STREAM_MAX_MESSAGE_MB << 20;
+    return (size_t)(mb * (1 << 20));
 }
 
 static bool is_zmq_(const char *ep)
@@ -81,6 +94,11 @@ static int zmq_open_(const char *ep, int type, void **ctx, void **sock)
     int immediate = 1;
     if (type == ZMQ_PUSH)
         zmq_setsockopt(*sock, ZMQ_IMMEDIATE, &immediate, sizeof immediate);
+    /* A peer announcing a larger message is disconnected before ZeroMQ
+     * allocates it, so no peer can make a reader allocate without bound. */
+    int64_t max = (int64_t)stream_max_message();
+    if (type == ZMQ_PULL)
+        zmq_setsockopt(*sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
     int rc = bind ? zmq_bind(*sock, ep) : zmq_connect(*sock, ep);
     if (rc != 0)
         return err_set("%s: cannot %s: %s", ep, bind ? "bind" : "connect", zmq_strerror(errno));
@@ -204,8 +222,10 @@ static int next_zmq_(stream_in *s, record *r)
         int e = errno;
         zmq_msg_close(&m);
         if (e == EAGAIN)
-            return err_set("%s: nothing received within %d s (is a producer running and pointed here?)",
-                           s->name, stream_timeout_ms() / 1000);
+            return err_set("%s: nothing received within %d s (is a producer running and pointed here?%s)",
+                           s->name, stream_timeout_ms() / 1000,
+                           s->empty_ends ? "; end records from peers that sent no records are not counted"
+                                         : "");
         return err_set("%s: receive failed: %s", s->name, zmq_strerror(e));
     }
     size_t len = zmq_msg_size(&m);
@@ -238,6 +258,29 @@ static int next_zmq_(stream_in *s, record *r)
     return record_take_unpacked(r, &holder, buf) == 0 ? 1 : -1;
 }
 
+/* Count an end record.  Only a producer that sent records ends its part
+ * of the stream: an end from a peer that sent none (a stray or foreign
+ * one) is not counted, and once the expected ends are in, the records they
+ * announce must be the records that came, or the stream is in error. */
+static int end_record_(stream_in *s, const record *r)
+{
+    int64_t p, n;
+    if (record_get_int(r, "producers", &p) == 0 && p > s->producers && p <= STREAM_MAX_PRODUCERS)
+        s->producers = (int)p;
+    if (record_get_int(r, "records", &n) != 0 || n <= 0 || n > LONG_MAX - s->announced) {
+        s->empty_ends++;
+        return 0;
+    }
+    s->ends++;
+    s->announced += (long)n;
+    if (s->kind == KIND_ZMQ && s->ends >= s->producers && s->announced != s->count)
+        return err_set("%s: the end records of %d producers announce %ld records, %ld came (a lost message, "
+                       "or a peer that is not one of the producers: ZeroMQ tcp endpoints are for trusted "
+                       "networks)",
+                       s->name, s->ends, s->announced, s->count);
+    return 0;
+}
+
 int stream_in_next(stream_in *s, record *r)
 {
     for (;;) {
@@ -255,10 +298,10 @@ int stream_in_next(stream_in *s, record *r)
             return -1;
         }
         if (strcmp(kind, "end") == 0) {
-            int64_t p;
-            if (record_get_int(r, "producers", &p) == 0 && p > s->producers && p < 1 << 20)
-                s->producers = (int)p;
-            s->ends++;
+            if (end_record_(s, r) != 0) {
+                record_clear(r);
+                return err_wrap("record %ld", s->count + 1);
+            }
             continue;
         }
         s->count++;
@@ -315,6 +358,10 @@ static int flush_(stream_out *s)
     int rc = 0;
     if (s->kind == KIND_FD) {
         rc = fileout_write(s->file, s->sb.data, s->sb.size);
+    } else if (s->sb.size > stream_max_message()) {
+        rc = err_set("%s: a record of %zu bytes is over the ZeroMQ message limit of %zu MiB "
+                     "(AGING_STREAM_MAX_MB raises it, on both sides)",
+                     s->name, s->sb.size, stream_max_message() >> 20);
     } else if (zmq_send(s->zsock, s->sb.data, s->sb.size, 0) < 0) {
         rc = errno == EAGAIN
                  ? err_set("%s: no consumer took the data within %d s", s->name, stream_timeout_ms() / 1000)
@@ -330,7 +377,10 @@ int stream_out_put(stream_out *s, const record *r)
         msgpack_sbuffer_clear(&s->sb);
         return s->write_failed ? -1 : err_set("cannot pack a record");
     }
-    return flush_(s);
+    if (flush_(s) != 0)
+        return -1;
+    s->sent++;
+    return 0;
 }
 
 int stream_out_close(stream_out *s, bool ok, int producers)
@@ -343,6 +393,7 @@ int stream_out_close(stream_out *s, bool ok, int producers)
         record_init(&end);
         record_set_str(&end, "kind", "end");
         record_set_int(&end, "producers", producers > 0 ? producers : 1);
+        record_set_int(&end, "records", s->sent);
         rc = stream_out_put(s, &end);
         record_clear(&end);
     }

@@ -147,7 +147,9 @@ s3_sync() {
     if aws s3 sync "$OUTPUTS" "s3://${OPT[s3_bucket_name]}/outputs/run-$run_id" --only-show-errors; then
         log "synced outputs to s3://${OPT[s3_bucket_name]}/outputs/run-$run_id"
     else
-        log "WARNING: aws s3 sync failed (exit $?); the outputs stay in $OUTPUTS"
+        local rc=$?
+        log "WARNING: aws s3 sync failed (exit $rc); the outputs stay in $OUTPUTS"
+        return "$rc"
     fi
 }
 
@@ -217,14 +219,14 @@ post_epoch() {
         cp "$ck/last.safetensors" "$ck/best.safetensors.tmp" && mv "$ck/best.safetensors.tmp" "$ck/best.safetensors"
         echo "{\"epoch\": $e, \"score\": $score, \"criterion\": \"$criterion\"}" > "$met/best.json"
         log "epoch $e: $criterion $score, new best"
-        s3_sync
+        s3_sync || true # warned; the final sync sends it again
     else
         log "epoch $e: $criterion $score (best $best)"
     fi
     if (( e % OPT[checkpoint_every] == 0 )); then
         cp "$ck/last.safetensors" "$ck/epoch_$(printf %04d "$e").safetensors.tmp"
         mv "$ck/epoch_$(printf %04d "$e").safetensors.tmp" "$ck/epoch_$(printf %04d "$e").safetensors"
-        s3_sync
+        s3_sync || true
     fi
     bash "$ROOT/pipelines/plot.sh" "$met" || log "WARNING: could not draw $met/curves.png"
 }
@@ -253,8 +255,13 @@ else
         | with_reference_keys test > "$met/test_metrics.json.tmp" && mv "$met/test_metrics.json.tmp" "$met/test_metrics.json"
     log "test metrics of best: $met/test_metrics.json"
 fi
-s3_sync
 if [ -n "${OPT[archive_and_terminate_ec2]}" ]; then
+    # The instance holds the only copy of what did not reach S3: terminate
+    # only after a sync that succeeded, as the reference stops on its error.
+    if ! s3_sync; then
+        log "ERROR: the final S3 sync failed; the instance is left running with the outputs in $OUTPUTS"
+        exit 1
+    fi
     bash "$ROOT/pipelines/ec2-terminate.sh" || log "WARNING: could not terminate the instance"
 fi
 log "done: checkpoints in $ck, sample grids in $img, metrics in $met"

@@ -236,6 +236,41 @@ PY
         "${h#* }" "${p#* }" "$last"
 }
 
+@test "serve: 70 slow connections from one client neither make it unreachable nor stay for ever" {
+    # the attacker's connections all come from 127.0.0.1; others from 127.0.0.2 (loopback too)
+    start_server "$TMP/s.log" --ckpt "$CK" --size 64 --threads 1
+    OWN_PID=$SERVER_PID
+    port=${URL##*:}
+    "$PY" "$TESTS_DIR/py/slowloris.py" 127.0.0.1 "$port" 70 8 trickle "$TMP/ready" >"$TMP/trickle.json" &
+    slow=$!
+    for _ in $(seq 100); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
+    sleep 1
+    h=$(curl -sS --interface 127.0.0.2 --max-time 10 -o /dev/null -w '%{http_code} %{time_total}' "$URL/api/health" || true)
+    wait $slow
+    echo "# health $h while 70 connections trickled in: $(cat "$TMP/trickle.json")" >&3
+    [ "${h%% *}" = 200 ]
+    "$PY" -c 'import sys; assert float(sys.argv[1]) < 3, sys.argv[1]' "${h#* }"
+    # the connections past the per-client limit were refused at once
+    "$PY" - "$TMP/trickle.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["closed"] >= 70 - 32 and r["open"] <= 32, r  # --max-per-client's default
+PY
+    stop_server "$OWN_PID"
+    # with a short --timeout, connections that go quiet mid-request are closed
+    start_server "$TMP/s2.log" --ckpt "$CK" --size 64 --threads 1 --timeout 2 --max-per-client 0
+    OWN_PID=$SERVER_PID
+    rm -f "$TMP/ready"
+    run "$PY" "$TESTS_DIR/py/slowloris.py" 127.0.0.1 "${URL##*:}" 40 8 silent "$TMP/ready"
+    echo "# --timeout 2, 40 quiet connections: $output" >&3
+    "$PY" - "$output" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["closed"] == 40 and 1.5 <= r["first_closed"] and r["last_closed"] <= 5, r
+PY
+    [ "$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "$URL/api/health")" = 200 ]
+}
+
 @test "serve: SIGTERM and SIGINT stop it cleanly, also with an upload in progress" {
     for sig in TERM INT; do
         start_server "$TMP/s.log" --ckpt "$CK" --size 64 --threads 1

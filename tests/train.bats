@@ -216,14 +216,20 @@ PY
     tail -1 "$AWS_LOG" | grep -q "^aws ec2 terminate-instances --instance-ids i-0abc123 --region eu-west-3$"
 }
 
-@test "train.sh: a failing S3 sync is reported and loses no outputs" {
+@test "train.sh: a failing S3 sync keeps the instance running and fails the run" {
     export AWS_LOG=$TMP/aws.log PATH="$TESTS_DIR/fake:$PATH" AWS_FAIL_SYNC=1
-    export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9
+    # a reachable metadata service: the only thing that may stop the termination is the failed sync
+    timeout 150 "$PY" "$TESTS_DIR/py/fake_imds.py" "$TMP/port" &
+    imds=$!
+    for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$(cat "$TMP/port")
     run bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --archive_and_terminate_ec2 --s3_bucket_name b
-    assert_success
+    kill $imds || true
+    assert_failure 1
     assert_output --partial "WARNING: aws s3 sync failed"
-    assert_output --partial "could not terminate the instance"
+    assert_output --partial "the final S3 sync failed; the instance is left running"
     [ -s "$TMP/out/checkpoints/best.safetensors" ] && [ -s "$TMP/out/metrics/test_metrics.json" ]
+    grep -q "s3 sync" "$AWS_LOG"
     run grep -c terminate-instances "$AWS_LOG"
     assert_output "0"
 }

@@ -33,6 +33,8 @@ static void usage(FILE *f, int status)
         "usage: cyclegan-step [options] < tensors\n"
         "Train the aging CycleGAN on young/old tensor records (from aug), or --eval it.\n\n"
         "  --in EP            input stream (default -); --producers N for ZeroMQ fan-in\n"
+        "  --queue-mb N       most MiB of images held while they wait for their epoch or their\n"
+        "                     partner, e.g. from a fan-in producer ahead of another (4096)\n"
         "  --ckpt FILE        start from this checkpoint (training state or weights)\n"
         "  --ckpt-out FILE    save the training state here (default outputs/checkpoints/last.safetensors)\n"
         "  --resume           start from --ckpt-out when it exists\n"
@@ -81,6 +83,7 @@ struct trainer {
     int eval, json, log_every, save_every, epochs_opt, quiet;
     double loss_scale; /* --loss-scale, < 0 when not given */
     long max_steps;
+    size_t queue_mb; /* --queue-mb: images held for later epochs and partners */
     const char *phase;
     const char *metrics_name; /* for messages: the path, or "stdout" */
     stream_out *metrics;
@@ -382,83 +385,193 @@ static void end_epoch(struct trainer *T, int epoch, int n_epochs)
     progress_end(T->prog);
 }
 
-static void train(struct trainer *T, stream_in *si, int batch)
-{
+/* Where the batches of a run stand: the epoch being trained (0: none
+ * yet), the last one finished, the last epoch record seen. */
+struct epochs {
     batcher b;
-    batcher_init(&b, batch);
+    int64_t cur, done, marked;
+    int n_epochs;
+    int in_split; /* after a `split` record: val or test images, no epoch */
+    long steps;   /* steps formed in the current epoch */
+};
+
+static void start_epoch(struct trainer *T, struct epochs *E)
+{
+    int64_t pairs = batcher_pairs(&E->b, E->cur);
+    T->n_epochs = E->n_epochs;
+    T->epoch_len = pairs > 0 ? pairs / E->b.batch : 0;
+    E->steps = 0;
+    if (T->cg && E->cur > T->meta.epoch)
+        cyclegan_set_epoch(T->cg, (int)E->cur - 1, E->n_epochs);
+}
+
+/* Run the batches the current epoch holds. */
+static void drain(struct trainer *T, struct epochs *E)
+{
+    while (!stop_signal && batcher_ready(&E->b, E->cur)) {
+        int fresh = !T->cg;
+        run_batch(T, &E->b, (int)E->cur, &E->steps);
+        if (fresh && T->cg && E->cur > T->meta.epoch)
+            cyclegan_set_epoch(T->cg, (int)E->cur - 1, E->n_epochs);
+        batcher_pop(&E->b, E->cur);
+        if (T->max_steps && T->meta.step >= T->max_steps)
+            stop_signal = -1;
+    }
+}
+
+/* The current epoch is over: every image its epoch record announced must
+ * have come (a shortfall is lost records, never skipped in silence); the
+ * last incomplete batch is dropped in training and kept in evaluation. */
+static void finish_epoch(struct trainer *T, struct epochs *E)
+{
+    int64_t pairs = batcher_pairs(&E->b, E->cur), y = batcher_received(&E->b, E->cur, 0),
+            o = batcher_received(&E->b, E->cur, 1);
+    if (pairs >= 0 && (y < pairs || o < pairs))
+        die("epoch %lld: its epoch record announced %lld pairs, the stream held %lld young and %lld old "
+            "images (records were lost)",
+            (long long)E->cur, (long long)pairs, (long long)y, (long long)o);
+    size_t ny = batcher_queued(&E->b, E->cur, 0), no = batcher_queued(&E->b, E->cur, 1),
+           k = ny < no ? ny : no;
+    if (T->eval && k > 0 && !stop_signal) {
+        int batch = E->b.batch;
+        E->b.batch = (int)k;
+        if (batcher_ready(&E->b, E->cur))
+            run_batch(T, &E->b, (int)E->cur, &E->steps);
+        E->b.batch = batch;
+    }
+    end_epoch(T, (int)E->cur, E->n_epochs);
+    batcher_close(&E->b, E->cur);
+    E->done = E->cur;
+    E->cur = 0;
+}
+
+/* Train what is ready, moving to the next epoch as each one completes
+ * (at the end of the stream, `all`: every epoch still open, in order). */
+static void advance(struct trainer *T, struct epochs *E, int all)
+{
+    while (!stop_signal) {
+        if (!E->cur) {
+            if (!(E->cur = batcher_next(&E->b, E->done)))
+                return;
+            start_epoch(T, E);
+        }
+        drain(T, E);
+        if (stop_signal || (!all && !batcher_complete(&E->b, E->cur)))
+            return;
+        finish_epoch(T, E);
+    }
+}
+
+/* The epoch a record belongs to: its own `epoch` (utk-split tags the
+ * records of each epoch, so fan-in producers may interleave and drift
+ * apart), else the last epoch record's (an ordered stream), else 1. */
+static int64_t record_epoch(const struct epochs *E, const record *r, long n, int producers)
+{
+    int64_t e;
+    if (record_get_int(r, "epoch", &e) == 0) {
+        if (e < 1)
+            die("record %ld: 'epoch' %lld is not a positive epoch", n, (long long)e);
+        return e;
+    }
+    if (E->marked && producers > 1)
+        die("record %ld: a tensor without its 'epoch' in a fan-in of %d producers, whose records of "
+            "different epochs interleave (utk-split --epochs tags each record)",
+            n, producers);
+    return E->marked ? E->marked : 1;
+}
+
+/* Queue record n (a tensor, else ignored) in epoch e's batches. */
+static void queue(struct epochs *E, const record *r, int64_t e, long n)
+{
+    if (batcher_add(&E->b, r, e) < 0) {
+        const char *id = record_get_str(r, "id");
+        die("record %ld%s%s: %s", n, id ? " " : "", id ? id : "", err_msg());
+    }
+}
+
+static void train(struct trainer *T, stream_in *si, int batch, int producers)
+{
+    struct epochs E = {.n_epochs = T->epochs_opt};
+    batcher_init(&E.b, batch, T->queue_mb << 20);
     record r;
     record_init(&r);
-    int epoch = 1, n_epochs = T->epochs_opt, rc = 0, seen_epoch = 0;
-    long epoch_steps = 0;
+    int rc = 0;
     T->t_log = T->t_first = now();
-    T->n_epochs = n_epochs;
+    T->n_epochs = E.n_epochs;
     while (!stop_signal && (rc = stream_in_next(si, &r)) == 1) {
-        int64_t pairs = record_pairs_ahead(&r);
-        if (strcmp(record_kind(&r), "split") == 0) { /* utk-split: how many pairs follow */
-            T->eval_total += pairs;
+        long n = stream_in_count(si);
+        const char *kind = record_kind(&r);
+        if (strcmp(kind, "split") == 0) { /* utk-split: how many pairs follow */
+            T->eval_total += record_pairs_ahead(&r);
+            E.in_split = 1;
             continue;
         }
-        if (strcmp(record_kind(&r), "epoch") == 0) {
-            int64_t e, n;
+        int64_t e;
+        if (T->eval) { /* one pool: every pair counts once, whatever its epoch or split */
+            if (strcmp(kind, "epoch") == 0)
+                T->eval_total += record_pairs_ahead(&r);
+            else
+                queue(&E, &r, 1, n);
+            advance(T, &E, 0);
+            continue;
+        }
+        if (strcmp(kind, "epoch") == 0) {
+            int64_t ne, pairs;
             if (record_get_int(&r, "epoch", &e) != 0 || e < 1)
-                die("record %ld: epoch record without a positive 'epoch'", stream_in_count(si));
-            if (!T->epochs_opt && record_get_int(&r, "epochs", &n) == 0 && n > 0)
-                n_epochs = (int)n;
-            if (seen_epoch && e == epoch)
-                continue; /* the same epoch announced by another aug worker */
-            if (seen_epoch)
-                end_epoch(T, epoch, n_epochs);
-            batcher_clear(&b);
-            epoch = (int)e;
-            T->n_epochs = n_epochs;
-            T->epoch_len = pairs / batch;
-            if (T->eval && T->epoch_len)
-                T->eval_total += pairs;
-            epoch_steps = 0;
-            seen_epoch = 1;
-            if (T->cg && epoch > T->meta.epoch)
-                cyclegan_set_epoch(T->cg, epoch - 1, n_epochs);
+                die("record %ld: epoch record without a positive 'epoch'", n);
+            if (!T->epochs_opt && record_get_int(&r, "epochs", &ne) == 0 && ne > 0 && ne <= INT32_MAX)
+                E.n_epochs = (int)ne;
+            if (record_get_int(&r, "pairs", &pairs) != 0 || pairs < 0)
+                pairs = -1;
+            if (pairs < 0 && producers > 1)
+                die("record %ld: epoch record without 'pairs' in a fan-in of %d producers: the end of "
+                    "epoch %lld cannot be told",
+                    n, producers, (long long)e);
+            if (e <= E.done)
+                continue; /* the same epoch announced by a producer that had no image of it */
+            if (E.cur && e < E.cur)
+                die("record %ld: epoch %lld begins after epoch %lld (the producers must emit the "
+                    "same epochs)",
+                    n, (long long)e, (long long)E.cur);
+            if (batcher_announce(&E.b, e, pairs) != 0)
+                die("record %ld: %s", n, err_msg());
+            /* an ordered stream without pair counts: the next epoch record ends the epoch */
+            if (E.cur && e > E.cur && batcher_pairs(&E.b, E.cur) < 0)
+                finish_epoch(T, &E);
+            if (e > E.marked)
+                E.marked = e;
+            E.in_split = 0;
+            advance(T, &E, 0);
             continue;
         }
-        int got = batcher_add(&b, &r);
-        if (got < 0) {
-            const char *id = record_get_str(&r, "id");
-            die("record %ld%s%s: %s", stream_in_count(si), id ? " " : "", id ? id : "", err_msg());
-        }
-        while (batcher_ready(&b) && !stop_signal) {
-            int fresh = !T->cg;
-            run_batch(T, &b, epoch, &epoch_steps);
-            if (fresh && T->cg && epoch > T->meta.epoch)
-                cyclegan_set_epoch(T->cg, epoch - 1, n_epochs);
-            batcher_pop(&b);
-            if (T->max_steps && T->meta.step >= T->max_steps)
-                stop_signal = -1;
-        }
+        if (strcmp(kind, "tensor") != 0)
+            continue;
+        if (E.in_split && record_get_int(&r, "epoch", &e) != 0)
+            die("record %ld: a tensor after a `split` record: only train images train (utk-split --split "
+                "train)",
+                n);
+        e = record_epoch(&E, &r, n, producers);
+        if (e <= E.done || (E.cur && e < E.cur))
+            die("record %ld: an image of epoch %lld after that epoch %s", n, (long long)e,
+                e <= E.done ? "ended (more images than its epoch record announced?)" : "was passed");
+        queue(&E, &r, e, n);
+        advance(T, &E, 0);
     }
     if (!stop_signal && rc < 0)
         die("%s", err_msg());
+    if (!stop_signal)
+        advance(T, &E, 1);
     if (stop_signal) {
         save(T);
         if (stop_signal > 0)
-            fprintf(
-                stderr,
-                "cyclegan-step: stopped by signal %d at epoch %d, step %lld; saved %s (--resume continues)\n",
-                (int)stop_signal, epoch, (long long)T->meta.step, T->ckpt_out);
+            fprintf(stderr,
+                    "cyclegan-step: stopped by signal %d at epoch %lld, step %lld; saved %s "
+                    "(--resume continues)\n",
+                    (int)stop_signal, (long long)(E.cur ? E.cur : E.done), (long long)T->meta.step,
+                    T->ckpt_out);
     } else if (!T->cg && !T->eval) {
-        die("no training batch: the input held %zu young and %zu old images (a batch needs %d of each)",
-            batcher_queued(&b, 0), batcher_queued(&b, 1), batch);
-    } else {
-        end_epoch(T, epoch, n_epochs);
-    }
-    if (T->eval && !stop_signal) {
-        /* evaluation keeps the last, smaller batch */
-        size_t k =
-            batcher_queued(&b, 0) < batcher_queued(&b, 1) ? batcher_queued(&b, 0) : batcher_queued(&b, 1);
-        if (k > 0 && k < (size_t)batch) {
-            b.batch = (int)k;
-            if (batcher_ready(&b))
-                run_batch(T, &b, epoch, &epoch_steps);
-        }
+        die("no training batch: the input held %ld young and %ld old images (a batch needs %d of each)",
+            E.b.images[0], E.b.images[1], batch);
     }
     if (T->eval) {
         if (!T->images)
@@ -470,7 +583,7 @@ static void train(struct trainer *T, stream_in *si, int batch)
         metrics_record(T, T->phase, v, 0);
     }
     record_clear(&r);
-    batcher_free(&b);
+    batcher_free(&E.b);
 }
 
 /* The progress a checkpoint records, for scripts deciding where to resume. */
@@ -498,6 +611,7 @@ int main(int argc, char **argv)
     enum {
         O_IN = 256,
         O_PRODUCERS,
+        O_QUEUE_MB,
         O_CKPT,
         O_CKPT_OUT,
         O_RESUME,
@@ -534,6 +648,7 @@ int main(int argc, char **argv)
     };
     static const struct option opts[] = {{"in", 1, 0, O_IN},
                                          {"producers", 1, 0, O_PRODUCERS},
+                                         {"queue-mb", 1, 0, O_QUEUE_MB},
                                          {"ckpt", 1, 0, O_CKPT},
                                          {"ckpt-out", 1, 0, O_CKPT_OUT},
                                          {"resume", 0, 0, O_RESUME},
@@ -573,6 +688,7 @@ int main(int argc, char **argv)
     struct trainer T = {.ckpt_out = "outputs/checkpoints/last.safetensors",
                         .log_every = 10,
                         .phase = "val",
+                        .queue_mb = 4096,
                         .loss_scale = -1};
     enum backend_precision precision = BACKEND_FP32;
     int precision_auto = 0;
@@ -584,6 +700,7 @@ int main(int argc, char **argv)
         switch (c) {
         case O_IN: in = optarg; break;
         case O_PRODUCERS: producers = (int)cli_int("--producers", optarg, 1, 1024); break;
+        case O_QUEUE_MB: T.queue_mb = (size_t)cli_int("--queue-mb", optarg, 1, (int64_t)1 << 30); break;
         case O_CKPT: T.ckpt = optarg; break;
         case O_CKPT_OUT: T.ckpt_out = optarg; break;
         case O_RESUME: resume = 1; break;
@@ -665,7 +782,7 @@ int main(int argc, char **argv)
     if (tbdir && !(T.tb = tfevents_open(tbdir)))
         die("%s", err_msg());
     T.prog = progress_new(stderr);
-    train(&T, si, T.cfg.batch);
+    train(&T, si, T.cfg.batch, producers);
     progress_free(T.prog);
     if (tfevents_close(T.tb) != 0)
         die("%s", err_msg());

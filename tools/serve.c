@@ -58,6 +58,11 @@ static void usage(FILE *f, int status)
                "  --threads N        inference workers, each with its own generators (default 2)\n"
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
+               "  --timeout S        close a connection idle for S seconds, e.g. a client that\n"
+               "                     sends its request slowly (default 10)\n"
+               "  --max-connections N   open connections in all (default 512)\n"
+               "  --max-per-client N    open connections from one IP address, 0 = no limit\n"
+               "                     (default 32; raise it behind a reverse proxy)\n"
                "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --face MODE        auto: find the faces of photos that are not face crops and answer\n"
                "                     the whole photo with them changed (default; needs dlib); on: always\n"
@@ -102,6 +107,7 @@ enum { REQ_READING, REQ_QUEUED, REQ_DONE };
 struct server {
     struct worker *w;
     int nw, omp_threads, size, resize, quiet;
+    unsigned timeout_s, max_conns, max_per_ip; /* connection limits (slow clients) */
     size_t max_upload;
     long max_pixels;
     char *health;    /* JSON, built once */
@@ -637,7 +643,11 @@ static void server_drain(struct server *S)
     pthread_mutex_unlock(&S->mu);
 }
 
-/* HTTP threads: they only parse, check and reply, so two are plenty. */
+/* HTTP threads: they only parse, check and reply, so two are plenty.  They
+ * poll (epoll where there is one) instead of owning a connection each, so a
+ * slow client costs a connection slot, not a thread: the slots are bounded
+ * in all and per client address, and idle ones are closed after
+ * --timeout, so /api/health answers while slow clients hold connections. */
 static struct MHD_Daemon *server_listen(struct server *S, const char *host, int port)
 {
     const unsigned pool = 2;
@@ -647,13 +657,13 @@ static struct MHD_Daemon *server_listen(struct server *S, const char *host, int 
     int rc = getaddrinfo(host, ps, &hints, &ai);
     if (rc != 0)
         die("--host %s: %s", host, gai_strerror(rc));
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                     (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, on_completed, S,
-        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, S->max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, S->max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, S->timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, S, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d)
         die("cannot listen on %s port %d", host, port);
@@ -663,7 +673,21 @@ static struct MHD_Daemon *server_listen(struct server *S, const char *host, int 
 int main(int argc, char **argv)
 {
     err_init(argv[0]);
-    enum { O_CKPT = 256, O_HOST, O_PORT, O_SIZE, O_THREADS, O_MAXUP, O_MAXPX, O_DEVICE, O_FACE, O_VERSION };
+    enum {
+        O_CKPT = 256,
+        O_HOST,
+        O_PORT,
+        O_SIZE,
+        O_THREADS,
+        O_MAXUP,
+        O_MAXPX,
+        O_TIMEOUT,
+        O_MAXCONN,
+        O_MAXPERIP,
+        O_DEVICE,
+        O_FACE,
+        O_VERSION
+    };
     static const struct option opts[] = {{"ckpt", 1, 0, O_CKPT},
                                          {"host", 1, 0, O_HOST},
                                          {"port", 1, 0, O_PORT},
@@ -671,13 +695,21 @@ int main(int argc, char **argv)
                                          {"threads", 1, 0, O_THREADS},
                                          {"max-upload", 1, 0, O_MAXUP},
                                          {"max-pixels", 1, 0, O_MAXPX},
+                                         {"timeout", 1, 0, O_TIMEOUT},
+                                         {"max-connections", 1, 0, O_MAXCONN},
+                                         {"max-per-client", 1, 0, O_MAXPERIP},
                                          {"device", 1, 0, O_DEVICE},
                                          {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {"face", 1, 0, O_FACE},
                                          {0, 0, 0, 0}};
-    struct server S = {.max_upload = 8u << 20, .max_pixels = 25000000, .face = FACE_MODE_AUTO};
+    struct server S = {.max_upload = 8u << 20,
+                       .max_pixels = 25000000,
+                       .face = FACE_MODE_AUTO,
+                       .timeout_s = 10,
+                       .max_conns = 512,
+                       .max_per_ip = 32};
     int face_asked = 0;
     const char *ckpt = NULL, *host = "127.0.0.1", *device = NULL;
     int port = 7860, threads = 2, c;
@@ -690,6 +722,9 @@ int main(int argc, char **argv)
         case O_THREADS: threads = (int)cli_int("--threads", optarg, 1, 64); break;
         case O_MAXUP: S.max_upload = (size_t)cli_int("--max-upload", optarg, 1, (int64_t)1 << 30); break;
         case O_MAXPX: S.max_pixels = (long)cli_int("--max-pixels", optarg, 1, IMAGE_MAX_PIXELS); break;
+        case O_TIMEOUT: S.timeout_s = (unsigned)cli_int("--timeout", optarg, 1, 3600); break;
+        case O_MAXCONN: S.max_conns = (unsigned)cli_int("--max-connections", optarg, 4, 100000); break;
+        case O_MAXPERIP: S.max_per_ip = (unsigned)cli_int("--max-per-client", optarg, 0, 100000); break;
         case O_DEVICE:
             if (!device_known(optarg))
                 cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);

@@ -66,6 +66,7 @@ struct emit {
     stream_out *out;
     int list;
     long limit;
+    int epoch; /* the epoch being emitted, 0 outside the train epochs */
 };
 
 /* A file name as one TSV field: backslash, tab, newline and the other
@@ -110,6 +111,10 @@ static void emit_face(struct emit *e, const utk_face *f, int split)
     record_set_str(&r, "split", utk_split_name(split));
     record_set_str(&r, "encoding", n >= 4 && bytes[0] == 0x89 && bytes[1] == 'P' ? "png" : "jpeg");
     record_set_bin_owned(&r, "bytes", bytes, n);
+    /* Each record names its epoch: ZeroMQ fan-in interleaves the streams
+     * of several workers, and the trainer batches an epoch from its own. */
+    if (e->epoch)
+        record_set_int(&r, "epoch", e->epoch);
     if (stream_out_put(e->out, &r) != 0)
         die("%s", err_msg());
     record_clear(&r);
@@ -190,7 +195,9 @@ static void emit_train(struct emit *e, const utk_set *set, uint64_t seed, int fi
                 order[d][i] = set->split[UTK_TRAIN][d][perm[i]];
         }
         emit_marker(e, ep, epochs, UTK_TRAIN, split_pairs(e, set, UTK_TRAIN));
+        e->epoch = ep;
         emit_split(e, set, UTK_TRAIN, order[0], order[1]);
+        e->epoch = 0;
     }
     free(order[0]);
     free(order[1]);
