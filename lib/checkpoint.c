@@ -190,8 +190,8 @@ static int check_one_(const struct net_tensor *t, void *ctx)
     }
     int is_float = s->dtype == ST_F32 || s->dtype == ST_F16 || s->dtype == ST_BF16 || s->dtype == ST_F64;
     if (t->kind == NET_COUNTER ? s->dtype != ST_I64 : !is_float)
-        return err_set("%s: tensor '%s' is %s but %s is expected", st_path(c->f), name, st_dtype_name(s->dtype),
-                       t->kind == NET_COUNTER ? "I64" : "F32 (or F16, BF16, F64)");
+        return err_set("%s: tensor '%s' is %s but %s is expected", st_path(c->f), name,
+                       st_dtype_name(s->dtype), t->kind == NET_COUNTER ? "I64" : "F32 (or F16, BF16, F64)");
     if (c->n == c->cap) {
         int cap = c->cap ? 2 * c->cap : 256;
         char(*more)[64] = realloc(c->names, (size_t)cap * sizeof *more);
@@ -249,9 +249,10 @@ int ckpt_gen_config(const st_file *f, const char *prefix, struct gen_config *cfg
     if (!t)
         return -1; /* "path: missing tensor 'G.model.1.weight'" */
     if (t->shape[1] != 3 || t->shape[2] != 7 || t->shape[0] < 1 || t->shape[0] > NET_MAX_WIDTH)
-        return err_set("%s: '%smodel.1.weight' of shape [%lld,%lld,%lld,%lld] is not a generator's first conv",
-                       st_path(f), prefix, (long long)t->shape[0], (long long)t->shape[1],
-                       (long long)t->shape[2], (long long)t->shape[3]);
+        return err_set(
+            "%s: '%smodel.1.weight' of shape [%lld,%lld,%lld,%lld] is not a generator's first conv",
+            st_path(f), prefix, (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2],
+            (long long)t->shape[3]);
     struct gen_config g = {(int)t->shape[0], 0};
     /* Residual blocks are modules 10, 11, ... each with conv_block.1. */
     char name[128];

@@ -720,7 +720,7 @@ struct st_writer {
     st_entry_ *e;
     int n, cap;
     strmap names; /* tensor name -> index in e, for the duplicate check */
-    char **meta; /* nmeta (key, value) pairs, owned */
+    char **meta;  /* nmeta (key, value) pairs, owned */
     int nmeta, meta_cap;
 };
 

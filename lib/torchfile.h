@@ -74,9 +74,9 @@ typedef struct tf_set {
     tf_tensor *t;
     int n, cap; /* n <= ST_MAX_TENSORS */
     char **meta_key, **meta_val;
-    int nmeta, capmeta; /* nmeta <= ST_MAX_META */
+    int nmeta, capmeta;     /* nmeta <= ST_MAX_META */
     strmap by_name, by_key; /* tensor name -> index in t, metadata key -> index */
-    void **owned; /* buffers freed with the set */
+    void **owned;           /* buffers freed with the set */
     int nowned, capowned;
     st_file *st;     /* when built from a safetensors file: tensor data points into it */
     char format[64]; /* "torch zip (root 'best')", "torch legacy", "safetensors" */
