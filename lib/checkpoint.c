@@ -116,15 +116,14 @@ int ckpt_out_save(ckpt_out *c, const char *path)
 
 int ckpt_check_format(const char *label, const char *format, const char *version)
 {
-    if (!format && !version)
-        return 0; /* a plain safetensors file: only its tensors say what it is */
-    if (!format || strcmp(format, CKPT_FORMAT) != 0)
+    /* absent keys: a plain safetensors file (or a hand-made one), judged by its tensors */
+    if (format && strcmp(format, CKPT_FORMAT) != 0)
         return err_set("%s: metadata 'format' is '%.60s', not '%s' (not an aging-cyclegan checkpoint)", label,
-                       format ? format : "(missing)", CKPT_FORMAT);
-    if (!version || strcmp(version, CKPT_FORMAT_VERSION) != 0)
+                       format, CKPT_FORMAT);
+    if (version && strcmp(version, CKPT_FORMAT_VERSION) != 0)
         return err_set("%s: metadata 'format_version' is '%.60s'; this build reads version %s (HINT: a "
                        "newer build may read it)",
-                       label, version ? version : "(missing)", CKPT_FORMAT_VERSION);
+                       label, version, CKPT_FORMAT_VERSION);
     return 0;
 }
 

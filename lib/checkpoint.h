@@ -46,10 +46,10 @@ int ckpt_out_save(ckpt_out *c, const char *path);
 #define CKPT_FORMAT         "aging-cyclegan"
 #define CKPT_FORMAT_VERSION "1"
 
-/* Metadata "format" and "format_version" (either may be NULL when absent):
- * both absent is a plain safetensors file (accepted: its tensors are
- * checked on loading); otherwise they must be CKPT_FORMAT and
- * CKPT_FORMAT_VERSION.  -1 naming label and the key otherwise. */
+/* Metadata "format" and "format_version" (either may be NULL when absent,
+ * as in a plain safetensors file, accepted and judged by its tensors): when
+ * present they must be CKPT_FORMAT and CKPT_FORMAT_VERSION.  -1 naming
+ * label and the key otherwise. */
 int ckpt_check_format(const char *label, const char *format, const char *version);
 /* The same for an open file. */
 int ckpt_check_st_format(const st_file *f);
