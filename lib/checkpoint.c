@@ -226,20 +226,30 @@ static int check_extra_(struct check_ *c, const char *what)
     return err_set("%s: %d tensors under '%s', the %s has %d", st_path(c->f), n, c->prefix, what, c->n);
 }
 
-static int check_net_(const st_file *f, const char *prefix, const struct gen_config *gc,
-                      const struct disc_config *dc)
+/* The walk's result (rc from gen/disc_each_tensor over check_one_), then
+ * the check for extra tensors; frees c. */
+static int check_done_(struct check_ *c, int rc, const char *what)
+{
+    if (!rc)
+        rc = check_extra_(c, what);
+    free(c->names);
+    return rc ? -1 : 0;
+}
+
+static int check_gen_(const st_file *f, const char *prefix, const struct gen_config *g)
 {
     struct check_ c = {f, prefix, NULL, 0, 0};
     char what[96];
-    if (gc)
-        snprintf(what, sizeof what, "generator (ngf %d, %d blocks)", gc->ngf, gc->n_blocks);
-    else
-        snprintf(what, sizeof what, "discriminator (ndf %d)", dc->ndf);
-    int rc = gc ? gen_each_tensor(gc, check_one_, &c) : disc_each_tensor(dc, check_one_, &c);
-    if (!rc)
-        rc = check_extra_(&c, what);
-    free(c.names);
-    return rc ? -1 : 0;
+    snprintf(what, sizeof what, "generator (ngf %d, %d blocks)", g->ngf, g->n_blocks);
+    return check_done_(&c, gen_each_tensor(g, check_one_, &c), what);
+}
+
+static int check_disc_(const st_file *f, const char *prefix, const struct disc_config *d)
+{
+    struct check_ c = {f, prefix, NULL, 0, 0};
+    char what[96];
+    snprintf(what, sizeof what, "discriminator (ndf %d)", d->ndf);
+    return check_done_(&c, disc_each_tensor(d, check_one_, &c), what);
 }
 
 int ckpt_gen_config(const st_file *f, const char *prefix, struct gen_config *cfg)
@@ -265,7 +275,7 @@ int ckpt_gen_config(const st_file *f, const char *prefix, struct gen_config *cfg
     }
     if (g.n_blocks == 0)
         return err_set("%s: generator under '%s' has no residual blocks", st_path(f), prefix);
-    if (check_net_(f, prefix, &g, NULL))
+    if (check_gen_(f, prefix, &g))
         return -1;
     *cfg = g;
     return 0;
@@ -279,7 +289,7 @@ int ckpt_disc_config(const st_file *f, const char *prefix, struct disc_config *c
     if (t->shape[1] != 3 || t->shape[2] != 4 || t->shape[0] < 1 || t->shape[0] > NET_MAX_WIDTH)
         return err_set("%s: '%smodel.0.weight' is not a discriminator's first conv", st_path(f), prefix);
     struct disc_config d = {(int)t->shape[0]};
-    if (check_net_(f, prefix, NULL, &d))
+    if (check_disc_(f, prefix, &d))
         return -1;
     *cfg = d;
     return 0;
