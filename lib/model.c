@@ -302,42 +302,48 @@ static void disc_layers_(struct net *net, const struct disc_config *cfg)
     add(net, L_MEAN, NULL);
 }
 
-struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init)
+/* The layer list of a generator (gen non-NULL) or a discriminator. */
+static void layers_(struct net *net, const struct gen_config *gen, const struct disc_config *disc)
 {
-    if (gen_config_ok_(cfg))
-        return NULL;
+    if (gen)
+        gen_layers_(net, gen);
+    else
+        disc_layers_(net, disc);
+}
+
+static struct net *build_(backend_t be, rng *init, const struct gen_config *gen,
+                          const struct disc_config *disc)
+{
     struct net *net = net_alloc(be);
     if (!net)
         return NULL;
-    gen_layers_(net, cfg);
+    layers_(net, gen, disc);
     if (finish(net, init)) {
         net_free(net);
         return NULL;
     }
     return net;
+}
+
+struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init)
+{
+    return gen_config_ok_(cfg) ? NULL : build_(be, init, cfg, NULL);
 }
 
 struct net *disc_new(backend_t be, const struct disc_config *cfg, rng *init)
 {
-    if (disc_config_ok_(cfg))
-        return NULL;
-    struct net *net = net_alloc(be);
-    if (!net)
-        return NULL;
-    disc_layers_(net, cfg);
-    if (finish(net, init)) {
-        net_free(net);
-        return NULL;
-    }
-    return net;
+    return disc_config_ok_(cfg) ? NULL : build_(be, init, NULL, cfg);
 }
 
 /* The layout of a network that is never allocated: its layer list lives in
  * a heap struct net (it is a few tens of KB) with no backend and no slabs. */
-static int each_tensor_(struct net *net, net_tensor_fn fn, void *ctx)
+static int each_tensor_(const struct gen_config *gen, const struct disc_config *disc, net_tensor_fn fn,
+                        void *ctx)
 {
+    struct net *net = calloc(1, sizeof *net);
     if (!net)
         return err_set("net: out of memory");
+    layers_(net, gen, disc);
     layout_(net);
     int rc = walk_(net, fn, ctx);
     free(net);
@@ -346,22 +352,12 @@ static int each_tensor_(struct net *net, net_tensor_fn fn, void *ctx)
 
 int gen_each_tensor(const struct gen_config *cfg, net_tensor_fn fn, void *ctx)
 {
-    if (gen_config_ok_(cfg))
-        return -1;
-    struct net *net = calloc(1, sizeof *net);
-    if (net)
-        gen_layers_(net, cfg);
-    return each_tensor_(net, fn, ctx);
+    return gen_config_ok_(cfg) ? -1 : each_tensor_(cfg, NULL, fn, ctx);
 }
 
 int disc_each_tensor(const struct disc_config *cfg, net_tensor_fn fn, void *ctx)
 {
-    if (disc_config_ok_(cfg))
-        return -1;
-    struct net *net = calloc(1, sizeof *net);
-    if (net)
-        disc_layers_(net, cfg);
-    return each_tensor_(net, fn, ctx);
+    return disc_config_ok_(cfg) ? -1 : each_tensor_(NULL, cfg, fn, ctx);
 }
 
 void net_free(struct net *net)
