@@ -43,9 +43,28 @@ int ckpt_out_meta(ckpt_out *c, const char *key, const char *value);
 /* Write atomically (temporary file + rename). */
 int ckpt_out_save(ckpt_out *c, const char *path);
 
-/* Does f hold a network under prefix (its first conv weight)? */
+#define CKPT_FORMAT         "aging-cyclegan"
+#define CKPT_FORMAT_VERSION "1"
+
+/* Metadata "format" and "format_version" (either may be NULL when absent,
+ * as in a plain safetensors file, accepted and judged by its tensors): when
+ * present they must be CKPT_FORMAT and CKPT_FORMAT_VERSION.  -1 naming
+ * label and the key otherwise. */
+int ckpt_check_format(const char *label, const char *format, const char *version);
+/* The same for an open file. */
+int ckpt_check_st_format(const st_file *f);
+
+/* Does f hold any tensor under prefix ("G.")?  A net with some tensors is
+ * there, and loading it then names what it lacks. */
 bool ckpt_has_net(const st_file *f, const char *prefix);
-/* Sizes of the generator / discriminator stored under prefix. */
+/* Sizes of the generator / discriminator stored under prefix, read off its
+ * first conv and residual blocks, then checked against the whole file
+ * before anything is allocated: every tensor of a network of that size is
+ * present with its exact shape and a float dtype (I64 for
+ * num_batches_tracked), and nothing else is under prefix.  So the network
+ * a caller builds from cfg is never larger than the bytes the file holds.
+ * -1 naming the file and the first missing, mis-shaped or unexpected
+ * tensor. */
 int ckpt_gen_config(const st_file *f, const char *prefix, struct gen_config *cfg);
 int ckpt_disc_config(const st_file *f, const char *prefix, struct disc_config *cfg);
 /* Load every tensor of net from f under prefix; -1 naming the first missing

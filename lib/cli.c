@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "err.h"
+#include "num.h"
 
 void cli_usage_error(const char *fmt, ...)
 {
@@ -25,13 +26,9 @@ void cli_usage_error(const char *fmt, ...)
 
 int64_t cli_int(const char *opt, const char *s, int64_t min, int64_t max)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end)
-        cli_usage_error("%s: '%s' is not an integer", opt, s);
-    if (v < min || v > max)
-        cli_usage_error("%s: %lld is out of range [%" PRId64 ", %" PRId64 "]", opt, v, min, max);
+    int64_t v = 0;
+    if (num_parse_i64(s, min, max, &v))
+        cli_usage_error("%s: %s", opt, err_msg());
     return v;
 }
 

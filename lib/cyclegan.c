@@ -27,6 +27,7 @@
 #include "checkpoint.h"
 #include "err.h"
 #include "layers.h"
+#include "num.h"
 #include "safetensors.h"
 #include "transform.h"
 
@@ -523,8 +524,6 @@ int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch
 // ----------------------------------------------------------------------------
 // checkpoints
 
-#define FORMAT_VERSION "1"
-
 static int meta_num_(ckpt_out *c, const char *key, int64_t v)
 {
     char buf[32];
@@ -639,8 +638,8 @@ int cyclegan_save(struct cyclegan *cg, const char *path, const struct cyclegan_m
     ckpt_out *c = ckpt_out_new();
     if (!c)
         return err_set("%s: out of memory", path);
-    int rc = ckpt_out_meta(c, "format", "aging-cyclegan") ||
-             ckpt_out_meta(c, "format_version", FORMAT_VERSION) || ckpt_out_meta(c, "kind", "train") ||
+    int rc = ckpt_out_meta(c, "format", CKPT_FORMAT) ||
+             ckpt_out_meta(c, "format_version", CKPT_FORMAT_VERSION) || ckpt_out_meta(c, "kind", "train") ||
              meta_num_(c, "epoch", meta->epoch) || meta_num_(c, "step", meta->step) ||
              meta_num_(c, "epoch_step", meta->epoch_step) || meta_num_(c, "sched_epoch", meta->sched_epoch);
     char key[64];
@@ -678,18 +677,26 @@ static double json_num_(const cJSON *o, const char *key, double dflt)
     return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
-static int parse_i64_(const st_file *f, const char *key, int64_t *out)
+/* Metadata key as an integer in [min, max]; 0 when absent (older files). */
+static int parse_i64_(const st_file *f, const char *key, int64_t min, int64_t max, int64_t *out)
 {
     const char *s = st_meta(f, key);
     *out = 0;
-    if (!s)
-        return 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end)
-        return err_set("metadata '%s' = '%s' is not an integer", key, s);
-    *out = v;
+    if (s && num_parse_i64(s, min, max, out))
+        return err_wrap("metadata '%s'", key);
     return 0;
+}
+
+int cyclegan_meta_read(const st_file *f, struct cyclegan_meta *m)
+{
+    int rc = parse_i64_(f, "epoch", 0, CYCLEGAN_MAX_EPOCHS, &m->epoch) ||
+             parse_i64_(f, "step", 0, CYCLEGAN_MAX_STEPS, &m->step) ||
+             parse_i64_(f, "epoch_step", 0, CYCLEGAN_MAX_STEPS, &m->epoch_step) ||
+             parse_i64_(f, "sched_epoch", 0, CYCLEGAN_MAX_EPOCHS, &m->sched_epoch);
+    if (!rc && m->epoch_step > m->step)
+        rc = err_set("metadata 'epoch_step' = %lld is more than 'step' = %lld", (long long)m->epoch_step,
+                     (long long)m->step);
+    return rc ? err_wrap("%s", st_path(f)) : 0;
 }
 
 static int load_opt_(const st_file *f, struct cyclegan *cg, int k)
@@ -697,12 +704,14 @@ static int load_opt_(const st_file *f, struct cyclegan *cg, int k)
     struct net *net = net_at_(cg, k);
     struct adam *a = opt_at_(cg, k);
     char name[128];
-    snprintf(name, sizeof name, "opt_%s.state.0.exp_avg", NET_TAG[k]);
-    if (!st_get(f, name))
+    snprintf(name, sizeof name, "opt_%s.", NET_TAG[k]);
+    int have = st_prefix_range(f, name, NULL);
+    if (!have)
         return adam_reset(a); /* weights only / never stepped */
     const float *base = net_params(net, NULL);
     long step = -1;
-    for (int i = 0, N = 0; i < net_tensor_count(net); i++) {
+    int N = 0;
+    for (int i = 0; i < net_tensor_count(net); i++) {
         const struct net_tensor *t = net_tensor_at(net, i);
         if (t->kind != NET_PARAM)
             continue;
@@ -718,14 +727,18 @@ static int load_opt_(const st_file *f, struct cyclegan *cg, int k)
         if (st_read_f32(f, name, &sv, NULL, 0))
             return -1;
         if (!(sv >= 1 && sv < 16777216.0f && sv == (float)(long)sv))
-            return err_set("'%s' = %g is not a step count", name, (double)sv);
+            return err_set("%s: '%s' = %g is not a step count", st_path(f), name, (double)sv);
         if (step >= 0 && (long)sv != step)
-            return err_set("'%s' = %g differs from parameter 0's step %ld (every parameter "
+            return err_set("%s: '%s' = %g differs from parameter 0's step %ld (every parameter "
                            "of a net must have been stepped together)",
-                           name, (double)sv, step);
+                           st_path(f), name, (double)sv, step);
         step = (long)sv;
         N++;
     }
+    /* Every tensor above was there; anything more is not this optimiser's. */
+    if (have != 3 * N)
+        return err_set("%s: %d tensors under 'opt_%s.', but Adam over %d parameters has %d", st_path(f), have,
+                       NET_TAG[k], N, 3 * N);
     a->step = step;
     return 0;
 }
@@ -740,7 +753,7 @@ static int load_param_groups_(const st_file *f, struct adam *a, const char *tag)
     cJSON *o = cJSON_Parse(s);
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        return err_set("metadata '%s' is not a JSON object", key);
+        return err_set("%s: metadata '%s' is not a JSON object", st_path(f), key);
     }
     a->lr = json_num_(o, "lr", a->lr);
     a->initial_lr = json_num_(o, "initial_lr", a->lr);
@@ -756,18 +769,6 @@ static int load_param_groups_(const st_file *f, struct adam *a, const char *tag)
     return 0;
 }
 
-static int check_format_(const st_file *f)
-{
-    const char *fmt = st_meta(f, "format"), *ver = st_meta(f, "format_version");
-    if (fmt && strcmp(fmt, "aging-cyclegan") != 0)
-        return err_set("format '%s' is not aging-cyclegan", fmt);
-    if (ver && strcmp(ver, FORMAT_VERSION) != 0)
-        return err_set("format_version %s is not supported (this build reads %s; HINT: use a "
-                       "newer build)",
-                       ver, FORMAT_VERSION);
-    return 0;
-}
-
 static int load_rng_(const st_file *f, struct cyclegan_meta *meta)
 {
     const char *hex = st_meta(f, "rng");
@@ -775,17 +776,17 @@ static int load_rng_(const st_file *f, struct cyclegan_meta *meta)
     if (!hex)
         return 0;
     if (strlen(hex) != 2 * RNG_STATE_BYTES)
-        return err_set("metadata 'rng' has the wrong length");
+        return err_set("%s: metadata 'rng' has the wrong length", st_path(f));
     uint8_t raw[RNG_STATE_BYTES];
     for (int i = 0; i < RNG_STATE_BYTES; i++) {
         unsigned v;
         char two[3] = {hex[2 * i], hex[2 * i + 1], 0};
         if (sscanf(two, "%2x", &v) != 1)
-            return err_set("metadata 'rng' is not hex");
+            return err_set("%s: metadata 'rng' is not hex", st_path(f));
         raw[i] = (uint8_t)v;
     }
     if (rng_load(&meta->rng, raw))
-        return err_set("metadata 'rng' is not a generator state");
+        return err_set("%s: metadata 'rng' is not a generator state", st_path(f));
     meta->has_rng = 1;
     return 0;
 }
@@ -803,7 +804,7 @@ static int load_scaler_(const st_file *f, struct cyclegan_scaler *sc)
     double skipped = o ? json_num_(o, "skipped", 0) : 0;
     cJSON_Delete(o);
     if (!(scale > 0) || !isfinite(scale) || tracker < 0 || tracker >= SCALER_INTERVAL)
-        return err_set("metadata 'scaler' is not a loss-scaler state");
+        return err_set("%s: metadata 'scaler' is not a loss-scaler state", st_path(f));
     sc->on = 1;
     sc->scale = (float)scale;
     sc->growth_tracker = (int)tracker;
@@ -817,7 +818,7 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
     if (!f)
         return -1;
     struct cyclegan_meta m = {0};
-    int rc = check_format_(f);
+    int rc = ckpt_check_st_format(f);
     char prefix[8];
     for (int k = 0; k < 4 && !rc; k++) {
         snprintf(prefix, sizeof prefix, "%s.", NET_TAG[k]);
@@ -836,16 +837,17 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
             c->lambda_cyc = json_num_(o, "lambda_cyc", c->lambda_cyc);
             c->lambda_id = json_num_(o, "lambda_id", c->lambda_id);
             c->clip_norm = json_num_(o, "clip_norm", c->clip_norm);
-            m.n_epochs = (int)json_num_(o, "epochs", 0);
+            int64_t ne = 0;
+            if (num_whole_i64(json_num_(o, "epochs", 0), 0, CYCLEGAN_MAX_EPOCHS, &ne))
+                rc = err_wrap("%s: metadata 'config': \"epochs\"", path);
+            m.n_epochs = (int)ne;
             cJSON_Delete(o);
         }
-        rc = parse_i64_(f, "epoch", &m.epoch) || parse_i64_(f, "step", &m.step) ||
-             parse_i64_(f, "epoch_step", &m.epoch_step) || parse_i64_(f, "sched_epoch", &m.sched_epoch) ||
-             load_rng_(f, &m) || load_scaler_(f, &cg->scaler);
+        rc = rc || load_rng_(f, &m) || load_scaler_(f, &cg->scaler) || cyclegan_meta_read(f, &m);
     }
     st_free(f);
     if (rc)
-        return err_wrap("%s", path);
+        return -1;
     if (meta)
         *meta = m;
     return 0;
@@ -857,8 +859,18 @@ int cyclegan_config_load(const char *path, struct cyclegan_config *cfg)
     st_file *f = st_open(path);
     if (!f)
         return -1;
-    int rc =
-        check_format_(f) || ckpt_gen_config(f, "G.", &cfg->gen) || ckpt_disc_config(f, "DX.", &cfg->disc);
+    /* All four nets are checked against the file before anything is built
+     * from it: F must be G's size and DY DX's. */
+    struct gen_config gf;
+    struct disc_config dy;
+    int rc = ckpt_check_st_format(f) || ckpt_gen_config(f, "G.", &cfg->gen) ||
+             ckpt_gen_config(f, "F.", &gf) || ckpt_disc_config(f, "DX.", &cfg->disc) ||
+             ckpt_disc_config(f, "DY.", &dy);
+    if (!rc && (gf.ngf != cfg->gen.ngf || gf.n_blocks != cfg->gen.n_blocks))
+        rc = err_set("%s: F (ngf %d, %d blocks) is not the size of G (ngf %d, %d blocks)", path, gf.ngf,
+                     gf.n_blocks, cfg->gen.ngf, cfg->gen.n_blocks);
+    if (!rc && dy.ndf != cfg->disc.ndf)
+        rc = err_set("%s: DY (ndf %d) is not the size of DX (ndf %d)", path, dy.ndf, cfg->disc.ndf);
     const char *s = rc ? NULL : st_meta(f, "config");
     cJSON *o = s ? cJSON_Parse(s) : NULL;
     if (o) {
@@ -879,5 +891,5 @@ int cyclegan_config_load(const char *path, struct cyclegan_config *cfg)
         cJSON_Delete(o);
     }
     st_free(f);
-    return rc ? err_wrap("%s", path) : 0;
+    return rc ? -1 : 0;
 }

@@ -153,6 +153,19 @@ struct cyclegan_meta {
     rng rng;             /* the trainer's generator ("rng", hex of rng_save) */
 };
 
+/* Bounds on the counters a checkpoint records (the trainer's --epochs
+ * allows at most CYCLEGAN_MAX_EPOCHS); a reader refuses values outside
+ * them rather than resume from a wrapped-around count. */
+#define CYCLEGAN_MAX_EPOCHS 1000000
+#define CYCLEGAN_MAX_STEPS  (INT64_C(1) << 53)
+
+/* epoch, step, epoch_step and sched_epoch from f's metadata (0 when
+ * absent), each a decimal integer in [0, CYCLEGAN_MAX_EPOCHS] or
+ * [0, CYCLEGAN_MAX_STEPS] with epoch_step <= step; the other fields of m
+ * are untouched.  -1 naming the file and the key otherwise. */
+struct st_file;
+int cyclegan_meta_read(const struct st_file *f, struct cyclegan_meta *m);
+
 /* Write the whole training state (kind "train"): the four nets, the Adam
  * moments and steps (only once stepped, as torch), param_groups, config and
  * meta.  Atomic (temporary file + rename).  meta may be NULL (all zero). */

@@ -45,9 +45,12 @@ infer *infer_open(const char *path, const char *prefix, backend_t be)
         return NULL;
     struct gen_config cfg;
     infer *g = calloc(1, sizeof *g);
-    if (!g || ckpt_gen_config(f, prefix, &cfg) != 0 || !(g->net = gen_new(be, &cfg, NULL)) ||
-        ckpt_load_net(f, prefix, g->net) != 0) {
-        err_wrap("%s", path);
+    /* the messages of the checks name the file and the tensor */
+    int rc =
+        !g ? err_set("%s: out of memory", path) : ckpt_check_st_format(f) || ckpt_gen_config(f, prefix, &cfg);
+    if (!rc && !(g->net = gen_new(be, &cfg, NULL)))
+        rc = err_wrap("%s", path);
+    if (rc || ckpt_load_net(f, prefix, g->net) != 0) {
         st_free(f);
         infer_free(g);
         return NULL;

@@ -101,22 +101,29 @@ static void add_pad(struct net *net, int p)
     add(net, L_PAD, NULL)->pad = p;
 }
 
-static void push_tensor(struct net *net, const char *mod, const char *leaf, enum net_tensor_kind kind,
-                        int ndim, const int64_t *shape, void *data, float *grad)
+/* One named tensor of layer l; data/grad point into the slabs once they
+ * exist (NULL while only the layout is known). */
+static void tensor_of_(const struct net *net, const struct layer *l, const char *leaf,
+                       enum net_tensor_kind kind, int ndim, const int64_t *shape, size_t off,
+                       struct net_tensor *t)
 {
-    struct net_tensor *t = &net->tensors[net->n_tensors++];
-    snprintf(t->name, sizeof t->name, "%s.%s", mod, leaf);
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s.%s", l->name, leaf);
     t->kind = kind;
     t->ndim = ndim;
     t->numel = 1;
     for (int d = 0; d < ndim; d++)
         t->shape[d] = shape[d], t->numel *= (size_t)shape[d];
-    t->data = data;
-    t->grad = grad;
+    if (kind == NET_COUNTER)
+        t->data = (void *)&l->nbt;
+    else if (kind == NET_BUFFER && net->bufs)
+        t->data = net->bufs + off;
+    else if (kind == NET_PARAM && net->params)
+        t->data = net->params + off, t->grad = net->grads + off;
 }
 
-/* Lay out the slabs, allocate them, list the named tensors. */
-static int finish(struct net *net, rng *init)
+/* Offsets of every parameter and buffer in the slabs (nothing allocated). */
+static void layout_(struct net *net)
 {
     size_t np = 0, nb = 0;
     for (int i = 0; i < net->nl; i++) {
@@ -132,31 +139,72 @@ static int finish(struct net *net, rng *init)
         }
     }
     net->n_params = np, net->n_bufs = nb;
+}
+
+/* fn on every named tensor in state_dict order; stops at a non-zero return. */
+static int walk_(const struct net *net, net_tensor_fn fn, void *ctx)
+{
+    struct net_tensor t;
+    for (int i = 0; i < net->nl; i++) {
+        const struct layer *l = &net->L[i];
+        int rc = 0;
+        if (l->kind == L_CONV || l->kind == L_CONVT) {
+            /* Conv2d weight OIHW, ConvTranspose2d weight IOHW */
+            int64_t ws[4] = {l->kind == L_CONV ? l->cout : l->cin, l->kind == L_CONV ? l->cin : l->cout, l->k,
+                             l->k};
+            int64_t bs[1] = {l->cout};
+            tensor_of_(net, l, "weight", NET_PARAM, 4, ws, l->w_off, &t);
+            rc = fn(&t, ctx);
+            if (!rc) {
+                tensor_of_(net, l, "bias", NET_PARAM, 1, bs, l->b_off, &t);
+                rc = fn(&t, ctx);
+            }
+        } else if (l->kind == L_BN) {
+            int64_t cs[1] = {l->cout};
+            tensor_of_(net, l, "weight", NET_PARAM, 1, cs, l->w_off, &t);
+            rc = fn(&t, ctx);
+            if (!rc) {
+                tensor_of_(net, l, "bias", NET_PARAM, 1, cs, l->b_off, &t);
+                rc = fn(&t, ctx);
+            }
+            if (!rc) {
+                tensor_of_(net, l, "running_mean", NET_BUFFER, 1, cs, l->rm_off, &t);
+                rc = fn(&t, ctx);
+            }
+            if (!rc) {
+                tensor_of_(net, l, "running_var", NET_BUFFER, 1, cs, l->rv_off, &t);
+                rc = fn(&t, ctx);
+            }
+            if (!rc) {
+                tensor_of_(net, l, "num_batches_tracked", NET_COUNTER, 0, NULL, 0, &t);
+                rc = fn(&t, ctx);
+            }
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int push_tensor_(const struct net_tensor *t, void *ctx)
+{
+    struct net *net = ctx;
+    net->tensors[net->n_tensors++] = *t;
+    return 0;
+}
+
+/* Lay out the slabs, allocate them, list the named tensors. */
+static int finish(struct net *net, rng *init)
+{
+    layout_(net);
+    size_t np = net->n_params, nb = net->n_bufs;
     net->params = backend_alloc(net->be, np * sizeof(float));
     net->grads = backend_alloc(net->be, np * sizeof(float));
     net->bufs = backend_alloc(net->be, (nb ? nb : 1) * sizeof(float));
     net->tensors = calloc(5 * (size_t)net->nl, sizeof *net->tensors);
     if (!net->params || !net->grads || !net->bufs || !net->tensors)
         return err_set("net: out of memory");
-    for (int i = 0; i < net->nl; i++) {
-        struct layer *l = &net->L[i];
-        float *p = net->params, *g = net->grads, *b = net->bufs;
-        if (l->kind == L_CONV || l->kind == L_CONVT) {
-            /* Conv2d weight OIHW, ConvTranspose2d weight IOHW */
-            int64_t ws[4] = {l->kind == L_CONV ? l->cout : l->cin, l->kind == L_CONV ? l->cin : l->cout, l->k,
-                             l->k};
-            int64_t bs[1] = {l->cout};
-            push_tensor(net, l->name, "weight", NET_PARAM, 4, ws, p + l->w_off, g + l->w_off);
-            push_tensor(net, l->name, "bias", NET_PARAM, 1, bs, p + l->b_off, g + l->b_off);
-        } else if (l->kind == L_BN) {
-            int64_t cs[1] = {l->cout};
-            push_tensor(net, l->name, "weight", NET_PARAM, 1, cs, p + l->w_off, g + l->w_off);
-            push_tensor(net, l->name, "bias", NET_PARAM, 1, cs, p + l->b_off, g + l->b_off);
-            push_tensor(net, l->name, "running_mean", NET_BUFFER, 1, cs, b + l->rm_off, NULL);
-            push_tensor(net, l->name, "running_var", NET_BUFFER, 1, cs, b + l->rv_off, NULL);
-            push_tensor(net, l->name, "num_batches_tracked", NET_COUNTER, 0, NULL, &l->nbt, NULL);
-        }
-    }
+    walk_(net, push_tensor_, net);
     net->training = 1;
     return net_reset_parameters(net, init);
 }
@@ -175,15 +223,26 @@ static struct net *net_alloc(backend_t be)
     return net;
 }
 
-struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init)
+static int gen_config_ok_(const struct gen_config *cfg)
 {
-    if (!cfg || cfg->ngf < 1 || cfg->n_blocks < 0 || 16 + 9 * cfg->n_blocks > NET_MAX_LAYERS) {
-        err_set("gen_new: bad config");
-        return NULL;
-    }
-    struct net *net = net_alloc(be);
-    if (!net)
-        return NULL;
+    if (!cfg || cfg->ngf < 1 || cfg->ngf > NET_MAX_WIDTH || cfg->n_blocks < 0 ||
+        16 + 9 * cfg->n_blocks > NET_MAX_LAYERS)
+        return err_set("generator: bad config (ngf %d, %d blocks; at most %d filters and %d blocks)",
+                       cfg ? cfg->ngf : 0, cfg ? cfg->n_blocks : 0, NET_MAX_WIDTH, NET_GEN_MAX_BLOCKS);
+    return 0;
+}
+
+static int disc_config_ok_(const struct disc_config *cfg)
+{
+    if (!cfg || cfg->ndf < 1 || cfg->ndf > NET_MAX_WIDTH)
+        return err_set("discriminator: bad config (ndf %d; at most %d filters)", cfg ? cfg->ndf : 0,
+                       NET_MAX_WIDTH);
+    return 0;
+}
+
+/* The layer list of a generator (nothing allocated). */
+static void gen_layers_(struct net *net, const struct gen_config *cfg)
+{
     net->is_gen = 1;
     int c = cfg->ngf, nb = cfg->n_blocks;
     char nm[48], nm2[48];
@@ -223,22 +282,10 @@ struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init)
     snprintf(nm, sizeof nm, "model.%d", 17 + nb);
     add_conv(net, L_CONV, nm, c, 3, 7, 1, 0, 0);
     add_act(net, ACT_TANH);
-    if (finish(net, init)) {
-        net_free(net);
-        return NULL;
-    }
-    return net;
 }
 
-struct net *disc_new(backend_t be, const struct disc_config *cfg, rng *init)
+static void disc_layers_(struct net *net, const struct disc_config *cfg)
 {
-    if (!cfg || cfg->ndf < 1) {
-        err_set("disc_new: bad config");
-        return NULL;
-    }
-    struct net *net = net_alloc(be);
-    if (!net)
-        return NULL;
     int c = cfg->ndf;
     add_conv(net, L_CONV, "model.0", 3, c, 4, 2, 1, 0);
     add_act(net, ACT_LRELU);
@@ -253,11 +300,64 @@ struct net *disc_new(backend_t be, const struct disc_config *cfg, rng *init)
     add_act(net, ACT_LRELU);
     add_conv(net, L_CONV, "model.11", 8 * c, 1, 4, 1, 1, 0);
     add(net, L_MEAN, NULL);
+}
+
+/* The layer list of a generator (gen non-NULL) or a discriminator. */
+static void layers_(struct net *net, const struct gen_config *gen, const struct disc_config *disc)
+{
+    if (gen)
+        gen_layers_(net, gen);
+    else
+        disc_layers_(net, disc);
+}
+
+static struct net *build_(backend_t be, rng *init, const struct gen_config *gen,
+                          const struct disc_config *disc)
+{
+    struct net *net = net_alloc(be);
+    if (!net)
+        return NULL;
+    layers_(net, gen, disc);
     if (finish(net, init)) {
         net_free(net);
         return NULL;
     }
     return net;
+}
+
+struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init)
+{
+    return gen_config_ok_(cfg) ? NULL : build_(be, init, cfg, NULL);
+}
+
+struct net *disc_new(backend_t be, const struct disc_config *cfg, rng *init)
+{
+    return disc_config_ok_(cfg) ? NULL : build_(be, init, NULL, cfg);
+}
+
+/* The layout of a network that is never allocated: its layer list lives in
+ * a heap struct net (it is a few tens of KB) with no backend and no slabs. */
+static int each_tensor_(const struct gen_config *gen, const struct disc_config *disc, net_tensor_fn fn,
+                        void *ctx)
+{
+    struct net *net = calloc(1, sizeof *net);
+    if (!net)
+        return err_set("net: out of memory");
+    layers_(net, gen, disc);
+    layout_(net);
+    int rc = walk_(net, fn, ctx);
+    free(net);
+    return rc;
+}
+
+int gen_each_tensor(const struct gen_config *cfg, net_tensor_fn fn, void *ctx)
+{
+    return gen_config_ok_(cfg) ? -1 : each_tensor_(cfg, NULL, fn, ctx);
+}
+
+int disc_each_tensor(const struct disc_config *cfg, net_tensor_fn fn, void *ctx)
+{
+    return disc_config_ok_(cfg) ? -1 : each_tensor_(NULL, cfg, fn, ctx);
 }
 
 void net_free(struct net *net)

@@ -45,6 +45,12 @@ struct disc_config {
     int ndf; /* filters of the first conv (reference: 32) */
 };
 
+/* Size limits of the configs (gen_new/disc_new refuse larger ones).  The
+ * widest layer has 4 * width channels; checkpoint readers additionally
+ * check that a file holds every tensor of the size it claims. */
+#define NET_MAX_WIDTH      4096
+#define NET_GEN_MAX_BLOCKS 12 /* the layer table's capacity */
+
 /* Build a network on `be`.  With `init` non-NULL the parameters get PyTorch's
  * default initialisation drawn from it in the reference's construction order
  * (so G, F, DX, DY built in that order from one rng seeded like
@@ -55,6 +61,16 @@ struct disc_config {
 struct net *gen_new(backend_t be, const struct gen_config *cfg, rng *init);
 struct net *disc_new(backend_t be, const struct disc_config *cfg, rng *init);
 void net_free(struct net *net); /* NULL-safe */
+
+/* Visit the named tensors gen_new(cfg) / disc_new(cfg) would have, in
+ * state_dict order (net_tensor_at's order), without allocating the network:
+ * data and grad are NULL.  Stops at the first non-zero return of fn and
+ * returns it; -1 + err_set for a config the constructor would refuse.  For
+ * readers that check a file against a network before building it. */
+struct net_tensor;
+typedef int (*net_tensor_fn)(const struct net_tensor *t, void *ctx);
+int gen_each_tensor(const struct gen_config *cfg, net_tensor_fn fn, void *ctx);
+int disc_each_tensor(const struct disc_config *cfg, net_tensor_fn fn, void *ctx);
 
 /* Re-draw every parameter as the constructor does (reset_parameters order). */
 int net_reset_parameters(struct net *net, rng *r);

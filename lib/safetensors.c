@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "fileout.h"
+#include "strmap.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -103,6 +104,7 @@ struct st_file {
     int *by_name;  /* indices of t sorted by name, for st_get */
     int n;
     const char **meta; /* nmeta (key, value) pairs: meta[2i], meta[2i+1] */
+    int *meta_by_key;  /* indices of the pairs sorted by key, for st_meta */
     int nmeta;
 };
 
@@ -116,6 +118,7 @@ void st_free(st_file *f)
     free(f->t);
     free(f->by_name);
     free(f->meta);
+    free(f->meta_by_key);
     free(f);
 }
 
@@ -141,9 +144,17 @@ const char *st_meta_key(const st_file *f, int i)
 
 const char *st_meta(const st_file *f, const char *key)
 {
-    for (int i = 0; i < f->nmeta; i++)
-        if (strcmp(f->meta[2 * i], key) == 0)
-            return f->meta[2 * i + 1];
+    int lo = 0, hi = f->nmeta - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, k = f->meta_by_key[mid];
+        int c = strcmp(key, f->meta[2 * k]);
+        if (c == 0)
+            return f->meta[2 * k + 1];
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
+    }
     return NULL;
 }
 
@@ -180,6 +191,13 @@ static _Thread_local const st_tensor *sort_base_;
 static int cmp_name_(const void *a, const void *b)
 {
     return strcmp(sort_base_[*(const int *)a].name, sort_base_[*(const int *)b].name);
+}
+
+/* The same for metadata pairs (keys at even places). */
+static _Thread_local const char *const *meta_base_;
+static int cmp_key_(const void *a, const void *b)
+{
+    return strcmp(meta_base_[2 * *(const int *)a], meta_base_[2 * *(const int *)b]);
 }
 
 /* Parse one header entry into t (name already set).  base is the start of
@@ -365,17 +383,20 @@ static int parse_(st_file *f, uint64_t len)
                     err_set("%s: __metadata__ value for '%s' is not a string", path, m->string);
                     goto out;
                 }
-                for (const cJSON *o = e->child; o != m; o = o->next)
-                    if (strcmp(o->string, m->string) == 0) {
-                        err_set("%s: __metadata__ key '%s' appears twice", path, m->string);
-                        goto out;
-                    }
+                if (++nmeta > ST_MAX_META) {
+                    err_set("%s: __metadata__ has more than %d keys (a checkpoint has tens)", path,
+                            ST_MAX_META);
+                    goto out;
+                }
                 sbytes += strlen(m->string) + strlen(m->valuestring) + 2;
-                nmeta++;
             }
         } else {
+            if (++n > ST_MAX_TENSORS) {
+                err_set("%s: more than %d tensors (a training checkpoint has about 1000)", path,
+                        ST_MAX_TENSORS);
+                goto out;
+            }
             sbytes += strlen(e->string) + 1;
-            n++;
         }
     }
 
@@ -383,7 +404,8 @@ static int parse_(st_file *f, uint64_t len)
     f->t = calloc((size_t)n + 1, sizeof *f->t);
     f->by_name = malloc(((size_t)n + 1) * sizeof *f->by_name);
     f->meta = malloc(((size_t)nmeta + 1) * 2 * sizeof *f->meta);
-    if (!f->strings || !f->t || !f->by_name || !f->meta) {
+    f->meta_by_key = malloc(((size_t)nmeta + 1) * sizeof *f->meta_by_key);
+    if (!f->strings || !f->t || !f->by_name || !f->meta || !f->meta_by_key) {
         err_set("%s: out of memory for the header of %d tensors", path, n);
         goto out;
     }
@@ -404,6 +426,7 @@ static int parse_(st_file *f, uint64_t len)
                 s += strlen(s) + 1;
                 f->meta[2 * f->nmeta + 1] = strcpy(s, m->valuestring);
                 s += strlen(s) + 1;
+                f->meta_by_key[f->nmeta] = f->nmeta;
                 f->nmeta++;
             }
             continue;
@@ -418,7 +441,14 @@ static int parse_(st_file *f, uint64_t len)
     }
     f->n = n;
 
-    /* Duplicate names: cJSON keeps both entries of an object. */
+    /* Duplicate keys and names: cJSON keeps both entries of an object. */
+    meta_base_ = f->meta;
+    qsort(f->meta_by_key, (size_t)f->nmeta, sizeof *f->meta_by_key, cmp_key_);
+    for (int k = 1; k < f->nmeta; k++)
+        if (strcmp(f->meta[2 * f->meta_by_key[k]], f->meta[2 * f->meta_by_key[k - 1]]) == 0) {
+            err_set("%s: __metadata__ key '%s' appears twice", path, f->meta[2 * f->meta_by_key[k]]);
+            goto out;
+        }
     sort_base_ = f->t;
     qsort(f->by_name, (size_t)n, sizeof *f->by_name, cmp_name_);
     for (int k = 1; k < n; k++)
@@ -527,6 +557,37 @@ fail:
         close(fd);
     st_free(f);
     return NULL;
+}
+
+const st_tensor *st_by_name(const st_file *f, int i)
+{
+    return i >= 0 && i < f->n ? &f->t[f->by_name[i]] : NULL;
+}
+
+int st_prefix_range(const st_file *f, const char *prefix, int *first)
+{
+    /* names with the prefix are contiguous in name order: find the first
+     * name >= prefix, then count */
+    size_t pl = strlen(prefix);
+    int lo = 0, hi = f->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(f->t[f->by_name[mid]].name, prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int end = lo;
+    while (end < f->n && strncmp(f->t[f->by_name[end]].name, prefix, pl) == 0)
+        end++;
+    if (first)
+        *first = lo;
+    return end - lo;
+}
+
+const char *st_path(const st_file *f)
+{
+    return f->path;
 }
 
 const st_tensor *st_get(const st_file *f, const char *name)
@@ -660,7 +721,8 @@ typedef struct st_entry_ {
 struct st_writer {
     st_entry_ *e;
     int n, cap;
-    char **meta; /* nmeta (key, value) pairs, owned */
+    strmap names; /* tensor name -> index in e, for the duplicate check */
+    char **meta;  /* nmeta (key, value) pairs, owned */
     int nmeta, meta_cap;
 };
 
@@ -682,6 +744,7 @@ void st_writer_free(st_writer *w)
         free(w->meta[i]);
     free(w->e);
     free(w->meta);
+    strmap_free(&w->names);
     free(w);
 }
 
@@ -705,9 +768,8 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t 
     uint64_t nbytes = numel * dtypes_[dtype].size;
     if (nbytes && !data)
         return err_set("safetensors: tensor '%s': no data for %" PRIu64 " bytes", name, nbytes);
-    for (int i = 0; i < w->n; i++)
-        if (strcmp(w->e[i].name, name) == 0)
-            return err_set("safetensors: tensor '%s' added twice", name);
+    if (strmap_get(&w->names, name, strlen(name)) >= 0)
+        return err_set("safetensors: tensor '%s' added twice", name);
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 64;
         st_entry_ *ne = realloc(w->e, (size_t)cap * sizeof *ne);
@@ -720,6 +782,10 @@ int st_writer_add(st_writer *w, const char *name, st_dtype dtype, const int64_t 
     memset(e, 0, sizeof *e);
     if (!(e->name = strdup(name)))
         return err_set("safetensors: out of memory");
+    if (strmap_put(&w->names, e->name, strlen(e->name), w->n, NULL) < 0) {
+        free(e->name);
+        return -1;
+    }
     e->dtype = dtype;
     e->ndim = ndim;
     for (int i = 0; i < ndim; i++)

@@ -17,7 +17,8 @@
  * The reader checks everything the reference reader checks: end-begin ==
  * numel * element size, tensors tile the data area exactly (first at 0, no
  * gap, no overlap, last end == data size), names unique, metadata values
- * strings, shapes of non-negative integers, known dtypes.  Any violation makes
+ * strings, shapes of non-negative integers, known dtypes, at most
+ * ST_MAX_TENSORS tensors and ST_MAX_META metadata keys.  Any violation makes
  * st_open() return NULL with a message in err_msg() naming the file and the
  * tensor ("ckpt.safetensors: tensor 'G.model.1.weight': data_offsets [0, 12]
  * do not match shape [32,3,7,7] of F32 (18816 bytes)").
@@ -46,6 +47,11 @@
 
 #define ST_MAX_DIMS   8            /* more dimensions are rejected */
 #define ST_MAX_HEADER 100000000ull /* the reference reader's limit */
+/* This reader's limits, far above what aging-cyclegan writes (a training
+ * checkpoint has about 1000 tensors and 15 metadata keys), so that a small
+ * hostile header cannot make every later lookup pay for 100k names. */
+#define ST_MAX_TENSORS 16384
+#define ST_MAX_META    1024
 
 /* Element types with whole-byte elements.  The sub-byte F4/F6_* types of
  * recent safetensors versions are rejected as unsupported. */
@@ -110,6 +116,14 @@ int st_count(const st_file *f);
 const st_tensor *st_at(const st_file *f, int i);
 /* The tensor called name, or NULL (and err_msg() "path: missing tensor 'x'"). */
 const st_tensor *st_get(const st_file *f, const char *name);
+/* Tensors in name order (strcmp), i in [0, st_count). */
+const st_tensor *st_by_name(const st_file *f, int i);
+/* How many tensor names start with prefix; *first (may be NULL) gets the
+ * name-order index of the first, so st_by_name(f, *first + k) lists them.
+ * O(log n + count). */
+int st_prefix_range(const st_file *f, const char *prefix, int *first);
+/* The label the file was opened with (its path), for messages. */
+const char *st_path(const st_file *f);
 
 /* __metadata__: the value for key, or NULL when absent. */
 const char *st_meta(const st_file *f, const char *key);

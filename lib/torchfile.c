@@ -49,6 +49,8 @@ void tf_set_free(tf_set *s)
     free(s->meta_val);
     free(s->owned);
     st_free(s->st);
+    strmap_free(&s->by_name);
+    strmap_free(&s->by_key);
     tf_set_init(s);
 }
 
@@ -84,6 +86,8 @@ int tf_set_add(tf_set *s, const char *name, st_dtype dt, const int64_t *shape, i
         return err_set("tensor '%s' has %d dimensions (at most %d)", name, ndim, ST_MAX_DIMS);
     if (tf_set_find(s, name))
         return err_set("tensor '%s' appears twice", name);
+    if (s->n >= ST_MAX_TENSORS)
+        return err_set("more than %d tensors (a training checkpoint has about 1000)", ST_MAX_TENSORS);
     if (grow((void **)&s->t, &s->cap, s->n, sizeof *s->t))
         return -1;
     tf_tensor *t = &s->t[s->n];
@@ -103,6 +107,10 @@ int tf_set_add(tf_set *s, const char *name, st_dtype dt, const int64_t *shape, i
     }
     if (!(t->name = strdup(name)))
         return err_set("out of memory");
+    if (strmap_put(&s->by_name, t->name, strlen(t->name), s->n, NULL) < 0) {
+        free(t->name);
+        return -1;
+    }
     t->dtype = dt;
     t->ndim = ndim;
     t->data = data;
@@ -116,40 +124,43 @@ int tf_set_meta(tf_set *s, const char *key, const char *value)
     char *v = strdup(value);
     if (!v)
         return err_set("out of memory");
-    for (int i = 0; i < s->nmeta; i++)
-        if (!strcmp(s->meta_key[i], key)) {
-            free(s->meta_val[i]);
-            s->meta_val[i] = v;
-            return 0;
-        }
+    int i = strmap_get(&s->by_key, key, strlen(key));
+    if (i >= 0) {
+        free(s->meta_val[i]);
+        s->meta_val[i] = v;
+        return 0;
+    }
+    if (s->nmeta >= ST_MAX_META) {
+        free(v);
+        return err_set("more than %d metadata keys (a checkpoint has tens)", ST_MAX_META);
+    }
     int capk = s->capmeta;
     if (grow((void **)&s->meta_key, &capk, s->nmeta, sizeof *s->meta_key) ||
         grow((void **)&s->meta_val, &s->capmeta, s->nmeta, sizeof *s->meta_val)) {
         free(v);
         return -1;
     }
-    if (!(s->meta_key[s->nmeta] = strdup(key))) {
+    char *k = strdup(key);
+    if (!k || strmap_put(&s->by_key, k, strlen(k), s->nmeta, NULL) < 0) {
+        free(k);
         free(v);
         return err_set("out of memory");
     }
+    s->meta_key[s->nmeta] = k;
     s->meta_val[s->nmeta++] = v;
     return 0;
 }
 
 const char *tf_set_get_meta(const tf_set *s, const char *key)
 {
-    for (int i = 0; i < s->nmeta; i++)
-        if (!strcmp(s->meta_key[i], key))
-            return s->meta_val[i];
-    return NULL;
+    int i = strmap_get(&s->by_key, key, strlen(key));
+    return i >= 0 ? s->meta_val[i] : NULL;
 }
 
 const tf_tensor *tf_set_find(const tf_set *s, const char *name)
 {
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->t[i].name, name))
-            return &s->t[i];
-    return NULL;
+    int i = strmap_get(&s->by_name, name, strlen(name));
+    return i >= 0 ? &s->t[i] : NULL;
 }
 
 int tf_is_buffer_name(const char *name)
@@ -188,16 +199,16 @@ struct reader {
     char root[256];
     pk_doc *doc;
     struct store *st;
-    size_t nst;
+    size_t nst, capst;
+    strmap by_key;      /* storage key -> index in st */
+    uint64_t out_bytes; /* bytes of tensors materialised so far */
     tf_set *out;
 };
 
 static const struct store *find_store(const struct reader *r, const char *key)
 {
-    for (size_t i = 0; i < r->nst; i++)
-        if (!strcmp(r->st[i].key, key))
-            return &r->st[i];
-    return NULL;
+    int i = strmap_get(&r->by_key, key, strlen(key));
+    return i >= 0 ? &r->st[i] : NULL;
 }
 
 /* Read member "<root>/<rel>" whole.  expect >= 0: the size it must have. */
@@ -262,10 +273,16 @@ static int add_store(struct reader *r, const pk_value *s, const uint8_t *data)
             return err_set("%s: storage '%s' is named with two types or sizes", r->path, s->u.storage.key);
         return 0;
     }
-    struct store *st = realloc(r->st, (r->nst + 1) * sizeof *st);
-    if (!st)
-        return err_set("out of memory");
-    r->st = st;
+    if (r->nst == r->capst) {
+        size_t cap = r->capst ? 2 * r->capst : 64;
+        struct store *st = realloc(r->st, cap * sizeof *st);
+        if (!st)
+            return err_set("out of memory");
+        r->st = st;
+        r->capst = cap;
+    }
+    if (strmap_put(&r->by_key, s->u.storage.key, strlen(s->u.storage.key), (int)r->nst, NULL) < 0)
+        return -1;
     r->st[r->nst++] = (struct store){s->u.storage.key, s->u.storage.dtype, s->u.storage.numel, data};
     return 0;
 }
@@ -368,12 +385,19 @@ static int open_legacy(struct reader *r)
         pk_free(keys);
         return v ? err_set("%s: storage key list is not a list", r->path) : -1;
     }
+    /* the main pickle's storages by key (the first of each key; add_store
+     * checks that the others agree) */
+    strmap used = {0};
     int rc = 0;
+    for (size_t j = 0; j < pk_storage_count(r->doc) && !rc; j++) {
+        const char *key = pk_storage_at(r->doc, j)->u.storage.key;
+        rc = strmap_put(&used, key, strlen(key), (int)j, NULL) < 0 ? -1 : 0;
+    }
     for (size_t i = 0; i < v->u.seq.n && !rc; i++) {
         const pk_value *k = v->u.seq.items[i], *s = NULL;
-        for (size_t j = 0; k->type == PK_STR && j < pk_storage_count(r->doc) && !s; j++)
-            if (!strcmp(pk_storage_at(r->doc, j)->u.storage.key, k->u.str.s))
-                s = pk_storage_at(r->doc, j);
+        int j = k->type == PK_STR ? strmap_get(&used, k->u.str.s, strlen(k->u.str.s)) : -1;
+        if (j >= 0)
+            s = pk_storage_at(r->doc, (size_t)j);
         uint64_t nb = 0, count = 0;
         if (!s)
             rc = err_set("%s: storage key %zu is not used by the checkpoint", r->path, i);
@@ -393,6 +417,7 @@ static int open_legacy(struct reader *r)
         }
     }
     pk_free(keys);
+    strmap_free(&used);
     if (!rc && off != r->size)
         rc = err_set("%s: %zu bytes of garbage after the last storage", r->path, r->size - off);
     snprintf(r->out->format, sizeof r->out->format, "torch legacy");
@@ -428,6 +453,12 @@ static int materialise(struct reader *r, const char *name, const pk_value *t)
         return err_set("%s: tensor '%s' reaches element %lld of a %lld-element storage", r->path, name,
                        (long long)last, (long long)s->numel);
     size_t es = pk_dtype_size(s->dtype), nb = (size_t)numel * es;
+    uint64_t budget = (uint64_t)TF_MAX_EXPANSION * r->size + TF_EXPANSION_SLACK;
+    if (nb > budget - r->out_bytes)
+        return err_set("%s: tensor '%s' (%lld elements from a %lld-element storage) would bring the tensors "
+                       "to more than %d times the file's size (a view repeating its storage?)",
+                       r->path, name, (long long)numel, (long long)s->numel, TF_MAX_EXPANSION);
+    r->out_bytes += nb;
     uint8_t *dst = malloc(nb ? nb : 1);
     if (own(r->out, dst))
         return -1;
@@ -638,6 +669,7 @@ int tf_set_from_pth(const char *path, tf_set *s)
         rc = import_root(&r);
     pk_free(r.doc);
     free(r.st);
+    strmap_free(&r.by_key);
     if (r.za)
         zip_discard(r.za);
     /* legacy tensors were copied out, so the map can go */
@@ -1016,27 +1048,29 @@ static struct ord *group_tensors(const tf_set *s, const char *g, int *n)
 {
     size_t gl = strlen(g);
     struct ord *o = calloc((size_t)s->n + 1, sizeof *o);
+    strmap first = {0}; /* module ("G.model.2") -> its first tensor other than num_batches_tracked */
     if (!o)
         return NULL;
     *n = 0;
     for (int i = 0; i < s->n; i++) {
+        const char *nm = s->t[i].name, *last = strrchr(nm, '.');
+        if (strncmp(nm, g, gl) != 0 || nm[gl] != '.' || strcmp(last, ".num_batches_tracked") == 0)
+            continue;
+        if (strmap_put(&first, nm, (size_t)(last - nm), i, NULL) < 0) {
+            free(o);
+            strmap_free(&first);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < s->n; i++) {
         const char *nm = s->t[i].name;
         if (strncmp(nm, g, gl) != 0 || nm[gl] != '.')
             continue;
-        const char *last = strrchr(nm, '.');
-        size_t mod = (size_t)(last - nm);
-        int64_t first = i;
-        for (int j = 0; j < s->n; j++) {
-            const char *o2 = s->t[j].name, *l2 = strrchr(o2, '.');
-            if (l2 && (size_t)(l2 - o2) == mod && !strncmp(o2, nm, mod) &&
-                strcmp(l2, ".num_batches_tracked") != 0) {
-                first = j;
-                break;
-            }
-        }
-        o[*n] = (struct ord){&s->t[i], first, suffix_rank(nm), i};
+        int at = strmap_get(&first, nm, (size_t)(strrchr(nm, '.') - nm));
+        o[*n] = (struct ord){&s->t[i], at >= 0 ? at : i, suffix_rank(nm), i};
         (*n)++;
     }
+    strmap_free(&first);
     qsort(o, (size_t)*n, sizeof *o, ord_cmp);
     return o;
 }
@@ -1231,6 +1265,7 @@ static int build_pickle(struct pth *o, const tf_set *s)
     /* groups in order: the reference's nets first, then others; optimisers after nets */
     static const char *const known[] = {"G", "F", "DX", "DY"};
     char(*groups)[128] = calloc((size_t)s->n + 4, sizeof *groups);
+    strmap seen_groups = {0};
     int ng = 0;
     if (!groups)
         return err_set("out of memory");
@@ -1238,24 +1273,27 @@ static int build_pickle(struct pth *o, const tf_set *s)
         for (int i = 0; i < s->n; i++)
             if (head_len(s->t[i].name) == strlen(known[k]) &&
                 !strncmp(s->t[i].name, known[k], strlen(known[k])) && s->t[i].name[strlen(known[k])] == '.') {
-                snprintf(groups[ng++], 128, "%s", known[k]);
+                snprintf(groups[ng], 128, "%s", known[k]);
+                if (strmap_put(&seen_groups, groups[ng], strlen(groups[ng]), ng, NULL) < 0)
+                    return free(groups), strmap_free(&seen_groups), -1;
+                ng++;
                 break;
             }
-    for (int i = 0; i < s->n; i++) {
+    int rc = 0;
+    for (int i = 0; i < s->n && !rc; i++) {
         size_t hl = head_len(s->t[i].name);
         if (!s->t[i].name[hl])
-            return free(groups), err_set("tensor '%s' has no group prefix (G., opt_G., ...)", s->t[i].name);
-        if (hl >= 128)
-            return free(groups), err_set("tensor '%s': group name too long", s->t[i].name);
-        int seen = 0;
-        for (int g = 0; g < ng && !seen; g++)
-            seen = strlen(groups[g]) == hl && !strncmp(groups[g], s->t[i].name, hl);
-        if (!seen) {
+            rc = err_set("tensor '%s' has no group prefix (G., opt_G., ...)", s->t[i].name);
+        else if (hl >= 128)
+            rc = err_set("tensor '%s': group name too long", s->t[i].name);
+        else if (strmap_get(&seen_groups, s->t[i].name, hl) < 0) {
             memcpy(groups[ng], s->t[i].name, hl);
-            groups[ng++][hl] = 0;
+            groups[ng][hl] = 0;
+            rc = strmap_put(&seen_groups, groups[ng], hl, ng, NULL) < 0 ? -1 : 0;
+            ng++;
         }
     }
-    int rc = 0;
+    strmap_free(&seen_groups);
     for (int pass = 0; pass < 2 && !rc; pass++) /* nets, then optimisers */
         for (int g = 0; g < ng && !rc; g++) {
             int is_opt = !strncmp(groups[g], "opt_", 4);

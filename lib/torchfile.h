@@ -45,9 +45,17 @@
 #include <stdint.h>
 
 #include "safetensors.h"
+#include "strmap.h"
 
 #define TF_MAX_FILE   (64ull << 30) /* larger files are refused */
 #define TF_MAX_PICKLE (256u << 20)  /* data.pkl larger than this is refused */
+/* Views and shared storages are copied out, so the tensors of a .pth may
+ * take more bytes than its storages: at most TF_MAX_EXPANSION times the
+ * file's size plus TF_EXPANSION_SLACK in all.  A file whose views repeat
+ * one storage more often than that (a 600-byte file with a zero-stride
+ * view of 2^28 elements) is refused instead of filling memory. */
+#define TF_MAX_EXPANSION   4
+#define TF_EXPANSION_SLACK (1u << 20)
 
 typedef struct tf_tensor {
     char *name;
@@ -64,10 +72,11 @@ typedef struct tf_tensor {
  * everything the set owns. */
 typedef struct tf_set {
     tf_tensor *t;
-    int n, cap;
+    int n, cap; /* n <= ST_MAX_TENSORS */
     char **meta_key, **meta_val;
-    int nmeta, capmeta;
-    void **owned; /* buffers freed with the set */
+    int nmeta, capmeta;     /* nmeta <= ST_MAX_META */
+    strmap by_name, by_key; /* tensor name -> index in t, metadata key -> index */
+    void **owned;           /* buffers freed with the set */
     int nowned, capowned;
     st_file *st;     /* when built from a safetensors file: tensor data points into it */
     char format[64]; /* "torch zip (root 'best')", "torch legacy", "safetensors" */
@@ -84,7 +93,10 @@ int tf_set_from_st(const char *path, tf_set *s);
 int tf_set_open(const char *path, tf_set *s);
 
 /* Append a tensor (name copied; data referenced, or copied when copy=1)
- * or a metadata entry (both copied; a repeated key replaces the value). */
+ * or a metadata entry (both copied; a repeated key replaces the value).
+ * A repeated tensor name, more than ST_MAX_TENSORS tensors or more than
+ * ST_MAX_META metadata keys are errors (the set must fit a safetensors
+ * file).  Lookups by name or key are hashed (O(1)). */
 int tf_set_add(tf_set *s, const char *name, st_dtype dt, const int64_t *shape, int ndim, const void *data,
                size_t nbytes, int copy);
 int tf_set_meta(tf_set *s, const char *key, const char *value);

@@ -12,7 +12,7 @@ runtime=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpe
          libdlib-dev libdlib-data)
 testing=(bats bats-assert bats-support cppcheck clang-tidy clang-format
          python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil
-         curl gnuplot-nox chromium chromium-driver python3-selenium linux-perf)
+         time curl gnuplot-nox chromium chromium-driver python3-selenium linux-perf)
 case ${1:-} in
     --runtime) pkgs=("${runtime[@]}") ;;
     --list-runtime) printf '%s\n' "${runtime[@]}"; exit 0 ;;

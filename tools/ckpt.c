@@ -64,6 +64,39 @@ static int check_nets(const st_file *f)
     return rc ? -1 : 0;
 }
 
+/* The set as a parsed safetensors file in memory, for check_nets (the
+ * messages name label). */
+static st_file *set_as_st(const tf_set *s, const char *label)
+{
+    if (s->st)
+        return NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    st_file *f = tf_set_st_bytes(s, &buf, &len) == 0 ? st_parse(buf, len, label) : NULL;
+    free(buf);
+    return f;
+}
+
+/* Every reference net in the set loads into the model, unless --no-check. */
+static void check_set(const tf_set *s, const char *label, int check)
+{
+    if (!check)
+        return;
+    st_file *own = s->st ? NULL : set_as_st(s, label);
+    const st_file *f = s->st ? s->st : own;
+    if (!f || check_nets(f))
+        die("%s", err_msg());
+    st_free(own);
+}
+
+/* Any file: .pth or safetensors, whose format metadata this build reads. */
+static void open_set(const char *path, tf_set *s)
+{
+    if (tf_set_open(path, s) ||
+        ckpt_check_format(path, tf_set_get_meta(s, "format"), tf_set_get_meta(s, "format_version")))
+        die("%s", err_msg());
+}
+
 static double elem(const tf_tensor *t, int64_t i)
 {
     const uint8_t *p = (const uint8_t *)t->data + (size_t)i * st_dtype_size(t->dtype);
@@ -101,8 +134,7 @@ static void shape_str(char *b, size_t n, const tf_tensor *t)
 static int cmd_info(const char *path, int summary)
 {
     tf_set s;
-    if (tf_set_open(path, &s))
-        die("%s", err_msg());
+    open_set(path, &s);
     int64_t values = 0;
     size_t bytes = 0;
     for (int i = 0; i < s.n; i++) {
@@ -115,29 +147,39 @@ static int cmd_info(const char *path, int summary)
     for (int i = 0; i < s.nmeta; i++)
         printf("  %s = %.200s%s\n", s.meta_key[i], s.meta_val[i], strlen(s.meta_val[i]) > 200 ? "..." : "");
     printf("groups:\n");
+    /* one line per first name component, in order of first appearance */
+    struct group {
+        int first, nt, np;
+        int64_t tv, pv;
+    } *g = calloc((size_t)s.n + 1, sizeof *g);
+    strmap heads = {0};
+    int ng = 0;
+    if (!g)
+        die("out of memory");
     for (int i = 0; i < s.n; i++) {
-        size_t hl = strcspn(s.t[i].name, ".");
-        int first = 1;
-        for (int j = 0; j < i && first; j++)
-            first = !(strcspn(s.t[j].name, ".") == hl && !strncmp(s.t[j].name, s.t[i].name, hl));
-        if (!first)
-            continue;
-        int nt = 0, np = 0;
-        int64_t pv = 0, tv = 0;
-        for (int j = i; j < s.n; j++)
-            if (strcspn(s.t[j].name, ".") == hl && !strncmp(s.t[j].name, s.t[i].name, hl)) {
-                nt++;
-                tv += s.t[j].numel;
-                if (!tf_is_buffer_name(s.t[j].name) && strncmp(s.t[i].name, "opt_", 4) != 0) {
-                    np++;
-                    pv += s.t[j].numel;
-                }
-            }
-        printf("  %-8.*s %5d tensors %10lld values", (int)hl, s.t[i].name, nt, (long long)tv);
-        if (np)
-            printf(", %d parameters (%lld values)", np, (long long)pv);
+        const char *nm = s.t[i].name;
+        int k = ng;
+        int rc = strmap_put(&heads, nm, strcspn(nm, "."), k, &k);
+        if (rc < 0)
+            die("%s", err_msg());
+        if (rc == 0)
+            g[ng++].first = i;
+        g[k].nt++;
+        g[k].tv += s.t[i].numel;
+        if (!tf_is_buffer_name(nm) && strncmp(nm, "opt_", 4) != 0) {
+            g[k].np++;
+            g[k].pv += s.t[i].numel;
+        }
+    }
+    for (int k = 0; k < ng; k++) {
+        const char *nm = s.t[g[k].first].name;
+        printf("  %-8.*s %5d tensors %10lld values", (int)strcspn(nm, "."), nm, g[k].nt, (long long)g[k].tv);
+        if (g[k].np)
+            printf(", %d parameters (%lld values)", g[k].np, (long long)g[k].pv);
         printf("\n");
     }
+    strmap_free(&heads);
+    free(g);
     if (!summary) {
         printf("tensors:\n");
         for (int i = 0; i < s.n; i++) {
@@ -150,32 +192,25 @@ static int cmd_info(const char *path, int summary)
     return 0;
 }
 
+/* Checked in memory first, so nothing appears at OUT for a refused file;
+ * the write itself is atomic (temporary file + rename). */
 static int cmd_import(const char *in, const char *out, int check)
 {
     tf_set s;
-    uint8_t *bytes;
-    size_t n;
-    /* checked as the file it will be, before anything is written */
-    if (tf_set_from_pth(in, &s) || tf_set_st_bytes(&s, &bytes, &n))
+    if (tf_set_from_pth(in, &s))
+        die("%s", err_msg());
+    check_set(&s, in, check);
+    if (tf_set_save_st(&s, out))
         die("%s", err_msg());
     tf_set_free(&s);
-    st_file *f = check ? st_parse(bytes, n, out) : NULL;
-    if (check && (!f || check_nets(f)))
-        die("%s: %s", in, err_msg());
-    st_free(f);
-    if (file_write_all(out, bytes, n) != 0)
-        die("%s", err_msg());
-    free(bytes);
     return 0;
 }
 
 static int cmd_export(const char *in, const char *out, int check)
 {
     tf_set s;
-    if (tf_set_open(in, &s))
-        die("%s", err_msg());
-    if (check && s.st && check_nets(s.st))
-        die("%s", err_msg());
+    open_set(in, &s);
+    check_set(&s, in, check);
     if (tf_set_save_pth(&s, out))
         die("%s", err_msg());
     tf_set_free(&s);
@@ -229,8 +264,7 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
 {
     tf_set s, o;
     tf_set_init(&o);
-    if (tf_set_open(in, &s))
-        die("%s", err_msg());
+    open_set(in, &s);
     for (int i = 0; i < s.n; i++)
         if (in_nets(s.t[i].name, net) && add_as(&o, &s.t[i], dt))
             die("%s", err_msg());
@@ -256,8 +290,7 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
 static int cmd_meta(const char *path, const char *key)
 {
     tf_set s;
-    if (tf_set_open(path, &s))
-        die("%s", err_msg());
+    open_set(path, &s);
     if (key) {
         const char *v = tf_set_get_meta(&s, key);
         if (!v)
@@ -274,8 +307,8 @@ static int cmd_meta(const char *path, const char *key)
 static int cmd_diff(const char *a, const char *b, double tol, int all)
 {
     tf_set x, y;
-    if (tf_set_open(a, &x) || tf_set_open(b, &y))
-        die("%s", err_msg());
+    open_set(a, &x);
+    open_set(b, &y);
     int differ = 0, ndiff = 0;
     double worst = 0;
     for (int i = 0; i < x.n; i++) {

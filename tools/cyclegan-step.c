@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "batcher.h"
 #include "cli.h"
+#include "checkpoint.h"
 #include "cyclegan.h"
 #include "device.h"
 #include "err.h"
@@ -592,14 +593,11 @@ static int print_state(const char *path)
     if (!path)
         cli_usage_error("--state needs --ckpt");
     st_file *f = st_open(path);
-    if (!f)
+    struct cyclegan_meta m = {0};
+    if (!f || ckpt_check_st_format(f) || cyclegan_meta_read(f, &m))
         die("%s", err_msg());
-    const char *keys[] = {"epoch", "step", "epoch_step"};
-    for (int i = 0; i < 3; i++) {
-        const char *v = st_meta(f, keys[i]);
-        printf("%s%s=%s", i ? " " : "", keys[i], v ? v : "0");
-    }
-    printf("\n");
+    printf("epoch=%lld step=%lld epoch_step=%lld\n", (long long)m.epoch, (long long)m.step,
+           (long long)m.epoch_step);
     st_free(f);
     err_close_stdout();
     return 0;
