@@ -23,7 +23,7 @@ PKGS     := msgpack libzmq libpng libjpeg openblas lapacke libcjson libmicrohttp
 CPPFLAGS += -Ilib -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fopenmp $(SAN) $(if $(WERROR),-Werror)
 LDFLAGS  += -fopenmp -rdynamic $(SAN)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread -ldl
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm -lpthread -ldl
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
