@@ -3,7 +3,8 @@
  * three operands, two read and one written; each operand has the caller's
  * float tensor ("user", plain layout, its pointer set per call) and the
  * primitive's own ("inner": bf16 and the blocked layout the kernel picked),
- * joined by a reorder.  A weight gradient is written to a float scratch in
+ * joined by a reorder.  Inner tensors and scratchpads of every primitive
+ * start at the arena's base: calls run one at a time.  A weight gradient is written to a float scratch in
  * the arena first, because ours is accumulated and oneDNN's is not.
  */
 #include "cpu-dnnl.h"
@@ -19,19 +20,27 @@
 
 enum dop { CONV_FWD, CONV_BWD_D, CONV_BWD_W, DECONV_FWD, DECONV_BWD_D, DECONV_BWD_W };
 
+/* A primitive with its scratchpad, which lives in the arena (user mode:
+ * oneDNN's own global scratchpad would be shared by serve's workers). */
+struct step {
+    dnnl_primitive_t prim;
+    dnnl_memory_t pad; /* NULL when it needs none */
+    size_t pad_off;
+};
+
 struct operand {
-    int arg;                  /* DNNL_ARG_* of the main primitive */
-    dnnl_memory_t user;       /* float, plain */
-    dnnl_memory_t inner;      /* the primitive's; == user when layout and type agree */
-    dnnl_primitive_t reorder; /* user -> inner for inputs, inner -> user for the output */
-    size_t off;               /* inner's place in the arena */
+    int arg;             /* DNNL_ARG_* of the main primitive */
+    dnnl_memory_t user;  /* float, plain */
+    dnnl_memory_t inner; /* the primitive's; == user when layout and type agree */
+    struct step reorder; /* user -> inner for inputs, inner -> user for the output */
+    size_t off;          /* inner's place in the arena */
 };
 
 struct prim {
     enum dop op;
     enum backend_precision p;
     struct conv_shape s;
-    dnnl_primitive_t main;
+    struct step main;
     struct operand x[3]; /* two inputs, the output */
     size_t tmp_off;      /* weight gradients: the float result before it is accumulated */
     size_t bytes;        /* arena bytes this primitive needs */
@@ -103,14 +112,20 @@ struct cpu_dnnl *cpu_dnnl_new(long *allocs)
     return d;
 }
 
+static void step_free(struct step *t)
+{
+    dnnl_primitive_destroy(t->prim);
+    dnnl_memory_destroy(t->pad);
+}
+
 static void prim_free(struct prim *q)
 {
     if (!q)
         return;
-    dnnl_primitive_destroy(q->main);
+    step_free(&q->main);
     for (int i = 0; i < 3; i++) {
         struct operand *o = &q->x[i];
-        dnnl_primitive_destroy(o->reorder);
+        step_free(&o->reorder);
         if (o->inner != o->user)
             dnnl_memory_destroy(o->inner);
         dnnl_memory_destroy(o->user);
@@ -136,6 +151,18 @@ void cpu_dnnl_free(struct cpu_dnnl *d)
 
 // ----------------------------------------------------------------------------
 // building a primitive
+
+/* An attribute asking for user-provided scratchpads (free with _destroy). */
+static int user_scratchpad(dnnl_primitive_attr_t *attr)
+{
+    DNNL_TRY(dnnl_primitive_attr_create(attr));
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
+    if (st != dnnl_success) {
+        dnnl_primitive_attr_destroy(*attr);
+        return dnnl_fail("scratchpad mode", st);
+    }
+    return 0;
+}
 
 static int is_deconv(enum dop op)
 {
@@ -201,7 +228,13 @@ static int op_pd(dnnl_primitive_desc_t *pd, struct cpu_dnnl *d, enum dop op, dnn
     dnnl_primitive_desc_t hint = NULL;
     if (op != fwd && op_pd(&hint, d, fwd, dt, s))
         return -1;
-    dnnl_status_t st = dnnl_primitive_desc_create(pd, &cd, NULL, d->engine, hint);
+    dnnl_primitive_attr_t attr;
+    if (user_scratchpad(&attr)) {
+        dnnl_primitive_desc_destroy(hint);
+        return -1;
+    }
+    dnnl_status_t st = dnnl_primitive_desc_create(pd, &cd, attr, d->engine, hint);
+    dnnl_primitive_attr_destroy(attr);
     if (hint)
         dnnl_primitive_desc_destroy(hint);
     return st == dnnl_success ? 0 : dnnl_fail("primitive_desc_create", st);
@@ -228,6 +261,20 @@ static size_t align64(size_t n)
     return (n + 63) / 64 * 64;
 }
 
+/* The primitive of pd, its scratchpad placed in q's share of the arena. */
+static int make_step(struct step *t, struct prim *q, struct cpu_dnnl *d, const_dnnl_primitive_desc_t pd)
+{
+    DNNL_TRY(dnnl_primitive_create(&t->prim, pd));
+    const dnnl_memory_desc_t *m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t n = m ? dnnl_memory_desc_get_size(m) : 0;
+    if (!n)
+        return 0;
+    DNNL_TRY(dnnl_memory_create(&t->pad, m, d->engine, DNNL_MEMORY_NONE));
+    t->pad_off = q->bytes;
+    q->bytes += align64(n);
+    return 0;
+}
+
 static int make_operand(struct prim *q, struct cpu_dnnl *d, dnnl_primitive_desc_t pd, int i, int arg)
 {
     struct operand *o = &q->x[i];
@@ -247,12 +294,18 @@ static int make_operand(struct prim *q, struct cpu_dnnl *d, dnnl_primitive_desc_
     o->off = q->bytes;
     q->bytes += align64(dnnl_memory_desc_get_size(im));
     int out = i == 2;
+    dnnl_primitive_attr_t attr;
+    if (user_scratchpad(&attr))
+        return -1;
     dnnl_primitive_desc_t rpd;
-    DNNL_TRY(
-        dnnl_reorder_primitive_desc_create(&rpd, out ? im : &um, d->engine, out ? &um : im, d->engine, NULL));
-    dnnl_status_t st = dnnl_primitive_create(&o->reorder, rpd);
+    dnnl_status_t st =
+        dnnl_reorder_primitive_desc_create(&rpd, out ? im : &um, d->engine, out ? &um : im, d->engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success)
+        return dnnl_fail("reorder", st);
+    int rc = make_step(&o->reorder, q, d, rpd);
     dnnl_primitive_desc_destroy(rpd);
-    return st == dnnl_success ? 0 : dnnl_fail("reorder", st);
+    return rc;
 }
 
 static struct prim *prim_new(struct cpu_dnnl *d, enum dop op, enum backend_precision p,
@@ -282,11 +335,8 @@ static struct prim *prim_new(struct cpu_dnnl *d, enum dop op, enum backend_preci
         q->tmp_off = q->bytes;
         q->bytes += align64((size_t)s->cout * s->cin * s->k * s->k * sizeof(float));
     }
-    dnnl_status_t st = dnnl_primitive_create(&q->main, pd);
-    if (st != dnnl_success) {
-        dnnl_fail("primitive_create", st);
+    if (make_step(&q->main, q, d, pd))
         goto fail;
-    }
     dnnl_primitive_desc_destroy(pd);
     return q;
 fail:
@@ -324,12 +374,20 @@ static struct prim *prim_get(struct cpu_dnnl *d, enum dop op, enum backend_preci
         ++*d->allocs;
     }
     if (q->gen != d->gen) {
-        for (int i = 0; i < 3; i++)
-            if (q->x[i].inner != q->x[i].user &&
-                dnnl_memory_set_data_handle(q->x[i].inner, d->arena + q->x[i].off) != dnnl_success) {
-                err_set("oneDNN: set_data_handle failed");
-                return NULL;
-            }
+        dnnl_status_t st = dnnl_success;
+        if (q->main.pad)
+            st = dnnl_memory_set_data_handle(q->main.pad, d->arena + q->main.pad_off);
+        for (int i = 0; i < 3; i++) {
+            struct operand *o = &q->x[i];
+            if (st == dnnl_success && o->inner != o->user)
+                st = dnnl_memory_set_data_handle(o->inner, d->arena + o->off);
+            if (st == dnnl_success && o->reorder.pad)
+                st = dnnl_memory_set_data_handle(o->reorder.pad, d->arena + o->reorder.pad_off);
+        }
+        if (st != dnnl_success) {
+            dnnl_fail("set_data_handle", st);
+            return NULL;
+        }
         q->gen = d->gen;
     }
     return q;
@@ -338,15 +396,23 @@ static struct prim *prim_get(struct cpu_dnnl *d, enum dop op, enum backend_preci
 // ----------------------------------------------------------------------------
 // running one
 
+/* Run t with args [n] (room for one more: its scratchpad). */
+static int exec_step(struct cpu_dnnl *d, const struct step *t, dnnl_exec_arg_t *args, int n)
+{
+    if (t->pad)
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, t->pad};
+    DNNL_TRY(dnnl_primitive_execute(t->prim, d->stream, n, args));
+    return 0;
+}
+
 static int reorder(struct cpu_dnnl *d, const struct operand *o)
 {
-    if (!o->reorder)
+    if (!o->reorder.prim)
         return 0;
     int out = o->arg == DNNL_ARG_DST || o->arg == DNNL_ARG_DIFF_SRC || o->arg == DNNL_ARG_DIFF_WEIGHTS;
-    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, out ? o->inner : o->user},
+    dnnl_exec_arg_t a[3] = {{DNNL_ARG_FROM, out ? o->inner : o->user},
                             {DNNL_ARG_TO, out ? o->user : o->inner}};
-    DNNL_TRY(dnnl_primitive_execute(o->reorder, d->stream, 2, a));
-    return 0;
+    return exec_step(d, &o->reorder, a, 2);
 }
 
 /* out = op(a, b): inputs reordered in, the primitive, the output reordered
@@ -365,11 +431,10 @@ static int run(struct cpu_dnnl *d, enum dop op, enum backend_precision p, const 
         DNNL_TRY(dnnl_memory_set_data_handle(q->x[i].user, (void *)(uintptr_t)h[i]));
     if (reorder(d, &q->x[0]) || reorder(d, &q->x[1]))
         return -1;
-    dnnl_exec_arg_t args[3];
+    dnnl_exec_arg_t args[4];
     for (int i = 0; i < 3; i++)
         args[i] = (dnnl_exec_arg_t){q->x[i].arg, q->x[i].inner};
-    DNNL_TRY(dnnl_primitive_execute(q->main, d->stream, 3, args));
-    if (reorder(d, &q->x[2]))
+    if (exec_step(d, &q->main, args, 3) || reorder(d, &q->x[2]))
         return -1;
     DNNL_TRY(dnnl_stream_wait(d->stream));
     return 0;

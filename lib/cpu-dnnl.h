@@ -14,10 +14,10 @@
  * IOHW); each call reorders them into the blocked bf16 layouts oneDNN's
  * kernels want and the result back, and that cost is part of every timing.
  * Primitives and their reorders are built once per (operation, shape,
- * precision) and cached; their bf16 buffers live in one grow-only arena.
- * So a shape's first call allocates (backend_allocations counts it) and
- * later calls do not.  (oneDNN's own scratchpads are its library-managed
- * ones, allocated when a primitive is created.)
+ * precision) and cached; their bf16 buffers and scratchpads live in one
+ * grow-only arena.  So a shape's first call allocates (backend_allocations
+ * counts it) and later calls do not.  One struct cpu_dnnl serves one caller
+ * thread at a time (as a backend does); separate ones run concurrently.
  *
  * BACKEND_FP32 is accepted too, so that bench/conv_engines.c can measure
  * oneDNN's float kernels against ours; the backend itself only sends BF16.
