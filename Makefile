@@ -59,7 +59,8 @@ CU_TESTS  := $(patsubst tests/cuda/%.cu,$(BUILD)/tests/%,$(wildcard tests/cuda/t
 all: check-deps tools units $(GPU_TESTS) $(BENCHES) $(if $(filter 1,$(CUDA)),cuda)
 
 check-deps:
-	@pkg-config --exists $(PKGS) || { echo "make: missing libraries; run 'make deps' (needs apt)" >&2; exit 1; }
+	@pkg-config --exists $(PKGS) && echo '#include <dnnl.h>' | $(CC) -E - >/dev/null 2>&1 || \
+	  { echo "make: missing libraries; run 'make deps' (needs apt)" >&2; exit 1; }
 
 tools: $(TOOLS)
 units: $(UNITS)
