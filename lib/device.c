@@ -172,5 +172,5 @@ int device_precision_arg(const char *arg, enum backend_precision *p, int *is_aut
 
 enum backend_precision device_inference_precision(backend_t be)
 {
-    return !is_cpu(be) || cpu_dnnl_bf16_available() ? BACKEND_BF16 : BACKEND_FP32;
+    return is_cpu(be) ? BACKEND_FP32 : BACKEND_BF16;
 }

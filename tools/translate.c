@@ -61,8 +61,9 @@ static void usage(FILE *f, int status)
             "  --max-faces N    the N largest faces (default all)\n"
             "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
             "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
-            "  --precision P    fp32, bf16 or fp16 convolutions, or auto: bf16 where the GPU or\n"
-            "                   the CPU (AVX512-BF16, AMX) runs it at hardware speed (default fp32)\n"
+            "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
+            "                   when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
+            "                   (default fp32)\n"
             "  --help, --version\n");
     exit(status);
 }
