@@ -23,7 +23,7 @@ PKGS     := msgpack libzmq libpng libjpeg openblas lapacke libcjson libmicrohttp
 CPPFLAGS += -Ilib -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fopenmp $(SAN) $(if $(WERROR),-Werror)
 LDFLAGS  += -fopenmp -rdynamic $(SAN)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread -ldl
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm -lpthread -ldl
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
@@ -59,7 +59,8 @@ CU_TESTS  := $(patsubst tests/cuda/%.cu,$(BUILD)/tests/%,$(wildcard tests/cuda/t
 all: check-deps tools units $(GPU_TESTS) $(BENCHES) $(if $(filter 1,$(CUDA)),cuda)
 
 check-deps:
-	@pkg-config --exists $(PKGS) || { echo "make: missing libraries; run 'make deps' (needs apt)" >&2; exit 1; }
+	@pkg-config --exists $(PKGS) && echo '#include <dnnl.h>' | $(CC) -E - >/dev/null 2>&1 || \
+	  { echo "make: missing libraries; run 'make deps' (needs apt)" >&2; exit 1; }
 
 tools: $(TOOLS)
 units: $(UNITS)

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "backend-impl.h"
+#include "cpu-dnnl.h"
 #include "cpu-gemm.h"
 #include "err.h"
 
@@ -29,6 +30,7 @@ struct cpu_ctx {
     size_t ws_bytes;
     float *half; /* rounded copies of the 16-bit emulation (backend-cpu-half.c) */
     size_t half_floats;
+    struct cpu_dnnl *dnnl; /* bf16 on the CPU's bf16 units (cpu-dnnl.h), made on first use */
 };
 
 // ----------------------------------------------------------------------------
@@ -104,6 +106,14 @@ float *cpu_half_scratch(struct backend *be, size_t floats)
     c->half = p;
     c->half_floats = floats;
     return p;
+}
+
+struct cpu_dnnl *cpu_dnnl_of(struct backend *be)
+{
+    struct cpu_ctx *c = be->context;
+    if (!c->dnnl)
+        c->dnnl = cpu_dnnl_new(&be->allocs);
+    return c->dnnl;
 }
 
 // ----------------------------------------------------------------------------
@@ -876,6 +886,7 @@ static void cpu_free(struct backend *be)
     struct cpu_ctx *c = be->context;
     free(c->ws);
     free(c->half);
+    cpu_dnnl_free(c->dnnl);
     free(c);
     free(be);
 }

@@ -105,9 +105,10 @@ struct backend_iface {
 };
 
 /* The CPU backend's float convolutions (lib/backend-cpu.c), the dispatchers
- * in its vtable that emulate 16-bit precision around them when
- * be->precision asks for it (lib/backend-cpu-half.c), their bias helpers, and
- * the grow-only scratch the emulation rounds copies into. */
+ * in its vtable that run bf16 on the CPU's bf16 units or emulate 16-bit
+ * precision around the float ones when be->precision asks for it
+ * (lib/backend-cpu-half.c), their bias helpers, and the grow-only scratch
+ * the emulation rounds copies into. */
 int cpu_conv2d_forward_f32(struct backend *be, float *out, const float *in, const float *w, const float *b,
                            const struct conv_shape *s);
 int cpu_conv2d_backward_f32(struct backend *be, float *din, float *dw, float *db, const float *dout,
@@ -129,6 +130,9 @@ void cpu_add_bias(float *out, const float *b, int n, int c, long hw);
 void cpu_sum_bias(float *db, const float *dout, int n, int c, long hw);
 /* At least `floats` floats, kept by the backend; NULL + err_set on failure. */
 float *cpu_half_scratch(struct backend *be, size_t floats);
+/* The backend's oneDNN primitives (lib/cpu-dnnl.h), made on first use;
+ * NULL + err_set on failure. */
+struct cpu_dnnl *cpu_dnnl_of(struct backend *be);
 
 /* The CPU backend's optimiser ops (lib/backend-cpu-optim.c). */
 int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,

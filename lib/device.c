@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu-dnnl.h"
 #include "err.h"
 #include "fileio.h"
 
@@ -139,6 +140,11 @@ backend_t device_open(const char *name)
     return lib->open(cuda_index(name));
 }
 
+static int is_cpu(backend_t be)
+{
+    return strcmp(backend_name(be), "cpu") == 0;
+}
+
 backend_t device_open_precision(const char *name, enum backend_precision p)
 {
     backend_t be = device_open(name);
@@ -146,5 +152,25 @@ backend_t device_open_precision(const char *name, enum backend_precision p)
         backend_free(be);
         return NULL;
     }
+    static int told;
+    if (be && p == BACKEND_BF16 && is_cpu(be) && !cpu_dnnl_bf16_available() && !told) {
+        told = 1;
+        const char *env = getenv("AGING_CPU_BF16");
+        if (env && strcmp(env, "0") == 0)
+            warn("AGING_CPU_BF16=0: bf16 is emulated (slow)");
+        else
+            warn("this CPU has no bf16 units; bf16 is emulated (slow)");
+    }
     return be;
+}
+
+int device_precision_arg(const char *arg, enum backend_precision *p, int *is_auto)
+{
+    *is_auto = strcmp(arg, "auto") == 0;
+    return *is_auto ? 0 : backend_precision_parse(arg, p);
+}
+
+enum backend_precision device_inference_precision(backend_t be)
+{
+    return is_cpu(be) ? BACKEND_FP32 : BACKEND_BF16;
 }

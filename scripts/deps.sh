@@ -4,11 +4,11 @@
 #   deps.sh            everything: build, run, test, lint and benchmark
 #   deps.sh --runtime  only what building and running the tools needs
 #                      (make demo, make install): no PyTorch, no browser
-# The runtime list must cover the Makefile's pkg-config names (PKGS); a test
-# checks that they agree.
+# The runtime list must cover the Makefile's pkg-config names (PKGS) and its
+# plain -l libraries (oneDNN has no .pc file); a test checks that they agree.
 set -euo pipefail
 runtime=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpeg62-turbo-dev
-         libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev
+         libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev libdnnl-dev
          libdlib-dev libdlib-data)
 testing=(bats bats-assert bats-support cppcheck clang-tidy clang-format
          python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil

@@ -129,6 +129,14 @@ pixel_diff() {
         echo "# $p: $pc from $deb" >&3
         grep -qx "$deb" <<< "$runtime"$'\n'"$deps" || { echo "$p ($deb) is not in deps.sh's runtime list"; false; }
     done
+    # the libraries linked by -l without a .pc file (oneDNN), past the C library's own
+    for l in $(sed -n 's/^LDLIBS *+= *//p' "$ROOT/Makefile" | grep -oE -- '(^| )-l[a-z0-9_]+' | sed 's/^ *-l//'); do
+        case $l in m | pthread | dl) continue ;; esac
+        so=$(readlink -f "$(gcc -print-file-name="lib$l.so")")
+        deb=$(dpkg -S "$so" | head -1 | cut -d: -f1)
+        echo "# -l$l: $so from $deb" >&3
+        grep -qx "$deb" <<< "$runtime"$'\n'"$deps" || { echo "-l$l ($deb) is not in deps.sh's runtime list"; false; }
+    done
     for p in build-essential pkg-config; do grep -qx "$p" <<< "$runtime"; done
     ! grep -qx python3-torch <<< "$runtime"
     ! grep -qx chromium <<< "$runtime"

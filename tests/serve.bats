@@ -331,3 +331,25 @@ PY
     translate --y2o -o "$TMP/t.png" "$root/data/demo/astronaut.png" 2> /dev/null
     cmp "$TMP/body" "$TMP/t.png"
 }
+
+@test "serve --precision: bf16 answers as translate --precision bf16; the emulation says so once" {
+    translate --y2o --ckpt "$CK" --size 64 --precision bf16 -i "$D/face.jpg" -o "$TMP/want.png"
+    for env in 1 0; do
+        AGING_CPU_BF16=$env start_server "$TMP/s$env.log" --ckpt "$CK" --size 64 --threads 2 --precision bf16
+        OWN_PID=$SERVER_PID
+        [ "$(curl -sS --max-time 10 "$URL/api/health" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["model"]["precision"])')" = bf16 ]
+        code=$(post "$D/face.jpg" "?direction=young2old")
+        [ "$code" = 200 ] || { cat "$TMP/body"; false; }
+        [ "$env" = 0 ] || cmp "$TMP/body" "$TMP/want.png"
+        stop_server "$OWN_PID"
+        OWN_PID=
+    done
+    # two workers, one backend each: one line
+    [ "$(grep -c 'bf16 is emulated' "$TMP/s0.log")" = 1 ]
+    grep -qx "serve: AGING_CPU_BF16=0: bf16 is emulated (slow)" "$TMP/s0.log"
+    AGING_CPU_BF16=0 start_server "$TMP/auto.log" --ckpt "$CK" --size 64 --precision auto
+    OWN_PID=$SERVER_PID
+    [ "$(curl -sS --max-time 10 "$URL/api/health" | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["model"]["precision"])')" = fp32 ]
+    run grep -c emulated "$TMP/auto.log"
+    [ "$output" = 0 ]
+}

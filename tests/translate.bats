@@ -174,3 +174,51 @@ print('max', abs(a - b).max()); sys.exit(int(abs(a - b).max() > 3))" "$TMP/f32.p
         assert_success
     done
 }
+
+# 1 when the CPU has bf16 units (AVX512-BF16 or AMX) that oneDNN will use
+cpu_has_bf16() {
+    grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo
+}
+
+@test "translate --precision bf16 on the CPU: its bf16 units, or the emulation, which says so once" {
+    translate --y2o --ckpt "$CK" --size 64 --device cpu -i "$FACE" -o "$TMP/f32.png"
+    run translate --y2o --ckpt "$CK" --size 64 --device cpu --precision bf16 -i "$FACE" -o "$TMP/hw.png"
+    assert_success
+    if cpu_has_bf16; then
+        refute_output --partial "emulated"
+    else
+        assert_output "translate: this CPU has no bf16 units; bf16 is emulated (slow)"
+    fi
+    AGING_CPU_BF16=0 run translate --y2o --ckpt "$CK" --size 64 --device cpu --precision bf16 \
+        -i "$FACE" -o "$TMP/emu.png"
+    assert_success
+    assert_output "translate: AGING_CPU_BF16=0: bf16 is emulated (slow)"
+    ONEDNN_MAX_CPU_ISA=AVX2 run translate --y2o --ckpt "$CK" --size 64 --device cpu --precision bf16 \
+        -i "$FACE" -o "$TMP/avx2.png"
+    assert_success
+    assert_output "translate: this CPU has no bf16 units; bf16 is emulated (slow)"
+    cmp "$TMP/emu.png" "$TMP/avx2.png"
+    # the units and the emulation differ only in the order of the float sums
+    run "$PY" -c "
+import sys; from PIL import Image; import numpy as np
+f32, hw, emu = (np.asarray(Image.open(f), dtype=int) for f in sys.argv[1:])
+print('hw-f32', abs(hw - f32).max(), 'hw-emu', abs(hw - emu).max())
+sys.exit(int(abs(hw - f32).max() > 3 or abs(hw - emu).max() > 1))" "$TMP/f32.png" "$TMP/hw.png" "$TMP/emu.png"
+    echo "# $output" >&3
+    assert_success
+}
+
+@test "translate --precision auto: fp32 on the CPU, bf16 units or not" {
+    for p in fp32 auto; do
+        translate --y2o --ckpt "$CK" --size 64 --device cpu --precision $p -i "$FACE" -o "$TMP/$p.png"
+    done
+    cmp "$TMP/auto.png" "$TMP/fp32.png"
+    AGING_CPU_BF16=0 run translate --y2o --ckpt "$CK" --size 64 --device cpu --precision auto -i "$FACE" \
+        -o "$TMP/auto0.png"
+    assert_success
+    refute_output --partial "emulated"
+    cmp "$TMP/auto0.png" "$TMP/fp32.png"
+    run translate --y2o --precision fp8
+    assert_failure 2
+    assert_output --partial "(or auto)"
+}

@@ -64,6 +64,9 @@ static void usage(FILE *f, int status)
                "  --max-per-client N    open connections from one IP address, 0 = no limit\n"
                "                     (default 32; raise it behind a reverse proxy)\n"
                "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
+               "  --precision P      fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
+               "                     when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
+               "                     (default fp32)\n"
                "  --face MODE        auto: find the faces of photos that are not face crops and answer\n"
                "                     the whole photo with them changed (default; needs dlib); on: always\n"
                "                     (422 when there is none); off: centre-crop every picture\n"
@@ -551,14 +554,19 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 // ----------------------------------------------------------------------------
 // start-up and shut-down
 
-static void server_load(struct server *S, const char *ckpt, const char *device, int nw)
+/* precision < 0: --precision auto */
+static void server_load(struct server *S, const char *ckpt, const char *device, int precision, int nw)
 {
     S->w = calloc((size_t)nw, sizeof *S->w);
     if (!S->w)
         die("out of memory");
     for (int i = 0; i < nw; i++, S->nw++) {
         struct worker *w = &S->w[i];
-        if (!(w->be = device_open(device)) || !(w->g[DIR_Y2O] = infer_open(ckpt, "G.", w->be)) ||
+        w->be =
+            device_open_precision(device, precision < 0 ? BACKEND_FP32 : (enum backend_precision)precision);
+        if (w->be && precision < 0)
+            backend_set_precision(w->be, device_inference_precision(w->be));
+        if (!w->be || !(w->g[DIR_Y2O] = infer_open(ckpt, "G.", w->be)) ||
             !(w->g[DIR_O2Y] = infer_open(ckpt, "F.", w->be))) {
             infer_free(w->g[DIR_Y2O]);
             backend_free(w->be);
@@ -587,6 +595,7 @@ static void server_load(struct server *S, const char *ckpt, const char *device, 
     cJSON_AddNumberToObject(m, "blocks", blocks);
     cJSON_AddNumberToObject(m, "size", S->size);
     cJSON_AddStringToObject(m, "device", backend_name(S->w[0].be));
+    cJSON_AddStringToObject(m, "precision", backend_precision_name(backend_get_precision(S->w[0].be)));
     cJSON *dirs = cJSON_AddArrayToObject(o, "directions");
     cJSON_AddItemToArray(dirs, cJSON_CreateString("young2old"));
     cJSON_AddItemToArray(dirs, cJSON_CreateString("old2young"));
@@ -685,6 +694,7 @@ int main(int argc, char **argv)
         O_MAXCONN,
         O_MAXPERIP,
         O_DEVICE,
+        O_PRECISION,
         O_FACE,
         O_VERSION
     };
@@ -699,6 +709,7 @@ int main(int argc, char **argv)
                                          {"max-connections", 1, 0, O_MAXCONN},
                                          {"max-per-client", 1, 0, O_MAXPERIP},
                                          {"device", 1, 0, O_DEVICE},
+                                         {"precision", 1, 0, O_PRECISION},
                                          {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
@@ -712,7 +723,8 @@ int main(int argc, char **argv)
                        .max_per_ip = 32};
     int face_asked = 0;
     const char *ckpt = NULL, *host = "127.0.0.1", *device = NULL;
-    int port = 7860, threads = 2, c;
+    int port = 7860, threads = 2, c, precision_auto = 0;
+    enum backend_precision precision = BACKEND_FP32;
     while ((c = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
         switch (c) {
         case O_CKPT: ckpt = optarg; break;
@@ -729,6 +741,10 @@ int main(int argc, char **argv)
             if (!device_known(optarg))
                 cli_usage_error("--device: expected cpu, cuda, cuda:N or auto, got '%s'", optarg);
             device = optarg;
+            break;
+        case O_PRECISION:
+            if (device_precision_arg(optarg, &precision, &precision_auto) != 0)
+                cli_usage_error("--precision: expected fp32, bf16 or fp16 (or auto), got '%s'", optarg);
             break;
         case O_FACE:
             if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
@@ -770,7 +786,7 @@ int main(int argc, char **argv)
         die("%s", err_msg());
     if (what)
         fprintf(stderr, "serve: using %s, %s\n", what, ckpt);
-    server_load(&S, ckpt, device, threads);
+    server_load(&S, ckpt, device, precision_auto ? -1 : (int)precision, threads);
     struct MHD_Daemon *d = server_listen(&S, host, port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int v6 = host && strchr(host, ':'); /* getopt's optarg is never NULL, but the analyser cannot know */

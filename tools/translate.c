@@ -61,7 +61,9 @@ static void usage(FILE *f, int status)
             "  --max-faces N    the N largest faces (default all)\n"
             "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
             "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
-            "  --precision P    fp32, bf16 or fp16 convolutions (default fp32)\n"
+            "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
+            "                   when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
+            "                   (default fp32)\n"
             "  --help, --version\n");
     exit(status);
 }
@@ -572,6 +574,7 @@ int main(int argc, char **argv)
     const char *ckpt = NULL, *in = "-", *out = "-", *device = NULL;
     int stream = 0, grid = 0, y2o = 0, o2y = 0, c;
     enum backend_precision precision = BACKEND_FP32;
+    int precision_auto = 0;
     while ((c = getopt_long(argc, argv, "hi:o:", opts, NULL)) != -1) {
         switch (c) {
         case O_Y2O: y2o = 1; break;
@@ -597,8 +600,8 @@ int main(int argc, char **argv)
             device = optarg;
             break;
         case O_PRECISION:
-            if (backend_precision_parse(optarg, &precision) != 0)
-                cli_usage_error("--precision: expected fp32, bf16 or fp16, got '%s'", optarg);
+            if (device_precision_arg(optarg, &precision, &precision_auto) != 0)
+                cli_usage_error("--precision: expected fp32, bf16 or fp16 (or auto), got '%s'", optarg);
             break;
         case O_FACE: F.mode = F.mode ? F.mode : FACE_PHOTO; break;
         case O_FACE_CROP: F.mode = FACE_CROP; break;
@@ -665,6 +668,8 @@ int main(int argc, char **argv)
     backend_t be = device_open_precision(device, precision);
     if (!be)
         die("%s", err_msg());
+    if (precision_auto)
+        backend_set_precision(be, device_inference_precision(be));
     if (y2o && !(T.g[T.ng++] = infer_open(ckpt, "G.", be)))
         die("%s", err_msg());
     if (o2y && !(T.g[T.ng++] = infer_open(ckpt, "F.", be)))
