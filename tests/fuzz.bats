@@ -1,0 +1,47 @@
+#!/usr/bin/env bats
+# fuzz: every libFuzzer harness of tests/fuzz/, built as a plain program
+# around tests/fuzz/replay.c, runs its seed corpus and the inputs that once
+# broke a reader (tests/fuzz/regress/NAME/) once each: what the fuzzers
+# found stays fixed in every `make test` and `make asan`, clang or not.
+# (`make fuzz` does the fuzzing itself.)
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# Replay corpus/NAME and regress/NAME through fuzz_NAME; every seed counted.
+replay() {
+    local name=$1 dirs=("$TESTS_DIR/fuzz/corpus/$1")
+    [ -d "$TESTS_DIR/fuzz/regress/$name" ] && dirs+=("$TESTS_DIR/fuzz/regress/$name")
+    run "$UNIT_DIR/fuzz_$name" "${dirs[@]}"
+    assert_success
+    assert_output --regexp "corpus/$name: [1-9][0-9]* inputs"
+}
+
+@test "fuzz: every harness has a replay build, seeds and a test here" {
+    for src in "$TESTS_DIR"/fuzz/fuzz_*.c; do
+        name=${src##*/fuzz_}
+        name=${name%.c}
+        [ -x "$UNIT_DIR/fuzz_$name" ] || fail "no replay build $UNIT_DIR/fuzz_$name"
+        compgen -G "$TESTS_DIR/fuzz/corpus/$name/*" >/dev/null || fail "no seeds in tests/fuzz/corpus/$name"
+        grep -q "^@test \"fuzz: $name: " "$BATS_TEST_FILENAME" || fail "no replay test for $name"
+    done
+    shopt -s nullglob
+    for d in "$TESTS_DIR"/fuzz/regress/*/; do
+        [ -f "$TESTS_DIR/fuzz/fuzz_$(basename "$d").c" ] || fail "regress/$(basename "$d") has no harness"
+    done
+}
+
+@test "fuzz: a replay fails on an input it cannot read" {
+    run "$UNIT_DIR/fuzz_image" "$TMP/missing.png"
+    assert_failure
+    assert_output --partial "missing.png"
+}
+
+@test "fuzz: stream: records, tensor views, JSON and repacking" { replay stream; }
+@test "fuzz: safetensors: the checkpoint container" { replay safetensors; }
+@test "fuzz: pickle: the pickle machine" { replay pickle; }
+@test "fuzz: pth: torch.save files, zip and legacy" { replay pth; }
+@test "fuzz: image: the PNG and JPEG decoders and the probe" { replay image; }
+@test "fuzz: npz: .npy and .npz statistics" { replay npz; }
