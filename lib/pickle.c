@@ -539,7 +539,9 @@ static int run(struct vm *m)
                 return -1;
             break;
         case 't':
-            if (pop_mark(m, &base) || push(m, make_seq(m, PK_TUPLE, m->stack + base, m->sp - base)))
+            /* A mark on an empty stack: no items, and maybe no stack yet. */
+            if (pop_mark(m, &base) ||
+                push(m, make_seq(m, PK_TUPLE, m->sp > base ? m->stack + base : NULL, m->sp - base)))
                 return -1;
             m->stack[base] = m->stack[m->sp - 1];
             m->sp = base + 1;

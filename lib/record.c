@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "half.h"
+#include "record-frame.h"
 
 static void *xrealloc_(void *p, size_t n)
 {
@@ -23,7 +24,8 @@ static void *xrealloc_(void *p, size_t n)
 static char *xstrndup_(const char *s, size_t n)
 {
     char *d = xrealloc_(NULL, n + 1);
-    memcpy(d, s, n);
+    if (n) /* an empty msgpack str has no pointer at all */
+        memcpy(d, s, n);
     d[n] = 0;
     return d;
 }
@@ -148,6 +150,27 @@ static void field_from_object_(record_field *f, msgpack_object v)
     }
 }
 
+static int key_cmp_(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted, duplicates sit side by side: n log n where a search per key
+ * made a map of 100k keys cost minutes. */
+static int check_unique_keys_(const record *r)
+{
+    char **keys = xrealloc_(NULL, (size_t)r->n * sizeof *keys);
+    for (int i = 0; i < r->n; i++)
+        keys[i] = r->fields[i].key;
+    qsort(keys, (size_t)r->n, sizeof *keys, key_cmp_);
+    int rc = 0;
+    for (int i = 1; i < r->n && rc == 0; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            rc = err_set("duplicate key '%s'", keys[i]);
+    free(keys);
+    return rc;
+}
+
 int record_take_unpacked(record *r, msgpack_unpacked *holder, void *backing)
 {
     record_clear(r);
@@ -158,21 +181,20 @@ int record_take_unpacked(record *r, msgpack_unpacked *holder, void *backing)
     msgpack_object o = r->holder.data;
     if (o.type != MSGPACK_OBJECT_MAP)
         return err_set("not a msgpack map (is this a record stream?)");
+    if (o.via.map.size > RECORD_MAX_KEYS)
+        return err_set("%u keys (a record has at most %d)", o.via.map.size, RECORD_MAX_KEYS);
+    r->cap = (int)o.via.map.size;
+    r->fields = xrealloc_(NULL, (size_t)r->cap * sizeof *r->fields);
     for (uint32_t i = 0; i < o.via.map.size; i++) {
         msgpack_object k = o.via.map.ptr[i].key;
         if (k.type != MSGPACK_OBJECT_STR)
             return err_set("a key is not a string");
-        char *key = xstrndup_(k.via.str.ptr, k.via.str.size);
-        if (record_find(r, key)) {
-            err_set("duplicate key '%s'", key);
-            free(key);
-            return -1;
-        }
-        record_field *f = slot_(r, key);
-        free(key);
+        record_field *f = &r->fields[r->n++];
+        memset(f, 0, sizeof *f);
+        f->key = xstrndup_(k.via.str.ptr, k.via.str.size);
         field_from_object_(f, o.via.map.ptr[i].val);
     }
-    return 0;
+    return check_unique_keys_(r);
 }
 
 const char *record_get_str(const record *r, const char *key)
@@ -269,7 +291,8 @@ void record_set_ints(record *r, const char *key, const int64_t *v, int n)
     f->type = REC_INTS;
     f->nints = n;
     f->ints = xrealloc_(NULL, (size_t)n * sizeof *v);
-    memcpy(f->ints, v, (size_t)n * sizeof *v);
+    if (n)
+        memcpy(f->ints, v, (size_t)n * sizeof *v);
 }
 
 void record_set_bin_owned(record *r, const char *key, uint8_t *data, size_t len)

@@ -63,7 +63,8 @@ void record_clear(record *r);
 
 /* Fill r (cleared first) from a decoded map.  r takes ownership of *holder's
  * zone (and of backing, if not NULL) on success and on failure.  -1 if the
- * object is not a map with string keys. */
+ * object is not a map of distinct string keys, at most RECORD_MAX_KEYS
+ * (record-frame.h) of them. */
 int record_take_unpacked(record *r, msgpack_unpacked *holder, void *backing);
 
 /* "" when the record has no string "kind". */

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "err.h"
+#include "record-frame.h"
 
 enum { KIND_FD, KIND_ZMQ };
 
@@ -23,6 +24,7 @@ struct stream_in {
     char *name;
     int fd;
     msgpack_unpacker up;
+    record_frame frame; /* how far the record at up.off has been checked */
     bool eof;
     void *zctx, *zsock;
     int ends, producers;
@@ -153,22 +155,32 @@ void stream_in_free(stream_in *s)
     free(s);
 }
 
-/* The next map from the fd: 1 got one (r filled), 0 clean end, -1 error. */
+/* The next map from the fd: 1 got one (r filled), 0 clean end, -1 error.
+ * The unpacker sees a record only once the frame has found all of it, so
+ * its buffer holds exactly the bytes of records not yet returned: any left
+ * at end of input are a cut record, never a clean end. */
 static int next_fd_(stream_in *s, record *r)
 {
     for (;;) {
-        msgpack_unpacked holder;
-        msgpack_unpacked_init(&holder);
-        msgpack_unpack_return ret = msgpack_unpacker_next(&s->up, &holder);
-        if (ret == MSGPACK_UNPACK_SUCCESS)
-            return record_take_unpacked(r, &holder, NULL) == 0 ? 1 : -1;
-        msgpack_unpacked_destroy(&holder);
-        if (ret == MSGPACK_UNPACK_PARSE_ERROR)
-            return err_set("not valid msgpack");
-        if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-            return err_set("out of memory");
+        const uint8_t *at = (const uint8_t *)s->up.buffer + s->up.off;
+        size_t have = s->up.used - s->up.off;
+        int got = record_frame_scan(&s->frame, at, have);
+        if (got < 0)
+            return -1;
+        if (got == 1) {
+            record_frame_init(&s->frame);
+            msgpack_unpacked holder;
+            msgpack_unpacked_init(&holder);
+            msgpack_unpack_return ret = msgpack_unpacker_next(&s->up, &holder);
+            if (ret == MSGPACK_UNPACK_SUCCESS)
+                return record_take_unpacked(r, &holder, NULL) == 0 ? 1 : -1;
+            msgpack_unpacked_destroy(&holder);
+            return err_set(ret == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory" : "not valid msgpack");
+        }
         if (s->eof)
-            return s->up.used > s->up.off ? err_set("truncated: the stream ends inside a record") : 0;
+            return have ? err_set("truncated: the input ends inside this record (after %ld whole records)",
+                                  s->count)
+                        : 0;
         if (!msgpack_unpacker_reserve_buffer(&s->up, 1 << 20))
             return err_set("out of memory");
         ssize_t n;
@@ -204,16 +216,24 @@ static int next_zmq_(stream_in *s, record *r)
     }
     memcpy(buf, zmq_msg_data(&m), len);
     zmq_msg_close(&m);
+    /* A message is one whole record: checked like a stream's before msgpack
+     * allocates anything for it. */
+    record_frame_init(&s->frame);
+    int got = record_frame_scan(&s->frame, buf, len);
+    if (got != 1 || s->frame.pos != len) {
+        free(buf);
+        return got < 0    ? -1
+               : got == 0 ? err_set("truncated record")
+                          : err_set("trailing bytes after the record");
+    }
     msgpack_unpacked holder;
     msgpack_unpacked_init(&holder);
     size_t off = 0;
     msgpack_unpack_return ret = msgpack_unpack_next(&holder, buf, len, &off);
-    if (ret != MSGPACK_UNPACK_SUCCESS || off != len) {
+    if (ret != MSGPACK_UNPACK_SUCCESS) {
         msgpack_unpacked_destroy(&holder);
         free(buf);
-        return err_set(ret == MSGPACK_UNPACK_SUCCESS    ? "trailing bytes after the record"
-                       : ret == MSGPACK_UNPACK_CONTINUE ? "truncated record"
-                                                        : "not valid msgpack");
+        return err_set(ret == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory" : "not valid msgpack");
     }
     return record_take_unpacked(r, &holder, buf) == 0 ? 1 : -1;
 }
