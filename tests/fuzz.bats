@@ -45,3 +45,11 @@ replay() {
 @test "fuzz: pth: torch.save files, zip and legacy" { replay pth; }
 @test "fuzz: image: the PNG and JPEG decoders and the probe" { replay image; }
 @test "fuzz: npz: .npy and .npz statistics" { replay npz; }
+
+@test "fuzz: npz: a member declaring more than its compressed bytes can hold is refused before allocating" {
+    # 596 bytes whose mu.npy says 2.6 GB: once malloc'd whole before reading
+    cp "$TESTS_DIR/fuzz/regress/npz/member-size-beyond-deflate" "$TMP/bomb.npz"
+    run fid --ref "$TMP/bomb.npz" --gen "$TESTS_DIR/fuzz/corpus/npz/stats.npz"
+    assert_failure 1
+    assert_output --partial "mu.npy: declares 2667642880 bytes, more than its 0 compressed bytes can hold"
+}

@@ -33,9 +33,7 @@ static void walk(const pk_value *v, int depth)
         break;
     case PK_STR:
     case PK_BYTES:
-    case PK_BIGINT:
-        FUZZ_ASSERT(v->u.str.s != NULL && v->u.str.s[v->u.str.len] == 0);
-        break;
+    case PK_BIGINT: FUZZ_ASSERT(v->u.str.s != NULL && v->u.str.s[v->u.str.len] == 0); break;
     default: break;
     }
 }
