@@ -167,11 +167,13 @@ fuzz:
 lint:
 	@bash scripts/deps.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -Ilib lib tools tests/unit
-	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) -- $(CPPFLAGS) -std=c11 -fopenmp
+	  --inline-suppr --suppress=missingIncludeSystem -Ilib -Itests/fuzz lib tools tests/unit tests/fuzz
+	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) $(wildcard tests/fuzz/*.c) -- $(CPPFLAGS) \
+	  -Itests/fuzz -std=c11 -fopenmp
 
 format:
-	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h $(BENCH_SRC) bench/bench.h \
+	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h \
+	  $(BENCH_SRC) bench/bench.h \
 	  $(wildcard lib/cuda/*.cu lib/cuda/*.h lib/cuda/*.cuh tests/cuda/*.cu tests/gpu/*.c)
 
 deps:
