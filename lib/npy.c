@@ -13,9 +13,6 @@
 #include "err.h"
 
 #define NPY_MAX_MEMBER (1ull << 32) /* refuse larger members before allocating */
-/* Deflate cannot expand its input more than this (a 258-byte match per
- * bit and a quarter); numpy writes stored or deflated members only. */
-#define DEFLATE_MAX_RATIO 1032
 
 void npy_array_free(struct npy_array *a)
 {
@@ -206,6 +203,10 @@ int npy_format(uint8_t **out, size_t *len, const double *data, const int64_t *sh
 
 // ----------------------------------------------------------------------------
 // .npz
+
+/* Deflate cannot expand its input more than this (at best a 258-byte match
+ * per two bits); numpy writes stored or deflated members only. */
+#define DEFLATE_MAX_RATIO 1032
 
 /* The size a member declares is allocated before it is read, so it must be
  * one its compressed bytes (within the file) can produce: otherwise a few

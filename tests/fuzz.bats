@@ -53,3 +53,23 @@ replay() {
     assert_failure 1
     assert_output --partial "mu.npy: declares 2667642880 bytes, more than its 0 compressed bytes can hold"
 }
+
+@test "fuzz: pth: nested shared dicts (2^40 values from 877 bytes) are refused at once" {
+    # torch.save of d = {'w': 1.0} nested 40 times as {'a': d, 'b': d}: the
+    # walk once visited every path (ckpt info ran for ever)
+    run timeout 60 ckpt info "$TESTS_DIR/fuzz/regress/pth/shared-dicts-2e40.pth"
+    assert_failure 1
+    assert_output --partial "shared references expand the pickle's 488 bytes to more than"
+}
+
+@test "fuzz: pickle: a list that holds itself is refused as too deep" {
+    FUZZ_VERBOSE=1 run "$UNIT_DIR/fuzz_pickle" "$TESTS_DIR/fuzz/regress/pickle/list-holds-itself"
+    assert_success
+    assert_output --partial "nested more than 64 levels deep"
+}
+
+@test "fuzz: image: a PNG header asking for more pixels than its data can hold is refused before allocating" {
+    FUZZ_VERBOSE=1 run "$UNIT_DIR/fuzz_image" "$TESTS_DIR/fuzz/regress/image/png-8192x8192-in-69-bytes.png"
+    assert_success
+    assert_output --partial "corrupt PNG: the header's size needs more image data than the file holds"
+}

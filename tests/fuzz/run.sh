@@ -41,7 +41,7 @@ for name in "${names[@]}"; do
     [ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
     mkdir -p "$build/corpus/$name"
     # shellcheck disable=SC2086 # FUZZ_FLAGS is a list of flags
-    "$bin" -max_total_time="$secs" -max_len="$(max_len "$name")" -timeout=10 -rss_limit_mb=2048 \
+    "$bin" -max_total_time="$secs" -max_len="$(max_len "$name")" -timeout=30 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$build/crashes/$name-" "${dict[@]}" ${FUZZ_FLAGS:-} \
         "${dirs[@]}" >"$log" 2>&1
     rc=$?
