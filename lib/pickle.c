@@ -761,7 +761,7 @@ static int check_tree(const struct vm *m)
     case 1:
         return err_set("%s: shared references expand the pickle's %zu bytes to more than %zu values",
                        m->label, bytes, PK_MAX_EXPANSION * bytes + 1024);
-    default: return err_set("%s: nested more than %d levels deep", m->label, PK_MAX_DEPTH);
+    default: return err_set("%s: nested deeper than %d levels", m->label, PK_MAX_DEPTH);
     }
 }
 

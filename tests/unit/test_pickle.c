@@ -160,7 +160,7 @@ static int test_malformed(void)
      * has to guard against cycles */
     return expect_error(P("\x80\x02]q\x00h\x00"
                           "a."),
-                        "nested more than 64 levels deep");
+                        "nested deeper than 64 levels");
 }
 
 static int test_legacy_magic(void)
