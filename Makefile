@@ -150,7 +150,7 @@ test:
 asan:
 	@bash scripts/deps.sh
 	$(MAKE) -j2 BUILD=build-asan BIN=build-asan/bin CUDA=0 OPT="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  BIN_DIR=$(abspath build-asan/bin) UNIT_DIR=$(abspath build-asan/tests) \
 	  AGING_SANITIZED=1 bash tests/run.sh

@@ -14,11 +14,9 @@
 
 #include "err.h"
 
-int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
+/* Read fd (named name in messages) to its end; closes it unless stdin. */
+static int read_fd_all_(int fd, const char *name, size_t max_bytes, uint8_t **data, size_t *n)
 {
-    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set("%s:", path);
     size_t cap = 1 << 16, len = 0;
     uint8_t *buf = malloc(cap);
     for (;;) {
@@ -32,7 +30,7 @@ int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
                 free(buf);
                 if (fd)
                     close(fd);
-                return err_set("%s: larger than %zu bytes", strcmp(path, "-") ? path : "stdin", max_bytes);
+                return err_set("%s: larger than %zu bytes", name, max_bytes);
             }
             uint8_t *more = realloc(buf, cap * 2);
             if (!more)
@@ -50,7 +48,7 @@ int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
             if (fd)
                 close(fd);
             errno = e;
-            return err_set("%s:", strcmp(path, "-") ? path : "stdin");
+            return err_set("%s:", name);
         }
         if (r == 0)
             break;
@@ -60,11 +58,44 @@ int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
         close(fd);
     if (len > max_bytes) {
         free(buf);
-        return err_set("%s: larger than %zu bytes", strcmp(path, "-") ? path : "stdin", max_bytes);
+        return err_set("%s: larger than %zu bytes", name, max_bytes);
     }
     *data = buf;
     *n = len;
     return 0;
+}
+
+int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set("%s:", path);
+    return read_fd_all_(fd, strcmp(path, "-") ? path : "stdin", max_bytes, data, n);
+}
+
+int file_read_regular(const char *path, size_t max_bytes, uint8_t **data, size_t *n)
+{
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return err_set("%s:", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return err_set("%s:", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set("%s: not a regular file", path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(fd);
+        return err_set("%s:", path);
+    }
+    return read_fd_all_(fd, path, max_bytes, data, n);
 }
 
 static int write_fd_(int fd, const uint8_t *p, size_t n)

@@ -11,6 +11,9 @@
 /* Read all of path (or stdin for "-") into a malloc'd buffer the caller
  * frees; refuses files larger than max_bytes.  -1 with err_msg() on error. */
 int file_read_all(const char *path, size_t max_bytes, uint8_t **data, size_t *n);
+/* The same for a regular file only: a FIFO, device or folder at path is an
+ * error ("not a regular file"), never a read that waits for ever. */
+int file_read_regular(const char *path, size_t max_bytes, uint8_t **data, size_t *n);
 /* Write n bytes to path atomically (or to stdout for "-"). */
 int file_write_all(const char *path, const uint8_t *data, size_t n);
 /* The folder of the running executable (from /proc/self/exe) into buf;

@@ -538,14 +538,17 @@ static int run(struct vm *m)
             if (!(v = top(m)) || push(m, v))
                 return -1;
             break;
-        case 't':
+        case 't': {
+            if (pop_mark(m, &base))
+                return -1;
             /* A mark on an empty stack: no items, and maybe no stack yet. */
-            if (pop_mark(m, &base) ||
-                push(m, make_seq(m, PK_TUPLE, m->sp > base ? m->stack + base : NULL, m->sp - base)))
+            size_t items = m->sp - base;
+            if (push(m, make_seq(m, PK_TUPLE, items ? m->stack + base : NULL, items)))
                 return -1;
             m->stack[base] = m->stack[m->sp - 1];
             m->sp = base + 1;
             break;
+        }
         case 0x85:
         case 0x86:
         case 0x87: {

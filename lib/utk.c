@@ -77,8 +77,21 @@ static bool push_name_(char ***names, size_t *k, size_t *cap, const char *name)
     return ((*names)[(*k)++] = strdup(name)) != NULL;
 }
 
-/* All regular file names of dir, sorted bytewise. */
-static int list_dir_(const char *dir, char ***out, size_t *n)
+/* Whether the entry e of the open folder d is a regular file (through a
+ * symbolic link): only those are read, since opening a FIFO waits for ever. */
+static bool is_regular_(DIR *d, const struct dirent *e)
+{
+    if (e->d_type == DT_REG)
+        return true;
+    if (e->d_type != DT_LNK && e->d_type != DT_UNKNOWN)
+        return false;
+    struct stat st;
+    return fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode);
+}
+
+/* All regular file names of dir, sorted bytewise; the other entries
+ * (FIFOs, devices, folders, dangling links) are counted in skips. */
+static int list_dir_(const char *dir, char ***out, size_t *n, utk_skips *skips)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -90,9 +103,10 @@ static int list_dir_(const char *dir, char ***out, size_t *n)
     while (ok && (e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK)
-            continue;
-        ok = push_name_(&names, &k, &cap, e->d_name);
+        if (is_regular_(d, e))
+            ok = push_name_(&names, &k, &cap, e->d_name);
+        else if (skips->not_regular++ == 0)
+            ok = (skips->first_not_regular = strdup(e->d_name)) != NULL;
     }
     closedir(d);
     if (!ok) {
@@ -124,7 +138,7 @@ int utk_load(utk_set *set, const char *dir, const utk_opts *o)
     memset(set, 0, sizeof *set);
     char **names = NULL;
     size_t n = 0;
-    if (list_dir_(dir, &names, &n) != 0)
+    if (list_dir_(dir, &names, &n, &set->skips) != 0)
         return -1;
     set->faces = calloc(n ? n : 1, sizeof *set->faces);
     size_t *group[2] = {malloc((n ? n : 1) * sizeof(size_t)), malloc((n ? n : 1) * sizeof(size_t))};
@@ -190,6 +204,7 @@ void utk_set_free(utk_set *set)
         for (int d = 0; d < 2; d++)
             free(set->split[s][d]);
     free(set->skips.first_bad);
+    free(set->skips.first_not_regular);
     memset(set, 0, sizeof *set);
 }
 

@@ -34,7 +34,9 @@ typedef struct utk_opts {
 /* Counts of what the scan passed over, for the summary. */
 typedef struct utk_skips {
     size_t not_image, bad_name, other_age, excluded;
-    char *first_bad; /* first unparseable name (owned), for messages */
+    size_t not_regular;      /* FIFOs, devices, folders: never opened */
+    char *first_bad;         /* first unparseable name (owned), for messages */
+    char *first_not_regular; /* the first of those (owned) */
 } utk_skips;
 
 typedef struct utk_set {

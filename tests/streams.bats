@@ -100,8 +100,11 @@ sys.stdout.buffer.write(out)' > "$TMP/dup"
 
 @test "streams: count and length headers cannot make a reader allocate what the input lacks" {
     # 4 GiB of memory would not be enough for any of these on the old reader
+    # (ASan reserves terabytes of address space: no limit under it)
+    local limit="ulimit -v 4000000;"
+    [ -z "${AGING_SANITIZED:-}" ] || limit=
     for hdr in '\xdd\xff\xff\xff\xff' '\x81\xa4kind\xdd\xff\xff\xff\xff' '\xdf\x7f\xff\xff\xff'; do
-        run bash -c "ulimit -v 4000000; printf '$hdr' | timeout 10 aug --eval"
+        run bash -c "$limit printf '$hdr' | timeout 10 aug --eval"
         assert_failure 1
         assert_output --regexp "aug: record 1: (more than 65536 values in one record|a map of 2147483647 keys)"
     done

@@ -197,3 +197,35 @@ PY
     for e in 1 2 3; do utk-split --split train --epochs 3 --start-epoch $e --stop-epoch $e -q "$FACES"; done > "$TMP/each"
     cmp "$TMP/full" "$TMP/each"
 }
+
+@test "utk-split: FIFOs, devices and folders in DIR are skipped and counted, never opened (--strict: an error)" {
+    cp -r "$FACES" "$TMP/f"
+    utk-split --split all -q "$TMP/f" > "$TMP/before"
+    # a FIFO named like a young face, a link to another, a link to a folder
+    mkfifo "$TMP/f/25_1_0_20170111000097.jpg.chip.jpg" "$TMP/fifo"
+    ln -s "$TMP/fifo" "$TMP/f/26_1_0_20170111000098.jpg.chip.jpg"
+    ln -s /tmp "$TMP/f/27_1_0_20170111000099.jpg.chip.jpg"
+    ln -s /dev/zero "$TMP/f/41_1_0_20170111000099.jpg.chip.jpg"
+    run timeout 20 utk-split --split all --out "$TMP/after" "$TMP/f"
+    assert_success
+    assert_output --partial "0 excluded, 4 not regular files"
+    cmp "$TMP/before" "$TMP/after"
+    run timeout 20 utk-split --split all --strict -q "$TMP/f"
+    assert_failure 1
+    assert_output --regexp "utk-split: $TMP/f: not a regular file: [0-9]+_1_0_201701110000(97|98|99).jpg.chip.jpg"
+}
+
+@test "utk-split: --list escapes tabs, newlines and backslashes in file names" {
+    mkdir "$TMP/odd"
+    touch "$TMP/odd/"$'20_1_0_a\tb.jpg.chip.jpg' "$TMP/odd/"$'21_1_0_a\nb.jpg.chip.jpg' \
+        "$TMP/odd/"'22_1_0_a\b.jpg.chip.jpg' "$TMP/odd/"$'23_1_0_a\001b.jpg.chip.jpg'
+    for a in 50 51 52 53; do touch "$TMP/odd/${a}_1_0_x.jpg.chip.jpg"; done
+    utk-split --list --split all -q "$TMP/odd" > "$TMP/list"
+    # one line per face, four fields each
+    [ "$(wc -l < "$TMP/list")" -eq 8 ]
+    [ -z "$(awk -F'\t' 'NF != 4' "$TMP/list")" ]
+    grep -qF '20_1_0_a\tb.jpg.chip.jpg' "$TMP/list"
+    grep -qF '21_1_0_a\nb.jpg.chip.jpg' "$TMP/list"
+    grep -qF '22_1_0_a\\b.jpg.chip.jpg' "$TMP/list"
+    grep -qF '23_1_0_a\001b.jpg.chip.jpg' "$TMP/list"
+}

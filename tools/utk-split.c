@@ -33,8 +33,11 @@ static void usage(FILE *f, int status)
                "  --young MIN:MAX  young age range (default 18:28)\n"
                "  --old MIN[:MAX]  old age range (default 40, no upper bound)\n"
                "  --exclude FILE   leave out the names listed in FILE (one per line)\n"
-               "  --list           print TSV lines id, age, domain, split instead of records\n"
-               "  --strict         file names that do not parse are an error, not skipped\n"
+               "  --list           print TSV lines id, age, domain, split instead of records; in an id a\n"
+               "                   backslash, tab, newline or other control byte is written \\\\, \\t, \\n,\n"
+               "                   \\r or \\ooo (octal)\n"
+               "  --strict         file names that do not parse, and entries that are not regular\n"
+               "                   files (FIFOs, devices, folders), are an error, not skipped\n"
                "  --out ENDPOINT   where records go: -, FILE, tcp://HOST:PORT, ipc://PATH\n"
                "  -q, --quiet      no summary on stderr\n"
                "  --help, --version\n");
@@ -65,17 +68,38 @@ struct emit {
     long limit;
 };
 
+/* A file name as one TSV field: backslash, tab, newline and the other
+ * control bytes escaped C-style (as `ls -b` does), so a name can neither
+ * split a line nor add a column. */
+static void put_name(const char *name)
+{
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        switch (*p) {
+        case '\\': fputs("\\\\", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                printf("\\%03o", *p);
+            else
+                putchar(*p);
+        }
+    }
+}
+
 static void emit_face(struct emit *e, const utk_face *f, int split)
 {
     if (e->list) {
-        printf("%s\t%d\t%s\t%s\n", f->name, f->age, utk_domain_name(f->domain), utk_split_name(split));
+        put_name(f->name);
+        printf("\t%d\t%s\t%s\n", f->age, utk_domain_name(f->domain), utk_split_name(split));
         return;
     }
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", e->dir, f->name);
     uint8_t *bytes;
     size_t n;
-    if (file_read_all(path, (size_t)1 << 28, &bytes, &n) != 0)
+    if (file_read_regular(path, (size_t)1 << 28, &bytes, &n) != 0)
         die("%s", err_msg());
     record r;
     record_init(&r);
@@ -267,6 +291,8 @@ int main(int argc, char **argv)
     utk_set set;
     if (utk_load(&set, e.dir, &o) != 0)
         die("%s", err_msg());
+    if (strict && set.skips.not_regular)
+        die("%s: not a regular file: %s", e.dir, set.skips.first_not_regular);
     if (strict && set.skips.bad_name)
         die("%s: file name does not parse as AGE_GENDER_RACE_DATETIME: %s", e.dir, set.skips.first_bad);
     size_t ny = 0, no = 0;
@@ -297,9 +323,9 @@ int main(int argc, char **argv)
     if (!quiet) {
         fprintf(stderr,
                 "utk-split: %zu files kept (%zu young, %zu old); skipped: %zu not images, %zu bad names, "
-                "%zu other ages, %zu excluded\n",
+                "%zu other ages, %zu excluded, %zu not regular files\n",
                 set.n, ny, no, set.skips.not_image, set.skips.bad_name, set.skips.other_age,
-                set.skips.excluded);
+                set.skips.excluded, set.skips.not_regular);
         for (int s = 0; s < UTK_NSPLITS; s++) {
             size_t m = split_pairs(&e, &set, s); /* what --limit lets through */
             if (want != -1 && want != s)
