@@ -2,6 +2,7 @@
 #   make            build lib/ into build/libaging.a and every tools/*.c into bin/
 #   make test       unit tests + bats tests, ends with "N passed, N failed"
 #   make asan       the same tests under AddressSanitizer + UBSan (separate build dir)
+#   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_TIME seconds each
 #   make lint       cppcheck + clang-tidy, warnings are errors
 #   make format     clang-format -i over lib/ tools/ tests/unit/
 #   make deps       install every Debian package the build and tests need
@@ -9,8 +10,8 @@
 #   make demo       the shipped model ages and de-ages faces (runtime packages only)
 #   make demo-train a short training run end to end
 #   make test-gpu   on a machine with a GPU: the CUDA backend against the CPU one
-# Sources are discovered by wildcard: a new lib/foo.c, tools/bar.c or
-# tests/unit/test_baz.c needs no edit here.
+# Sources are discovered by wildcard: a new lib/foo.c, tools/bar.c,
+# tests/unit/test_baz.c or tests/fuzz/fuzz_qux.c needs no edit here.
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -33,6 +34,12 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 GPU_TEST_SRC := $(wildcard tests/gpu/test_*.c)
 GPU_TESTS    := $(GPU_TEST_SRC:tests/gpu/%.c=$(BUILD)/gpu-tests/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAYS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%)
+FUZZERS   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_TIME ?= 60
+FUZZ_SAN  ?= address,undefined
+FUZZ_BUILD ?= build-fuzz
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIBA      := $(BUILD)/libaging.a
@@ -55,7 +62,7 @@ CU_OBJ    := $(CU_SRC:lib/cuda/%.cu=$(BUILD)/cuda/%.o)
 CUDA_SO   := $(BUILD)/libaging-cuda.so
 CU_TESTS  := $(patsubst tests/cuda/%.cu,$(BUILD)/tests/%,$(wildcard tests/cuda/test_*.cu))
 
-.PHONY: all tools units test asan lint format deps install clean bench demo demo-train check-deps cuda test-gpu
+.PHONY: all tools units fuzzers test asan fuzz lint format deps install clean bench demo demo-train check-deps cuda test-gpu
 all: check-deps tools units $(GPU_TESTS) $(BENCHES) $(if $(filter 1,$(CUDA)),cuda)
 
 check-deps:
@@ -63,7 +70,7 @@ check-deps:
 	  { echo "make: missing libraries; run 'make deps' (needs apt)" >&2; exit 1; }
 
 tools: $(TOOLS)
-units: $(UNITS)
+units: $(UNITS) $(FUZZ_REPLAYS)
 
 $(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
@@ -77,6 +84,18 @@ $(BIN)/%: tools/%.c $(LIBA) | $(BIN)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIBA) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
+# Each fuzz harness also builds with the normal compiler and a plain main
+# (tests/fuzz/replay.c) that runs given inputs once: tests/fuzz.bats replays
+# the seed corpus and the committed crashes through it.  (Its rule wins over
+# the one above for fuzz_* names: make prefers the shorter stem.)
+$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIBA) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) -o $@ $< tests/fuzz/fuzz.c tests/fuzz/replay.c $(LIBA) $(LDFLAGS) $(LDLIBS)
+
+# The libFuzzer builds (make fuzz: clang, the library instrumented too).
+fuzzers: $(FUZZERS)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.c tests/fuzz/fuzz.h $(LIBA) | $(BUILD)/fuzz
+	$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) -fsanitize=fuzzer -o $@ $< tests/fuzz/fuzz.c $(LIBA) $(LDFLAGS) $(LDLIBS)
+
 # The device tests (make test-gpu) build everywhere, so they always compile,
 # but live apart from $(BUILD)/tests, which `make test` runs.
 $(BUILD)/gpu-tests/%: tests/gpu/%.c tests/gpu/gpu-check.h tests/unit/check.h $(LIBA) | $(BUILD)/gpu-tests
@@ -85,7 +104,7 @@ $(BUILD)/gpu-tests/%: tests/gpu/%.c tests/gpu/gpu-check.h tests/unit/check.h $(L
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIBA) | $(BUILD)/bench
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/lib $(BUILD)/tests $(BUILD)/gpu-tests $(BUILD)/bench $(BUILD)/cuda $(BIN):
+$(BUILD)/lib $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/gpu-tests $(BUILD)/bench $(BUILD)/cuda $(BIN):
 	mkdir -p $@
 
 # The CUDA backend (-rdynamic above lets it call err_set in the executable)
@@ -137,14 +156,29 @@ asan:
 	  BIN_DIR=$(abspath build-asan/bin) UNIT_DIR=$(abspath build-asan/tests) \
 	  AGING_SANITIZED=1 bash tests/run.sh
 
+# The libFuzzer harnesses, FUZZ_TIME seconds each on their seed corpus, one
+# after another, with the library built by clang with coverage, ASan and
+# UBSan in its own directories.  New inputs collect in build-fuzz/corpus/; a
+# crash fails the target and its input is left in build-fuzz/crashes/
+# (tests/fuzz/README.md says how to turn it into a regression test).
+# FUZZ_SAN=undefined FUZZ_BUILD=build-fuzz/ub: without ASan, several times
+# faster where inputs make large allocations (the stream reader's 1 MB buffer).
+fuzz:
+	@bash scripts/deps.sh
+	$(MAKE) -j2 BUILD=$(FUZZ_BUILD) BIN=$(FUZZ_BUILD)/bin CUDA=0 CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=fuzzer-no-link,$(FUZZ_SAN) -fno-sanitize-recover=all" fuzzers
+	bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
 lint:
 	@bash scripts/deps.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -Ilib lib tools tests/unit
-	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) -- $(CPPFLAGS) -std=c11 -fopenmp
+	  --inline-suppr --suppress=missingIncludeSystem -Ilib -Itests/fuzz lib tools tests/unit tests/fuzz
+	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) $(wildcard tests/fuzz/*.c) -- $(CPPFLAGS) \
+	  -Itests/fuzz -std=c11 -fopenmp
 
 format:
-	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h $(BENCH_SRC) bench/bench.h \
+	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h \
+	  $(BENCH_SRC) bench/bench.h \
 	  $(wildcard lib/cuda/*.cu lib/cuda/*.h lib/cuda/*.cuh tests/cuda/*.cu tests/gpu/*.c)
 
 deps:
@@ -184,4 +218,4 @@ install: tools $(if $(filter 1,$(CUDA)),cuda) $(if $(filter 1,$(DLIB)),$(FACE_SO
 	  install -m 755 $(FACE_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin

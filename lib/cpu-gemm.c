@@ -72,8 +72,14 @@ static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv,
 typedef void kernel_fn(int mr, int kc, const float *ap, const float *bp, float *c, long ldc, int nv, int acc,
                        const float *bias, int relu);
 
+/* clang (make fuzz builds the library with it) has no GCC target pragma;
+ * its attribute region gives the kernels the same instruction sets. */
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
+#endif
 
 static inline __attribute__((always_inline)) void k512_body(const int mr, int kc, const float *ap,
                                                             const float *bp, float *c, long ldc, int nv,
@@ -285,10 +291,18 @@ static void pack_bt_image_512(float *bp, const struct gemm_b *b, int j0, int nv,
     }
 }
 
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 static inline __attribute__((always_inline)) void k256_body(const int mr, int kc, const float *ap,
                                                             const float *bp, float *c, long ldc, int nv,
@@ -346,7 +360,11 @@ static void kernel_avx2(int mr, int kc, const float *ap, const float *bp, float 
     }
 }
 
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 // ----------------------------------------------------------------------------
 // packing

@@ -248,6 +248,14 @@ static int decode_png_(image *out, const uint8_t *bytes, size_t n)
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
+    /* The pixels come from the deflated IDAT data, which is somewhere in
+     * what is left of the file and expands at most 1032:1: a header asking
+     * for more than that is refused before the pixels are allocated, so a
+     * small file never costs a large image. */
+    static const int chans[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type */
+    double raw = (double)w32 * h32 * depth * (ctype < 7 ? chans[ctype] : 4) / 8;
+    if (raw > (double)(n - src.off) * 1032)
+        png_error(png, "the header's size needs more image data than the file holds");
     int w = (int)w32, h = (int)h32;
     int grey16 = ctype == PNG_COLOR_TYPE_GRAY && depth == 16;
     if (ctype == PNG_COLOR_TYPE_PALETTE)

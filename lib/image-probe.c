@@ -53,7 +53,9 @@ static int probe_jpeg_(const uint8_t *b, size_t n, int *w, int *h)
         if (i >= n)
             return err_set("corrupt JPEG: no frame header before the end of the data");
         unsigned m = b[i++];
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8))
+        /* FF 00 is no marker: libjpeg discards it and searches on, so a
+         * length read after it would skip to a different frame header */
+        if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8))
             continue;
         if (m == 0xD9 || m == 0xDA)
             return err_set("corrupt JPEG: no frame header before the image data");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 #include "err.h"
@@ -204,6 +205,31 @@ int npy_format(uint8_t **out, size_t *len, const double *data, const int64_t *sh
 // ----------------------------------------------------------------------------
 // .npz
 
+/* Deflate cannot expand its input more than this (at best a 258-byte match
+ * per two bits); numpy writes stored or deflated members only. */
+#define DEFLATE_MAX_RATIO 1032
+
+/* The size a member declares is allocated before it is read, so it must be
+ * one its compressed bytes (within the file) can produce: otherwise a few
+ * hundred bytes could ask for gigabytes. */
+static int member_size_check_(const zip_stat_t *st, const char *path, const char *label)
+{
+    struct stat sb;
+    if (!(st->valid & ZIP_STAT_COMP_SIZE) || !(st->valid & ZIP_STAT_COMP_METHOD) || stat(path, &sb) != 0)
+        return err_set("%s: cannot size the member", label);
+    if (st->comp_size > (uint64_t)sb.st_size)
+        return err_set("%s: %llu compressed bytes in a %lld-byte archive", label,
+                       (unsigned long long)st->comp_size, (long long)sb.st_size);
+    if (st->comp_method != ZIP_CM_STORE && st->comp_method != ZIP_CM_DEFLATE)
+        return err_set("%s: compression method %d (numpy writes stored or deflated members)", label,
+                       (int)st->comp_method);
+    uint64_t most = st->comp_size * (st->comp_method == ZIP_CM_STORE ? 1 : DEFLATE_MAX_RATIO);
+    if (st->size > most)
+        return err_set("%s: declares %llu bytes, more than its %llu compressed bytes can hold", label,
+                       (unsigned long long)st->size, (unsigned long long)st->comp_size);
+    return 0;
+}
+
 int npz_read(const char *path, const char *key, struct npy_array *out)
 {
     memset(out, 0, sizeof *out);
@@ -240,6 +266,8 @@ int npz_read(const char *path, const char *key, struct npy_array *out)
         err_set("%s: cannot size the member", label);
         goto out;
     }
+    if (member_size_check_(&st, path, label))
+        goto out;
     buf = malloc(st.size ? st.size : 1);
     zf = buf ? zip_fopen_index(za, (zip_uint64_t)idx, 0) : NULL;
     if (!zf || zip_fread(zf, buf, st.size) != (zip_int64_t)st.size) {

@@ -733,6 +733,41 @@ static int run(struct vm *m)
     return fail(m, "%s", "truncated pickle (no STOP)");
 }
 
+/* Walkers (lib/torchfile.c's flatten, pk_to_json) visit a shared object
+ * once per reference, so memo GETs let a few hundred bytes nest a dict
+ * referenced twice forty times over: 2^40 values to walk.  The tree the
+ * walkers see is counted here, stopping as soon as it outgrows *left;
+ * 1 too big, 2 too deep (a container holding itself is both). */
+static int tree_check_(const pk_value *v, int depth, size_t *left)
+{
+    if (*left == 0)
+        return 1;
+    --*left;
+    if (depth > PK_MAX_DEPTH)
+        return 2;
+    int rc = 0;
+    if (v->type == PK_TUPLE || v->type == PK_LIST)
+        for (size_t i = 0; i < v->u.seq.n && !rc; i++)
+            rc = tree_check_(v->u.seq.items[i], depth + 1, left);
+    else if (v->type == PK_DICT)
+        for (size_t i = 0; i < v->u.dict.n && !rc; i++)
+            if (!(rc = tree_check_(v->u.dict.keys[i], depth + 1, left)))
+                rc = tree_check_(v->u.dict.vals[i], depth + 1, left);
+    return rc;
+}
+
+static int check_tree(const struct vm *m)
+{
+    size_t bytes = (size_t)(m->p - m->start), left = PK_MAX_EXPANSION * bytes + 1024;
+    switch (tree_check_(m->d->root, 0, &left)) {
+    case 0: return 0;
+    case 1:
+        return err_set("%s: shared references expand the pickle's %zu bytes to more than %zu values",
+                       m->label, bytes, PK_MAX_EXPANSION * bytes + 1024);
+    default: return err_set("%s: nested deeper than %d levels", m->label, PK_MAX_DEPTH);
+    }
+}
+
 pk_doc *pk_parse(const void *buf, size_t len, size_t *used, const char *label)
 {
     struct vm m = {0};
@@ -746,6 +781,8 @@ pk_doc *pk_parse(const void *buf, size_t len, size_t *used, const char *label)
     m.label = label ? label : "pickle";
     m.memo_max = len > 4096 ? len : 4096;
     int rc = len ? run(&m) : err_set("%s: empty pickle", m.label);
+    if (rc == 0)
+        rc = check_tree(&m);
     if (rc == 0 && used)
         *used = (size_t)(m.p - m.start);
     free(m.stack);

@@ -37,10 +37,13 @@
  * in an error, never a crash.  Memory is bounded: all nodes live in one arena
  * per document, capped at PK_MAX_BYTES (and in practice about 64 bytes per
  * input byte); memo indices must be below max(4096, input length).  The tree
- * may share nodes and may even be cyclic (a list appended to itself), so
- * every walker (pk_to_json, users) must bound its depth; PK_MAX_DEPTH is the
- * limit this module uses.  Dicts keep insertion order and repeated keys (a
- * lookup returns the last).
+ * may share nodes (memo GETs), but walking it is bounded too: a document is
+ * refused when, walked as a tree (a shared node once per reference), it is
+ * deeper than PK_MAX_DEPTH (a list appended to itself is infinitely deep) or
+ * has more than PK_MAX_EXPANSION values per pickle byte (nested shared dicts
+ * would otherwise make 2^40 values of a kilobyte).  Walkers may then recurse
+ * freely.  Dicts keep insertion order and repeated keys (a lookup returns the
+ * last).
  *
  * Usage:
  *     size_t used;
@@ -55,9 +58,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PK_MAX_DIMS  8            /* tensors with more dimensions are rejected */
-#define PK_MAX_DEPTH 64           /* nesting limit of every walker */
-#define PK_MAX_BYTES (1ull << 30) /* arena limit per document */
+#define PK_MAX_DIMS      8            /* tensors with more dimensions are rejected */
+#define PK_MAX_DEPTH     64           /* nesting limit of every walker and of a document */
+#define PK_MAX_EXPANSION 16           /* values a document may expand to per byte (shared references) */
+#define PK_MAX_BYTES     (1ull << 30) /* arena limit per document */
 
 typedef enum pk_type {
     PK_NONE,
