@@ -199,7 +199,9 @@ static int next_fd_(stream_in *s, record *r)
             return have ? err_set("truncated: the input ends inside this record (after %ld whole records)",
                                   s->count)
                         : 0;
-        if (!msgpack_unpacker_reserve_buffer(&s->up, 1 << 20))
+        /* Room for big reads once records flow; a small first reservation
+         * keeps short streams (a few records, fuzz inputs) cheap. */
+        if (!msgpack_unpacker_reserve_buffer(&s->up, s->count ? 1 << 20 : 1 << 16))
             return err_set("out of memory");
         ssize_t n;
         do
