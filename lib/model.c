@@ -307,7 +307,7 @@ static void layers_(struct net *net, const struct gen_config *gen, const struct 
 {
     if (gen)
         gen_layers_(net, gen);
-    else
+    else if (disc)
         disc_layers_(net, disc);
 }
 

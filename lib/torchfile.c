@@ -88,7 +88,7 @@ int tf_set_add(tf_set *s, const char *name, st_dtype dt, const int64_t *shape, i
         return err_set("tensor '%s' appears twice", name);
     if (s->n >= ST_MAX_TENSORS)
         return err_set("more than %d tensors (a training checkpoint has about 1000)", ST_MAX_TENSORS);
-    if (grow((void **)&s->t, &s->cap, s->n, sizeof *s->t))
+    if (grow((void **)&s->t, &s->cap, s->n, sizeof *s->t) || !s->t)
         return -1;
     tf_tensor *t = &s->t[s->n];
     memset(t, 0, sizeof *t);
