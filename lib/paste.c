@@ -263,7 +263,8 @@ int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uin
         if (!x)
             err_set("paste: out of memory");
         else if (paste_frame_input(x, NULL, &p.im, j->size, j->resize) == 0 &&
-                 j->gen(j->ctx, x, x + nx, j->size) == 0 && image_from_chw_f32(&r.im, x + nx, 3, j->size, j->size) == 0)
+                 j->gen(j->ctx, x, x + nx, j->size) == 0 &&
+                 image_from_chw_f32(&r.im, x + nx, 3, j->size, j->size) == 0)
             rc = photo_encode(&r, jpeg, out, len);
         free(x);
         image_free(&r.im);

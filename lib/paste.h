@@ -97,12 +97,12 @@ int paste_whole(image *picture, int size, int resize, paste_gen_fn gen, void *ct
 
 /* A picture file's whole way through translate or serve. */
 typedef struct paste_job {
-    int size, resize;  /* the model's framing */
-    paste_gen_fn gen;  /* and its generator */
+    int size, resize; /* the model's framing */
+    paste_gen_fn gen; /* and its generator */
     void *ctx;
-    float strength;    /* 0 to PASTE_MAX_STRENGTH (full resolution only) */
-    int raw;           /* 1: the generator's own size x size image instead */
-    long max_pixels;   /* larger pictures are refused before decoding */
+    float strength;  /* 0 to PASTE_MAX_STRENGTH (full resolution only) */
+    int raw;         /* 1: the generator's own size x size image instead */
+    long max_pixels; /* larger pictures are refused before decoding */
 } paste_job;
 /* Decode bytes (PNG or JPEG, lib/photo.h: upright, grey and alpha kept),
  * then either paste_whole (the picture's size) or, raw, the generator's

@@ -127,6 +127,7 @@ const char web_page_html[] =
     "      $(\"inframe\").textContent = \"this file cannot be shown\";\n"
     "      if (file !== f) return;\n"
     "      file = null;\n"
+    "      $(\"dl\").hidden = true;\n"
     "      status(f.name + \": this file cannot be shown: it is not a JPEG or PNG picture the browser can read.\", true);\n"
     "      ready();\n"
     "    };\n"

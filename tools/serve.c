@@ -101,7 +101,7 @@ struct worker {
 struct req {
     int route, dir, face, status, too_big, state;
     float strength; /* of the change, 0 to PASTE_MAX_STRENGTH */
-    uint8_t *body; /* the upload, then the PNG once done */
+    uint8_t *body;  /* the upload, then the PNG once done */
     size_t n, cap;
     struct MHD_Connection *conn;
     struct req *next; /* job queue */

@@ -32,49 +32,48 @@
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f,
-            "usage: translate (--y2o | --o2y) [options] [FACE]\n"
-            "       translate (--y2o | --o2y) [options] -o FOLDER FACE...\n"
-            "       translate --y2o --o2y -o GRID.png FACE...\n"
-            "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
-            "       translate (--y2o | --o2y) --face-crop -o GRID.png PHOTO...\n"
-            "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  A FACE (a\n"
-            "centred face; not square: its central square) comes back at its own size and\n"
-            "format: the picture plus the generator's change over the framed region, feathered\n"
-            "out to the borders.  -o FOLDER: each FACE into FOLDER as NAME_young2old.EXT\n"
-            "(or _old2young).  Several FACE files (or --grid) make one grid at the model's\n"
-            "size: the faces on top, each direction's results in a row below.\n\n"
-            "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
-            "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
-            "  -i FILE          input image, PNG or JPEG (default stdin; or FACE)\n"
-            "  -o FILE          output (default stdout): .png PNG, .jpg/.jpeg JPEG; no\n"
-            "                   extension, a pipe or stdout: the input's format\n"
-            "  --size N         image size (default: the model's training size); faces are\n"
-            "                   resized to N*306/256 and centre-cropped to N, as in training\n"
-            "  --strength S     scale the change, 0 (the input, exactly) to 2 (default 1;\n"
-            "                   above 1 halos and artefacts grow with it)\n"
-            "  --raw            the generator's own N x N image instead (the reference's)\n"
-            "  --stream         tensor or image records in, tensor records out\n"
-            "  --grid N         read records (or FACE files), write one grid of N inputs over their\n"
-            "                   raw outputs, at the model's size (the rest of the input is dropped)\n"
-            "  --all            stream/grid: translate every record, not only the source domain\n"
-            "  --only           stream: drop the records it does not translate (default: pass them on)\n"
-            "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
-            "  --in EP, --out EP  stream endpoints (default -)\n"
-            "  --face           find the faces of any photo (dlib), align each like a UTKFace crop,\n"
-            "                   translate it and blend it back: the same photo (size, format, EXIF\n"
-            "                   orientation applied) with the faces changed\n"
-            "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
-            "                   result, one row per face of each PHOTO\n"
-            "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
-            "                   and 68 landmarks (red) instead of translating\n"
-            "  --max-faces N    the N largest faces (default all)\n"
-            "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
-            "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
-            "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
-            "                   when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
-            "                   (default fp32)\n"
-            "  --help, --version\n");
+    fprintf(f, "usage: translate (--y2o | --o2y) [options] [FACE]\n"
+               "       translate (--y2o | --o2y) [options] -o FOLDER FACE...\n"
+               "       translate --y2o --o2y -o GRID.png FACE...\n"
+               "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
+               "       translate (--y2o | --o2y) --face-crop -o GRID.png PHOTO...\n"
+               "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  A FACE (a\n"
+               "centred face; not square: its central square) comes back at its own size and\n"
+               "format: the picture plus the generator's change over the framed region, feathered\n"
+               "out to the borders.  -o FOLDER: each FACE into FOLDER as NAME_young2old.EXT\n"
+               "(or _old2young).  Several FACE files (or --grid) make one grid at the model's\n"
+               "size: the faces on top, each direction's results in a row below.\n\n"
+               "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
+               "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
+               "  -i FILE          input image, PNG or JPEG (default stdin; or FACE)\n"
+               "  -o FILE          output (default stdout): .png PNG, .jpg/.jpeg JPEG; no\n"
+               "                   extension, a pipe or stdout: the input's format\n"
+               "  --size N         image size (default: the model's training size); faces are\n"
+               "                   resized to N*306/256 and centre-cropped to N, as in training\n"
+               "  --strength S     scale the change, 0 (the input, exactly) to 2 (default 1;\n"
+               "                   above 1 halos and artefacts grow with it)\n"
+               "  --raw            the generator's own N x N image instead (the reference's)\n"
+               "  --stream         tensor or image records in, tensor records out\n"
+               "  --grid N         read records (or FACE files), write one grid of N inputs over their\n"
+               "                   raw outputs, at the model's size (the rest of the input is dropped)\n"
+               "  --all            stream/grid: translate every record, not only the source domain\n"
+               "  --only           stream: drop the records it does not translate (default: pass them on)\n"
+               "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
+               "  --in EP, --out EP  stream endpoints (default -)\n"
+               "  --face           find the faces of any photo (dlib), align each like a UTKFace crop,\n"
+               "                   translate it and blend it back: the same photo (size, format, EXIF\n"
+               "                   orientation applied) with the faces changed\n"
+               "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
+               "                   result, one row per face of each PHOTO\n"
+               "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
+               "                   and 68 landmarks (red) instead of translating\n"
+               "  --max-faces N    the N largest faces (default all)\n"
+               "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
+               "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
+               "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
+               "                   when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
+               "                   (default fp32)\n"
+               "  --help, --version\n");
     exit(status);
 }
 
@@ -306,7 +305,8 @@ static float *load_face(struct tr *T, const char *path)
     float *x = malloc((size_t)3 * T->size * T->size * sizeof *x);
     if (!x || file_read_all(path, (size_t)512 << 20, &bytes, &n) != 0)
         die("%s", x ? err_msg() : "out of memory");
-    if (photo_decode(&p, bytes, n, FACE_MAX_PIXELS) != 0 || paste_frame_input(x, NULL, &p.im, T->size, T->resize))
+    if (photo_decode(&p, bytes, n, FACE_MAX_PIXELS) != 0 ||
+        paste_frame_input(x, NULL, &p.im, T->size, T->resize))
         die("%s: %s", strcmp(path, "-") ? path : "stdin", err_msg());
     free(bytes);
     photo_free(&p);
@@ -668,7 +668,8 @@ int main(int argc, char **argv)
     struct stat st;
     int folder = strcmp(out, "-") != 0 && stat(out, &st) == 0 && S_ISDIR(st.st_mode);
     if (folder && (!nfiles || stream || grid || F.mode || (y2o && o2y) || strcmp(in, "-") != 0))
-        cli_usage_error("-o %s is a folder: give FACE files, one direction, no --grid, --stream or --face", out);
+        cli_usage_error("-o %s is a folder: give FACE files, one direction, no --grid, --stream or --face",
+                        out);
     if (!stream && !folder && (T.fmt = photo_out_format(out)) < 0)
         cli_usage_error("%s", err_msg());
     if (F.mode == FACE_CROP && nfiles >= 1) {
@@ -694,8 +695,9 @@ int main(int argc, char **argv)
     if (stream && grid)
         cli_usage_error("--stream and --grid do not go together");
     if (T.J.strength != 1 && (stream || grid || T.J.raw || F.mode == FACE_LANDMARKS))
-        cli_usage_error("--strength scales the change in a full-size result: not with --raw, --stream, --grid "
-                        "or --landmarks");
+        cli_usage_error(
+            "--strength scales the change in a full-size result: not with --raw, --stream, --grid "
+            "or --landmarks");
     if (T.J.raw && F.mode)
         cli_usage_error("--raw is the generator's own image of a face crop: not with --face");
     if (!stream && strcmp(out, "-") == 0 && isatty(1))
@@ -738,8 +740,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "translate: using %s, %s (%d px)\n", what, ckpt, T.size);
     if (T.size % 4)
         die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, T.size);
-    T.J = (paste_job){.size = T.size, .resize = T.resize, .gen = face_gen, .ctx = &T, .strength = T.J.strength,
-                      .raw = T.J.raw, .max_pixels = T.J.max_pixels};
+    T.J = (paste_job){.size = T.size,
+                      .resize = T.resize,
+                      .gen = face_gen,
+                      .ctx = &T,
+                      .strength = T.J.strength,
+                      .raw = T.J.raw,
+                      .max_pixels = T.J.max_pixels};
     if (folder)
         run_folder(&T, files, nfiles, out);
     else if (F.mode == FACE_CROP)
