@@ -83,8 +83,8 @@ case ${OPT[precision]} in fp32|bf16|fp16|auto) ;; *)
 if [ -n "${OPT[archive_and_terminate_ec2]}" ] && [ -z "${OPT[s3_bucket_name]}" ]; then
     echo "train.sh: --archive_and_terminate_ec2 needs --s3_bucket_name" >&2; exit 2
 fi
-[ -n "${OPT[data_dir]}" ] && export UTKFACE_DIR=${OPT[data_dir]}
-data=$(find_utkface)
+data=$(find_utkface "${OPT[data_dir]}") || exit 1 # it said why
+OPT[data_dir]=$data # config.txt records the folder used, also when UTKFACE_DIR named it
 N=${OPT[num_train_epochs]}
 seed=${OPT[seed]}
 # utk-split --limit for a split: the smaller of --limit and --SPLIT_size

@@ -197,7 +197,7 @@ PY
     assert_output --partial "expected 'key = value'"
     UTKFACE_DIR=$TMP/none run bash "$ROOT/pipelines/train.sh" --data_dir "$TMP/none"
     assert_failure 1
-    assert_output --partial "no UTKFace images (*.jpg) in $TMP/none"
+    assert_output --partial "--data_dir $TMP/none: no such folder"
 }
 
 @test "train.sh: --archive_and_terminate_ec2 syncs to S3 and terminates the instance" {
