@@ -27,6 +27,7 @@ teardown() { common_teardown; }
     done
     ls "$o"/logs/run-*/events.out.tfevents.* > /dev/null
     grep -q "chosen by the lowest validation generator loss" "$o/logs/train.log"
+    grep -qx "data_dir = $FACES" "$o/config.txt" # the folder UTKFACE_DIR named, not an empty value
     refute_output --partial "resuming" # a fresh run continues its own epochs quietly
     "$PY" - "$o" <<'PY'
 import json, math, sys
