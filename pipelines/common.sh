@@ -5,6 +5,7 @@
 # after `make install` (tools in PREFIX/bin; outputs then go under the
 # working directory).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+USER_PATH=$PATH # as the user has it, for hints that name a tool (tool_name)
 if [ -f "$ROOT/Makefile" ]; then
     export PATH="$ROOT/bin:$PATH"
     DEFAULT_OUTPUTS=$ROOT/outputs
@@ -46,6 +47,14 @@ $(basename "$0"): $what.
   put the files in data/utkface_aligned_cropped/UTKFace/. See data/README.md.
 MSG
     return 1
+}
+
+# How the user can type tool $1 that the pipelines run: its bare name when
+# their own PATH finds this one, else its full path.
+tool_name() {
+    local mine
+    mine=$(command -v "$1") || { echo "$1"; return; }
+    [ "$(PATH=$USER_PATH command -v "$1")" = "$mine" ] && echo "$1" || echo "$mine"
 }
 
 # The image size a checkpoint was trained at (its config), or nothing.

@@ -43,6 +43,6 @@ demo: done in $secs s with the shipped model ($model).
   grid            $out/grid.png  (faces on top, aged below, de-aged at the bottom)
   single results  $out/astronaut_young2old.png, $out/astronaut_old2young.png
   $face_line
-Your own face:    bin/translate --y2o -o old.png FACE.jpg   (a cropped, centred face; see models/README.md)
-Any photo:        bin/translate --y2o --face -o old.jpg PHOTO.jpg   (finds, ages and pastes back every face)
+Your own face:    $(tool_name translate) --y2o -o old.png FACE.jpg   (a cropped, centred face; see $ROOT/models/README.md)
+Any photo:        $(tool_name translate) --y2o --face -o old.jpg PHOTO.jpg   (finds, ages and pastes back every face)
 MSG
