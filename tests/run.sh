@@ -9,6 +9,10 @@ export PATH="$BIN_DIR:$PATH" TESTS_DIR=$here
 # Parity with PyTorch is checked on the CPU backend, also on a machine with a
 # GPU (tools without --device use AGING_DEVICE); `make test-gpu` covers the GPU.
 export AGING_DEVICE=${AGING_DEVICE:-cpu}
+# OpenMP threads sleep at barriers instead of spinning: the tests run small
+# problems beside each other's processes (and whatever else loads the
+# machine), where spinning threads only steal cores (tests/helpers.bash).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 source "$here/tap.bash"
 
 tap_run_bins unit 600 "$UNIT_DIR"/test_*
