@@ -254,7 +254,7 @@ estimate_cost() {
     pairs=$(utk-split "$data" --split train --seed "$seed" -q --list $(split_limit train) | awk '$3 == "young"' | wc -l)
     steps=$(( (pairs + b - 1) / b )) left=$((N - start + 1))
     total=$(awk -v s="$secs" -v n="$steps" -v e="$left" 'BEGIN { printf "%d", s * n * e }')
-    log "cost estimate on this machine (--device ${OPT[device]}, ${size} px, --precision ${OPT[precision]}):" \
+    log "cost estimate on this machine as loaded now (--device ${OPT[device]}, ${size} px, --precision ${OPT[precision]}):" \
         "$secs s a step (2 timed steps after a warm-up one), $steps steps an epoch: about $(human_secs $((total / left))) an epoch," \
         "$(human_secs "$total") for the $left epoch(s) to go, plus validation"
     if [ "$total" -gt 7200 ] && [ "$size" -gt 128 ]; then

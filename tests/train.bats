@@ -22,8 +22,8 @@ teardown() { common_teardown; }
     assert_success
     o=$TMP/out
     # before training: what the run will cost here, from a few timed steps, on stderr and in the log
-    assert_output --regexp "cost estimate on this machine \(--device auto, 32 px, --precision auto\): [0-9.]+ s a step \(2 timed steps after a warm-up one\), 5 steps an epoch: about .* for the 3 epoch\(s\) to go"
-    grep -q "cost estimate on this machine" "$o/logs/train.log"
+    assert_output --regexp "cost estimate on this machine as loaded now \(--device auto, 32 px, --precision auto\): [0-9.]+ s a step \(2 timed steps after a warm-up one\), 5 steps an epoch: about .* for the 3 epoch\(s\) to go"
+    grep -q "cost estimate on this machine as loaded now" "$o/logs/train.log"
     [ -z "$(grep skip_estimate "$o/config.txt")" ] # an option of the invocation, not of the run
     for f in checkpoints/best.safetensors checkpoints/last.safetensors checkpoints/epoch_0002.safetensors \
              images/epoch1.png images/epoch2.png images/epoch3.png metrics/metrics.jsonl metrics/steps.jsonl \
