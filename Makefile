@@ -202,14 +202,17 @@ demo-train:
 	@$(MAKE) --no-print-directory -j2 all
 	bash pipelines/demo-train.sh
 
-# PREFIX/bin: the tools; PREFIX/share/aging-cyclegan: the shipped model, the
-# pipelines (they find the tools in PREFIX/bin) and the demo's portrait.
+# PREFIX/bin: the tools; PREFIX/share/aging-cyclegan: the shipped model, its
+# card (models/README.md and its pictures), the pipelines (they find the
+# tools in PREFIX/bin) and the demo's portrait.
 SHARE := $(DESTDIR)$(PREFIX)/share/aging-cyclegan
 install: tools $(if $(filter 1,$(CUDA)),cuda) $(if $(filter 1,$(DLIB)),$(FACE_SO))
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(SHARE)/pipelines $(SHARE)/data/demo
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(MODEL) $(SHARE)/
+	install -d $(SHARE)/models
+	install -m 644 models/README.md models/metrics.jsonl $(wildcard models/*.png) $(SHARE)/models/
 	install -m 755 $(wildcard pipelines/*.sh) $(SHARE)/pipelines/
 	install -m 644 $(wildcard data/demo/*.png) data/demo/README.md $(SHARE)/data/demo/
 	$(if $(filter 1,$(CUDA)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \

@@ -79,6 +79,16 @@ void infer_framing(const infer *g, int *size, int *resize)
     *resize = g->train_resize;
 }
 
+int infer_file_size(const char *path)
+{
+    st_file *f = st_open(path);
+    infer g = {0};
+    if (f)
+        read_framing_(f, &g);
+    st_free(f);
+    return g.train_size;
+}
+
 const char *infer_describe(const infer *g)
 {
     return g->desc;

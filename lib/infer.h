@@ -24,5 +24,8 @@ int infer_run(infer *g, const float *in, float *out, int h, int w);
  * were resized to before cropping (transform.h), from the checkpoint's
  * config; 0 for what the file does not record. */
 void infer_framing(const infer *g, int *size, int *resize);
+/* The same training size read off a checkpoint file without loading it;
+ * 0 when the file does not record one or cannot be read. */
+int infer_file_size(const char *path);
 /* "ngf=32 blocks=9" for messages. */
 const char *infer_describe(const infer *g);

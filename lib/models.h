@@ -22,8 +22,10 @@
 #define MODELS_SHIPPED "utkface-128.safetensors"
 
 /* The default checkpoint into buf (n bytes), *what = "your training run's
- * best checkpoint" or "the shipped model"; NULL with err_msg() naming every
- * place looked at when there is none. */
+ * best checkpoint", "the model AGING_MODEL names" or "the shipped model";
+ * NULL with err_msg() naming every place looked at when there is none.  A
+ * run's checkpoint of at most half the shipped model's size (a toy run) is
+ * used, with a "warning:" line on stderr naming both sizes. */
 const char *models_default(char *buf, size_t n, const char **what);
 
 struct infer;

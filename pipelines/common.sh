@@ -1,10 +1,11 @@
 # Sourced by the pipelines: where the tools and the UTKFace images are.
-# UTKFACE_DIR wins; otherwise data/utkface_aligned_cropped/UTKFace or
-# data/UTKFace under the repository.
+# --data_dir or UTKFACE_DIR wins; otherwise data/utkface_aligned_cropped/UTKFace
+# or data/UTKFace under the repository.
 # ROOT is the source tree (tools in ROOT/bin), or PREFIX/share/aging-cyclegan
 # after `make install` (tools in PREFIX/bin; outputs then go under the
 # working directory).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+USER_PATH=$PATH # as the user has it, for hints that name a tool (tool_name)
 if [ -f "$ROOT/Makefile" ]; then
     export PATH="$ROOT/bin:$PATH"
     DEFAULT_OUTPUTS=$ROOT/outputs
@@ -18,22 +19,42 @@ fi
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 OUTPUTS=${OUTPUTS_DIR:-$DEFAULT_OUTPUTS}
 
-find_utkface() {
-    local d
-    for d in "${UTKFACE_DIR:-}" "$ROOT/data/utkface_aligned_cropped/UTKFace" "$ROOT/data/UTKFace"; do
-        if [ -n "$d" ] && [ -d "$d" ] && compgen -G "$d/*.jpg" >/dev/null; then
-            echo "$d"
-            return 0
+# The UTKFace folder on stdout.  A folder given by --data_dir ($1) or by
+# UTKFACE_DIR must hold the images: it is never passed over for the defaults,
+# so a mistyped one is named as such.
+find_utkface() {  # [--data_dir value]
+    local d what
+    if [ -n "${1:-}" ]; then d=$1 what="--data_dir $1"
+    elif [ -n "${UTKFACE_DIR:-}" ]; then d=$UTKFACE_DIR what="UTKFACE_DIR=$UTKFACE_DIR"
+    fi
+    if [ -n "${what:-}" ]; then
+        if [ -d "$d" ] && compgen -G "$d/*.jpg" >/dev/null; then echo "$d"; return 0; fi
+        if [ ! -e "$d" ]; then what+=": no such folder"
+        elif [ ! -d "$d" ]; then what+=": not a folder"
+        else what+=": no UTKFace images (*.jpg) in it"
         fi
-    done
+    else
+        for d in "$ROOT/data/utkface_aligned_cropped/UTKFace" "$ROOT/data/UTKFace"; do
+            if [ -d "$d" ] && compgen -G "$d/*.jpg" >/dev/null; then echo "$d"; return 0; fi
+        done
+        what="no UTKFace images (*.jpg) in $ROOT/data/utkface_aligned_cropped/UTKFace or $ROOT/data/UTKFace"
+    fi
     cat >&2 <<MSG
-$(basename "$0"): no UTKFace images (*.jpg) in ${UTKFACE_DIR:-$ROOT/data/utkface_aligned_cropped/UTKFace or $ROOT/data/UTKFace}.
+$(basename "$0"): $what.
   Get the "Aligned & Cropped Faces" set (UTKFace.tar.gz) from the UTKFace
-  project page (https://susanqq.github.io/UTKFace/), unpack it so that the
-  files sit in data/utkface_aligned_cropped/UTKFace/, or point UTKFACE_DIR
-  at the folder. See data/README.md.
+  project page (https://susanqq.github.io/UTKFace/) and unpack it; then give
+  its folder of *.jpg files with --data_dir DIR, or set UTKFACE_DIR=DIR, or
+  put the files in data/utkface_aligned_cropped/UTKFace/. See data/README.md.
 MSG
     return 1
+}
+
+# How the user can type tool $1 that the pipelines run: its bare name when
+# their own PATH finds this one, else its full path.
+tool_name() {
+    local mine
+    mine=$(command -v "$1") || { echo "$1"; return; }
+    [ "$(PATH=$USER_PATH command -v "$1")" = "$mine" ] && echo "$1" || echo "$mine"
 }
 
 # The image size a checkpoint was trained at (its config), or nothing.

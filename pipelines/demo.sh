@@ -44,6 +44,6 @@ demo: done in $secs s with the shipped model ($model).
   grid            $out/grid.png  (faces on top, aged below, de-aged at the bottom; 128 px)
   single results  $out/astronaut_young2old.png, $out/astronaut_old2young.png  (full size)
   $face_line
-Your own face:    bin/translate --y2o -o old.jpg FACE.jpg   (a cropped, centred face, at its size; see models/README.md)
-Any photo:        bin/translate --y2o --face -o old.jpg PHOTO.jpg   (finds, ages and pastes back every face)
+Your own face:    $(tool_name translate) --y2o -o old.jpg FACE.jpg   (a cropped, centred face, at its size; see $ROOT/models/README.md)
+Any photo:        $(tool_name translate) --y2o --face -o old.jpg PHOTO.jpg   (finds, ages and pastes back every face)
 MSG

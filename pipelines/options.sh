@@ -4,16 +4,23 @@
 # --name=value.  `--config FILE` reads `key = value` lines first; options on
 # the command line win.  Each script declares its options in OPTS (name ->
 # default) and FLAGS (names without a value) before calling parse_options.
+# A script that takes operands (infer.sh's FILEs) sets TAKES_ARGS=1 and
+# finds them in ARGS; `--` ends the options.  Elsewhere an operand is refused.
 
 declare -A OPT GIVEN  # GIVEN[k]: set on the command line or in --config
+ARGS=()
+
+_known() {  # name: an option of this script?
+    local k=${1//-/_}
+    [ -n "${OPTS[$k]+x}" ] || [ -n "${FLAGS[$k]+x}" ] && return 0
+    echo "$(basename "$0"): unknown option --$1" >&2
+    echo "Try '$(basename "$0") --help'." >&2
+    exit 2
+}
 
 _opt_set() {  # name value
     local k=${1//-/_}
-    if [ -z "${OPTS[$k]+x}" ] && [ -z "${FLAGS[$k]+x}" ]; then
-        echo "$(basename "$0"): unknown option --$1" >&2
-        echo "Try '$(basename "$0") --help'." >&2
-        exit 2
-    fi
+    _known "$1"
     OPT[$k]=$2
     GIVEN[$k]=1
 }
@@ -56,17 +63,25 @@ parse_options() {
             --config) shift ;;
             --config=*) ;;
             --*=*) k=${a%%=*}; _opt_set "${k#--}" "${a#*=}" ;;
+            --) [ -n "${TAKES_ARGS:-}" ] || [ $# -eq 0 ] || _unexpected "$1"; ARGS+=("$@"); break ;;
             --*)
                 k=${a#--}
+                _known "$k" # before "needs a value": --bogus at the end is unknown, not short of a value
                 if [ -n "${FLAGS[${k//-/_}]+x}" ]; then
                     _opt_set "$k" 1
                 else
                     [ $# -gt 0 ] || { echo "$(basename "$0"): --$k needs a value" >&2; exit 2; }
                     _opt_set "$k" "$1"; shift
                 fi ;;
-            *) echo "$(basename "$0"): unexpected argument '$a'" >&2; echo "Try '$(basename "$0") --help'." >&2; exit 2 ;;
+            *) [ -n "${TAKES_ARGS:-}" ] || _unexpected "$a"; ARGS+=("$a") ;;
         esac
     done
+}
+
+_unexpected() {
+    echo "$(basename "$0"): unexpected argument '$1'" >&2
+    echo "Try '$(basename "$0") --help'." >&2
+    exit 2
 }
 
 # Write the effective configuration as `key = value` lines (reusable with

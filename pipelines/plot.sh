@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # plot.sh METRICS_DIR: draw METRICS_DIR/curves.png with gnuplot: the training
 # losses per step (steps.jsonl) and the validation losses per epoch
-# (metrics.jsonl).  JSON lines are flattened with awk (no Python needed).
+# (metrics.jsonl), with the validation FID when the run has one.  JSON lines
+# are flattened with awk (no Python needed).
 set -euo pipefail
 dir=${1:?usage: plot.sh METRICS_DIR}
 command -v gnuplot >/dev/null || { echo "plot.sh: gnuplot is not installed" >&2; exit 1; }
@@ -23,8 +24,10 @@ if [ -s "$tmp/steps.tsv" ]; then
 else
     left="$left; set label 1 'no step records yet' at graph 0.5,0.5 center; plot [0:1][0:1] NaN notitle"
 fi
+# FID is a column only when some epoch has one (train.sh --fid_weights)
+last=8; awk '$9 != "nan" { found = 1 } END { exit !found }' "$tmp/val.tsv" && last=9
 if [ -s "$tmp/val.tsv" ]; then
-    right="$right; plot for [c=2:9] \"$tmp/val.tsv\" using 1:c with linespoints pt 7 title $titles"
+    right="$right; plot for [c=2:$last] \"$tmp/val.tsv\" using 1:c with linespoints pt 7 title $titles"
 else
     right="$right; set label 1 'no validation yet' at graph 0.5,0.5 center; plot [0:1][0:1] NaN notitle"
 fi

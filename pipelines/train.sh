@@ -21,11 +21,11 @@ declare -A OPTS=(
     [fid_weights]= [device]=auto [precision]=auto [init_from]=
     [eval_batch_size]=32 [train_size]= [val_size]= [test_size]= [steps_for_logging_metrics]= [wandb_project]=
 )
-declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]= [skip_test]=)
+declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]= [skip_test]= [skip_estimate]=)
 # What may change when a run is resumed; everything else must stay as the run began.
 CHANGEABLE="num_train_epochs num_workers device precision log_every checkpoint_every data_dir output_dir
             fid_weights num_sample_generations_to_save s3_bucket_name archive_and_terminate_ec2 resume overwrite
-            eval_batch_size test_size steps_for_logging_metrics wandb_project skip_test init_from"
+            eval_batch_size test_size steps_for_logging_metrics wandb_project skip_test init_from skip_estimate"
 
 usage() {
     cat <<'USAGE'
@@ -46,6 +46,7 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
   --eval_batch_size N (32)    batch of the validation and test evaluations (per-batch means averaged)
   --steps_for_logging_metrics N   the same as --log_every N (the reference's name)
   --skip_test                 no test evaluation at the end
+  --skip_estimate             start without first timing a few steps to say what the run will cost
   --wandb_project NAME        accepted; there is no W&B client here: `wandb sync --sync-tensorboard
                               OUTPUT_DIR/logs/run-ID` uploads the TensorBoard events instead
   --data_dir DIR              UTKFace folder (default: UTKFACE_DIR or data/)
@@ -123,8 +124,8 @@ case ${OPT[precision]} in fp32|bf16|fp16|auto) ;; *)
 if [ -n "${OPT[archive_and_terminate_ec2]}" ] && [ -z "${OPT[s3_bucket_name]}" ]; then
     echo "train.sh: --archive_and_terminate_ec2 needs --s3_bucket_name" >&2; exit 2
 fi
-[ -n "${OPT[data_dir]}" ] && export UTKFACE_DIR=${OPT[data_dir]}
-data=$(find_utkface)
+data=$(find_utkface "${OPT[data_dir]}") || exit 1 # it said why
+OPT[data_dir]=$data # config.txt records the folder used, also when UTKFACE_DIR named it
 N=${OPT[num_train_epochs]}
 seed=${OPT[seed]}
 # utk-split --limit for a split: the smaller of --limit and --SPLIT_size
@@ -165,7 +166,7 @@ elif [ -n "${OPT[overwrite]}" ]; then
         "$img"/epoch*.png "$logs"/train.log
 fi
 echo "$run_id" > "$OUTPUTS/run_id"
-write_config "resume overwrite config" > "$OUTPUTS/config.txt"
+write_config "resume overwrite config skip_estimate" > "$OUTPUTS/config.txt"
 log "run $run_id: $N epochs on $data, outputs in $OUTPUTS (configuration in $OUTPUTS/config.txt)"
 tb=$logs/run-$run_id # TensorBoard: one folder per run, so two runs' curves never mix
 [ -z "${OPT[wandb_project]}" ] || log "--wandb_project ${OPT[wandb_project]}: no W&B client here; upload the TensorBoard" \
@@ -280,6 +281,47 @@ post_epoch() {
     fi
     bash "$ROOT/pipelines/plot.sh" "$met" || log "WARNING: could not draw $met/curves.png"
 }
+
+# What the run will cost on this machine, said before it starts: a few steps
+# of this very configuration, timed on a throwaway copy (the first step,
+# warm-up, not counted), scaled to the epochs left.  Validation, sample
+# grids and the test evaluation come on top.
+estimate_cost() {
+    local b=${OPT[train_batch_size]} tmpd recs secs pairs steps left total
+    tmpd=$(mktemp -d)
+    recs=$(utk-split "$data" --split train --epochs 1 --seed "$seed" -q --limit $((3 * b)) \
+        | aug --train --size "$size" --seed "$seed" \
+        | cyclegan-step "${step_opts[@]}" --max-steps 3 --ckpt-out "$tmpd/c.safetensors" --json --log-every 1 \
+          2> "$tmpd/err") || true
+    rm -rf "$tmpd"
+    # throughput is images (2 per pair) a second over the step
+    secs=$(echo "$recs" | awk -v b="$b" '/"phase": "step"/ && !/"step": 1,/ && match($0, /"throughput": [0-9.eE+-]+/) {
+        t += 2 * b / substr($0, RSTART + 14, RLENGTH - 14); n++ } END { if (n) printf "%.3f", t / n }')
+    if [ -z "$secs" ]; then
+        log "cost estimate: could not time a step; starting anyway"
+        return 0
+    fi
+    pairs=$(utk-split "$data" --split train --seed "$seed" -q --list $(split_limit train) | awk '$3 == "young"' | wc -l)
+    steps=$(( (pairs + b - 1) / b )) left=$((N - start + 1))
+    total=$(awk -v s="$secs" -v n="$steps" -v e="$left" 'BEGIN { printf "%d", s * n * e }')
+    log "cost estimate on this machine as loaded now (--device ${OPT[device]}, ${size} px, --precision ${OPT[precision]}):" \
+        "$secs s a step (2 timed steps after a warm-up one), $steps steps an epoch: about $(human_secs $((total / left))) an epoch," \
+        "$(human_secs "$total") for the $left epoch(s) to go, plus validation"
+    if [ "$total" -gt 7200 ] && [ "$size" -gt 128 ]; then
+        log "  a long run: on a CPU, --img_size 128 costs about 4 times less (and --precision bf16 less again" \
+            "where the CPU has bf16 units); see the README's CPU recipe.  --skip_estimate skips this timing"
+    fi
+}
+
+human_secs() {  # seconds -> "42 s", "17 min", "3.5 h", "2.1 days"
+    awk -v s="$1" 'BEGIN { if (s < 120) printf "%d s", s; else if (s < 7200) printf "%d min", s / 60;
+                           else if (s < 172800) printf "%.1f h", s / 3600; else printf "%.1f days", s / 86400 }'
+}
+
+if [ -z "${OPT[skip_estimate]}" ] && [ "$start" -le "$N" ]; then
+    stage="cost estimate"
+    estimate_cost
+fi
 
 # A run stopped between an epoch's training and its validation finishes that first.
 if [ -n "${OPT[resume]}" ] && [ "$done_epochs" -gt 0 ] \

@@ -195,3 +195,32 @@ PY
     translate --y2o --ckpt "$TMP/run.safetensors" --size 32 -i "$(ls "$FACES"/*.chip.jpg | head -1)" -o "$TMP/b.png"
     cmp "$TMP/a.png" "$TMP/b.png"
 }
+
+@test "ckpt meta --set: the metadata changes, the tensors stay the same bytes; extract records no folder" {
+    m=$TESTS_DIR/../models/utkface-128.safetensors
+    mkdir -p "$TMP/deep/er"
+    ckpt extract --net G --dtype bf16 "$m" "$TMP/deep/er/g.safetensors"
+    run ckpt meta "$TMP/deep/er/g.safetensors" source
+    assert_output "ckpt extract --net G --dtype BF16 utkface-128.safetensors"
+    ckpt meta --set source=elsewhere --set note="a b=c" --set kind= "$m" "$TMP/o.safetensors"
+    run ckpt meta "$TMP/o.safetensors"
+    assert_line "source=elsewhere"
+    assert_line "note=a b=c"
+    assert_line --partial "config={"
+    refute_line --partial "kind="
+    "$PY" - "$m" "$TMP/o.safetensors" <<'PY'
+import json, struct, sys
+def load(p):
+    raw = open(p, "rb").read(); n = struct.unpack("<Q", raw[:8])[0]; h = json.loads(raw[8:8 + n])
+    h.pop("__metadata__"); return h, raw[8 + n:]
+(ha, da), (hb, db) = load(sys.argv[1]), load(sys.argv[2])
+assert list(ha.items()) == list(hb.items()), "tensor entries differ"
+assert da == db, "tensor bytes differ"
+PY
+    run ckpt meta --set novalue "$m" "$TMP/x.safetensors"
+    assert_failure 2
+    run ckpt meta --set a=b "$m"
+    assert_failure 2
+    assert_output --partial "needs IN and OUT"
+    [ ! -e "$TMP/x.safetensors" ]
+}

@@ -108,8 +108,9 @@ PY
 }
 
 @test "cyclegan-step: learning happens (the cycle loss falls on a tiny fixed set)" {
-    # 2 young + 2 old faces, 300 steps (one per epoch), the reference's lambdas
-    utk-split --split train --limit 2 -q --epochs 300 "$FACES" | aug --eval --size 32 \
+    # 2 young + 2 old faces, 150 steps (one per epoch), the reference's lambdas: the loss falls
+    # to ~0.64 of its start by 150 (0.56 by 300), so 150 keep a margin over the 0.75 asked
+    utk-split --split train --limit 2 -q --epochs 150 "$FACES" | aug --eval --size 32 \
         | cyclegan-step --ngf 8 --ndf 8 --blocks 1 --batch 2 --lr-g 0.001 --lr-d 0.0005 \
           --ckpt-out "$TMP/c.safetensors" --json --log-every 1000 > "$TMP/m.jsonl"
     "$PY" - "$TMP/m.jsonl" <<'PY'

@@ -10,6 +10,11 @@ export REAL_UTKFACE_DIR=${REAL_UTKFACE_DIR:-${UTKFACE_DIR:-}}
 export PATH="${BIN_DIR:-$TESTS_DIR/../bin}:$PATH"
 # Every ZeroMQ wait is bounded, so a broken test fails instead of hanging.
 export AGING_STREAM_TIMEOUT=${AGING_STREAM_TIMEOUT:-20}
+# OpenMP threads that spin at barriers (libgomp's default) steal the cores
+# from the other processes of a pipeline and from a loaded machine's other
+# work: on 2 busy cores a 15-step toy training took 92 s spinning, 3 s
+# sleeping.  The tests compute the same either way (see tests/run.sh).
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 common_setup() {
     TMP=$(mktemp -d)

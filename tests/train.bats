@@ -5,8 +5,9 @@
 
 load helpers
 
-SMALL=(--img_size 32 --ngf 8 --ndf 8 --n_blocks 2 --train_batch_size 2 --num_sample_generations_to_save 4
-       --checkpoint_every 2 --log_every 2)
+TINY=(--img_size 32 --ngf 8 --ndf 8 --n_blocks 2 --train_batch_size 2 --num_sample_generations_to_save 4
+      --checkpoint_every 2 --log_every 2)
+SMALL=("${TINY[@]}" --skip_estimate) # the cost estimate is timed once, in the first test
 
 setup() {
     common_setup
@@ -17,9 +18,13 @@ setup() {
 teardown() { common_teardown; }
 
 @test "train.sh: a 3-epoch run writes every output, and the LR schedule follows the formula" {
-    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 "${SMALL[@]}"
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 "${TINY[@]}"
     assert_success
     o=$TMP/out
+    # before training: what the run will cost here, from a few timed steps, on stderr and in the log
+    assert_output --regexp "cost estimate on this machine as loaded now \(--device auto, 32 px, --precision auto\): [0-9.]+ s a step \(2 timed steps after a warm-up one\), 5 steps an epoch: about .* for the 3 epoch\(s\) to go"
+    grep -q "cost estimate on this machine as loaded now" "$o/logs/train.log"
+    [ -z "$(grep skip_estimate "$o/config.txt")" ] # an option of the invocation, not of the run
     for f in checkpoints/best.safetensors checkpoints/last.safetensors checkpoints/epoch_0002.safetensors \
              images/epoch1.png images/epoch2.png images/epoch3.png metrics/metrics.jsonl metrics/steps.jsonl \
              metrics/test_metrics.json metrics/curves.png metrics/best.json config.txt logs/train.log; do
@@ -27,6 +32,7 @@ teardown() { common_teardown; }
     done
     ls "$o"/logs/run-*/events.out.tfevents.* > /dev/null
     grep -q "chosen by the lowest validation generator loss" "$o/logs/train.log"
+    grep -qx "data_dir = $FACES" "$o/config.txt" # the folder UTKFACE_DIR named, not an empty value
     refute_output --partial "resuming" # a fresh run continues its own epochs quietly
     "$PY" - "$o" <<'PY'
 import json, math, sys
@@ -243,7 +249,7 @@ PY
     assert_output --partial "expected 'key = value'"
     UTKFACE_DIR=$TMP/none run bash "$ROOT/pipelines/train.sh" --data_dir "$TMP/none"
     assert_failure 1
-    assert_output --partial "no UTKFace images (*.jpg) in $TMP/none"
+    assert_output --partial "--data_dir $TMP/none: no such folder"
 }
 
 @test "train.sh: --archive_and_terminate_ec2 syncs to S3 and terminates the instance" {

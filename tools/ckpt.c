@@ -26,6 +26,7 @@ static void usage(FILE *f, int status)
                "       ckpt extract --net NAME[,NAME...] [--dtype T] IN OUT.safetensors\n"
                "       ckpt diff [--tol X] [--all] A B\n"
                "       ckpt meta FILE [KEY]\n"
+               "       ckpt meta --set KEY=VALUE [--set ...] IN OUT.safetensors\n"
                "Inspect, convert, extract and compare checkpoints (.pth from torch.save, zip or\n"
                "legacy, and safetensors).\n\n"
                "  --summary        info: nets and metadata only, no tensor list\n"
@@ -34,6 +35,8 @@ static void usage(FILE *f, int status)
                "  --dtype T        extract: store float tensors as f32, f16 or bf16 (default: as they are)\n"
                "  --tol X          diff: largest absolute difference still equal (default 0)\n"
                "  --all            diff: a line for every tensor, not only differing ones\n"
+               "  --set KEY=VALUE  meta: write IN to OUT with this metadata value (an empty VALUE\n"
+               "                   drops the key); the tensors are copied byte for byte\n"
                "  --help, --version\n"
                "diff exits 0 when the tensors match within --tol, 1 when they differ.\n");
     exit(status);
@@ -272,9 +275,11 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
         die(strchr(net, ',') ? "%s: no tensors under any of '%s' (NAME.*)" : "%s: no tensors under '%s.'", in,
             net);
     static const char *const keep[] = {"format", "format_version", "epoch", "step", "config"};
+    /* the input's file name only: a shipped model carries no folder of the machine that made it */
+    const char *base = strrchr(in, '/') ? strrchr(in, '/') + 1 : in;
     char src[4200];
     snprintf(src, sizeof src, "ckpt extract --net %s%s%s %s", net, dt == KEEP_DTYPE ? "" : " --dtype ",
-             dt == KEEP_DTYPE ? "" : st_dtype_name(dt), in);
+             dt == KEEP_DTYPE ? "" : st_dtype_name(dt), base);
     for (size_t k = 0; k < sizeof keep / sizeof *keep; k++)
         if (tf_set_get_meta(&s, keep[k]) && tf_set_meta(&o, keep[k], tf_set_get_meta(&s, keep[k])))
             die("%s", err_msg());
@@ -300,6 +305,41 @@ static int cmd_meta(const char *path, const char *key)
         for (int i = 0; i < s.nmeta; i++)
             printf("%s=%s\n", s.meta_key[i], s.meta_val[i]);
     }
+    tf_set_free(&s);
+    return 0;
+}
+
+/* IN to OUT with metadata changed (KEY=VALUE each; KEY= drops KEY): the
+ * tensors are the same bytes, in the same order. */
+static int cmd_set_meta(char **sets, int nsets, const char *in, const char *out)
+{
+    tf_set s, o;
+    tf_set_init(&o);
+    open_set(in, &s);
+    for (int i = 0; i < s.n; i++) {
+        const tf_tensor *t = &s.t[i];
+        if (tf_set_add(&o, t->name, t->dtype, t->shape, t->ndim, t->data, t->nbytes, 0))
+            die("%s", err_msg());
+    }
+    for (int i = 0; i < s.nmeta; i++) {
+        int dropped = 0;
+        for (int k = 0; k < nsets; k++) {
+            size_t n = strcspn(sets[k], "=");
+            dropped |= !sets[k][n + 1] && strlen(s.meta_key[i]) == n && !strncmp(sets[k], s.meta_key[i], n);
+        }
+        if (!dropped && tf_set_meta(&o, s.meta_key[i], s.meta_val[i]))
+            die("%s", err_msg());
+    }
+    for (int k = 0; k < nsets; k++) {
+        char *eq = strchr(sets[k], '=');
+        *eq = 0;
+        if (eq[1] && tf_set_meta(&o, sets[k], eq + 1))
+            die("%s", err_msg());
+        *eq = '=';
+    }
+    if (tf_set_save_st(&o, out))
+        die("%s", err_msg());
+    tf_set_free(&o);
     tf_set_free(&s);
     return 0;
 }
@@ -368,11 +408,16 @@ int main(int argc, char **argv)
                                          {"summary", no_argument, 0, 's'},
                                          {"no-check", no_argument, 0, 'c'},
                                          {"dtype", required_argument, 0, 'd'},
+                                         {"set", required_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *net = NULL;
     double tol = 0;
     int all = 0, summary = 0, check = 1, c;
     st_dtype dt = KEEP_DTYPE;
+    char **sets = calloc((size_t)argc, sizeof *sets); /* the --set values, at most one per argument */
+    int nsets = 0;
+    if (!sets)
+        die("out of memory");
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(stdout, 0); break;
@@ -380,6 +425,11 @@ int main(int argc, char **argv)
         case 'n': net = optarg; break;
         case 't': tol = cli_double("--tol", optarg, 0, INFINITY); break;
         case 'a': all = 1; break;
+        case 'S':
+            if (!strchr(optarg, '=') || optarg[0] == '=')
+                cli_usage_error("--set: expected KEY=VALUE, got '%s'", optarg);
+            sets[nsets++] = optarg;
+            break;
         case 's': summary = 1; break;
         case 'c': check = 0; break;
         case 'd':
@@ -405,6 +455,10 @@ int main(int argc, char **argv)
         rc = cmd_export(f[0], f[1], check);
     else if (!strcmp(cmd, "extract") && nf == 2 && net)
         rc = cmd_extract(net, dt, f[0], f[1]);
+    else if (!strcmp(cmd, "meta") && nsets && nf == 2)
+        rc = cmd_set_meta(sets, nsets, f[0], f[1]);
+    else if (!strcmp(cmd, "meta") && nsets)
+        cli_usage_error("meta --set needs IN and OUT");
     else if (!strcmp(cmd, "meta") && (nf == 1 || nf == 2))
         rc = cmd_meta(f[0], nf == 2 ? f[1] : NULL);
     else if (!strcmp(cmd, "diff") && nf == 2)
@@ -414,5 +468,6 @@ int main(int argc, char **argv)
     else
         cli_usage_error("bad command or number of files: '%s' with %d file(s)", cmd, nf);
     err_close_stdout();
+    free(sets);
     return rc;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference outputs for tests/unit/test_image.c and test_half.c.
 
-Usage: /usr/bin/python3 tests/py/image_ops_ref.py OUTDIR
+Usage: /usr/bin/python3 tests/py/image_ops_ref.py OUTDIR [half]
 
 Generates small test images (noise + gradients, odd sizes, grey / RGBA /
 LA / palette / 1-bit / 16-bit PNGs, PIL-written JPEGs incl. grey and CMYK),
@@ -12,6 +12,7 @@ runs PIL 9.4 / torchvision 0.14 on them and writes, into OUTDIR:
 The C test decodes `input` with image_decode, applies `op` and compares
 with `expected` (w x h x 3 bytes unless noted).  If UTKFACE_DIR is set, 5
 real files get a `utk` case: decode, Resize(250), CenterCrop(200).
+With `half`, only the f16/bf16 files (what test_half reads), in seconds.
 Exit status 3 means torch/torchvision are missing (the C test then skips).
 """
 import os
@@ -63,6 +64,35 @@ def test_image(w, h):
     a[:, w // 4, :] = 0
     return a
 
+
+# ---- half / bf16 ----------------------------------------------------------------------
+def half_refs():
+    """f32 -> f16/bf16 on random and edge inputs, and every f16/bf16 pattern widened."""
+    bits = rng.integers(0, 2**32, 200000, dtype=np.uint64).astype(np.uint32)  # any exponent
+    f = np.concatenate([
+        bits.view(np.float32),
+        rng.normal(0, 1, 100000).astype(np.float32),
+        (rng.normal(0, 1, 50000) * 1e-5).astype(np.float32),  # fp16 denormal range
+        (rng.normal(0, 1, 50000) * 3e4).astype(np.float32),   # near fp16 overflow
+        np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 65504, 65519.99, 65520, -65520, 2**-24, 2**-25,
+                  2**-25 * 1.0000001, 3 * 2**-25, 5.96e-8, 1e-45, -1e-45, 3.4028235e38, 1.0009765625,
+                  1.00048828125, 1.00146484375, 1 + 2**-8, 1 + 3 * 2**-8, 1.1754942e-38],
+                 np.float32),
+        np.array([0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345, 0x7fbfffff], np.uint32).view(np.float32),
+    ]).astype(np.float32)
+    f.astype("<f4").tofile(path("half_in.f32"))
+    t = torch.from_numpy(f)
+    t.half().view(torch.int16).numpy().astype("<i2").tofile(path("half_out.u16"))
+    t.bfloat16().view(torch.int16).numpy().astype("<i2").tofile(path("bf16_out.u16"))
+    allh = torch.arange(65536, dtype=torch.int32).to(torch.int16)
+    allh.view(torch.float16).float().numpy().astype("<f4").tofile(path("half_all.f32"))
+    allh.view(torch.bfloat16).float().numpy().astype("<f4").tofile(path("bf16_all.f32"))
+    lines.append(f"half half_in.f32 half_out.u16 {len(f)} 1")
+
+
+if sys.argv[2:] == ["half"]:  # test_half needs only these: no images, no timing loop
+    half_refs()
+    sys.exit(0)
 
 # ---- inputs -----------------------------------------------------------------
 big = Image.fromarray(test_image(200, 200))
@@ -159,27 +189,7 @@ x.numpy().astype("<f4").tofile(path("from_chw.f32"))
 y = ((x.clamp(-1, 1) + 1) / 2).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
 case("from_chw", "from_chw.f32", y.permute(1, 2, 0).numpy(), 3)
 
-# ---- half / bf16 ----------------------------------------------------------------------
-bits = rng.integers(0, 2**32, 200000, dtype=np.uint64).astype(np.uint32)  # any exponent
-f = np.concatenate([
-    bits.view(np.float32),
-    rng.normal(0, 1, 100000).astype(np.float32),
-    (rng.normal(0, 1, 50000) * 1e-5).astype(np.float32),  # fp16 denormal range
-    (rng.normal(0, 1, 50000) * 3e4).astype(np.float32),   # near fp16 overflow
-    np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 65504, 65519.99, 65520, -65520, 2**-24, 2**-25,
-              2**-25 * 1.0000001, 3 * 2**-25, 5.96e-8, 1e-45, -1e-45, 3.4028235e38, 1.0009765625,
-              1.00048828125, 1.00146484375, 1 + 2**-8, 1 + 3 * 2**-8, 1.1754942e-38],
-             np.float32),
-    np.array([0x7fc00000, 0xffc00000, 0x7f800001, 0xff812345, 0x7fbfffff], np.uint32).view(np.float32),
-]).astype(np.float32)
-f.astype("<f4").tofile(path("half_in.f32"))
-t = torch.from_numpy(f)
-t.half().view(torch.int16).numpy().astype("<i2").tofile(path("half_out.u16"))
-t.bfloat16().view(torch.int16).numpy().astype("<i2").tofile(path("bf16_out.u16"))
-allh = torch.arange(65536, dtype=torch.int32).to(torch.int16)
-allh.view(torch.float16).float().numpy().astype("<f4").tofile(path("half_all.f32"))
-allh.view(torch.bfloat16).float().numpy().astype("<f4").tofile(path("bf16_all.f32"))
-lines.append(f"half half_in.f32 half_out.u16 {len(f)} 1")
+half_refs()
 
 # ---- real UTKFace files ---------------------------------------------------------------
 utk = os.environ.get("UTKFACE_DIR")
