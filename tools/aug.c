@@ -39,6 +39,7 @@ static void usage(FILE *f, int status)
                "  --producers N    ZeroMQ: how many producers feed --in / share --out's consumer\n"
                "  --shard K/N      augment only images K, K+N, K+2N, ... (0-based), dropping the\n"
                "                   others: N workers fed the same stream share the work\n"
+               "  --check          check the options and exit (0 when valid), reading nothing\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
         O_OUT,
         O_PRODUCERS,
         O_SHARD,
+        O_CHECK,
         O_VERSION
     };
     static const struct option opts[] = {{"train", 0, 0, O_TRAIN},
@@ -160,13 +162,14 @@ int main(int argc, char **argv)
                                          {"shard", 1, 0, O_SHARD},
                                          {"resize", 1, 0, O_RESIZE},
                                          {"keep-aspect", 0, 0, O_KEEP_ASPECT},
+                                         {"check", 0, 0, O_CHECK},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {0, 0, 0, 0}};
     struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
     uint64_t seed = 0;
     const char *in = "-", *out = "-";
-    int producers = 1, c;
+    int producers = 1, check = 0, c;
     long shard = 0, nshards = 1, nimages = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -175,6 +178,7 @@ int main(int argc, char **argv)
         case O_SIZE: A.size = (int)cli_int("--size", optarg, 8, 4096); break;
         case O_RESIZE: A.resize = (int)cli_int("--resize", optarg, 8, 8192); break;
         case O_KEEP_ASPECT: transform_keep_aspect(1); break;
+        case O_CHECK: check = 1; break;
         case O_SEED: seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_DTYPE:
             if (dtype_parse(optarg, &A.dt) != 0)
@@ -203,6 +207,10 @@ int main(int argc, char **argv)
         cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (A.resize && A.resize < A.size)
         cli_usage_error("--resize %d is smaller than --size %d: nothing to crop", A.resize, A.size);
+    /* train.sh validates a run's options with the tools' own rules before
+     * it replaces an old run: --check stops once they are accepted. */
+    if (check)
+        return 0;
     rng_seed(&A.g, seed);
     /* Each image allocates a few buffers of ~1 MB; keep them in the heap
      * instead of an mmap/munmap (and page faults) per image. */

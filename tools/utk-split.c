@@ -40,6 +40,7 @@ static void usage(FILE *f, int status)
                "                   files (FIFOs, devices, folders), are an error, not skipped\n"
                "  --out ENDPOINT   where records go: -, FILE, tcp://HOST:PORT, ipc://PATH\n"
                "  -q, --quiet      no summary on stderr\n"
+               "  --check          check the options and exit (0 when valid), reading nothing\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -221,6 +222,7 @@ int main(int argc, char **argv)
         O_STRICT,
         O_OUT,
         O_PAIRING,
+        O_CHECK,
         O_VERSION
     };
     static const struct option opts[] = {{"split", 1, 0, O_SPLIT},
@@ -236,6 +238,7 @@ int main(int argc, char **argv)
                                          {"strict", 0, 0, O_STRICT},
                                          {"out", 1, 0, O_OUT},
                                          {"pairing", 1, 0, O_PAIRING},
+                                         {"check", 0, 0, O_CHECK},
                                          {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
@@ -243,7 +246,7 @@ int main(int argc, char **argv)
     utk_opts o;
     utk_opts_default(&o);
     const char *split = "train", *exclude = NULL, *out = "-";
-    int epochs = 0, start = 1, stop = 0, strict = 0, quiet = 0, pairing = PAIR_REFERENCE;
+    int epochs = 0, start = 1, stop = 0, strict = 0, quiet = 0, check = 0, pairing = PAIR_REFERENCE;
     struct emit e = {.limit = -1};
     int c;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -259,6 +262,7 @@ int main(int argc, char **argv)
         case O_EXCLUDE: exclude = optarg; break;
         case O_LIST: e.list = 1; break;
         case O_STRICT: strict = 1; break;
+        case O_CHECK: check = 1; break;
         case O_OUT: out = optarg; break;
         case 'q': quiet = 1; break;
         case O_PAIRING:
@@ -291,6 +295,8 @@ int main(int argc, char **argv)
         cli_usage_error("epochs %d..%d are not within 1..%d", start, stop, epochs);
     if (o.old_min <= o.young_max)
         cli_usage_error("the young and old age ranges overlap");
+    if (check) /* the options are valid: nothing is read (train.sh's dry run) */
+        return 0;
     e.dir = argv[optind];
 
     if (exclude && utk_read_exclude(exclude, &o.exclude, &o.n_exclude) != 0)
