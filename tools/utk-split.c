@@ -36,8 +36,9 @@ static void usage(FILE *f, int status)
                "  --list           print TSV lines id, age, domain, split instead of records; in an id a\n"
                "                   backslash, tab, newline or other control byte is written \\\\, \\t, \\n,\n"
                "                   \\r or \\ooo (octal)\n"
-               "  --strict         file names that do not parse, and entries that are not regular\n"
-               "                   files (FIFOs, devices, folders), are an error, not skipped\n"
+               "  --strict         file names that do not parse, entries that are not regular files\n"
+               "                   (FIFOs, devices, folders) and files over 256 MiB are an error,\n"
+               "                   not skipped (each is counted in the summary)\n"
                "  --out ENDPOINT   where records go: -, FILE, tcp://HOST:PORT, ipc://PATH\n"
                "  -q, --quiet      no summary on stderr\n"
                "  --check          check the options and exit (0 when valid), reading nothing\n"
@@ -101,12 +102,12 @@ static void emit_face(struct emit *e, const utk_face *f, int split)
     snprintf(path, sizeof path, "%s/%s", e->dir, f->name);
     uint8_t *bytes;
     size_t n;
-    if (file_read_regular(path, (size_t)1 << 28, &bytes, &n) != 0)
+    if (file_read_regular(path, UTK_MAX_FILE_BYTES, &bytes, &n) != 0)
         die("%s", err_msg());
     record r;
     record_init(&r);
     record_set_str(&r, "kind", "image");
-    record_set_str(&r, "id", f->name);
+    record_set_text(&r, "id", f->name); /* a name that is not UTF-8 goes as bin */
     record_set_int(&r, "age", f->age);
     record_set_str(&r, "domain", utk_domain_name(f->domain));
     record_set_str(&r, "split", utk_split_name(split));
@@ -306,6 +307,8 @@ int main(int argc, char **argv)
         die("%s", err_msg());
     if (strict && set.skips.not_regular)
         die("%s: not a regular file: %s", e.dir, set.skips.first_not_regular);
+    if (strict && set.skips.too_large)
+        die("%s: larger than %zu bytes: %s", e.dir, UTK_MAX_FILE_BYTES, set.skips.first_too_large);
     if (strict && set.skips.bad_name)
         die("%s: file name does not parse as AGE_GENDER_RACE_DATETIME: %s", e.dir, set.skips.first_bad);
     size_t ny = 0, no = 0;
@@ -336,9 +339,9 @@ int main(int argc, char **argv)
     if (!quiet) {
         fprintf(stderr,
                 "utk-split: %zu files kept (%zu young, %zu old); skipped: %zu not images, %zu bad names, "
-                "%zu other ages, %zu excluded, %zu not regular files\n",
+                "%zu other ages, %zu excluded, %zu not regular files, %zu over %zu MiB\n",
                 set.n, ny, no, set.skips.not_image, set.skips.bad_name, set.skips.other_age,
-                set.skips.excluded, set.skips.not_regular);
+                set.skips.excluded, set.skips.not_regular, set.skips.too_large, UTK_MAX_FILE_BYTES >> 20);
         for (int s = 0; s < UTK_NSPLITS; s++) {
             size_t m = split_pairs(&e, &set, s); /* what --limit lets through */
             if (want != -1 && want != s)
