@@ -276,7 +276,7 @@ static void png_row_to_rgb_(uint8_t *dst, const uint8_t *src, int w, int ch, int
     }
 }
 
-static int decode_png_(image *out, const uint8_t *bytes, size_t n, long max_pixels)
+static int decode_png_(image *out, const uint8_t *bytes, size_t n, long max_pixels, int whole)
 {
     struct png_src_ src = {bytes, n, 0, {0}};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_fn_, png_warning_fn_);
@@ -298,6 +298,10 @@ static int decode_png_(image *out, const uint8_t *bytes, size_t n, long max_pixe
     /* Our own pixel limit applies; libpng's default 1e6 side limit would
      * refuse legal long thin images. */
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    if (whole) {
+        png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+        png_set_benign_errors(png, 0);
+    }
     png_read_info(png, info);
     png_uint_32 w32, h32;
     int depth, ctype, interlace;
@@ -351,7 +355,13 @@ static int decode_png_(image *out, const uint8_t *bytes, size_t n, long max_pixe
         }
     }
     /* The trailing chunks (IEND) are not needed for the pixels; PIL does not
-     * read them either, so a file cut after the image data still decodes. */
+     * read them either, so a file cut after the image data still decodes,
+     * unless the caller asks for the whole file to be right. */
+    if (whole) {
+        png_read_end(png, NULL);
+        if (src.off != n)
+            png_error(png, "data after IEND");
+    }
     png_destroy_read_struct(&png, &info, NULL);
     free(buf);
     free(rows);
@@ -377,7 +387,7 @@ int image_decode_need(image *out, const uint8_t *bytes, size_t n, const image_ne
     if (n >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
         return decode_jpeg_(out, bytes, n, need);
     if (n >= 8 && memcmp(bytes, png_sig, 8) == 0)
-        return decode_png_(out, bytes, n, need ? need->max_pixels : 0);
+        return decode_png_(out, bytes, n, need ? need->max_pixels : 0, need && need->whole);
     return err_set("cannot decode image: not a JPEG or PNG (first bytes %02x %02x %02x %02x)", bytes[0],
                    n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0, n > 3 ? bytes[3] : 0);
 }

@@ -43,6 +43,10 @@ typedef struct image {
 typedef struct image_need {
     long max_pixels;
     int min_w, min_h;
+    /* Check the whole file, not only what the pixels need: a PNG's chunks
+     * after the image data are read and their CRCs checked, IEND must end
+     * it, and libpng's benign errors (extra image data) are errors. */
+    int whole;
 } image_need;
 
 /* Sniff JPEG or PNG from the magic bytes and decode to 8-bit RGB exactly as

@@ -231,7 +231,7 @@ int main(int argc, char **argv)
                      .subset_size = 1000,
                      .batch = 8,
                      .conv = FID_CONV_PYTORCH_FID,
-                     .need = {IMAGE_DATASET_MAX_PIXELS, 299, 299}};
+                     .need = {.max_pixels = IMAGE_DATASET_MAX_PIXELS, .min_w = 299, .min_h = 299}};
     if (o.weights && !*o.weights)
         o.weights = NULL;
     int c;

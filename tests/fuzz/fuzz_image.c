@@ -4,7 +4,8 @@
  * refuse large images before decoding: when both accept the bytes they must
  * agree on the size, and no decoded image may exceed the limit it was given.
  * Every other input also goes through the reduced decode aug and fid use
- * (image_decode_need with a minimum size: libjpeg's DCT scaling).
+ * (image_decode_need with a minimum size: libjpeg's DCT scaling), and every
+ * other pair of inputs through tb-log's whole-file check.
  * Images the probe sizes above FUZZ_MAX_PIXELS are not decoded (below).
  */
 #include <stdlib.h>
@@ -33,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * would refuse anyway. */
     if (probed == 0 && (long)pw * ph > FUZZ_MAX_PIXELS)
         return 0;
-    int reduced = size & 1;
-    image_need need = {FUZZ_MAX_PIXELS, reduced ? FUZZ_MIN_SIDE : 0, reduced ? FUZZ_MIN_SIDE : 0};
+    int reduced = size & 1, m = reduced ? FUZZ_MIN_SIDE : 0;
+    image_need need = {.max_pixels = FUZZ_MAX_PIXELS, .min_w = m, .min_h = m, .whole = (size >> 1) & 1};
     image im;
     if (image_decode_need(&im, data, size, &need) != 0) {
         fuzz_refused("image_decode");

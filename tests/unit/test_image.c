@@ -532,17 +532,17 @@ static int test_decode_limits(void)
     EXPECT(image_encode_jpeg(&src, 90, &jpg, &n) == 0, "%s", err_msg());
     image_free(&src);
     /* the caller's pixel limit, from the header */
-    image_need need = {640 * 480 - 1, 0, 0};
+    image_need need = {.max_pixels = 640 * 480 - 1};
     EXPECT(image_decode_need(&im, jpg, n, &need) != 0 && strstr(err_msg(), "exceeds the limit of 307199"), "%s",
            err_msg());
     need.max_pixels = 640 * 480;
     EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 640 && im.h == 480, "%s", err_msg());
     image_free(&im);
     /* a reduced decode: the smallest M/8 that keeps both sides >= 100 is 2/8 */
-    need = (image_need){0, 100, 100};
+    need = (image_need){.min_w = 100, .min_h = 100};
     EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 160 && im.h == 120, "%dx%d", im.w, im.h);
     image_free(&im);
-    need = (image_need){0, 641, 10};
+    need = (image_need){.min_w = 641, .min_h = 10};
     EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 640 && im.h == 480, "%dx%d", im.w, im.h);
     image_free(&im);
     /* a frame header declaring more than the data holds: libjpeg would fill
