@@ -205,3 +205,18 @@ PY
         [ ! -e "$TMP/o.png" ] && [ ! -e "$TMP/o.pth" ]
     done
 }
+
+@test "ckpt limits: a malformed opt_*.param_groups stops the resume with the key named, never replaced" {
+    for v in 'not json' '[1]' '{"lr":0,"initial_lr":0.0002,"betas":[0.5,0.999],"eps":1e-08}' \
+             '{"lr":"0","initial_lr":0.0002,"betas":[0.5,0.999],"eps":1e-08,"weight_decay":0.0001}' \
+             '{"lr":0,"initial_lr":0.0002,"betas":[0.5],"eps":1e-08,"weight_decay":0.0001}' \
+             '{"lr":0,"initial_lr":0.0002,"betas":[0.5,1.5],"eps":1e-08,"weight_decay":0.0001}' \
+             '{"lr":0,"initial_lr":-1,"betas":[0.5,0.999],"eps":1e-08,"weight_decay":0.0001}'; do
+        "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/bad.safetensors" "opt_DX.param_groups=$v"
+        run cyclegan-step --ngf 8 --ndf 8 --blocks 2 --batch 2 --ckpt "$TMP/bad.safetensors" \
+            --ckpt-out "$TMP/c.safetensors" --log-every 0 < "$CK/s1"
+        assert_failure 1
+        assert_output --partial "$TMP/bad.safetensors: metadata 'opt_DX.param_groups'"
+        [ ! -e "$TMP/c.safetensors" ]
+    done
+}
