@@ -47,6 +47,13 @@ rss_mb() { echo $(($(cat "$TMP/rss") / 1024)); }
     run timeout 20 ckpt info --summary "$TMP/many.safetensors"
     assert_failure 1
     assert_output "ckpt: $TMP/many.safetensors: more than 16384 tensors (a training checkpoint has about 1000)"
+    # counted on the header's text: a million entries (59 MB) never become 830 MB of JSON nodes
+    "$PY" "$HOSTILE" many-tensors "$TMP/many.safetensors" 1000000
+    run capped ckpt info --summary "$TMP/many.safetensors"
+    assert_failure 1
+    assert_output "ckpt: $TMP/many.safetensors: more than 16384 tensors (a training checkpoint has about 1000)"
+    echo "# 1M tensors: $(rss_mb) MB peak" >&3
+    [ "$(rss_mb)" -lt 150 ]
     # below the cap, one line per group: hashed, not a scan per tensor
     "$PY" "$HOSTILE" many-tensors "$TMP/16k.safetensors" 16000
     SECONDS=0
