@@ -95,14 +95,14 @@ init_options() {  # file
             exit 1
         }
     done
-    cfg=$(ckpt meta "$f" config 2>/dev/null) || cfg=
+    cfg=$(ckpt meta --json "$f" config 2>/dev/null) || cfg=
     for pair in lr_g:gen_lr lr_d:disc_lr beta1:beta1 beta2:beta2 weight_decay:weight_decay \
                 lambda_adv:lambda_adv_value lambda_cyc:lambda_cyc_value lambda_id:lambda_id_value \
                 clip_norm:max_grad_norm batch:train_batch_size size:img_size ngf:ngf ndf:ndf \
                 n_blocks:n_blocks epochs:num_train_epochs; do
         k=${pair#*:}
         [ -z "${GIVEN[$k]:-}" ] || continue
-        v=$(sed -n "s/.*\"${pair%%:*}\":\([-+.0-9eE]*\)[,}].*/\1/p" <<< "$cfg")
+        v=$(config_num "$cfg" "${pair%%:*}")
         [ -z "$v" ] || OPT[$k]=$v
     done
     init_epoch=$(ckpt meta "$f" epoch 2>/dev/null) || init_epoch=0

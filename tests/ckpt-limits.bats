@@ -227,3 +227,37 @@ PY
         [ ! -e "$TMP/c.safetensors" ]
     done
 }
+
+@test "ckpt meta and info escape control bytes: a hostile value forges no line; --json for scripts" {
+    "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/forged.safetensors" \
+        $'note=x\nformat=evil\n  G 1 tensors' $'config={"size":32}\nsize=64' 'path=C:\temp\new'
+    run ckpt meta "$TMP/forged.safetensors"
+    assert_success
+    [ "${#lines[@]}" -eq "$("$PY" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(len(json.loads(f.read(n))["__metadata__"]))' "$TMP/forged.safetensors")" ]
+    assert_line 'note=x\nformat=evil\n  G 1 tensors'
+    assert_line 'path=C:\\temp\\new'
+    refute_line --regexp '^format=evil'
+    run ckpt meta "$TMP/forged.safetensors" config
+    assert_output '{"size":32}\nsize=64'
+    run ckpt info --summary "$TMP/forged.safetensors"
+    refute_line --regexp '^(format=evil|  G 1 tensors)'
+    assert_line '  note = x\nformat=evil\n  G 1 tensors'
+    # --json: what was stored, exactly, for any JSON reader
+    ckpt meta --json "$TMP/forged.safetensors" > "$TMP/all.json"
+    ckpt meta --json "$TMP/forged.safetensors" note > "$TMP/note.json"
+    "$PY" - "$TMP/all.json" "$TMP/note.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["note"] == "x\nformat=evil\n  G 1 tensors" and m["path"] == "C:\\temp\\new", m
+assert m["format"] == "aging-cyclegan"
+assert json.load(open(sys.argv[2])) == m["note"]
+PY
+    # the pipelines' size lookup reads one number, from a key of the config itself
+    source "$TESTS_DIR/../pipelines/common.sh"
+    [ "$(ckpt_size "$CK/run.safetensors")" = 32 ]
+    "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/forged.safetensors" \
+        'config={"note":"\"size\":64,","size":32}'
+    [ "$(ckpt_size "$TMP/forged.safetensors")" = 32 ]
+    "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/forged.safetensors" $'config={"size":32}\n"size":64}'
+    [ "$(ckpt_size "$TMP/forged.safetensors" | wc -l)" -le 1 ]
+}

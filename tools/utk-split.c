@@ -71,30 +71,10 @@ struct emit {
     int epoch; /* the epoch being emitted, 0 outside the train epochs */
 };
 
-/* A file name as one TSV field: backslash, tab, newline and the other
- * control bytes escaped C-style (as `ls -b` does), so a name can neither
- * split a line nor add a column. */
-static void put_name(const char *name)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        switch (*p) {
-        case '\\': fputs("\\\\", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                printf("\\%03o", *p);
-            else
-                putchar(*p);
-        }
-    }
-}
-
 static void emit_face(struct emit *e, const utk_face *f, int split)
 {
     if (e->list) {
-        put_name(f->name);
+        cli_put_escaped(stdout, f->name); /* one TSV field: a name can neither split a line nor add a column */
         printf("\t%d\t%s\t%s\n", f->age, utk_domain_name(f->domain), utk_split_name(split));
         return;
     }
