@@ -35,11 +35,12 @@ typedef struct image {
 
 /* What a caller will use of an image, so that no file costs more than that:
  * max_pixels refuses larger images from their header (0: IMAGE_MAX_PIXELS,
- * which also caps larger values); a JPEG larger than min_w x min_h (0: full
- * size) decodes at the smallest of libjpeg's DCT scales M/8 (M = 1..8)
- * that keeps both sides at least that large, for callers that resize to
- * min_w x min_h or less anyway (such a reduced decode is close to, not bit
- * for bit, PIL's full decode and resize). */
+ * which also caps larger values); a JPEG at least twice min_w x min_h (0:
+ * full size) decodes at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT
+ * scaling), the smallest that keeps both sides at least twice as large, for
+ * callers that resize to min_w x min_h or less anyway.  Such a reduced
+ * decode is close to, not bit for bit, PIL's full decode and resize;
+ * smaller images decode in full, exactly as PIL does. */
 typedef struct image_need {
     long max_pixels;
     int min_w, min_h;

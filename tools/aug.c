@@ -40,8 +40,8 @@ static void usage(FILE *f, int status)
                "  --shard K/N      augment only images K, K+N, K+2N, ... (0-based), dropping the\n"
                "                   others: N workers fed the same stream share the work\n"
                "  --max-pixels N   refuse images of more pixels, from their header (default 16777216,\n"
-               "                   16 Mpx; at most 67108864); a JPEG larger than the resize needs\n"
-               "                   is decoded at a reduced scale (M/8, libjpeg's DCT scaling)\n"
+               "                   16 Mpx; at most 67108864); a JPEG at least twice the resize side\n"
+               "                   is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling)\n"
                "  --check          check the options and exit (0 when valid), reading nothing\n"
                "  --help, --version\n");
     exit(status);

@@ -39,8 +39,8 @@ static void usage(FILE *f, int status)
                "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --json             one JSON object on stdout instead of text\n"
                "  --max-pixels N     refuse images of more pixels, from their header (default 16777216,\n"
-               "                     16 Mpx; at most 67108864); a JPEG larger than Inception's 299 x 299\n"
-               "                     is decoded at a reduced scale (M/8, libjpeg's DCT scaling)\n"
+               "                     16 Mpx; at most 67108864); a JPEG at least twice Inception's 299 x 299\n"
+               "                     is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling)\n"
                "  --help, --version\n");
     exit(status);
 }

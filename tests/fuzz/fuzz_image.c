@@ -44,9 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(im.c == 3 && im.w > 0 && im.h > 0 && (long)im.w * im.h <= FUZZ_MAX_PIXELS);
     if (probed == 0 && !reduced)
         FUZZ_ASSERT(pw == im.w && ph == im.h);
-    if (probed == 0 && reduced) /* scaled down, never below the minimum (or the image) */
-        FUZZ_ASSERT(im.w <= pw && im.h <= ph && (im.w >= FUZZ_MIN_SIDE || im.w == pw) &&
-                    (im.h >= FUZZ_MIN_SIDE || im.h == ph));
+    if (probed == 0 && reduced) /* scaled down, never below twice the minimum (or the image) */
+        FUZZ_ASSERT(im.w <= pw && im.h <= ph && (im.w >= 2 * FUZZ_MIN_SIDE || im.w == pw) &&
+                    (im.h >= 2 * FUZZ_MIN_SIDE || im.h == ph));
     unsigned sum = 0;
     for (size_t i = 0; i < (size_t)im.w * im.h * 3; i += 4093)
         sum += im.px[i];

@@ -538,11 +538,15 @@ static int test_decode_limits(void)
     need.max_pixels = 640 * 480;
     EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 640 && im.h == 480, "%s", err_msg());
     image_free(&im);
-    /* a reduced decode: the smallest M/8 that keeps both sides >= 100 is 2/8 */
-    need = (image_need){.min_w = 100, .min_h = 100};
+    /* a reduced decode: the smallest of 1/8, 1/4, 1/2 that keeps both sides
+     * >= 2 x 50 is 1/4; 2 x 100 needs 1/2; 2 x 200 (less than twice) none */
+    need = (image_need){.min_w = 50, .min_h = 50};
     EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 160 && im.h == 120, "%dx%d", im.w, im.h);
     image_free(&im);
-    need = (image_need){.min_w = 641, .min_h = 10};
+    need = (image_need){.min_w = 100, .min_h = 100};
+    EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 320 && im.h == 240, "%dx%d", im.w, im.h);
+    image_free(&im);
+    need = (image_need){.min_w = 200, .min_h = 200};
     EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 640 && im.h == 480, "%dx%d", im.w, im.h);
     image_free(&im);
     /* a frame header declaring more than the data holds: libjpeg would fill
