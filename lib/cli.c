@@ -13,6 +13,23 @@
 #include "err.h"
 #include "num.h"
 
+void cli_put_escaped(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '\\': fputs("\\\\", f); break;
+        case '\t': fputs("\\t", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                fprintf(f, "\\%03o", *p);
+            else
+                putc(*p, f);
+        }
+    }
+}
+
 void cli_usage_error(const char *fmt, ...)
 {
     va_list ap;

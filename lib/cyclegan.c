@@ -743,6 +743,23 @@ static int load_opt_(const st_file *f, struct cyclegan *cg, int k)
     return 0;
 }
 
+/* A number of o in [min, max] (finite), or -1 + err_set naming the field. */
+static int json_num_in_(const st_file *f, const char *key, const cJSON *o, const char *field, double min, double max,
+                        double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max)
+        return err_set("%s: metadata '%s': \"%s\" is missing or not a number in [%g, %g]", st_path(f), key, field,
+                       min, max);
+    *out = v->valuedouble;
+    return 0;
+}
+
+/* An optimiser's hyperparameters, as written by param_groups_json_.  The
+ * key may be absent (a weights-only file: the options' values stay); when
+ * present every field must be there and in range (cyclegan-step's option
+ * ranges), or the resume stops naming it: a run must never go on quietly
+ * with other hyperparameters than the ones it saved. */
 static int load_param_groups_(const st_file *f, struct adam *a, const char *tag)
 {
     char key[64];
@@ -755,18 +772,23 @@ static int load_param_groups_(const st_file *f, struct adam *a, const char *tag)
         cJSON_Delete(o);
         return err_set("%s: metadata '%s' is not a JSON object", st_path(f), key);
     }
-    a->lr = json_num_(o, "lr", a->lr);
-    a->initial_lr = json_num_(o, "initial_lr", a->lr);
+    double lr, initial_lr, eps, wd, beta[2];
+    int rc = json_num_in_(f, key, o, "lr", 0, 10, &lr) || json_num_in_(f, key, o, "initial_lr", 0, 10, &initial_lr) ||
+             json_num_in_(f, key, o, "eps", 0, 1, &eps) || json_num_in_(f, key, o, "weight_decay", 0, 10, &wd);
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "betas");
-    if (cJSON_GetArraySize(b) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(b, 0)) &&
-        cJSON_IsNumber(cJSON_GetArrayItem(b, 1))) {
-        a->beta1 = cJSON_GetArrayItem(b, 0)->valuedouble;
-        a->beta2 = cJSON_GetArrayItem(b, 1)->valuedouble;
+    for (int i = 0; i < 2 && !rc; i++) {
+        const cJSON *x = cJSON_IsArray(b) && cJSON_GetArraySize(b) == 2 ? cJSON_GetArrayItem(b, i) : NULL;
+        if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble < 1))
+            rc = err_set("%s: metadata '%s': \"betas\" is missing or not two numbers in [0, 1)", st_path(f), key);
+        else
+            beta[i] = x->valuedouble;
     }
-    a->eps = json_num_(o, "eps", a->eps);
-    a->weight_decay = json_num_(o, "weight_decay", a->weight_decay);
+    if (!rc) {
+        a->lr = lr, a->initial_lr = initial_lr, a->eps = eps, a->weight_decay = wd;
+        a->beta1 = beta[0], a->beta2 = beta[1];
+    }
     cJSON_Delete(o);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 static int load_rng_(const st_file *f, struct cyclegan_meta *meta)

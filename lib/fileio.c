@@ -91,6 +91,11 @@ int file_read_regular(const char *path, size_t max_bytes, uint8_t **data, size_t
         close(fd);
         return err_set("%s: not a regular file", path);
     }
+    /* Refused from its size, before reading max_bytes of it. */
+    if ((uintmax_t)st.st_size > max_bytes) {
+        close(fd);
+        return err_set("%s: larger than %zu bytes", path, max_bytes);
+    }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
         close(fd);

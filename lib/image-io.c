@@ -6,8 +6,16 @@
  * upsampling: the library defaults), so the output is identical to PIL's
  * when both link the same libjpeg-turbo.  libjpeg's error_exit is replaced
  * by a longjmp so bad input can never exit the process; warnings are
- * ignored as PIL ignores them, except "premature end of file", which PIL
- * reports as a truncated image and so do we.
+ * ignored as PIL ignores them, except those that mean the data cannot pay
+ * for the image it declares: "premature end of file" (PIL reports a
+ * truncated image, and so do we), "premature end of data segment" (the
+ * image data stops at a marker: libjpeg would decode the rest of a huge
+ * declared size from nothing) and an inconsistent progression (scans that
+ * repeat or skip refinements, which no encoder writes).  Progressive JPEGs
+ * may have at most IMAGE_MAX_SCANS scans, and arithmetic-coded ones, which
+ * libjpeg decodes past the end of their data without a warning, are
+ * refused.  So, with Huffman coding's bit per block at least, a JPEG's
+ * decoding costs in proportion to its size (and the caller's pixel limit).
  * PNG: libpng with setjmp error handling and a bounds-checked memory reader.
  */
 #include "image.h"
@@ -32,12 +40,14 @@ void image_free(image *im)
 }
 
 /* Checks shared by both decoders, before any pixel memory is allocated. */
-static int check_size_(const char *fmt, long w, long h)
+static int check_size_(const char *fmt, long w, long h, long max_pixels)
 {
     if (w <= 0 || h <= 0)
         return err_set("corrupt %s: zero-size image (%ldx%ld)", fmt, w, h);
-    if (w > IMAGE_MAX_PIXELS / h)
-        return err_set("%s too large: %ldx%ld exceeds %ld pixels", fmt, w, h, (long)IMAGE_MAX_PIXELS);
+    if (max_pixels <= 0 || max_pixels > IMAGE_MAX_PIXELS)
+        max_pixels = IMAGE_MAX_PIXELS;
+    if (w > max_pixels / h)
+        return err_set("%s too large: %ldx%ld exceeds the limit of %ld pixels", fmt, w, h, max_pixels);
     return 0;
 }
 
@@ -57,15 +67,56 @@ static void jpeg_error_exit_(j_common_ptr cinfo)
     longjmp(e->jmp, 1);
 }
 
-/* Warnings (level -1) are dropped like PIL's decoder does, but running out
- * of data is fatal: libjpeg would pad with grey, PIL raises "truncated". */
+/* Warnings (level -1) are dropped like PIL's decoder does, but those that
+ * say the data does not hold the image it declares are fatal: libjpeg
+ * would go on filling a size the file cannot pay for. */
 static void jpeg_emit_message_(j_common_ptr cinfo, int level)
 {
-    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
-        struct jerr_ *e = (struct jerr_ *)cinfo->err;
-        snprintf(e->msg, sizeof e->msg, "truncated data (premature end of file)");
+    struct jerr_ *e = (struct jerr_ *)cinfo->err;
+    if (level >= 0)
+        return;
+    switch (cinfo->err->msg_code) {
+    case JWRN_JPEG_EOF: snprintf(e->msg, sizeof e->msg, "truncated data (premature end of file)"); break;
+    case JWRN_HIT_MARKER: snprintf(e->msg, sizeof e->msg, "truncated data (premature end of data segment)"); break;
+    case JWRN_BOGUS_PROGRESSION:
+        snprintf(e->msg, sizeof e->msg, "inconsistent progression (scans repeat or skip refinements)");
+        break;
+    default: return;
+    }
+    longjmp(e->jmp, 1);
+}
+
+/* Called by libjpeg as it reads each scan: the scan limit. */
+struct jprogress_ {
+    struct jpeg_progress_mgr pub;
+    struct jerr_ *err;
+};
+
+static void jpeg_progress_(j_common_ptr cinfo)
+{
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > IMAGE_MAX_SCANS) {
+        struct jerr_ *e = ((struct jprogress_ *)cinfo->progress)->err;
+        snprintf(e->msg, sizeof e->msg, "more than %d scans (a progressive JPEG has about 10)", IMAGE_MAX_SCANS);
         longjmp(e->jmp, 1);
     }
+}
+
+/* The DCT scale M/8 that decodes a w x h JPEG at 1/8, 1/4 or 1/2 of its
+ * size, the smallest that keeps both sides at least twice min_w x min_h:
+ * libjpeg scales while it transforms, so a large photo costs a fraction of
+ * its pixels, and the caller's antialiased resize still does the last
+ * factor of two or more, so the result stays close to a full decode.  An
+ * image less than twice as large decodes in full, bit for bit as PIL does
+ * (UTKFace's 200x200 chips for aug --size 48 and up: 128 and 256 train). */
+static int jpeg_scale_(long w, long h, const image_need *need)
+{
+    if (!need || need->min_w <= 0 || need->min_h <= 0)
+        return 8;
+    for (int m = 1; m < 8; m *= 2)
+        if ((w * m + 7) / 8 >= 2L * need->min_w && (h * m + 7) / 8 >= 2L * need->min_h)
+            return m;
+    return 8;
 }
 
 static void jpeg_silent_output_(j_common_ptr cinfo)
@@ -81,10 +132,11 @@ static inline uint8_t cmyk_ch_(int c, int nk)
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-static int decode_jpeg_(image *out, const uint8_t *bytes, size_t n)
+static int decode_jpeg_(image *out, const uint8_t *bytes, size_t n, const image_need *need)
 {
     struct jpeg_decompress_struct cinfo;
     struct jerr_ jerr;
+    struct jprogress_ progress = {.pub.progress_monitor = jpeg_progress_, .err = &jerr};
     /* volatile: modified between setjmp and a possible longjmp. */
     uint8_t *volatile px = NULL, *volatile row = NULL;
 
@@ -101,11 +153,19 @@ static int decode_jpeg_(image *out, const uint8_t *bytes, size_t n)
         return err_set("corrupt JPEG: %s", jerr.msg);
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.progress = &progress.pub;
     jpeg_mem_src(&cinfo, bytes, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
-    if (check_size_("JPEG", (long)cinfo.image_width, (long)cinfo.image_height)) {
+    if (check_size_("JPEG", (long)cinfo.image_width, (long)cinfo.image_height, need ? need->max_pixels : 0)) {
         jpeg_destroy_decompress(&cinfo);
         return -1;
+    }
+    /* Arithmetic decoding runs on silently past the end of its data, so a
+     * few bytes could stand for a whole declared size; browsers do not
+     * decode such files either. */
+    if (cinfo.arith_code) {
+        jpeg_destroy_decompress(&cinfo);
+        return err_set("JPEG: arithmetic coding is not supported (only Huffman-coded JPEGs)");
     }
     /* PIL: 1 component -> "L", 3 -> "RGB", 4 -> "CMYK" read as "CMYK;I"
      * (Adobe inverted convention, assumed always). */
@@ -123,6 +183,8 @@ static int decode_jpeg_(image *out, const uint8_t *bytes, size_t n)
     }
     cinfo.dct_method = JDCT_ISLOW;
     cinfo.do_fancy_upsampling = TRUE;
+    cinfo.scale_num = (unsigned)jpeg_scale_((long)cinfo.image_width, (long)cinfo.image_height, need);
+    cinfo.scale_denom = 8;
     jpeg_start_decompress(&cinfo);
 
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
@@ -218,7 +280,7 @@ static void png_row_to_rgb_(uint8_t *dst, const uint8_t *src, int w, int ch, int
     }
 }
 
-static int decode_png_(image *out, const uint8_t *bytes, size_t n)
+static int decode_png_(image *out, const uint8_t *bytes, size_t n, long max_pixels, int whole)
 {
     struct png_src_ src = {bytes, n, 0, {0}};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_error_fn_, png_warning_fn_);
@@ -240,11 +302,15 @@ static int decode_png_(image *out, const uint8_t *bytes, size_t n)
     /* Our own pixel limit applies; libpng's default 1e6 side limit would
      * refuse legal long thin images. */
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    if (whole) {
+        png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+        png_set_benign_errors(png, 0);
+    }
     png_read_info(png, info);
     png_uint_32 w32, h32;
     int depth, ctype, interlace;
     png_get_IHDR(png, info, &w32, &h32, &depth, &ctype, &interlace, NULL, NULL);
-    if (check_size_("PNG", (long)w32, (long)h32)) {
+    if (check_size_("PNG", (long)w32, (long)h32, max_pixels)) {
         png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
@@ -293,7 +359,13 @@ static int decode_png_(image *out, const uint8_t *bytes, size_t n)
         }
     }
     /* The trailing chunks (IEND) are not needed for the pixels; PIL does not
-     * read them either, so a file cut after the image data still decodes. */
+     * read them either, so a file cut after the image data still decodes,
+     * unless the caller asks for the whole file to be right. */
+    if (whole) {
+        png_read_end(png, NULL);
+        if (src.off != n)
+            png_error(png, "data after IEND");
+    }
     png_destroy_read_struct(&png, &info, NULL);
     free(buf);
     free(rows);
@@ -306,15 +378,20 @@ static int decode_png_(image *out, const uint8_t *bytes, size_t n)
 
 int image_decode(image *out, const uint8_t *bytes, size_t n)
 {
+    return image_decode_need(out, bytes, n, NULL);
+}
+
+int image_decode_need(image *out, const uint8_t *bytes, size_t n, const image_need *need)
+{
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     out->w = out->h = out->c = 0;
     out->px = NULL;
     if (!bytes || n == 0)
         return err_set("cannot decode image: empty input");
     if (n >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF)
-        return decode_jpeg_(out, bytes, n);
+        return decode_jpeg_(out, bytes, n, need);
     if (n >= 8 && memcmp(bytes, png_sig, 8) == 0)
-        return decode_png_(out, bytes, n);
+        return decode_png_(out, bytes, n, need ? need->max_pixels : 0, need && need->whole);
     return err_set("cannot decode image: not a JPEG or PNG (first bytes %02x %02x %02x %02x)", bytes[0],
                    n > 1 ? bytes[1] : 0, n > 2 ? bytes[2] : 0, n > 3 ? bytes[3] : 0);
 }

@@ -21,6 +21,34 @@ typedef struct image {
 
 /* Refuse larger images before allocating anything (decompression bombs). */
 #define IMAGE_MAX_PIXELS (1L << 26)
+/* The default limit of the tools that read dataset faces (aug, fid): 16 Mpx
+ * holds a 4896x3264 camera photo; UTKFace's chips are 200x200. */
+#define IMAGE_DATASET_MAX_PIXELS (1L << 24)
+/* The most scans a progressive JPEG may have.  Each scan revisits every block
+ * of the components it codes, and an empty scan costs a few bytes, so scans
+ * multiply a small file's cost: 84 KB of repeated scans took 19 s.
+ * libjpeg's own progressions have 6 (grey) or 10 (colour) scans and
+ * scan-optimising encoders stay under ~20; TurboJPEG's TJFLAG_LIMITSCANS
+ * (the model) stops at 500.  100 keeps a worst case 5x below that with room
+ * for any real encoder. */
+#define IMAGE_MAX_SCANS 100
+
+/* What a caller will use of an image, so that no file costs more than that:
+ * max_pixels refuses larger images from their header (0: IMAGE_MAX_PIXELS,
+ * which also caps larger values); a JPEG at least twice min_w x min_h (0:
+ * full size) decodes at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT
+ * scaling), the smallest that keeps both sides at least twice as large, for
+ * callers that resize to min_w x min_h or less anyway.  Such a reduced
+ * decode is close to, not bit for bit, PIL's full decode and resize;
+ * smaller images decode in full, exactly as PIL does. */
+typedef struct image_need {
+    long max_pixels;
+    int min_w, min_h;
+    /* Check the whole file, not only what the pixels need: a PNG's chunks
+     * after the image data are read and their CRCs checked, IEND must end
+     * it, and libpng's benign errors (extra image data) are errors. */
+    int whole;
+} image_need;
 
 /* Sniff JPEG or PNG from the magic bytes and decode to 8-bit RGB exactly as
  * PIL's Image.open(...).convert("RGB") would: grey is replicated, alpha is
@@ -28,6 +56,8 @@ typedef struct image {
  * high byte (16-bit grey is clamped to 255, PIL's mode "I" quirk), CMYK
  * JPEGs use PIL's cmyk2rgb.  Truncated or corrupt input is an error. */
 int image_decode(image *out, const uint8_t *bytes, size_t n);
+/* image_decode within what `need` asks (NULL: the defaults above). */
+int image_decode_need(image *out, const uint8_t *bytes, size_t n, const image_need *need);
 /* NULL-safe; sets px to NULL. */
 void image_free(image *im);
 

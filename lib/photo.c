@@ -1,6 +1,6 @@
 /*
- * photo: decode and encode a whole photo for translate (EXIF orientation,
- * grey, alpha); the codecs themselves are image-io.c's.
+ * photo: decode and encode a whole photo for translate (EXIF orientation of a
+ * JPEG or PNG, grey, alpha); the codecs themselves are image-io.c's.
  */
 #include "photo.h"
 
@@ -23,13 +23,12 @@ static uint32_t rd32_(const uint8_t *p, int le)
               : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Orientation from an APP1 payload (after the length), 0 when none. */
-static int exif_app1_(const uint8_t *p, size_t n)
+/* Orientation from EXIF's TIFF data (a JPEG's APP1 after "Exif\0\0", a
+ * PNG's eXIf chunk), 0 when none. */
+static int exif_tiff_(const uint8_t *t, size_t tn)
 {
-    if (n < 14 || memcmp(p, "Exif\0\0", 6) != 0)
+    if (tn < 8)
         return 0;
-    const uint8_t *t = p + 6;
-    size_t tn = n - 6;
     int le;
     if (memcmp(t, "II", 2) == 0)
         le = 1;
@@ -81,10 +80,13 @@ static void jpeg_walk_(const uint8_t *b, size_t n, int *orientation, int *compon
             return;
         const uint8_t *seg = b + i + 4;
         size_t sn = len - 2;
-        if (m == 0xE1 && !found_exif) {
-            int o = exif_app1_(seg, sn);
+        /* The first Exif APP1 decides, with or without an orientation, as
+         * in PIL and browsers; other APP1s (XMP) are not EXIF. */
+        if (m == 0xE1 && !found_exif && sn >= 6 && memcmp(seg, "Exif\0\0", 6) == 0) {
+            int o = exif_tiff_(seg + 6, sn - 6);
+            found_exif = 1;
             if (o)
-                *orientation = o, found_exif = 1;
+                *orientation = o;
         }
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
             if (sn >= 6)
@@ -95,8 +97,31 @@ static void jpeg_walk_(const uint8_t *b, size_t n, int *orientation, int *compon
     }
 }
 
+/* A PNG's EXIF orientation: its eXIf chunk (TIFF data), which the PNG
+ * extensions place before the image data; the chunks are walked, each
+ * length-checked, up to the first IDAT. */
+static int png_orientation_(const uint8_t *b, size_t n)
+{
+    size_t i = 8;
+    while (i + 12 <= n) {
+        uint32_t len = rd32_(b + i, 0);
+        const uint8_t *type = b + i + 4;
+        if (len > n - i - 12 || memcmp(type, "IDAT", 4) == 0 || memcmp(type, "IEND", 4) == 0)
+            return 1;
+        if (memcmp(type, "eXIf", 4) == 0) {
+            int o = exif_tiff_(b + i + 8, len);
+            return o ? o : 1;
+        }
+        i += 12 + (size_t)len;
+    }
+    return 1;
+}
+
 int photo_exif_orientation(const uint8_t *bytes, size_t n)
 {
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n >= 8 && memcmp(bytes, png_sig, 8) == 0)
+        return png_orientation_(bytes, n);
     if (n < 4 || bytes[0] != 0xFF || bytes[1] != 0xD8)
         return 1;
     int o, c;
@@ -179,7 +204,8 @@ int photo_decode(photo *p, const uint8_t *bytes, size_t n, long max_pixels)
                        max_pixels / 1e6);
     p->jpeg = strcmp(fmt, "JPEG") == 0;
     image im = {0};
-    if (image_decode(&im, bytes, n) != 0)
+    image_need need = {.max_pixels = max_pixels};
+    if (image_decode_need(&im, bytes, n, &need) != 0)
         return -1;
     uint8_t *alpha = NULL;
     if (p->jpeg) {
@@ -188,7 +214,7 @@ int photo_decode(photo *p, const uint8_t *bytes, size_t n, long max_pixels)
         p->grey = comps == 1;
     } else {
         int colour = 1;
-        p->orientation = 1;
+        p->orientation = photo_exif_orientation(bytes, n);
         if (png_alpha_(bytes, n, im.w, im.h, &alpha, &colour) != 0) {
             image_free(&im);
             return -1;

@@ -1,6 +1,6 @@
 /*
  * photo: a whole photo for translate and serve, read and written so that the
- * result looks like the input: the EXIF orientation of a JPEG is applied
+ * result looks like the input: the EXIF orientation of a JPEG or PNG is applied
  * (the pixels come out upright, as viewers show them), grey photos are
  * written grey and a PNG's alpha channel is kept.
  *
@@ -28,7 +28,9 @@ typedef struct photo {
     int orientation; /* the EXIF orientation applied, 1 (none) to 8 */
 } photo;
 
-/* The EXIF orientation tag (1..8) of a JPEG, 1 when it has none. */
+/* The EXIF orientation tag (1..8), 1 when there is none: a JPEG's from its
+ * first Exif APP1 segment (a later one is ignored, as PIL and browsers
+ * ignore it), a PNG's from its eXIf chunk. */
 int photo_exif_orientation(const uint8_t *bytes, size_t n);
 /* out = in turned upright for EXIF orientation o (2..8 flip and/or turn;
  * 5..8 swap width and height). */

@@ -10,3 +10,6 @@
 /* Decode r's "bytes" into im (RGB, owned by the caller: image_free).
  * -1 with err_msg() when the record has no bytes or they do not decode. */
 int record_decode_image(const record *r, image *im);
+/* The same within what the caller needs (image_need: a pixel limit, a
+ * reduced JPEG decode; NULL: full size up to IMAGE_MAX_PIXELS). */
+int record_decode_image_need(const record *r, image *im, const image_need *need);

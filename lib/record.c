@@ -264,6 +264,47 @@ void record_set_str(record *r, const char *key, const char *v)
     f->s = xstrndup_(v, strlen(v));
 }
 
+/* Well-formed UTF-8 (RFC 3629): no overlong forms, surrogates or code
+ * points past U+10FFFF. */
+static bool utf8_valid_(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t k = c < 0x80                 ? 0 /* continuation bytes that follow */
+                   : c >= 0xC2 && c <= 0xDF ? 1
+                   : c >= 0xE0 && c <= 0xEF ? 2
+                   : c >= 0xF0 && c <= 0xF4 ? 3
+                                            : 4; /* not a lead byte */
+        if (k == 4 || n - i <= k)
+            return false; /* not a lead byte, or cut short */
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+        else if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+        for (size_t j = 1; j <= k; j++, lo = 0x80, hi = 0xBF)
+            if (p[i + j] < lo || p[i + j] > hi)
+                return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+void record_set_text(record *r, const char *key, const char *v)
+{
+    size_t n = strlen(v);
+    if (utf8_valid_((const unsigned char *)v, n)) {
+        record_set_str(r, key, v);
+        return;
+    }
+    record_set_bin_owned(r, key, (uint8_t *)xstrndup_(v, n), n);
+}
+
 void record_set_int(record *r, const char *key, int64_t v)
 {
     record_field *f = slot_(r, key);

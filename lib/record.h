@@ -83,6 +83,10 @@ int record_get_ints(const record *r, const char *key, const int64_t **v, int *n)
 
 /* Setters replace the field in place (keeping its position) or append it. */
 void record_set_str(record *r, const char *key, const char *v);
+/* A string that may not be UTF-8, such as a file name: a str when it is
+ * valid UTF-8, else a bin of its exact bytes (msgpack strs are UTF-8, and
+ * readers such as Python's msgpack refuse a str that is not). */
+void record_set_text(record *r, const char *key, const char *v);
 void record_set_int(record *r, const char *key, int64_t v);
 void record_set_float(record *r, const char *key, double v);
 void record_set_bool(record *r, const char *key, bool v);

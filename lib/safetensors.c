@@ -305,6 +305,34 @@ static int check_tiling_(const char *path, st_file *f, const uint8_t *base, uint
     return 0;
 }
 
+/* The tensor-count check, on the header's text before cJSON makes a node
+ * of every value (a million tiny entries cost 830 MB as nodes): members of
+ * the top object (tensors and __metadata__) and commas at any depth (every
+ * value but the first of each array or object), outside strings.  A tensor
+ * entry has 11 at most (3 fields, 8 dimensions, 2 offsets, its own). */
+static int count_check_(const char *path, const char *h, size_t n)
+{
+    size_t top = 0, commas = 0;
+    int depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = h[i];
+        if (c == '"') {
+            while (++i < n && h[i] != '"')
+                i += h[i] == '\\';
+            continue;
+        }
+        depth += (c == '{' || c == '[') - (c == '}' || c == ']');
+        commas += c == ',';
+        top += c == ',' && depth == 1;
+    }
+    if (top > ST_MAX_TENSORS) /* commas: one fewer than the members, one of which may be __metadata__ */
+        return err_set("%s: more than %d tensors (a training checkpoint has about 1000)", path, ST_MAX_TENSORS);
+    if (commas > (size_t)ST_MAX_TENSORS * 16 + ST_MAX_META * 2)
+        return err_set("%s: header holds more than %d values (%d tensors and %d metadata keys at most)", path,
+                       ST_MAX_TENSORS * 16 + ST_MAX_META * 2, ST_MAX_TENSORS, ST_MAX_META);
+    return 0;
+}
+
 /* Validate buf[0..len) (owned by f on entry) and fill f.  -1 on error. */
 static int parse_(st_file *f, uint64_t len)
 {
@@ -338,6 +366,8 @@ static int parse_(st_file *f, uint64_t len)
         return err_set("%s: header does not start with '{' (not a safetensors file?)", path);
     if (memchr(b + 8, 0, hlen))
         return err_set("%s: header contains a NUL byte (not a safetensors file?)", path);
+    if (count_check_(path, (const char *)b + 8, hlen))
+        return -1;
 
     /* cJSON wants a NUL-terminated string: copy the header out. */
     char *hdr = malloc(hlen + 1);

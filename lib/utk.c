@@ -23,6 +23,7 @@ void utk_opts_default(utk_opts *o)
     o->old_min = 40;
     o->old_max = -1;
     o->seed = 42;
+    o->max_bytes = UTK_MAX_FILE_BYTES;
 }
 
 const char *utk_split_name(int s)
@@ -77,21 +78,30 @@ static bool push_name_(char ***names, size_t *k, size_t *cap, const char *name)
     return ((*names)[(*k)++] = strdup(name)) != NULL;
 }
 
-/* Whether the entry e of the open folder d is a regular file (through a
- * symbolic link): only those are read, since opening a FIFO waits for ever. */
-static bool is_regular_(DIR *d, const struct dirent *e)
+/* What the entry e of the open folder d is: 1 a regular file (through a
+ * symbolic link) of at most max_bytes, 0 another kind of entry, -1 a
+ * regular file too large.  Only the first are read: opening a FIFO waits
+ * for ever, and a huge file would cost its size to be refused. */
+static int entry_kind_(DIR *d, const struct dirent *e, size_t max_bytes)
 {
-    if (e->d_type == DT_REG)
-        return true;
-    if (e->d_type != DT_LNK && e->d_type != DT_UNKNOWN)
-        return false;
+    if (e->d_type != DT_REG && e->d_type != DT_LNK && e->d_type != DT_UNKNOWN)
+        return 0;
     struct stat st;
-    return fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode);
+    if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    return max_bytes && (uintmax_t)st.st_size > max_bytes ? -1 : 1;
+}
+
+/* Count a skipped entry, keeping the first name for messages. */
+static bool skip_(size_t *count, char **first, const char *name)
+{
+    return (*count)++ > 0 || (*first = strdup(name)) != NULL;
 }
 
 /* All regular file names of dir, sorted bytewise; the other entries
- * (FIFOs, devices, folders, dangling links) are counted in skips. */
-static int list_dir_(const char *dir, char ***out, size_t *n, utk_skips *skips)
+ * (FIFOs, devices, folders, dangling links, files over max_bytes) are
+ * counted in skips. */
+static int list_dir_(const char *dir, size_t max_bytes, char ***out, size_t *n, utk_skips *skips)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -103,10 +113,11 @@ static int list_dir_(const char *dir, char ***out, size_t *n, utk_skips *skips)
     while (ok && (e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        if (is_regular_(d, e))
-            ok = push_name_(&names, &k, &cap, e->d_name);
-        else if (skips->not_regular++ == 0)
-            ok = (skips->first_not_regular = strdup(e->d_name)) != NULL;
+        switch (entry_kind_(d, e, max_bytes)) {
+        case 1: ok = push_name_(&names, &k, &cap, e->d_name); break;
+        case 0: ok = skip_(&skips->not_regular, &skips->first_not_regular, e->d_name); break;
+        default: ok = skip_(&skips->too_large, &skips->first_too_large, e->d_name);
+        }
     }
     closedir(d);
     if (!ok) {
@@ -138,7 +149,7 @@ int utk_load(utk_set *set, const char *dir, const utk_opts *o)
     memset(set, 0, sizeof *set);
     char **names = NULL;
     size_t n = 0;
-    if (list_dir_(dir, &names, &n, &set->skips) != 0)
+    if (list_dir_(dir, o->max_bytes, &names, &n, &set->skips) != 0)
         return -1;
     set->faces = calloc(n ? n : 1, sizeof *set->faces);
     size_t *group[2] = {malloc((n ? n : 1) * sizeof(size_t)), malloc((n ? n : 1) * sizeof(size_t))};
@@ -205,6 +216,7 @@ void utk_set_free(utk_set *set)
             free(set->split[s][d]);
     free(set->skips.first_bad);
     free(set->skips.first_not_regular);
+    free(set->skips.first_too_large);
     memset(set, 0, sizeof *set);
 }
 

@@ -24,8 +24,12 @@ typedef struct utk_face {
     int domain; /* UTK_YOUNG or UTK_OLD */
 } utk_face;
 
+/* The largest file utk-split reads (a face chip is ~10 KB, a photo a few MB). */
+#define UTK_MAX_FILE_BYTES ((size_t)1 << 28)
+
 typedef struct utk_opts {
     int young_min, young_max, old_min, old_max; /* old_max < 0: no upper bound */
+    size_t max_bytes; /* larger files are skipped (counted in too_large), from their size */
     uint64_t seed;
     char **exclude; /* names to leave out (sorted), n_exclude of them */
     size_t n_exclude;
@@ -35,8 +39,10 @@ typedef struct utk_opts {
 typedef struct utk_skips {
     size_t not_image, bad_name, other_age, excluded;
     size_t not_regular;      /* FIFOs, devices, folders: never opened */
+    size_t too_large;        /* regular files over max_bytes: never opened */
     char *first_bad;         /* first unparseable name (owned), for messages */
     char *first_not_regular; /* the first of those (owned) */
+    char *first_too_large;   /* the first of those (owned) */
 } utk_skips;
 
 typedef struct utk_set {

@@ -57,9 +57,18 @@ tool_name() {
     [ "$(PATH=$USER_PATH command -v "$1")" = "$mine" ] && echo "$1" || echo "$mine"
 }
 
+# A number of a checkpoint's training configuration, from CONFIG as
+# `ckpt meta --json CKPT config` prints it, or nothing.  That is one JSON
+# string, so a hostile value can span no lines, and only a key of the config
+# object itself matches: after { or , its quotes are \", where a string's
+# own quotes would be \\\".
+config_num() {  # config key
+    sed -n 's/.*[{,]\\"'"$2"'\\":\([-+.0-9eE]*\)[,}].*/\1/p' <<< "$1"
+}
+
 # The image size a checkpoint was trained at (its config), or nothing.
 ckpt_size() {  # ckpt
-    ckpt meta "$1" config 2>/dev/null | sed -n 's/.*"size":\([0-9]*\).*/\1/p'
+    config_num "$(ckpt meta --json "$1" config 2>/dev/null)" size
 }
 
 # FID of G(young) on a split against the split's real old faces; the real

@@ -101,16 +101,54 @@ same_value() {  # a b
     [[ $1 =~ $num && $2 =~ $num ]] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 == b + 0) }'
 }
 
-# Take a run's saved configuration FILE: options not given now get the saved
-# value; options given now must agree with it unless named in $2 (names that
-# may change between invocations).  Every conflict is listed, then exit 2.
-merge_saved_config() {  # file changeable
-    local file=$1 line k v bad=()
+# The kind of value option $1 holds, from the script's optional OPT_TYPE
+# (name -> int, number or text; flags are 1 or empty): the check of a saved
+# configuration, whose values come from a file anyone may have edited.
+_saved_value_ok() {  # name value
+    [[ $2 != *[[:cntrl:]]* ]] || return 1
+    if [ -n "${FLAGS[$1]+x}" ]; then
+        [[ $2 == "" || $2 == 1 ]]
+        return
+    fi
+    case ${OPT_TYPE[$1]:-text} in
+        int) [[ $2 =~ ^[0-9]*$ ]] ;;
+        number) [[ $2 =~ ^([-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?)?$ ]] ;;
+        *) true ;;
+    esac
+}
+
+# Take a run's saved configuration FILE (write_config's lines), parsed
+# strictly: a line that is not `key = value`, a key that is not an option, a
+# control byte or a value of the wrong kind stops with the line and key
+# named.  Options not given now get the saved value; options given now must
+# agree with it unless named in $2 (names that may change between
+# invocations).  The names in $3 are never taken from the file: they belong
+# to the invocation (the output folder is where the file lies; the S3 and EC2
+# hooks run commands, so a file in a run folder must not switch them on).
+# Every conflict is listed, then exit 2.
+merge_saved_config() {  # file changeable [not-taken]
+    local file=$1 line k v bad=() n=0 me
+    local changeable=" ${2//[[:space:]]/ } " local_=" ${3//[[:space:]]/ } "
+    me=$(basename "$0")
     while IFS= read -r line || [ -n "$line" ]; do
-        [[ $line =~ ^([A-Za-z0-9_]+)\ =\ ?(.*)$ ]] || continue
+        n=$((n + 1))
+        if [[ ! $line =~ ^([a-z0-9_]+)\ =\ ?(.*)$ ]]; then
+            echo "$me: --resume: $file:$n: expected 'key = value'" >&2
+            exit 2
+        fi
         k=${BASH_REMATCH[1]} v=${BASH_REMATCH[2]}
-        [ -n "${OPTS[$k]+x}" ] || [ -n "${FLAGS[$k]+x}" ] || continue # an option of another version
-        [[ " $2 " == *" $k "* ]] && { [ -n "${GIVEN[$k]:-}" ] || OPT[$k]=$v; continue; }
+        if [ -z "${OPTS[$k]+x}" ] && [ -z "${FLAGS[$k]+x}" ]; then
+            echo "$me: --resume: $file:$n: unknown key '$k'" >&2
+            exit 2
+        fi
+        if ! _saved_value_ok "$k" "$v"; then
+            local kind=${OPT_TYPE[$k]:-"text (no control bytes)"}
+            [ -z "${FLAGS[$k]+x}" ] || kind="flag (1 or nothing)"
+            echo "$me: --resume: $file:$n: key '$k': $(printf %q "$v") is not a valid $kind" >&2
+            exit 2
+        fi
+        [[ $local_ == *" $k "* ]] && continue
+        [[ $changeable == *" $k "* ]] && { [ -n "${GIVEN[$k]:-}" ] || OPT[$k]=$v; continue; }
         if [ -z "${GIVEN[$k]:-}" ]; then
             OPT[$k]=$v
         elif ! same_value "${OPT[$k]}" "$v"; then
@@ -118,12 +156,15 @@ merge_saved_config() {  # file changeable
         fi
     done < "$file"
     [ ${#bad[@]} -eq 0 ] && return 0
-    echo "$(basename "$0"): --resume: options that differ from the run's ($file):" >&2
+    echo "$me: --resume: options that differ from the run's ($file):" >&2
     printf '  %s\n' "${bad[@]}" >&2
     echo "  drop them to continue the run as it was, or start a new run (--output_dir, or --overwrite)" >&2
     exit 2
 }
 
-need_int() {  # name
-    [[ ${OPT[$1]} =~ ^[0-9]+$ ]] || { echo "$(basename "$0"): --$1 must be a whole number, got '${OPT[$1]}'" >&2; exit 2; }
+need_int() {  # name [positive]
+    local re='^[0-9]+$'
+    [ -z "${2:-}" ] || re='^[0-9]*[1-9][0-9]*$'
+    [[ ${OPT[$1]} =~ $re ]] || {
+        echo "$(basename "$0"): --$1 must be a whole number${2:+ of at least 1}, got '${OPT[$1]}'" >&2; exit 2; }
 }

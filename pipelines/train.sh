@@ -23,9 +23,20 @@ declare -A OPTS=(
 )
 declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]= [skip_test]= [skip_estimate]=)
 # What may change when a run is resumed; everything else must stay as the run began.
-CHANGEABLE="num_train_epochs num_workers device precision log_every checkpoint_every data_dir output_dir
-            fid_weights num_sample_generations_to_save s3_bucket_name archive_and_terminate_ec2 resume overwrite
+CHANGEABLE="num_train_epochs num_workers device precision log_every checkpoint_every data_dir
+            fid_weights num_sample_generations_to_save resume overwrite
             eval_batch_size test_size steps_for_logging_metrics wandb_project skip_test init_from skip_estimate"
+# Never taken from a run's config.txt: where the run lies (a run folder may be
+# moved or copied), and the hooks that run commands and reach the network,
+# which each invocation must ask for on its own command line.
+NOT_SAVED="output_dir s3_bucket_name archive_and_terminate_ec2"
+# The kinds of values config.txt may hold (the rest is text); the tools check the ranges.
+declare -A OPT_TYPE
+for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
+         num_workers checkpoint_every log_every eval_batch_size limit train_size val_size test_size \
+         steps_for_logging_metrics; do OPT_TYPE[$k]=int; done
+for k in gen_lr disc_lr lambda_adv_value lambda_cyc_value lambda_id_value weight_decay beta1 beta2 \
+         max_grad_norm; do OPT_TYPE[$k]=number; done
 
 usage() {
     cat <<'USAGE'
@@ -56,14 +67,15 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
                               default AGING_FID_WEIGHTS): then `best` is the lowest val FID of G(young)
   --resume                    continue the run in the output folder where it stopped, with its options
                               (those given again must agree, but for the epoch count, workers, device,
-                              precision, logging, folders and the S3 hooks)
-  --overwrite                 replace the run in the output folder (kept until the new one has started)
+                              precision, logging and the data folder); the folder may have been moved
+  --overwrite                 replace the run in the output folder, once the tools have accepted every option
   --init_from FILE            start a new run from the four nets (G, F, DX, DY) of FILE, e.g. the
                               repository's models/continue-128.safetensors, with fresh Adam moments: the
                               epochs count on from the file's `epoch`, and the options not given take
                               the file's training configuration (sizes, learning rates, loss weights)
   --config FILE               `key = value` lines with these names; the command line wins
   --archive_and_terminate_ec2 --s3_bucket_name B   sync outputs to S3, then terminate this EC2 instance
+                              (never taken from a run's config.txt: give them to each run that wants them)
 USAGE
 }
 
@@ -84,14 +96,14 @@ init_options() {  # file
             exit 1
         }
     done
-    cfg=$(ckpt meta "$f" config 2>/dev/null) || cfg=
+    cfg=$(ckpt meta --json "$f" config 2>/dev/null) || cfg=
     for pair in lr_g:gen_lr lr_d:disc_lr beta1:beta1 beta2:beta2 weight_decay:weight_decay \
                 lambda_adv:lambda_adv_value lambda_cyc:lambda_cyc_value lambda_id:lambda_id_value \
                 clip_norm:max_grad_norm batch:train_batch_size size:img_size ngf:ngf ndf:ndf \
                 n_blocks:n_blocks epochs:num_train_epochs; do
         k=${pair#*:}
         [ -z "${GIVEN[$k]:-}" ] || continue
-        v=$(sed -n "s/.*\"${pair%%:*}\":\([-+.0-9eE]*\)[,}].*/\1/p" <<< "$cfg")
+        v=$(config_num "$cfg" "${pair%%:*}")
         [ -z "$v" ] || OPT[$k]=$v
     done
     init_epoch=$(ckpt meta "$f" epoch 2>/dev/null) || init_epoch=0
@@ -105,7 +117,7 @@ if [ -n "${OPT[resume]}" ]; then
     [ -z "${OPT[overwrite]}" ] || { echo "train.sh: --resume and --overwrite do not go together" >&2; exit 2; }
     [ -f "$ck/last.safetensors" ] || { echo "train.sh: --resume: no $ck/last.safetensors to resume from" >&2; exit 1; }
     if [ -f "$OUTPUTS/config.txt" ]; then
-        merge_saved_config "$OUTPUTS/config.txt" "$CHANGEABLE"
+        merge_saved_config "$OUTPUTS/config.txt" "$CHANGEABLE" "$NOT_SAVED"
     else
         echo "train.sh: --resume: no $OUTPUTS/config.txt; using the options given" >&2
     fi
@@ -117,7 +129,8 @@ if [ -n "${GIVEN[init_from]:-}" ]; then
 fi
 [ -n "${OPT[steps_for_logging_metrics]}" ] && OPT[log_every]=${OPT[steps_for_logging_metrics]}
 for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
-         num_workers checkpoint_every log_every eval_batch_size; do need_int "$k"; done
+         num_workers log_every eval_batch_size; do need_int "$k"; done
+need_int checkpoint_every positive # only train.sh uses it: e % 0 would stop the run after an epoch
 for k in limit train_size val_size test_size; do [ -z "${OPT[$k]}" ] || need_int "$k"; done
 case ${OPT[precision]} in fp32|bf16|fp16|auto) ;; *)
     echo "train.sh: --precision: expected fp32, bf16, fp16 or auto, got '${OPT[precision]}'" >&2; exit 2 ;; esac
@@ -154,6 +167,47 @@ elif [ -e "$ck/last.safetensors" ] || [ -s "$met/metrics.jsonl" ] || [ -s "$met/
         exit 1
     fi
 fi
+step_opts=(--batch "${OPT[train_batch_size]}" --epochs "$N" --lr-g "${OPT[gen_lr]}" --lr-d "${OPT[disc_lr]}"
+           --beta1 "${OPT[beta1]}" --beta2 "${OPT[beta2]}" --weight-decay "${OPT[weight_decay]}"
+           --lambda-adv "${OPT[lambda_adv_value]}" --lambda-cyc "${OPT[lambda_cyc_value]}"
+           --lambda-id "${OPT[lambda_id_value]}" --clip-norm "${OPT[max_grad_norm]}"
+           --ngf "${OPT[ngf]}" --ndf "${OPT[ndf]}" --blocks "${OPT[n_blocks]}" --seed "$seed"
+           --device "${OPT[device]}" --precision "${OPT[precision]}")
+dev=(--device "${OPT[device]}")
+size=${OPT[img_size]}
+
+# Each value the tools will parse is checked by the tools themselves, in a dry
+# run with the run's options, before the output folder changes: a usage
+# error (exit 2) stops here and not an epoch later with the old run deleted.
+# aug and utk-split have --check; cyclegan-step and translate are given no
+# input, which they refuse (exit 1) only once their options are accepted.
+dry_run() {  # command...
+    local err rc=0
+    err=$("$@" 2>&1 < /dev/null > /dev/null) || rc=$?
+    [ "$rc" -ne 2 ] && return 0
+    echo "train.sh: the options do not suit $1 (nothing was changed in $OUTPUTS):" >&2
+    echo "$err" | grep -v "^Try '" | sed 's/^/  /' >&2
+    exit 2
+}
+stage="checking the options"
+dry=$(mktemp -d "${TMPDIR:-/tmp}/aging-train-check.XXXXXX")
+trap 'rm -rf "$dry"' EXIT
+w=${OPT[num_workers]}
+dry_run utk-split "$data" --split train --epochs "$N" --start-epoch 1 --stop-epoch "$N" --seed "$seed" \
+    $(split_limit train) --check
+for k in val test; do dry_run utk-split "$data" --split $k --seed "$seed" $(split_limit $k) --check; done
+dry_run utk-split "$data" --split val --seed "$seed" --limit "${OPT[num_sample_generations_to_save]}" --check
+dry_run aug --train --size "$size" --seed "$seed" --check
+[ "$w" -le 1 ] || dry_run aug --train --size "$size" --seed $((10#$seed + 7919 * (w - 1))) --shard "$((w - 1))/$w" \
+    --producers "$w" --check
+for k in "${OPT[train_batch_size]}" "${OPT[eval_batch_size]}"; do
+    dry_run cyclegan-step "${step_opts[@]}" --batch "$k" --ckpt-out "$dry/x.safetensors" --json --metrics "$dry/m" \
+        --log-every "${OPT[log_every]}"
+done
+dry_run translate --y2o --size "$size" --grid "${OPT[num_sample_generations_to_save]}" "${dev[@]}" -o "$dry/g.png"
+rm -rf "$dry"
+trap - EXIT
+
 # Everything is checked: from here on the output folder changes.
 mkdir -p "$ck" "$met" "$img" "$logs"
 log() { echo "train.sh: $*" | tee -a "$logs/train.log" >&2; }
@@ -166,7 +220,7 @@ elif [ -n "${OPT[overwrite]}" ]; then
         "$img"/epoch*.png "$logs"/train.log
 fi
 echo "$run_id" > "$OUTPUTS/run_id"
-write_config "resume overwrite config skip_estimate" > "$OUTPUTS/config.txt"
+write_config "resume overwrite config skip_estimate $NOT_SAVED" > "$OUTPUTS/config.txt"
 log "run $run_id: $N epochs on $data, outputs in $OUTPUTS (configuration in $OUTPUTS/config.txt)"
 tb=$logs/run-$run_id # TensorBoard: one folder per run, so two runs' curves never mix
 [ -z "${OPT[wandb_project]}" ] || log "--wandb_project ${OPT[wandb_project]}: no W&B client here; upload the TensorBoard" \
@@ -177,15 +231,6 @@ else
     log "best checkpoint chosen by the lowest validation generator loss: no FID weights given (--fid_weights;"
     log "  convert pytorch-fid's pt_inception-2015-12-05-6726825d.pth with 'ckpt import', see docs/fid.md)"
 fi
-
-step_opts=(--batch "${OPT[train_batch_size]}" --epochs "$N" --lr-g "${OPT[gen_lr]}" --lr-d "${OPT[disc_lr]}"
-           --beta1 "${OPT[beta1]}" --beta2 "${OPT[beta2]}" --weight-decay "${OPT[weight_decay]}"
-           --lambda-adv "${OPT[lambda_adv_value]}" --lambda-cyc "${OPT[lambda_cyc_value]}"
-           --lambda-id "${OPT[lambda_id_value]}" --clip-norm "${OPT[max_grad_norm]}"
-           --ngf "${OPT[ngf]}" --ndf "${OPT[ndf]}" --blocks "${OPT[n_blocks]}" --seed "$seed"
-           --device "${OPT[device]}" --precision "${OPT[precision]}")
-dev=(--device "${OPT[device]}")
-size=${OPT[img_size]}
 
 s3_sync() {
     [ -n "${OPT[archive_and_terminate_ec2]}" ] || return 0
@@ -219,7 +264,7 @@ train_epoch() {
         "${step[@]}" --in "@$ep" --producers "$w" &
         local trainer=$!
         for ((k = 0; k < w; k++)); do
-            "${split[@]}" | aug --train --size "$size" --seed $((seed + 7919 * k)) --shard "$k/$w" \
+            "${split[@]}" | aug --train --size "$size" --seed $((10#$seed + 7919 * k)) --shard "$k/$w" \
                 --out "$ep" --producers "$w" &
             pids+=($!)
         done

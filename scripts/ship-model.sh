@@ -18,7 +18,7 @@ m=$ROOT/models
 mkdir -p "$m" "$ROOT/tests/expected"
 ckpt extract --net G,F --dtype f16 "$ckpt" "$m/utkface-128.safetensors"
 ckpt extract --net G,F,DX,DY --dtype f16 "$run/checkpoints/last.safetensors" "$m/continue-128.safetensors"
-size=$(ckpt info --summary "$m/utkface-128.safetensors" | sed -n 's/.*"size":\([0-9]*\).*/\1/p')
+size=$(ckpt_size "$m/utkface-128.safetensors")
 for d in y2o:young2old o2y:old2young; do
     utk-split "$data" --split test --limit 8 -q | aug --eval --size "$size" \
         | translate "--${d%%:*}" --ckpt "$m/utkface-128.safetensors" --grid 8 -o "$m/test-grid-${d%%:*}.png"

@@ -222,3 +222,65 @@ PY
     run aug --eval --shard 3/3
     assert_failure 2
 }
+
+# Peak RSS (KB) and seconds of aug --eval on one image record, in $cost_kb and $cost_s.
+aug_cost() {  # file [aug options]
+    local f=$1; shift
+    "$PY" "$TESTS_DIR/py/streamtool.py" images "$f" > "$TMP/one.rec"
+    run /usr/bin/time -f "%M %e" -o "$TMP/cost" aug --eval --size 64 "$@" --out /dev/null < "$TMP/one.rec"
+    read -r cost_kb cost_s < <(tail -1 "$TMP/cost") # after "Command exited with ..."
+    echo "# $(basename "$f") $*: $cost_kb KB, $cost_s s: $output" >&3
+}
+
+@test "aug: a small JPEG that declares a large image, or repeats its scans, is refused at a small cost" {
+    H=$TESTS_DIR/py/hostile_jpeg.py
+    "$PY" "$H" huge "$TMP/huge.jpg" 8000 8000                # 631 bytes: 195 MB, 1.1 s before
+    "$PY" "$H" huge "$TMP/huge-prog.jpg" 4000 4000 progressive   # 519 bytes
+    "$PY" "$H" scans "$TMP/scans.jpg" 3000                    # 37 KB of empty AC scans
+    "$PY" "$H" scans "$TMP/refine.jpg" 6000 refine            # 74 KB: 16 s before
+    aug_cost "$TMP/huge.jpg"
+    assert_failure 1
+    assert_output --partial "8000x8000 exceeds the limit of 16777216 pixels"
+    [ "$cost_kb" -lt 40000 ]
+    aug_cost "$TMP/huge.jpg" --max-pixels 67108864   # allowed: the missing data stops it
+    assert_failure 1
+    assert_output --partial "premature end of data segment"
+    [ "$cost_kb" -lt 40000 ]
+    aug_cost "$TMP/huge-prog.jpg"
+    assert_failure 1
+    assert_output --partial "premature end of data segment"
+    [ "$cost_kb" -lt 40000 ]
+    aug_cost "$TMP/scans.jpg"
+    assert_failure 1
+    assert_output --partial "more than 100 scans"
+    awk -v s="$cost_s" 'BEGIN { exit !(s < 1.5) }'
+    aug_cost "$TMP/refine.jpg"
+    assert_failure 1
+    assert_output --partial "inconsistent progression"
+    awk -v s="$cost_s" 'BEGIN { exit !(s < 1.5) }'
+    run aug --eval --max-pixels 0
+    assert_failure 2
+}
+
+@test "aug: a large JPEG is decoded at a reduced scale (DCT scaling): a fraction of the memory, the same picture" {
+    "$PY" - "$TMP/big.jpg" <<'PY'
+import sys
+from PIL import Image
+Image.linear_gradient("L").resize((3000, 2000)).convert("RGB").save(sys.argv[1], quality=90)
+PY
+    aug_cost "$TMP/big.jpg"   # 3000x2000 x 3 bytes would be 18 MB of pixels alone
+    assert_success
+    [ "$cost_kb" -lt 15000 ]
+    "$PY" "$TESTS_DIR/py/streamtool.py" images "$TMP/big.jpg" | aug --eval --size 64 --dtype u8 > "$TMP/t"
+    "$PY" - "$TMP/big.jpg" "$TMP/t" <<'PY'
+import sys, msgpack, numpy as np
+from PIL import Image
+rec = next(iter(msgpack.Unpacker(open(sys.argv[2], "rb"), raw=False)))
+got = np.frombuffer(rec["data"], np.uint8).reshape(3, 64, 64).astype(int)
+im = Image.open(sys.argv[1]).convert("RGB").resize((77, 77), Image.BILINEAR)  # the full decode, resized
+want = np.asarray(im.crop((6, 6, 70, 70))).transpose(2, 0, 1).astype(int)
+d = np.abs(got - want)
+print("# reduced vs full decode: max |d| %d, mean %.3f" % (d.max(), d.mean()))
+assert d.max() <= 6 and d.mean() < 1.5
+PY
+}

@@ -47,6 +47,13 @@ rss_mb() { echo $(($(cat "$TMP/rss") / 1024)); }
     run timeout 20 ckpt info --summary "$TMP/many.safetensors"
     assert_failure 1
     assert_output "ckpt: $TMP/many.safetensors: more than 16384 tensors (a training checkpoint has about 1000)"
+    # counted on the header's text: a million entries (59 MB) never become 830 MB of JSON nodes
+    "$PY" "$HOSTILE" many-tensors "$TMP/many.safetensors" 1000000
+    run capped ckpt info --summary "$TMP/many.safetensors"
+    assert_failure 1
+    assert_output "ckpt: $TMP/many.safetensors: more than 16384 tensors (a training checkpoint has about 1000)"
+    echo "# 1M tensors: $(rss_mb) MB peak" >&3
+    [ "$(rss_mb)" -lt 150 ]
     # below the cap, one line per group: hashed, not a scan per tensor
     "$PY" "$HOSTILE" many-tensors "$TMP/16k.safetensors" 16000
     SECONDS=0
@@ -204,4 +211,53 @@ PY
         done
         [ ! -e "$TMP/o.png" ] && [ ! -e "$TMP/o.pth" ]
     done
+}
+
+@test "ckpt limits: a malformed opt_*.param_groups stops the resume with the key named, never replaced" {
+    for v in 'not json' '[1]' '{"lr":0,"initial_lr":0.0002,"betas":[0.5,0.999],"eps":1e-08}' \
+             '{"lr":"0","initial_lr":0.0002,"betas":[0.5,0.999],"eps":1e-08,"weight_decay":0.0001}' \
+             '{"lr":0,"initial_lr":0.0002,"betas":[0.5],"eps":1e-08,"weight_decay":0.0001}' \
+             '{"lr":0,"initial_lr":0.0002,"betas":[0.5,1.5],"eps":1e-08,"weight_decay":0.0001}' \
+             '{"lr":0,"initial_lr":-1,"betas":[0.5,0.999],"eps":1e-08,"weight_decay":0.0001}'; do
+        "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/bad.safetensors" "opt_DX.param_groups=$v"
+        run cyclegan-step --ngf 8 --ndf 8 --blocks 2 --batch 2 --ckpt "$TMP/bad.safetensors" \
+            --ckpt-out "$TMP/c.safetensors" --log-every 0 < "$CK/s1"
+        assert_failure 1
+        assert_output --partial "$TMP/bad.safetensors: metadata 'opt_DX.param_groups'"
+        [ ! -e "$TMP/c.safetensors" ]
+    done
+}
+
+@test "ckpt meta and info escape control bytes: a hostile value forges no line; --json for scripts" {
+    "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/forged.safetensors" \
+        $'note=x\nformat=evil\n  G 1 tensors' $'config={"size":32}\nsize=64' 'path=C:\temp\new'
+    run ckpt meta "$TMP/forged.safetensors"
+    assert_success
+    [ "${#lines[@]}" -eq "$("$PY" -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]; print(len(json.loads(f.read(n))["__metadata__"]))' "$TMP/forged.safetensors")" ]
+    assert_line 'note=x\nformat=evil\n  G 1 tensors'
+    assert_line 'path=C:\\temp\\new'
+    refute_line --regexp '^format=evil'
+    run ckpt meta "$TMP/forged.safetensors" config
+    assert_output '{"size":32}\nsize=64'
+    run ckpt info --summary "$TMP/forged.safetensors"
+    refute_line --regexp '^(format=evil|  G 1 tensors)'
+    assert_line '  note = x\nformat=evil\n  G 1 tensors'
+    # --json: what was stored, exactly, for any JSON reader
+    ckpt meta --json "$TMP/forged.safetensors" > "$TMP/all.json"
+    ckpt meta --json "$TMP/forged.safetensors" note > "$TMP/note.json"
+    "$PY" - "$TMP/all.json" "$TMP/note.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["note"] == "x\nformat=evil\n  G 1 tensors" and m["path"] == "C:\\temp\\new", m
+assert m["format"] == "aging-cyclegan"
+assert json.load(open(sys.argv[2])) == m["note"]
+PY
+    # the pipelines' size lookup reads one number, from a key of the config itself
+    source "$TESTS_DIR/../pipelines/common.sh"
+    [ "$(ckpt_size "$CK/run.safetensors")" = 32 ]
+    "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/forged.safetensors" \
+        'config={"note":"\"size\":64,","size":32}'
+    [ "$(ckpt_size "$TMP/forged.safetensors")" = 32 ]
+    "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/forged.safetensors" $'config={"size":32}\n"size":64}'
+    [ "$(ckpt_size "$TMP/forged.safetensors" | wc -l)" -le 1 ]
 }

@@ -213,3 +213,18 @@ PY
     assert_output --partial "record 3: truncated"
     [ ! -e "$TMP/s.stats" ]
 }
+
+@test "fid: a small JPEG that declares a large image is refused from its header (--max-pixels)" {
+    need_weights
+    "$PY" "$TESTS_DIR/py/hostile_jpeg.py" huge "$TMP/huge.jpg" 8000 8000 # 631 bytes: 1.9 GB, 24 s before
+    "$PY" "$TESTS_DIR/py/streamtool.py" images "$TMP/huge.jpg" "$TMP/huge.jpg" > "$TMP/huge.rec"
+    run /usr/bin/time -f "%M" -o "$TMP/rss" fid --weights "$W" --save-stats "$TMP/s.stats" < "$TMP/huge.rec"
+    assert_failure 1
+    assert_output --partial "8000x8000 exceeds the limit of 16777216 pixels"
+    echo "# peak RSS $(tail -1 "$TMP/rss") KB (the network's weights included)" >&3
+    [ "$(tail -1 "$TMP/rss")" -lt 600000 ]
+    run fid --weights "$W" --max-pixels 67108864 --save-stats "$TMP/s.stats" < "$TMP/huge.rec"
+    assert_failure 1
+    assert_output --partial "premature end of data segment"
+    [ ! -e "$TMP/s.stats" ]
+}

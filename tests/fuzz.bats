@@ -75,5 +75,8 @@ replay() {
         "$TESTS_DIR/fuzz/regress/image/png-8192x8192-in-69-bytes.png" >"$TMP/in.msgpack"
     run aug --eval --size 8 --in "$TMP/in.msgpack" --out "$TMP/out.msgpack"
     assert_failure 1
+    assert_output --partial "8192x8192 exceeds the limit of 16777216 pixels" # aug's --max-pixels, first
+    run aug --eval --size 8 --max-pixels 67108864 --in "$TMP/in.msgpack" --out "$TMP/out.msgpack"
+    assert_failure 1
     assert_output --partial "corrupt PNG: the header's size needs more image data than the file holds"
 }

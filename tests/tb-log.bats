@@ -32,3 +32,37 @@ teardown() { common_teardown; }
     assert_failure 1
     [ ! -e "$TMP/logs" ]
 }
+
+@test "tb-log --image: a FIFO is refused at once; the PNG is checked whole and its header first" {
+    "$PY" - "$TMP" <<'PY'
+import sys, zlib
+from PIL import Image
+t = sys.argv[1]
+Image.new("RGB", (30, 20), (1, 2, 3)).save(t + "/ok.png")
+d = open(t + "/ok.png", "rb").read()
+open(t + "/trailing.png", "wb").write(d + b"anything at all")
+i = d.index(b"IEND")
+open(t + "/no-iend.png", "wb").write(d[:i - 4])
+i = d.index(b"IDAT")                      # the IDAT CRC no longer matches
+open(t + "/bad-crc.png", "wb").write(d[:i + 4 + 20] + bytes([d[i + 4 + 20] ^ 1]) + d[i + 4 + 21:])
+ihdr = bytearray(d[:33])                  # 25000000x20: libpng's viewers stop at 1000000
+ihdr[16:20] = (25000000).to_bytes(4, "big")
+ihdr[29:33] = zlib.crc32(bytes(ihdr[12:29])).to_bytes(4, "big")
+open(t + "/wide.png", "wb").write(bytes(ihdr) + d[33:])
+PY
+    mkfifo "$TMP/fifo.png"
+    run timeout 10 tb-log "$TMP/logs" --step 1 --image a="$TMP/fifo.png"
+    assert_failure 1
+    assert_output --partial "not a regular file"
+    run tb-log "$TMP/logs" --step 1 --image a="$TMP/wide.png"
+    assert_failure 1
+    assert_output --partial "a 25000000x20 PNG: TensorBoard shows sides up to 1000000"
+    for f in trailing no-iend bad-crc; do
+        run tb-log "$TMP/logs" --step 1 --image a="$TMP/$f.png"
+        assert_failure 1
+        assert_output --partial "$f.png: corrupt PNG"
+    done
+    [ ! -e "$TMP/logs" ] || [ -z "$(ls "$TMP/logs")" ]
+    run tb-log "$TMP/logs" --step 1 --image a="$TMP/ok.png"
+    assert_success
+}

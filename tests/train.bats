@@ -198,6 +198,92 @@ PY
     ls "$TMP"/out/logs/run-second/events.out.tfevents.* > /dev/null
 }
 
+# Every file of a folder, by name and content.
+fingerprint() { (cd "$1" && find . | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+
+@test "train.sh --overwrite: a value any tool refuses leaves the old run byte-identical" {
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
+    fingerprint "$TMP/out" > "$TMP/before"
+    while read -r opt values; do
+        for v in $values; do
+            run bash "$ROOT/pipelines/train.sh" --overwrite "${SMALL[@]}" --num_train_epochs 1 "--$opt" "$v"
+            [ "$status" -eq 2 ] || { echo "--$opt $v: exit $status: $output"; false; }
+            fingerprint "$TMP/out" | cmp -s "$TMP/before" - || { echo "--$opt $v changed the run: $output"; false; }
+        done
+    done <<'BAD'
+num_train_epochs x 0 200000
+train_batch_size 0 5000
+gen_lr abc -1 11
+disc_lr abc 1e9
+lambda_adv_value -1
+lambda_cyc_value x
+lambda_id_value 1e7
+weight_decay x
+beta1 1
+beta2 2
+max_grad_norm -1
+num_sample_generations_to_save 0 300
+img_size 30 4 8192
+ngf 0 2000
+ndf 0
+n_blocks 0 100
+seed -1 99999999999999999999
+num_workers x 2000
+checkpoint_every 0
+log_every x
+eval_batch_size 0 5000
+limit x
+train_size -1
+val_size x
+test_size 1.5
+BAD
+    run bash "$ROOT/pipelines/train.sh" --overwrite "${SMALL[@]}" --gen_lr abc
+    assert_output --partial "cyclegan-step: --lr-g: 'abc' is not a number"
+}
+
+@test "train.sh --resume: the S3 and EC2 hooks come from the command line only; config.txt is parsed strictly" {
+    export AWS_LOG=$TMP/aws.log PATH="$TESTS_DIR/fake:$PATH"
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
+    ! grep -q "s3_bucket_name\|archive_and_terminate_ec2\|output_dir" "$TMP/out/config.txt"
+    cp "$TMP/out/config.txt" "$TMP/config.good"
+    # a doctored run folder asks for the hooks: they are not taken
+    printf 'archive_and_terminate_ec2 = 1\ns3_bucket_name = attacker\n' >> "$TMP/out/config.txt"
+    run bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 --resume
+    assert_success
+    [ ! -e "$AWS_LOG" ]
+    refute_output --partial "attacker"
+    ! grep -q attacker "$TMP/out/config.txt"
+    fingerprint "$TMP/out" > "$TMP/before"
+    for bad in "gen_lr = abc" "ngf = 8;rm -rf /" "limit = -1" "resume = yes" "no_such_key = 1" "what is this" \
+               "data_dir = $(printf 'a\033[2Jb')"; do
+        { grep -v "^${bad%% *} " "$TMP/config.good"; echo "$bad"; } > "$TMP/out/config.txt"
+        fingerprint "$TMP/out" > "$TMP/before"
+        run bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 --resume
+        [ "$status" -eq 2 ] || { echo "'$bad': exit $status"; false; }
+        case $bad in
+            "what is this") assert_output --partial "expected 'key = value'" ;;
+            *) assert_output --partial "'${bad%% *}'" ;;
+        esac
+        fingerprint "$TMP/out" | cmp -s "$TMP/before" -
+    done
+}
+
+@test "train.sh --resume: a run folder moved or copied elsewhere resumes there" {
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
+    cp -a "$TMP/out" "$TMP/copy"
+    rm -rf "$TMP/out"
+    run bash "$ROOT/pipelines/train.sh" --output_dir "$TMP/copy" --num_train_epochs 2 --resume
+    assert_success
+    assert_output --partial "resuming from $TMP/copy/checkpoints/last.safetensors at epoch 2"
+    [ "$(cyclegan-step --ckpt "$TMP/copy/checkpoints/last.safetensors" --state)" = "epoch=2 step=10 epoch_step=0" ]
+    [ ! -e "$TMP/out" ]
+    mv "$TMP/copy" "$TMP/moved"
+    OUTPUTS_DIR=$TMP/moved run bash "$ROOT/pipelines/train.sh" --num_train_epochs 3 --resume
+    assert_success
+    [ "$(wc -l < "$TMP/moved/metrics/metrics.jsonl")" -eq 3 ]
+    [ ! -e "$TMP/out" ] && [ ! -e "$TMP/copy" ]
+}
+
 @test "train.sh: the reference's options: split sizes, eval batch, logging steps, --skip_test, --wandb_project" {
     "$PY" "$TESTS_DIR/py/faces.py" "$TMP/faces40" 40 48 > /dev/null # 4 validation pairs
     run bash "$ROOT/pipelines/train.sh" --data_dir "$TMP/faces40" --num_train_epochs 1 "${SMALL[@]}" --train_size 4 --val_size 2 \

@@ -229,3 +229,38 @@ PY
     grep -qF '22_1_0_a\\b.jpg.chip.jpg' "$TMP/list"
     grep -qF '23_1_0_a\001b.jpg.chip.jpg' "$TMP/list"
 }
+
+@test "utk-split: a file name that is not UTF-8 is written as a bin id, which Python's reader takes" {
+    cp -r "$FACES" "$TMP/f"
+    young=$(ls "$TMP/f" | grep '^2[0-9]_' | head -1)
+    mv "$TMP/f/$young" "$TMP/f/"$'20_1_0_caf\xe9.jpg.chip.jpg'   # Latin-1, not UTF-8
+    mv "$TMP/f/$(ls "$TMP/f" | grep '^2[0-9]_' | grep -v caf | head -1)" "$TMP/f/21_1_0_café.jpg.chip.jpg"
+    utk-split --split all -q "$TMP/f" > "$TMP/s"
+    "$PY" - "$TMP/s" "$TMP/f" <<'PY'
+import os, sys, msgpack
+ids = [r["id"] for r in msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False) if r["kind"] == "image"]
+assert b"20_1_0_caf\xe9.jpg.chip.jpg" in ids, ids       # bytes: the name exactly
+assert "21_1_0_café.jpg.chip.jpg" in ids, ids           # valid UTF-8 stays a str
+assert all(type(i) is str for i in ids if i != b"20_1_0_caf\xe9.jpg.chip.jpg")
+assert os.path.exists(os.path.join(sys.argv[2], os.fsdecode(b"20_1_0_caf\xe9.jpg.chip.jpg")))
+PY
+    # the tools pass such a record through
+    utk-split --split all -q "$TMP/f" | aug --eval --size 32 | "$PY" -c '
+import sys, msgpack
+ids = [r["id"] for r in msgpack.Unpacker(sys.stdin.buffer, raw=False) if r["kind"] == "tensor"]
+assert b"20_1_0_caf\xe9.jpg.chip.jpg" in ids, ids'
+}
+
+@test "utk-split: a file over 256 MiB is skipped from its size and counted, never read (--strict: an error)" {
+    cp -r "$FACES" "$TMP/f"
+    utk-split --split all -q "$TMP/f" > "$TMP/before"
+    truncate -s 300M "$TMP/f/45_1_0_20170111000001.jpg.chip.jpg"  # an old face (sparse)
+    run /usr/bin/time -f "%M" -o "$TMP/rss" timeout 20 utk-split --split all --out "$TMP/after" "$TMP/f"
+    assert_success
+    assert_output --partial "1 over 256 MiB"
+    cmp "$TMP/before" "$TMP/after"
+    [ "$(tail -1 "$TMP/rss")" -lt 100000 ]
+    run utk-split --split all --strict -q "$TMP/f"
+    assert_failure 1
+    assert_output --partial "larger than 268435456 bytes: 45_1_0_20170111000001.jpg.chip.jpg"
+}

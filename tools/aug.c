@@ -39,6 +39,10 @@ static void usage(FILE *f, int status)
                "  --producers N    ZeroMQ: how many producers feed --in / share --out's consumer\n"
                "  --shard K/N      augment only images K, K+N, K+2N, ... (0-based), dropping the\n"
                "                   others: N workers fed the same stream share the work\n"
+               "  --max-pixels N   refuse images of more pixels, from their header (default 16777216,\n"
+               "                   16 Mpx; at most 67108864); a JPEG at least twice the resize side\n"
+               "                   is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling)\n"
+               "  --check          check the options and exit (0 when valid), reading nothing\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -47,16 +51,20 @@ struct aug {
     int train, size, resize;
     dtype dt;
     rng g;
+    image_need need; /* the pixel limit; JPEGs decode at no more than the resize needs */
 };
 
 /* The input of a record as an RGB image: decoded bytes or a u8 tensor. */
-static int record_image(const record *r, image *im)
+static int record_image(const struct aug *A, const record *r, image *im)
 {
     if (strcmp(record_kind(r), "image") == 0)
-        return record_decode_image(r, im);
+        return record_decode_image_need(r, im, &A->need);
     tensor_view v;
     if (record_tensor_view(r, &v) != 0)
         return -1;
+    if (v.w * v.h > A->need.max_pixels)
+        return err_set("a %lldx%lld tensor exceeds --max-pixels %ld", (long long)v.w, (long long)v.h,
+                       A->need.max_pixels);
     if (v.dt != DTYPE_U8 || (v.c != 3 && v.c != 1))
         return err_set(
             "aug takes image records or u8 tensors of 1 or 3 channels, got a %s tensor of %lld channels",
@@ -84,7 +92,7 @@ static int augment(struct aug *A, record *r)
         float *chw = malloc((size_t)n * sizeof *chw);
         if (!chw)
             return err_set("out of memory");
-        if (record_image(r, &im) != 0 || transform_train_chw_f32(chw, &im, A->size, A->resize, &A->g) != 0) {
+        if (record_image(A, r, &im) != 0 || transform_train_chw_f32(chw, &im, A->size, A->resize, &A->g) != 0) {
             free(chw);
             image_free(&im);
             return -1;
@@ -104,7 +112,7 @@ static int augment(struct aug *A, record *r)
         image_free(&im);
         return 0;
     }
-    if (record_image(r, &im) != 0 || (A->train ? transform_train(&im, A->size, A->resize, &A->g)
+    if (record_image(A, r, &im) != 0 || (A->train ? transform_train(&im, A->size, A->resize, &A->g)
                                                : transform_eval(&im, A->size, A->resize)) != 0) {
         image_free(&im);
         return -1;
@@ -147,6 +155,8 @@ int main(int argc, char **argv)
         O_OUT,
         O_PRODUCERS,
         O_SHARD,
+        O_CHECK,
+        O_MAX_PIXELS,
         O_VERSION
     };
     static const struct option opts[] = {{"train", 0, 0, O_TRAIN},
@@ -160,13 +170,15 @@ int main(int argc, char **argv)
                                          {"shard", 1, 0, O_SHARD},
                                          {"resize", 1, 0, O_RESIZE},
                                          {"keep-aspect", 0, 0, O_KEEP_ASPECT},
+                                         {"check", 0, 0, O_CHECK},
+                                         {"max-pixels", 1, 0, O_MAX_PIXELS},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {0, 0, 0, 0}};
-    struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32};
+    struct aug A = {.train = -1, .size = 256, .dt = DTYPE_F32, .need.max_pixels = IMAGE_DATASET_MAX_PIXELS};
     uint64_t seed = 0;
     const char *in = "-", *out = "-";
-    int producers = 1, c;
+    int producers = 1, check = 0, c;
     long shard = 0, nshards = 1, nimages = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -175,6 +187,8 @@ int main(int argc, char **argv)
         case O_SIZE: A.size = (int)cli_int("--size", optarg, 8, 4096); break;
         case O_RESIZE: A.resize = (int)cli_int("--resize", optarg, 8, 8192); break;
         case O_KEEP_ASPECT: transform_keep_aspect(1); break;
+        case O_CHECK: check = 1; break;
+        case O_MAX_PIXELS: A.need.max_pixels = cli_int("--max-pixels", optarg, 1, IMAGE_MAX_PIXELS); break;
         case O_SEED: seed = (uint64_t)cli_int("--seed", optarg, 0, INT64_MAX); break;
         case O_DTYPE:
             if (dtype_parse(optarg, &A.dt) != 0)
@@ -203,6 +217,12 @@ int main(int argc, char **argv)
         cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (A.resize && A.resize < A.size)
         cli_usage_error("--resize %d is smaller than --size %d: nothing to crop", A.resize, A.size);
+    /* train.sh validates a run's options with the tools' own rules before
+     * it replaces an old run: --check stops once they are accepted. */
+    if (check)
+        return 0;
+    /* Every image is resized to R x R (or its shorter side to R) first. */
+    A.need.min_w = A.need.min_h = A.resize ? A.resize : transform_resize_size(A.size);
     rng_seed(&A.g, seed);
     /* Each image allocates a few buffers of ~1 MB; keep them in the heap
      * instead of an mmap/munmap (and page faults) per image. */

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "backend.h"
 #include "checkpoint.h"
 #include "cli.h"
@@ -25,7 +27,7 @@ static void usage(FILE *f, int status)
                "       ckpt export [--no-check] IN OUT.pth\n"
                "       ckpt extract --net NAME[,NAME...] [--dtype T] IN OUT.safetensors\n"
                "       ckpt diff [--tol X] [--all] A B\n"
-               "       ckpt meta FILE [KEY]\n"
+               "       ckpt meta [--json] FILE [KEY]\n"
                "       ckpt meta --set KEY=VALUE [--set ...] IN OUT.safetensors\n"
                "Inspect, convert, extract and compare checkpoints (.pth from torch.save, zip or\n"
                "legacy, and safetensors).\n\n"
@@ -37,8 +39,11 @@ static void usage(FILE *f, int status)
                "  --all            diff: a line for every tensor, not only differing ones\n"
                "  --set KEY=VALUE  meta: write IN to OUT with this metadata value (an empty VALUE\n"
                "                   drops the key); the tensors are copied byte for byte\n"
+               "  --json           meta: the value as a JSON string, or every entry as one JSON object\n"
                "  --help, --version\n"
-               "diff exits 0 when the tensors match within --tol, 1 when they differ.\n");
+               "diff exits 0 when the tensors match within --tol, 1 when they differ.  Listings escape\n"
+               "a backslash, tab, newline or other control byte in names and values (\\\\, \\t, \\n,\n"
+               "\\ooo): a file cannot forge a line of them.\n");
     exit(status);
 }
 
@@ -144,11 +149,19 @@ static int cmd_info(const char *path, int summary)
         values += s.t[i].numel;
         bytes += s.t[i].nbytes;
     }
-    printf("%s: %s, %d tensors, %lld values, %zu bytes\n", path, s.format, s.n, (long long)values, bytes);
+    cli_put_escaped(stdout, path);
+    printf(": %s, %d tensors, %lld values, %zu bytes\n", s.format, s.n, (long long)values, bytes);
     if (s.nmeta)
         printf("metadata:\n");
-    for (int i = 0; i < s.nmeta; i++)
-        printf("  %s = %.200s%s\n", s.meta_key[i], s.meta_val[i], strlen(s.meta_val[i]) > 200 ? "..." : "");
+    for (int i = 0; i < s.nmeta; i++) {
+        char v[201];
+        snprintf(v, sizeof v, "%s", s.meta_val[i]);
+        printf("  ");
+        cli_put_escaped(stdout, s.meta_key[i]);
+        printf(" = ");
+        cli_put_escaped(stdout, v);
+        printf("%s\n", strlen(s.meta_val[i]) > 200 ? "..." : "");
+    }
     printf("groups:\n");
     /* one line per first name component, in order of first appearance */
     struct group {
@@ -176,7 +189,12 @@ static int cmd_info(const char *path, int summary)
     }
     for (int k = 0; k < ng; k++) {
         const char *nm = s.t[g[k].first].name;
-        printf("  %-8.*s %5d tensors %10lld values", (int)strcspn(nm, "."), nm, g[k].nt, (long long)g[k].tv);
+        char head[256];
+        int hn = (int)strcspn(nm, ".");
+        snprintf(head, sizeof head, "%.*s", hn, nm);
+        printf("  ");
+        cli_put_escaped(stdout, head);
+        printf("%*s %5d tensors %10lld values", hn < 8 ? 8 - hn : 0, "", g[k].nt, (long long)g[k].tv);
         if (g[k].np)
             printf(", %d parameters (%lld values)", g[k].np, (long long)g[k].pv);
         printf("\n");
@@ -188,7 +206,9 @@ static int cmd_info(const char *path, int summary)
         for (int i = 0; i < s.n; i++) {
             char sh[160];
             shape_str(sh, sizeof sh, &s.t[i]);
-            printf("  %s %s %s\n", s.t[i].name, st_dtype_name(s.t[i].dtype), sh);
+            printf("  ");
+            cli_put_escaped(stdout, s.t[i].name);
+            printf(" %s %s\n", st_dtype_name(s.t[i].dtype), sh);
         }
     }
     tf_set_free(&s);
@@ -290,9 +310,23 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
     return 0;
 }
 
-/* One metadata value as it is stored (e.g. the JSON of `config`), or every
- * entry as KEY=VALUE lines: for scripts. */
-static int cmd_meta(const char *path, const char *key)
+/* Print s as a JSON string (cJSON escapes quotes and control bytes). */
+static void put_json_string(const char *s)
+{
+    cJSON *j = cJSON_CreateString(s);
+    char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+    if (!t)
+        die("out of memory");
+    fputs(t, stdout);
+    cJSON_free(t);
+    cJSON_Delete(j);
+}
+
+/* One metadata value (e.g. the JSON of `config`), or every entry as
+ * KEY=VALUE lines, escaped (cli_put_escaped) so that each is one line; with
+ * --json the value as a JSON string, or every entry as one JSON object of
+ * strings: for scripts, which then need no unescaping rules of ours. */
+static int cmd_meta(const char *path, const char *key, int json)
 {
     tf_set s;
     open_set(path, &s);
@@ -300,10 +334,24 @@ static int cmd_meta(const char *path, const char *key)
         const char *v = tf_set_get_meta(&s, key);
         if (!v)
             die("%s: no metadata '%s'", path, key);
-        printf("%s\n", v);
+        json ? put_json_string(v) : cli_put_escaped(stdout, v);
+        putchar('\n');
+    } else if (json) {
+        putchar('{');
+        for (int i = 0; i < s.nmeta; i++) {
+            printf(i ? "," : "");
+            put_json_string(s.meta_key[i]);
+            putchar(':');
+            put_json_string(s.meta_val[i]);
+        }
+        printf("}\n");
     } else {
-        for (int i = 0; i < s.nmeta; i++)
-            printf("%s=%s\n", s.meta_key[i], s.meta_val[i]);
+        for (int i = 0; i < s.nmeta; i++) {
+            cli_put_escaped(stdout, s.meta_key[i]);
+            putchar('=');
+            cli_put_escaped(stdout, s.meta_val[i]);
+            putchar('\n');
+        }
     }
     tf_set_free(&s);
     return 0;
@@ -356,13 +404,15 @@ static int cmd_diff(const char *a, const char *b, double tol, int all)
         char sp[160], sq[160];
         shape_str(sp, sizeof sp, p);
         if (!q) {
-            printf("%s: only in %s\n", p->name, a);
+            cli_put_escaped(stdout, p->name);
+            printf(": only in %s\n", a);
             differ = 1;
             continue;
         }
         shape_str(sq, sizeof sq, q);
         if (p->numel != q->numel || strcmp(sp, sq) != 0) {
-            printf("%s: shape %s vs %s\n", p->name, sp, sq);
+            cli_put_escaped(stdout, p->name);
+            printf(": shape %s vs %s\n", sp, sq);
             differ = 1;
             continue;
         }
@@ -381,13 +431,16 @@ static int cmd_diff(const char *a, const char *b, double tol, int all)
         int bad = mabs > tol;
         worst = fmax(worst, mabs);
         ndiff += bad;
-        if (bad || all)
-            printf("%s: max abs %.6g max rel %.6g%s%s\n", p->name, mabs, mrel,
-                   p->dtype != q->dtype ? " (dtypes differ)" : "", bad ? " DIFFERS" : "");
+        if (bad || all) {
+            cli_put_escaped(stdout, p->name);
+            printf(": max abs %.6g max rel %.6g%s%s\n", mabs, mrel, p->dtype != q->dtype ? " (dtypes differ)" : "",
+                   bad ? " DIFFERS" : "");
+        }
     }
     for (int i = 0; i < y.n; i++)
         if (!tf_set_find(&x, y.t[i].name)) {
-            printf("%s: only in %s\n", y.t[i].name, b);
+            cli_put_escaped(stdout, y.t[i].name);
+            printf(": only in %s\n", b);
             differ = 1;
         }
     printf("%d tensors compared, %d differ beyond %g (max abs %.6g)%s\n", x.n, ndiff, tol, worst,
@@ -409,10 +462,11 @@ int main(int argc, char **argv)
                                          {"no-check", no_argument, 0, 'c'},
                                          {"dtype", required_argument, 0, 'd'},
                                          {"set", required_argument, 0, 'S'},
+                                         {"json", no_argument, 0, 'j'},
                                          {0, 0, 0, 0}};
     const char *net = NULL;
     double tol = 0;
-    int all = 0, summary = 0, check = 1, c;
+    int all = 0, summary = 0, check = 1, json = 0, c;
     st_dtype dt = KEEP_DTYPE;
     char **sets = calloc((size_t)argc, sizeof *sets); /* the --set values, at most one per argument */
     int nsets = 0;
@@ -432,6 +486,7 @@ int main(int argc, char **argv)
             break;
         case 's': summary = 1; break;
         case 'c': check = 0; break;
+        case 'j': json = 1; break;
         case 'd':
             dt = !strcmp(optarg, "f32")    ? ST_F32
                  : !strcmp(optarg, "f16")  ? ST_F16
@@ -460,7 +515,7 @@ int main(int argc, char **argv)
     else if (!strcmp(cmd, "meta") && nsets)
         cli_usage_error("meta --set needs IN and OUT");
     else if (!strcmp(cmd, "meta") && (nf == 1 || nf == 2))
-        rc = cmd_meta(f[0], nf == 2 ? f[1] : NULL);
+        rc = cmd_meta(f[0], nf == 2 ? f[1] : NULL, json);
     else if (!strcmp(cmd, "diff") && nf == 2)
         rc = cmd_diff(f[0], f[1], tol, all);
     else if (!strcmp(cmd, "extract") && nf == 2)

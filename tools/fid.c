@@ -38,6 +38,9 @@ static void usage(FILE *f, int status)
                "  --in EP            input stream (default -)\n"
                "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --json             one JSON object on stdout instead of text\n"
+               "  --max-pixels N     refuse images of more pixels, from their header (default 16777216,\n"
+               "                     16 Mpx; at most 67108864); a JPEG at least twice Inception's 299 x 299\n"
+               "                     is decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling)\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -55,6 +58,7 @@ struct opts {
     const char *weights, *ref, *gen, *save, *domain, *in, *device;
     int kid, subsets, subset_size, batch, json;
     enum fid_convention conv;
+    image_need need; /* the pixel limit; JPEGs decode at no more than Inception's 299 x 299 */
 };
 
 /* Queue one record into the batch: 1 queued, 0 skipped, -1 error. */
@@ -66,7 +70,7 @@ static int queue_record(struct inception *net, const record *r, int slot, const 
         return 0;
     if (is_img) {
         image im = {0};
-        int rc = record_decode_image(r, &im) ||
+        int rc = record_decode_image_need(r, &im, &o->need) ||
                  inception_set_image_u8(net, slot, im.px, im.c, im.h, im.w, 1, o->conv);
         image_free(&im);
         return rc ? -1 : 1;
@@ -200,6 +204,7 @@ int main(int argc, char **argv)
         O_IN,
         O_DEVICE,
         O_JSON,
+        O_MAX_PIXELS,
         O_VERSION
     };
     static const struct option lopts[] = {{"weights", 1, 0, O_WEIGHTS},
@@ -215,6 +220,7 @@ int main(int argc, char **argv)
                                           {"in", 1, 0, O_IN},
                                           {"device", 1, 0, O_DEVICE},
                                           {"json", 0, 0, O_JSON},
+                                          {"max-pixels", 1, 0, O_MAX_PIXELS},
                                           {"help", 0, 0, 'h'},
                                           {"version", 0, 0, O_VERSION},
                                           {0, 0, 0, 0}};
@@ -224,7 +230,8 @@ int main(int argc, char **argv)
                      .subsets = 100,
                      .subset_size = 1000,
                      .batch = 8,
-                     .conv = FID_CONV_PYTORCH_FID};
+                     .conv = FID_CONV_PYTORCH_FID,
+                     .need = {.max_pixels = IMAGE_DATASET_MAX_PIXELS, .min_w = 299, .min_h = 299}};
     if (o.weights && !*o.weights)
         o.weights = NULL;
     int c;
@@ -242,6 +249,7 @@ int main(int argc, char **argv)
                 cli_usage_error("--convention: expected pytorch-fid or torchmetrics, got '%s'", optarg);
             break;
         case O_DOMAIN: o.domain = optarg; break;
+        case O_MAX_PIXELS: o.need.max_pixels = cli_int("--max-pixels", optarg, 1, IMAGE_MAX_PIXELS); break;
         case O_BATCH: o.batch = (int)cli_int("--batch", optarg, 1, 1024); break;
         case O_IN: o.in = optarg; break;
         case O_DEVICE:

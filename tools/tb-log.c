@@ -13,6 +13,7 @@
 #include "err.h"
 #include "fileio.h"
 #include "image-probe.h"
+#include "image.h"
 #include "tfevents.h"
 
 static void usage(FILE *f, int status)
@@ -21,7 +22,8 @@ static void usage(FILE *f, int status)
                "Append scalars and PNG images to a new TensorBoard event file in DIR.\n\n"
                "  --step N             the global step they belong to\n"
                "  --scalar TAG=VALUE   a number (e.g. val/fid_val=41.2)\n"
-               "  --image TAG=FILE     a PNG (e.g. val/samples=outputs/images/epoch3.png)\n"
+               "  --image TAG=FILE     a PNG file (e.g. val/samples=outputs/images/epoch3.png), checked\n"
+               "                       whole (chunks, CRCs, image data, IEND; sides up to 1000000)\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -44,14 +46,29 @@ struct item {
     int w, h;
 };
 
-/* Read and check one image now, so that nothing is written unless all are good. */
+/* The longest side TensorBoard's viewers decode: libpng's default limit
+ * (PNG_USER_WIDTH_MAX), past which they fail with "Invalid IHDR data". */
+#define TB_MAX_SIDE 1000000
+
+/* Read and check one image now, so that nothing is written unless all are
+ * good: a regular file (a FIFO would block for ever), a PNG whose header a
+ * viewer accepts, then the whole file decoded and checked (every chunk's
+ * CRC, the image data, IEND), since TensorBoard stores it as it is. */
 static void load_png(struct item *it, const char *path)
 {
     const char *fmt = "";
-    if (file_read_all(path, (size_t)64 << 20, &it->png, &it->len) != 0)
+    if (file_read_regular(path, (size_t)64 << 20, &it->png, &it->len) != 0)
         die("%s", err_msg());
     if (image_probe(it->png, it->len, &it->w, &it->h, &fmt) != 0 || strcmp(fmt, "PNG") != 0)
         die("%s: not a PNG image", path);
+    if (it->w > TB_MAX_SIDE || it->h > TB_MAX_SIDE || (long)it->w * it->h > IMAGE_MAX_PIXELS)
+        die("%s: a %dx%d PNG: TensorBoard shows sides up to %d and %ld pixels", path, it->w, it->h, TB_MAX_SIDE,
+            (long)IMAGE_MAX_PIXELS);
+    image im;
+    image_need need = {.whole = 1};
+    if (image_decode_need(&im, it->png, it->len, &need) != 0)
+        die("%s: %s", path, err_msg());
+    image_free(&im);
 }
 
 int main(int argc, char **argv)

@@ -36,10 +36,12 @@ static void usage(FILE *f, int status)
                "  --list           print TSV lines id, age, domain, split instead of records; in an id a\n"
                "                   backslash, tab, newline or other control byte is written \\\\, \\t, \\n,\n"
                "                   \\r or \\ooo (octal)\n"
-               "  --strict         file names that do not parse, and entries that are not regular\n"
-               "                   files (FIFOs, devices, folders), are an error, not skipped\n"
+               "  --strict         file names that do not parse, entries that are not regular files\n"
+               "                   (FIFOs, devices, folders) and files over 256 MiB are an error,\n"
+               "                   not skipped (each is counted in the summary)\n"
                "  --out ENDPOINT   where records go: -, FILE, tcp://HOST:PORT, ipc://PATH\n"
                "  -q, --quiet      no summary on stderr\n"
+               "  --check          check the options and exit (0 when valid), reading nothing\n"
                "  --help, --version\n");
     exit(status);
 }
@@ -69,30 +71,10 @@ struct emit {
     int epoch; /* the epoch being emitted, 0 outside the train epochs */
 };
 
-/* A file name as one TSV field: backslash, tab, newline and the other
- * control bytes escaped C-style (as `ls -b` does), so a name can neither
- * split a line nor add a column. */
-static void put_name(const char *name)
-{
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        switch (*p) {
-        case '\\': fputs("\\\\", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                printf("\\%03o", *p);
-            else
-                putchar(*p);
-        }
-    }
-}
-
 static void emit_face(struct emit *e, const utk_face *f, int split)
 {
     if (e->list) {
-        put_name(f->name);
+        cli_put_escaped(stdout, f->name); /* one TSV field: a name can neither split a line nor add a column */
         printf("\t%d\t%s\t%s\n", f->age, utk_domain_name(f->domain), utk_split_name(split));
         return;
     }
@@ -100,12 +82,12 @@ static void emit_face(struct emit *e, const utk_face *f, int split)
     snprintf(path, sizeof path, "%s/%s", e->dir, f->name);
     uint8_t *bytes;
     size_t n;
-    if (file_read_regular(path, (size_t)1 << 28, &bytes, &n) != 0)
+    if (file_read_regular(path, UTK_MAX_FILE_BYTES, &bytes, &n) != 0)
         die("%s", err_msg());
     record r;
     record_init(&r);
     record_set_str(&r, "kind", "image");
-    record_set_str(&r, "id", f->name);
+    record_set_text(&r, "id", f->name); /* a name that is not UTF-8 goes as bin */
     record_set_int(&r, "age", f->age);
     record_set_str(&r, "domain", utk_domain_name(f->domain));
     record_set_str(&r, "split", utk_split_name(split));
@@ -221,6 +203,7 @@ int main(int argc, char **argv)
         O_STRICT,
         O_OUT,
         O_PAIRING,
+        O_CHECK,
         O_VERSION
     };
     static const struct option opts[] = {{"split", 1, 0, O_SPLIT},
@@ -236,6 +219,7 @@ int main(int argc, char **argv)
                                          {"strict", 0, 0, O_STRICT},
                                          {"out", 1, 0, O_OUT},
                                          {"pairing", 1, 0, O_PAIRING},
+                                         {"check", 0, 0, O_CHECK},
                                          {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
@@ -243,7 +227,7 @@ int main(int argc, char **argv)
     utk_opts o;
     utk_opts_default(&o);
     const char *split = "train", *exclude = NULL, *out = "-";
-    int epochs = 0, start = 1, stop = 0, strict = 0, quiet = 0, pairing = PAIR_REFERENCE;
+    int epochs = 0, start = 1, stop = 0, strict = 0, quiet = 0, check = 0, pairing = PAIR_REFERENCE;
     struct emit e = {.limit = -1};
     int c;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
@@ -259,6 +243,7 @@ int main(int argc, char **argv)
         case O_EXCLUDE: exclude = optarg; break;
         case O_LIST: e.list = 1; break;
         case O_STRICT: strict = 1; break;
+        case O_CHECK: check = 1; break;
         case O_OUT: out = optarg; break;
         case 'q': quiet = 1; break;
         case O_PAIRING:
@@ -291,6 +276,8 @@ int main(int argc, char **argv)
         cli_usage_error("epochs %d..%d are not within 1..%d", start, stop, epochs);
     if (o.old_min <= o.young_max)
         cli_usage_error("the young and old age ranges overlap");
+    if (check) /* the options are valid: nothing is read (train.sh's dry run) */
+        return 0;
     e.dir = argv[optind];
 
     if (exclude && utk_read_exclude(exclude, &o.exclude, &o.n_exclude) != 0)
@@ -300,6 +287,8 @@ int main(int argc, char **argv)
         die("%s", err_msg());
     if (strict && set.skips.not_regular)
         die("%s: not a regular file: %s", e.dir, set.skips.first_not_regular);
+    if (strict && set.skips.too_large)
+        die("%s: larger than %zu bytes: %s", e.dir, UTK_MAX_FILE_BYTES, set.skips.first_too_large);
     if (strict && set.skips.bad_name)
         die("%s: file name does not parse as AGE_GENDER_RACE_DATETIME: %s", e.dir, set.skips.first_bad);
     size_t ny = 0, no = 0;
@@ -330,9 +319,9 @@ int main(int argc, char **argv)
     if (!quiet) {
         fprintf(stderr,
                 "utk-split: %zu files kept (%zu young, %zu old); skipped: %zu not images, %zu bad names, "
-                "%zu other ages, %zu excluded, %zu not regular files\n",
+                "%zu other ages, %zu excluded, %zu not regular files, %zu over %zu MiB\n",
                 set.n, ny, no, set.skips.not_image, set.skips.bad_name, set.skips.other_age,
-                set.skips.excluded, set.skips.not_regular);
+                set.skips.excluded, set.skips.not_regular, set.skips.too_large, UTK_MAX_FILE_BYTES >> 20);
         for (int s = 0; s < UTK_NSPLITS; s++) {
             size_t m = split_pairs(&e, &set, s); /* what --limit lets through */
             if (want != -1 && want != s)

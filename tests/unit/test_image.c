@@ -485,6 +485,99 @@ static double now_(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* ------------------------------------------------------------------------ */
+/* What a small file may cost: pixel limits, reduced decodes, scan bombs */
+
+static size_t seg_(uint8_t *b, uint8_t marker, const uint8_t *payload, size_t n)
+{
+    b[0] = 0xFF, b[1] = marker, b[2] = (uint8_t)((n + 2) >> 8), b[3] = (uint8_t)(n + 2);
+    memcpy(b + 4, payload, n);
+    return n + 4;
+}
+
+/* A grey 256x256 progressive JPEG (tests/py/hostile_jpeg.py's, smaller): a
+ * DC scan, then `scans` AC scans that code one EOB run each; with refine,
+ * an AC scan at Al=1 and `scans` refinements that all claim bit 0. */
+static uint8_t *scan_bomb_(int scans, int refine, size_t *len)
+{
+    uint8_t *b = malloc(1024 + (size_t)scans * 16), q[65] = {0}, sof[9] = {8, 1, 0, 1, 0, 1, 1, 0x11, 0};
+    uint8_t dc[18] = {0x00, 1}, ac[18] = {0x10, 1, [17] = 0xE0};
+    size_t n = 2;
+    b[0] = 0xFF, b[1] = 0xD8;
+    memset(q + 1, 1, 64);
+    n += seg_(b + n, 0xDB, q, sizeof q);
+    n += seg_(b + n, 0xC2, sof, sizeof sof);
+    n += seg_(b + n, 0xC4, dc, sizeof dc);
+    n += seg_(b + n, 0xC4, ac, sizeof ac);
+    uint8_t sos[6] = {1, 1, 0, 0, 0, 0};
+    n += seg_(b + n, 0xDA, sos, sizeof sos);
+    memset(b + n, 0, 1024 / 8), n += 1024 / 8; /* a '0' bit per block: DC differences of 0 */
+    for (int i = -!!refine; i < scans; i++) {
+        sos[3] = 1, sos[4] = 63, sos[5] = refine ? (i < 0 ? 0x01 : 0x10) : 0;
+        n += seg_(b + n, 0xDA, sos, sizeof sos);
+        b[n++] = 0x00, b[n++] = 0x01; /* EOB14: a run of 16384 blocks, then a padding bit */
+    }
+    b[n++] = 0xFF, b[n++] = 0xD9;
+    *len = n;
+    return b;
+}
+
+static int test_decode_limits(void)
+{
+    image src = {640, 480, 3, malloc(640 * 480 * 3)}, im = {0};
+    for (int i = 0; i < 640 * 480 * 3; i++)
+        src.px[i] = (uint8_t)(i * 7 + i / 1920);
+    uint8_t *jpg;
+    size_t n;
+    EXPECT(image_encode_jpeg(&src, 90, &jpg, &n) == 0, "%s", err_msg());
+    image_free(&src);
+    /* the caller's pixel limit, from the header */
+    image_need need = {.max_pixels = 640 * 480 - 1};
+    EXPECT(image_decode_need(&im, jpg, n, &need) != 0 && strstr(err_msg(), "exceeds the limit of 307199"), "%s",
+           err_msg());
+    need.max_pixels = 640 * 480;
+    EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 640 && im.h == 480, "%s", err_msg());
+    image_free(&im);
+    /* a reduced decode: the smallest of 1/8, 1/4, 1/2 that keeps both sides
+     * >= 2 x 50 is 1/4; 2 x 100 needs 1/2; 2 x 200 (less than twice) none */
+    need = (image_need){.min_w = 50, .min_h = 50};
+    EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 160 && im.h == 120, "%dx%d", im.w, im.h);
+    image_free(&im);
+    need = (image_need){.min_w = 100, .min_h = 100};
+    EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 320 && im.h == 240, "%dx%d", im.w, im.h);
+    image_free(&im);
+    need = (image_need){.min_w = 200, .min_h = 200};
+    EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 640 && im.h == 480, "%dx%d", im.w, im.h);
+    image_free(&im);
+    /* a frame header declaring more than the data holds: libjpeg would fill
+     * 4096x4096 from nothing after "premature end of data segment" */
+    for (size_t i = 2; i + 9 < n; i++)
+        if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) {
+            jpg[i + 5] = jpg[i + 7] = 0x10, jpg[i + 6] = jpg[i + 8] = 0;
+            break;
+        }
+    EXPECT(image_decode(&im, jpg, n) != 0 && strstr(err_msg(), "premature end of data segment"), "%s",
+           err_msg());
+    free(jpg);
+    /* scans: a few empty ones decode; past IMAGE_MAX_SCANS, or an
+     * inconsistent progression, is refused */
+    uint8_t *bomb = scan_bomb_(IMAGE_MAX_SCANS - 2, 0, &n);
+    EXPECT(image_decode(&im, bomb, n) == 0 && im.w == 256, "%s", err_msg());
+    image_free(&im);
+    free(bomb);
+    bomb = scan_bomb_(IMAGE_MAX_SCANS + 50, 0, &n);
+    EXPECT(image_decode(&im, bomb, n) != 0 && strstr(err_msg(), "more than 100 scans"), "%s", err_msg());
+    free(bomb);
+    bomb = scan_bomb_(1, 1, &n);
+    EXPECT(image_decode(&im, bomb, n) == 0, "one refinement: %s", err_msg());
+    image_free(&im);
+    free(bomb);
+    bomb = scan_bomb_(3, 1, &n);
+    EXPECT(image_decode(&im, bomb, n) != 0 && strstr(err_msg(), "inconsistent progression"), "%s", err_msg());
+    free(bomb);
+    return 0;
+}
+
 /* The aug chain per image, for a throughput figure next to torchvision's
  * (measured by the Python script, single thread).  Informational only. */
 static int test_speed(void)
@@ -533,4 +626,4 @@ static int test_speed(void)
 
 CHECK_MAIN(T(test_decode_parity), T(test_resize_parity), T(test_crop_flip_parity), T(test_rotate_parity),
            T(test_to_chw_parity), T(test_chain_parity), T(test_encode_roundtrip), T(test_bad_input),
-           T(test_op_errors), T(test_speed))
+           T(test_op_errors), T(test_decode_limits), T(test_speed))
