@@ -157,7 +157,7 @@ PY
     # 4 pairs in batches of 2: 2 steps, each logged; 2 validation pairs, one batch each
     [ "$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)" = "epoch=1 step=2 epoch_step=0" ]
     [ "$(grep -c '"phase": "step"' "$TMP/out/metrics/steps.jsonl")" -eq 2 ]
-    grep -q '"images": 2' "$TMP/out/metrics/metrics.jsonl"
+    grep -q '"pairs": 2, "images": 4' "$TMP/out/metrics/metrics.jsonl"
     run bash "$ROOT/pipelines/train.sh" --overwrite --train_size x
     assert_failure 2
 }
