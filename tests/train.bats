@@ -237,7 +237,7 @@ PY
 @test "evaluate.sh and infer.sh" {
     bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
     cp "$TMP/out/metrics/test_metrics.json" "$TMP/train_test.json"
-    run bash "$ROOT/pipelines/evaluate.sh" # the size comes from the checkpoint
+    run bash "$ROOT/pipelines/evaluate.sh" --no_judge # the size comes from the checkpoint
     assert_success
     assert_output --partial '"phase": "test"'
     assert_output --partial '"img_size": 32'
@@ -254,7 +254,7 @@ for path in sys.argv[1:]:
     assert abs(total - m["loss_gen_total"]) < 1e-5 * max(1, abs(total)), m
     assert abs(m["loss_cyc"] - 4 * m["l1_cyc"]) < 1e-6 and abs(m["loss_g_adv"] - 2 * m["mse_g_adv"]) < 1e-6, m
 PY
-    run bash "$ROOT/pipelines/evaluate.sh" --split val --output "$TMP/v.json"
+    run bash "$ROOT/pipelines/evaluate.sh" --no_judge --split val --output "$TMP/v.json"
     assert_success
     grep -q '"val/loss_DX"' "$TMP/v.json"
     run bash "$ROOT/pipelines/evaluate.sh" --fid_weights "$TMP/none"
@@ -323,7 +323,7 @@ test = json.load(open(sys.argv[1] + "/test_metrics.json"))
 assert isinstance(test["fid_val"], float) and math.isfinite(test["fid_val"]), test
 print("# val FID per epoch %s, test FID %.3f" % ([round(v["fid"], 3) for v in val], test["fid_val"]))
 PY
-    UTKFACE_DIR=$TMP/faces40 run bash "$ROOT/pipelines/evaluate.sh" --fid_weights "$TMP/inception.safetensors"
+    UTKFACE_DIR=$TMP/faces40 run bash "$ROOT/pipelines/evaluate.sh" --no_judge --fid_weights "$TMP/inception.safetensors"
     assert_success
     "$PY" -c 'import json, math, sys; m = json.load(open(sys.argv[1])); assert math.isfinite(m["test/fid_val"]) and m["test/fid_val"] == m["fid_val"], m' \
         "$TMP/out/metrics/eval_test.json"
