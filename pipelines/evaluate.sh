@@ -28,7 +28,8 @@ judged by eval/judge (face-api's age and face-recognition nets): judged age
 in, out and change, the share moved >= 3 years the right way, identity
 distance and the share under 0.6, detail ratio and checkerboard amplitude,
 under "judge_y2o", "judge_o2y" (and "judge_y2o_raw", "judge_o2y_raw").
-eval/judge/README.md defines them.  It needs `npm ci --prefix eval/judge`.
+eval/judge/README.md defines them; a line per direction on stderr says
+them in words.  It needs `npm ci --prefix eval/judge`.
 
   --ckpt FILE          (default OUTPUT_DIR/checkpoints/best.safetensors)
   --img_size N         (default: the size the checkpoint was trained at)
@@ -40,7 +41,7 @@ eval/judge/README.md defines them.  It needs `npm ci --prefix eval/judge`.
   --data_dir DIR       UTKFace folder (default: UTKFACE_DIR or data/)
   --output_dir DIR     (default: OUTPUTS_DIR or outputs/)
   --output FILE        (default OUTPUT_DIR/metrics/eval_SPLIT.json; the training run's
-                       test_metrics.json is written only when named here)
+                       test_metrics.json is written only when named here; never an input)
   --no_judge           no aging metrics (no node, or no time: ~2 s a face on a CPU core)
   --config FILE        `key = value` lines with these names
 USAGE

@@ -140,7 +140,10 @@ async function main() {
         }
         return seen.get(file);
     };
-    for (const p of o.pairs) {
+    for (const [i, p] of o.pairs.entries()) {
+        if (process.stderr.isTTY) // a live line: a split takes minutes
+            process.stderr.write(`\rjudge: pair ${i + 1}/${o.pairs.length}, `
+                + `${(tFaces / Math.max(1, nFaces) / 1000).toFixed(1)} s a face\x1b[K`);
         const a = await judged(p.in);
         const b = await judged(p.out);
         const out = b.im, fo = b.face;
@@ -157,7 +160,7 @@ async function main() {
             checker_in: round(checkerboard(a.im)), checker_out: round(checkerboard(out)),
         }) + '\n');
     }
-    process.stderr.write(`judge: ${o.pairs.length} pairs, ${nFaces} faces in ${((Date.now() - t0) / 1000).toFixed(1)} s `
+    process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}judge: ${o.pairs.length} pairs, ${nFaces} faces in ${((Date.now() - t0) / 1000).toFixed(1)} s `
         + `(tfjs ${faceapi.tf.getBackend()}, nets loaded in ${(tLoad / 1000).toFixed(1)} s, `
         + `${(tFaces / Math.max(1, nFaces)).toFixed(0)} ms a face)\n`);
 }
