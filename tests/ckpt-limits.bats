@@ -205,3 +205,17 @@ PY
         [ ! -e "$TMP/o.png" ] && [ ! -e "$TMP/o.pth" ]
     done
 }
+
+@test "ckpt limits: a file that is no checkpoint is named for what it is, by every reader" {
+    echo "lr = 2e-4" > "$TMP/config.txt"
+    for tool in "ckpt info" "translate --y2o $FACE --ckpt" "cyclegan-step --state --ckpt"; do
+        run $tool "$FACE"
+        assert_failure
+        assert_output --partial "$FACE: not a checkpoint: this is a 48x48 JPEG image, not a safetensors file"
+        run $tool "$TMP/config.txt"
+        assert_failure
+        assert_output --partial "config.txt: not a checkpoint: this is text, not a safetensors file"
+    done
+    run ckpt info "$TESTS_DIR/../data/demo/astronaut.png"
+    assert_output --partial "not a checkpoint: this is a 200x200 PNG image"
+}
