@@ -76,7 +76,10 @@ if [ -e "$out" ]; then
     done
 fi
 judge=$ROOT/eval/judge
-if [ -z "${OPT[no_judge]}" ] && [ ! -d "$judge/node_modules" ]; then
+if [ -z "${OPT[no_judge]}" ] && ! command -v node > /dev/null; then
+    echo "evaluate.sh: the aging metrics need node (Debian: apt-get install nodejs npm), or pass --no_judge" >&2
+    exit 1
+elif [ -z "${OPT[no_judge]}" ] && [ ! -d "$judge/node_modules" ]; then
     echo "evaluate.sh: the aging metrics need the judge's node packages: npm ci --prefix $judge" >&2
     echo "  (once; or pass --no_judge for the losses and FID alone)" >&2
     exit 1
@@ -96,7 +99,7 @@ judge_split() {
     local kinds=(default) kind dir id age domain rest n=0 crop full=1
     crop=$(awk -v s="$size" -v r="$(ckpt_resize "$ckpt")" 'BEGIN { printf "%.6f", s / (r ? r : int(s * 306 / 256 + 0.5)) }')
     # a translate without --raw writes the generator's image: judged as such
-    if translate --help 2>&1 | grep -q -- '--raw'; then kinds+=(raw); else full=$crop; fi
+    if grep -q -- '--raw' <<< "$(translate --help 2>&1)"; then kinds+=(raw); else full=$crop; fi
     mkdir -p "$tmp/judge"
     utk-split "$data" --split "$split" --seed "$seed" -q --list $(split_limit "$split") |
     while IFS=$'\t' read -r id age domain rest; do
