@@ -97,7 +97,7 @@ assert m["pairs"] == 1 and m["loss_cyc"] is not None, m
 for d in ("judge_y2o", "judge_o2y"):
     j = m[d]
     # the fixture faces are smooth noise: the image metrics are there, faces may not be
-    assert j["pairs"] == 1 and j["detail"] > 0 and j["checker_out"] >= 0, j
+    assert j["pairs"] == 1 and j["detail"] > 0 and j["checker"] >= 0 and j["checker_out"] >= 0, j
     assert set(j) >= {"faces", "age_in", "age_out", "age_change", "moved_3y", "identity", "same_person"}, j
 PY
 }

@@ -50,24 +50,45 @@ export function crop(im, f) {
     return { w, h, rgb };
 }
 
-// Bilinear resampling with pixel centres at +0.5, edges clamped (values stay
-// fractional: the metrics never see a second rounding).
-export function resize(im, w, h) {
-    if (im.w === w && im.h === h) return im;
-    const out = new Float32Array(w * h * 3);
-    for (let y = 0; y < h; y++) {
-        const sy = Math.min(Math.max((y + 0.5) * im.h / h - 0.5, 0), im.h - 1);
-        const y0 = Math.floor(sy), y1 = Math.min(y0 + 1, im.h - 1), fy = sy - y0;
-        for (let x = 0; x < w; x++) {
-            const sx = Math.min(Math.max((x + 0.5) * im.w / w - 0.5, 0), im.w - 1);
-            const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, im.w - 1), fx = sx - x0;
-            for (let c = 0; c < 3; c++) {
-                const p = (xx, yy) => im.rgb[3 * (yy * im.w + xx) + c];
-                out[3 * (y * w + x) + c] = (1 - fy) * ((1 - fx) * p(x0, y0) + fx * p(x1, y0))
-                    + fy * ((1 - fx) * p(x0, y1) + fx * p(x1, y1));
-            }
+// Resampling to w x h, separable: bilinear (pixel centres at +0.5, edges
+// clamped) where an axis grows, the area average of the source pixels each
+// output pixel covers where it shrinks (bilinear would alias a shrunken
+// image's fine texture into false period-2 patterns).  Values stay
+// fractional: the metrics never see a second rounding.
+function taps(n, m) { // output index -> [[source index, weight], ...]
+    const t = [];
+    for (let i = 0; i < m; i++) {
+        if (m >= n) {
+            const s = Math.min(Math.max((i + 0.5) * n / m - 0.5, 0), n - 1), i0 = Math.floor(s);
+            t.push([[i0, 1 - (s - i0)], [Math.min(i0 + 1, n - 1), s - i0]]);
+        } else {
+            const a = i * n / m, b = (i + 1) * n / m, row = [];
+            for (let k = Math.floor(a); k < Math.min(Math.ceil(b), n); k++)
+                row.push([k, (Math.min(b, k + 1) - Math.max(a, k)) / (b - a)]);
+            t.push(row);
         }
     }
+    return t;
+}
+
+export function resize(im, w, h) {
+    if (im.w === w && im.h === h) return im;
+    const tx = taps(im.w, w), ty = taps(im.h, h);
+    const mid = new Float32Array(w * im.h * 3), out = new Float32Array(w * h * 3);
+    for (let y = 0; y < im.h; y++)
+        for (let x = 0; x < w; x++)
+            for (let c = 0; c < 3; c++) {
+                let v = 0;
+                for (const [k, wt] of tx[x]) v += wt * im.rgb[3 * (y * im.w + k) + c];
+                mid[3 * (y * w + x) + c] = v;
+            }
+    for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+            for (let c = 0; c < 3; c++) {
+                let v = 0;
+                for (const [k, wt] of ty[y]) v += wt * mid[3 * (k * w + x) + c];
+                out[3 * (y * w + x) + c] = v;
+            }
     return { w, h, rgb: out };
 }
 
@@ -110,20 +131,24 @@ export function detailEnergy(im) {
     return e / y.length;
 }
 
-// Checkerboard amplitude: over the 2x2 cells [a b; c d] at even (x, y) and
-// the three channels, the mean |a - b - c + d| / 4, the (-1)^(x+y) component
-// of the cell, in 8-bit levels.  A linear ramp has none of it (the (-1)^x and
-// (-1)^y components are left out because every edge has them), while the
-// period-2 grid of a stride-2 transposed convolution shows up in full.
-export function checkerboard(im) {
-    const cw = im.w >> 1, ch = im.h >> 1;
+// Checkerboard amplitude of an image (b null), or of the change b - a
+// from a to b (same size): over the 2x2 cells [p q; r s] at even (x, y) and
+// the three channels, the mean of |p - q - r + s| / 4, the (-1)^(x+y)
+// component of the cell, in 8-bit levels.  A +-k pattern added to every
+// pixel gives k; a linear ramp gives nothing.  The (-1)^x and (-1)^y
+// components are left out because every edge of a face has them.
+export function checkerboard(a, b = null) {
+    const cw = a.w >> 1, ch = a.h >> 1;
     if (!cw || !ch) return 0;
-    let s = 0;
+    let sum = 0;
     for (let j = 0; j < ch; j++)
         for (let i = 0; i < cw; i++)
             for (let c = 0; c < 3; c++) {
-                const p = (x, y) => im.rgb[3 * ((2 * j + y) * im.w + 2 * i + x) + c];
-                s += Math.abs(p(0, 0) - p(1, 0) - p(0, 1) + p(1, 1)) / 4;
+                const p = (x, y) => {
+                    const k = 3 * ((2 * j + y) * a.w + 2 * i + x) + c;
+                    return b ? b.rgb[k] - a.rgb[k] : a.rgb[k];
+                };
+                sum += Math.abs(p(0, 0) - p(1, 0) - p(0, 1) + p(1, 1)) / 4;
             }
-    return s / (cw * ch * 3);
+    return sum / (cw * ch * 3);
 }

@@ -17,7 +17,9 @@ Judge each pair (input face, translated face), one JSON line per pair:
   identity          euclidean distance of the two faces' 128-d descriptors
                     (< 0.6: the same person for face-api; null: a face missing)
   detail            detail ratio: DoG energy of OUT (resized to IN's size) over IN's
-  checker_in, checker_out  period-2 amplitude of each image, in 8-bit levels
+  checker           checkerboard amplitude (8-bit levels) of the change: OUT minus IN
+                    resized to OUT's size (0: OUT adds no period-2 pattern)
+  checker_out       the same of OUT alone (natural texture has some: ~0.2-1)
 
   --pairs FILE      read pairs from FILE too, one "IN<TAB>OUT[<TAB>CROP]" a line (- : stdin)
   --crop F          compare OUT with the centre F (0 < F <= 1) of IN, side for side, for
@@ -147,9 +149,9 @@ async function main() {
         const a = await judged(p.in);
         const b = await judged(p.out);
         const out = b.im, fo = b.face;
-        if (!a.energy.has(p.crop)) a.energy.set(p.crop, detailEnergy(crop(a.im, p.crop)));
-        const ein = a.energy.get(p.crop);
         const ref = crop(a.im, p.crop);
+        if (!a.energy.has(p.crop)) a.energy.set(p.crop, detailEnergy(ref));
+        const ein = a.energy.get(p.crop);
         const eout = detailEnergy(resize(out, ref.w, ref.h));
         const fi = a.face;
         process.stdout.write(JSON.stringify({
@@ -157,7 +159,7 @@ async function main() {
             age_in: round(fi ? fi.age : null, 2), age_out: round(fo ? fo.age : null, 2),
             identity: round(fi && fo ? distance(fi.descriptor, fo.descriptor) : null),
             detail: round(ein > 0 ? eout / ein : null),
-            checker_in: round(checkerboard(a.im)), checker_out: round(checkerboard(out)),
+            checker: round(checkerboard(resize(ref, out.w, out.h), out)), checker_out: round(checkerboard(out)),
         }) + '\n');
     }
     process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}judge: ${o.pairs.length} pairs, ${nFaces} faces in ${((Date.now() - t0) / 1000).toFixed(1)} s `

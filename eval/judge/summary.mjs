@@ -8,7 +8,7 @@ const USAGE = `usage: node eval/judge/summary.mjs --expect older|younger [--labe
 One JSON object: pairs, faces (pairs with a face found in both images), face_share,
 age_in, age_out, age_change (means over faces), moved_3y (share of faces judged >= 3
 years older, or younger, as --expect says), identity (mean distance), same_person
-(share under 0.6), detail, checker_in, checker_out (means over pairs).`;
+(share under 0.6), detail, checker, checker_out (means over pairs).`;
 
 function fail(msg, code = 1) {
     process.stderr.write(`summary: ${msg}\n`);
@@ -49,7 +49,7 @@ const s = {
     identity: r4(mean(faces.map((r) => r.identity))),
     same_person: r4(share(faces, (r) => r.identity < 0.6)),
     detail: r4(mean(rows.filter((r) => r.detail !== null).map((r) => r.detail))),
-    checker_in: r4(mean(rows.map((r) => r.checker_in))),
+    checker: r4(mean(rows.map((r) => r.checker))),
     checker_out: r4(mean(rows.map((r) => r.checker_out))),
 };
 process.stdout.write(JSON.stringify(s) + '\n');
@@ -60,5 +60,5 @@ if (label !== null) {
     process.stderr.write(`${label}: ${s.pairs} pairs, a face in both of ${s.faces}; judged age ${f(s.age_in)} -> `
         + `${f(s.age_out)} (${sg(s.age_change)}), ${pct(s.moved_3y)} moved >= 3 years ${sign > 0 ? 'older' : 'younger'}; `
         + `identity distance ${f(s.identity, 3)} (${pct(s.same_person)} under 0.6); detail ratio ${f(s.detail, 3)}; `
-        + `checkerboard ${f(s.checker_out, 2)} (input ${f(s.checker_in, 2)})\n`);
+        + `checkerboard of the change ${f(s.checker, 2)} (of the output ${f(s.checker_out, 2)})\n`);
 }
