@@ -107,7 +107,7 @@ judge_split() {
         [ "$domain" = young ] && dir=y2o || dir=o2y
         for kind in "${kinds[@]}"; do
             translate "--$dir" $([ "$kind" = raw ] && echo --raw) -i "$data/$id" -o "$tmp/judge/$n.$kind.png" \
-                --ckpt "$ckpt" --size "$size" "${dev[@]}" || return 1
+                --ckpt "$ckpt" --size "$size" "${dev[@]}" < /dev/null || return 1
             printf '%s\t%s\t%s\n' "$data/$id" "$tmp/judge/$n.$kind.png" "$([ "$kind" = raw ] && echo "$crop" || echo "$full")" \
                 >> "$tmp/judge/$dir.$kind"
         done
