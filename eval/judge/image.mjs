@@ -92,6 +92,11 @@ export function resize(im, w, h) {
     return { w, h, rgb: out };
 }
 
+// An image with 8-bit values again (rounded), for the face nets.
+export function toBytes(im) {
+    return im.rgb instanceof Uint8Array ? im : { w: im.w, h: im.h, rgb: Uint8Array.from(im.rgb, (v) => Math.round(v)) };
+}
+
 function luma(im) {
     const y = new Float64Array(im.w * im.h);
     for (let i = 0; i < y.length; i++)

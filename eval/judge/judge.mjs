@@ -7,13 +7,14 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { decode, crop, detailEnergy, checkerboard, resize } from './image.mjs';
+import { decode, crop, detailEnergy, checkerboard, resize, toBytes } from './image.mjs';
 
 const USAGE = `usage: node eval/judge/judge.mjs [options] [IN OUT]...
 Judge each pair (input face, translated face), one JSON line per pair:
   in, out           the two files
   face_in, face_out whether face-api's detector found a face in each
-  age_in, age_out   the age its estimator gives each face (null: no face)
+  age_in, age_out   the age its estimator gives each face (null: no face); the input is
+                    judged at the output's framing (--crop) and size
   identity          euclidean distance of the two faces' 128-d descriptors
                     (< 0.6: the same person for face-api; null: a face missing)
   detail            detail ratio: DoG energy of OUT (resized to IN's size) over IN's
@@ -27,7 +28,7 @@ Judge each pair (input face, translated face), one JSON line per pair:
                     a pair's third column overrides it
   --min-score S     detector confidence (default 0.3)
   --help
-A file named twice is judged once.  Timing goes to stderr.`;
+A face named twice is judged once.  Timing goes to stderr.`;
 
 function fail(msg, code = 1) {
     process.stderr.write(`judge: ${msg}\n`);
@@ -119,41 +120,42 @@ async function main() {
     const t0 = Date.now();
     const faceapi = await loadNets();
     const tLoad = Date.now() - t0;
-    const seen = new Map(); // file -> { im, face, energy: crop -> detail energy }
+    const images = new Map(); // file -> image
+    const faces = new Map(); // file, or input file|crop|size -> face (null: none found)
     let nFaces = 0, tFaces = 0;
-    const timed = async (im) => {
-        const t = Date.now();
-        const f = await judgeFace(faceapi, im, o.minScore);
-        tFaces += Date.now() - t;
-        nFaces++;
-        return f;
-    };
     const load = (file) => {
-        try {
-            return decode(fs.readFileSync(file), file);
-        } catch (e) {
-            return fail(`${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+        if (!images.has(file)) {
+            try {
+                images.set(file, decode(fs.readFileSync(file), file));
+            } catch (e) {
+                fail(`${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+            }
         }
+        return images.get(file);
     };
-    const judged = async (file) => {
-        if (!seen.has(file)) {
-            const im = load(file);
-            seen.set(file, { im, face: await timed(im), energy: new Map() });
+    const face = async (key, im) => {
+        if (!faces.has(key)) {
+            const t = Date.now();
+            faces.set(key, await judgeFace(faceapi, im, o.minScore));
+            tFaces += Date.now() - t;
+            nFaces++;
         }
-        return seen.get(file);
+        return faces.get(key);
     };
     for (const [i, p] of o.pairs.entries()) {
         if (process.stderr.isTTY) // a live line: a split takes minutes
             process.stderr.write(`\rjudge: pair ${i + 1}/${o.pairs.length}, `
                 + `${(tFaces / Math.max(1, nFaces) / 1000).toFixed(1)} s a face\x1b[K`);
-        const a = await judged(p.in);
-        const b = await judged(p.out);
-        const out = b.im, fo = b.face;
-        const ref = crop(a.im, p.crop);
-        if (!a.energy.has(p.crop)) a.energy.set(p.crop, detailEnergy(ref));
-        const ein = a.energy.get(p.crop);
-        const eout = detailEnergy(resize(out, ref.w, ref.h));
-        const fi = a.face;
+        const out = load(p.out);
+        const ref = crop(load(p.in), p.crop);
+        // the input face is judged as the output shows it: the same framing
+        // and size (a 128 px output against a 200 px input would count the
+        // lost resolution as a change of age and identity)
+        const same = ref.w === out.w && ref.h === out.h;
+        const fi = await face(same && p.crop >= 1 ? p.in : `${p.in}|${p.crop}|${out.w}x${out.h}`,
+            same ? ref : toBytes(resize(ref, out.w, out.h)));
+        const fo = await face(p.out, out);
+        const eout = detailEnergy(resize(out, ref.w, ref.h)), ein = detailEnergy(ref);
         process.stdout.write(JSON.stringify({
             in: p.in, out: p.out, face_in: !!fi, face_out: !!fo,
             age_in: round(fi ? fi.age : null, 2), age_out: round(fo ? fo.age : null, 2),
