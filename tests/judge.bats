@@ -20,7 +20,7 @@ field() {  # key < json line -> value
     "$PY" -c 'import json, sys; print(json.loads(sys.stdin.readline())[sys.argv[1]])' "$1"
 }
 
-@test "judge: an image against itself, a blurred copy and a copy with a period-2 pattern" {
+@test "judge: an image against itself, a blurred copy, a copy with a period-2 pattern, a 128 px crop" {
     A=$ROOT/data/demo/astronaut.png
     "$PY" - "$A" "$TMP" <<'PY'
 import sys
@@ -32,24 +32,30 @@ x = np.asarray(a).astype(int)
 yy, xx = np.mgrid[:x.shape[0], :x.shape[1]]
 c = np.clip(x + np.where((xx + yy) % 2 == 0, 6, -6)[..., None], 0, 255)
 Image.fromarray(c.astype(np.uint8)).save(sys.argv[2] + "/checker.png")
+# what a model sees of it (its centre 168/200) at 128 px
+a.crop((16, 16, 184, 184)).resize((128, 128), Image.BILINEAR).save(sys.argv[2] + "/small.png")
 # the amplitude of the change by its definition: mean |p - q - r + s| / 4
 # over 2x2 cells and channels (+-6 levels, less where clipped at 0 or 255)
 d = c - x
 print("%.4f" % (np.abs(d[0::2, 0::2] - d[0::2, 1::2] - d[1::2, 0::2] + d[1::2, 1::2]) / 4).mean(),
       file=open(sys.argv[2] + "/want", "w"))
 PY
-    run node "$JUDGE/judge.mjs" "$A" "$A" "$A" "$TMP/blur.png" "$A" "$TMP/checker.png"
+    printf '%s\t%s\t0.84\n' "$A" "$TMP/small.png" > "$TMP/pairs"
+    run node "$JUDGE/judge.mjs" "$A" "$A" "$A" "$TMP/blur.png" "$A" "$TMP/checker.png" --pairs "$TMP/pairs"
     assert_success
     assert_output --partial "tfjs wasm"
     grep '^{' <<< "$output" > "$TMP/j"
     "$PY" - "$TMP/j" "$(cat "$TMP/want")" <<'PY'
 import json, sys
-same, blur, checker = (json.loads(l) for l in open(sys.argv[1]))
+same, blur, checker, small = (json.loads(l) for l in open(sys.argv[1]))
 assert same["face_in"] and same["face_out"] and same["identity"] == 0, same
 assert same["detail"] == 1 and same["checker"] == 0 and 0 < same["checker_out"] < 1.5, same
 assert same["age_in"] == same["age_out"] and 20 < same["age_in"] < 50, same
 assert blur["detail"] < 0.6 and blur["identity"] < 0.6, blur
 assert abs(checker["checker"] - float(sys.argv[2])) < 1e-3 and 5 < checker["checker"] <= 6, checker
+# the input is judged at the output's framing and size: no change of age or person
+assert abs(small["age_out"] - small["age_in"]) < 2 and small["identity"] < 0.2, small
+assert 0.5 < small["detail"] < 1 and small["checker"] < 0.5, small
 PY
 }
 
