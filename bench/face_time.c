@@ -73,7 +73,7 @@ int main(int argc, char **argv)
             die("%s", err_msg());
         double t4 = bench_now(), B[6];
         face_model_to(B, f[0].A, size, resize);
-        if (face_paste(&out, x, y, size, B) != 0)
+        if (paste_change(&out, x, y, size, B, PASTE_FACE, 1.0f) != 0)
             die("%s", err_msg());
         double t5 = bench_now();
         if (r >= 0) {

@@ -1,7 +1,7 @@
 /*
  * face: the search for faces over rotated and upsampled copies (dlib does
  * the detection and landmarks, loaded at run time), the similarity
- * alignment to the UTKFace template, the warps and the feathered paste.
+ * alignment to the UTKFace template, the warps; the paste is lib/paste.c.
  */
 #include "face.h"
 
@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "fileio.h"
+#include "paste.h"
 #include "transform.h"
 
 /* The UTKFace template, FACE_FRAME pixels (continuous coordinates): the
@@ -300,93 +301,6 @@ void face_model_to(double B[6], const double A[6], int size, int resize)
     compose_(B, A, S);
 }
 
-/* The feathered mask at model coordinates (continuous, [0, size]^2): a
- * superellipse (|u|^4 + |v|^4 <= 1) over the square, 1 inside r < 0.75,
- * smooth to 0 at r = 1: it keeps the hairline and the jaw and leaves the
- * square's corners (background) alone. */
-static inline float mask_(double mx, double my, int size)
-{
-    double u = 2 * mx / size - 1, v = 2 * my / size - 1;
-    double r = sqrt(sqrt(u * u * u * u + v * v * v * v));
-    if (r >= 1)
-        return 0;
-    if (r <= 0.75)
-        return 1;
-    double t = (1 - r) / 0.25;
-    return (float)(t * t * (3 - 2 * t));
-}
-
-/* Bilinear sample of (after - before) at model coordinates, edge-clamped. */
-static inline void delta_(const float *before, const float *after, int size, double x, double y, float d[3])
-{
-    x -= 0.5, y -= 0.5;
-    x = x < 0 ? 0 : x > size - 1 ? size - 1 : x;
-    y = y < 0 ? 0 : y > size - 1 ? size - 1 : y;
-    int x0 = (int)x, y0 = (int)y;
-    int x1 = x0 + 1 < size ? x0 + 1 : x0, y1 = y0 + 1 < size ? y0 + 1 : y0;
-    float ax = (float)(x - x0), ay = (float)(y - y0);
-    size_t plane = (size_t)size * size;
-    for (int c = 0; c < 3; c++) {
-        const float *a = after + c * plane, *b = before + c * plane;
-        float v00 = a[y0 * size + x0] - b[y0 * size + x0], v01 = a[y0 * size + x1] - b[y0 * size + x1];
-        float v10 = a[y1 * size + x0] - b[y1 * size + x0], v11 = a[y1 * size + x1] - b[y1 * size + x1];
-        float t = v00 + ax * (v01 - v00), bt = v10 + ax * (v11 - v10);
-        d[c] = t + ay * (bt - t);
-    }
-}
-
-int face_paste(image *photo, const float *before, const float *after, int size, const double B[6])
-{
-    if (!photo || !photo->px || (photo->c != 3 && photo->c != 4) || size <= 0)
-        return err_set("face_paste: invalid image");
-    double Bi[6];
-    if (face_affine_invert(B, Bi) != 0)
-        return -1;
-    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
-    for (int k = 0; k < 4; k++) {
-        double x, y;
-        apply_(B, (k & 1) * size, (k >> 1) * size, &x, &y);
-        x0 = fmin(x0, x), y0 = fmin(y0, y), x1 = fmax(x1, x), y1 = fmax(y1, y);
-    }
-    int X0 = (int)fmax(0, floor(x0)), Y0 = (int)fmax(0, floor(y0));
-    int X1 = (int)fmin(photo->w, ceil(x1)), Y1 = (int)fmin(photo->h, ceil(y1));
-    /* Model pixels per photo pixel above 1 (a face smaller than the
-     * model's input): average n x n sub-samples. */
-    double sc = sqrt(fabs(Bi[0] * Bi[4] - Bi[1] * Bi[3]));
-    int n = (int)ceil(sc - 1e-6);
-    n = n < 1 ? 1 : n > 8 ? 8 : n;
-    int C = photo->c;
-#pragma omp parallel for schedule(static) if ((long)(Y1 - Y0) * (X1 - X0) > 100000)
-    for (int y = Y0; y < Y1; y++) {
-        for (int x = X0; x < X1; x++) {
-            float acc[3] = {0}, wsum = 0;
-            for (int j = 0; j < n; j++)
-                for (int i = 0; i < n; i++) {
-                    double mx, my;
-                    apply_(Bi, x + (i + 0.5) / n, y + (j + 0.5) / n, &mx, &my);
-                    float w = mask_(mx, my, size);
-                    if (w <= 0)
-                        continue;
-                    float d[3];
-                    delta_(before, after, size, mx, my, d);
-                    for (int c = 0; c < 3; c++)
-                        acc[c] += w * d[c];
-                    wsum += w;
-                }
-            if (wsum <= 0)
-                continue;
-            uint8_t *p = photo->px + ((size_t)y * photo->w + x) * C;
-            for (int c = 0; c < 3; c++) {
-                /* [-1, 1] floats are 127.5 per unit of u8 */
-                float v = p[c] + acc[c] / (float)(n * n) * 127.5f;
-                v = nearbyintf(v);
-                p[c] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
-            }
-        }
-    }
-    return 0;
-}
-
 int face_input(float *x, const image *photo, const double A[6], int size, int resize)
 {
     image crop = {0};
@@ -410,7 +324,8 @@ int face_input(float *x, const image *photo, const double A[6], int size, int re
     return 0;
 }
 
-int face_apply(image *photo, const face *faces, int n, int size, int resize, face_gen_fn gen, void *ctx)
+int face_apply(image *photo, const face *faces, int n, int size, int resize, face_gen_fn gen, void *ctx,
+               float strength)
 {
     size_t nx = (size_t)3 * size * size;
     float *x = malloc(nx * (size_t)(n + 1) * sizeof *x), *y = malloc(nx * sizeof *y);
@@ -427,7 +342,7 @@ int face_apply(image *photo, const face *faces, int n, int size, int resize, fac
         if (gen(ctx, x + nx * i, y, size) != 0)
             goto out;
         face_model_to(B, faces[i].A, size, resize);
-        if (face_paste(photo, x + nx * i, y, size, B) != 0)
+        if (paste_change(photo, x + nx * i, y, size, B, PASTE_FACE, strength) != 0)
             goto out;
     }
     rc = 0;

@@ -7,7 +7,7 @@
  *   image crop;  face_warp(&crop, &photo, f[0].A, FACE_FRAME, FACE_FRAME);
  *   ... transform_eval(&crop, size, resize), run the generator: x -> y ...
  *   face_model_to(B, f[0].A, size, resize);    // model pixels -> photo
- *   face_paste(&photo, x, y, size, B);         // photo += feathered (y - x)
+ *   paste_change(&photo, x, y, size, B, PASTE_FACE, 1);  // photo += feathered (y - x)
  *   free(f); face_finder_free(ff);
  *
  * Coordinates are continuous: pixel (i, j) covers [i, i+1) x [j, j+1), its
@@ -23,6 +23,7 @@
 #pragma once
 
 #include "image.h"
+#include "paste.h"
 
 /* The frame faces are aligned to: a UTKFace crop, 200 x 200. */
 #define FACE_FRAME 200
@@ -84,21 +85,16 @@ int face_warp(image *out, const image *in, const double M[6], int w, int h);
  * transform_eval(crop, size, resize) cut from a FACE_FRAME crop) to the
  * photo, given the crop's A. */
 void face_model_to(double B[6], const double A[6], int size, int resize);
-/* Blend the generator's change into the photo: every pixel that B's square
- * covers gets w * (after - before), with before/after the generator's input
- * and output ([3,size,size] in [-1, 1]), w a feathered mask over the face
- * (1 inside, falling smoothly to 0 over the outer quarter of the square,
- * rounded corners).  Pixels outside the mask are untouched.  photo->c is
- * 3 or 4 (alpha kept). */
-int face_paste(image *photo, const float *before, const float *after, int size, const double B[6]);
-/* A generator for face_apply: y = G(x), [3,size,size] in [-1, 1]. */
-typedef int (*face_gen_fn)(void *ctx, const float *x, float *y, int size);
+/* A generator for face_apply (paste.h). */
+typedef paste_gen_fn face_gen_fn;
 /* The aligned crop of face A as the generator's input x ([3,size,size],
  * framed by transform_eval(crop, size, resize) like a UTKFace crop). */
 int face_input(float *x, const image *photo, const double A[6], int size, int resize); /* photo c 3 or 4 */
 /* The whole job on a photo (c 3 or 4): every face's crop (all taken from
- * the photo as it was) through gen, blended back with face_paste. */
-int face_apply(image *photo, const face *faces, int n, int size, int resize, face_gen_fn gen, void *ctx);
+ * the photo as it was) through gen, its change blended back with
+ * paste_change (PASTE_FACE) at strength (0 to PASTE_MAX_STRENGTH). */
+int face_apply(image *photo, const face *faces, int n, int size, int resize, face_gen_fn gen, void *ctx,
+               float strength);
 /* Debugging: draw f's box (blue), its aligned frame (green) and its 68
  * landmarks (red) on photo (c 3 or 4). */
 void face_draw(image *photo, const face *f);

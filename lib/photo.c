@@ -1,5 +1,5 @@
 /*
- * photo: decode and encode a whole photo for --face (EXIF orientation,
+ * photo: decode and encode a whole photo for translate (EXIF orientation,
  * grey, alpha); the codecs themselves are image-io.c's.
  */
 #include "photo.h"
@@ -7,6 +7,8 @@
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "image-probe.h"
@@ -253,4 +255,19 @@ void photo_free(photo *p)
 {
     if (p)
         image_free(&p->im);
+}
+
+int photo_out_format(const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))
+        return PHOTO_SAME;
+    const char *base = strrchr(path, '/'), *dot = strrchr(base ? base + 1 : path, '.');
+    if (!dot || dot[1] == 0)
+        return PHOTO_SAME;
+    if (!strcasecmp(dot, ".png"))
+        return PHOTO_PNG;
+    if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))
+        return PHOTO_JPEG;
+    return err_set("%s: cannot write %s files: name the output .png, .jpg or .jpeg", path, dot + 1);
 }

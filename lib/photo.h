@@ -1,5 +1,5 @@
 /*
- * photo: a whole photo for translate --face, read and written so that the
+ * photo: a whole photo for translate and serve, read and written so that the
  * result looks like the input: the EXIF orientation of a JPEG is applied
  * (the pixels come out upright, as viewers show them), grey photos are
  * written grey and a PNG's alpha channel is kept.
@@ -39,3 +39,10 @@ int photo_decode(photo *p, const uint8_t *bytes, size_t n, long max_pixels);
  * input was; the bytes are malloc'd. */
 int photo_encode(const photo *p, bool jpeg, uint8_t **out, size_t *n);
 void photo_free(photo *p); /* NULL-safe */
+
+/* The format to write to path, from its extension (case-insensitive):
+ * PHOTO_PNG for .png, PHOTO_JPEG for .jpg or .jpeg.  PHOTO_SAME (the
+ * input's format) for stdout ("-"), a FIFO or device, or a name without an
+ * extension.  -1 with err_msg() for an extension no encoder here writes. */
+enum { PHOTO_SAME, PHOTO_PNG, PHOTO_JPEG };
+int photo_out_format(const char *path);

@@ -2,8 +2,9 @@
 # demo: the shipped model ages and de-ages faces, in seconds, with nothing
 # but the tools: the public-domain portrait in data/demo/, plus a few faces
 # of the UTKFace test split when UTKFACE_DIR (or data/) has the images.
-# Writes one grid (faces on top, aged below, de-aged at the bottom) and the
-# single results, then says where they are.  `make demo-train` is the short
+# Writes one grid (faces on top, aged below, de-aged at the bottom; the
+# model's own images) and the single results at the portrait's full size,
+# then says where they are.  `make demo-train` is the short
 # training run instead.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -40,9 +41,9 @@ secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 cat <<MSG
 
 demo: done in $secs s with the shipped model ($model).
-  grid            $out/grid.png  (faces on top, aged below, de-aged at the bottom)
-  single results  $out/astronaut_young2old.png, $out/astronaut_old2young.png
+  grid            $out/grid.png  (faces on top, aged below, de-aged at the bottom; 128 px)
+  single results  $out/astronaut_young2old.png, $out/astronaut_old2young.png  (full size)
   $face_line
-Your own face:    bin/translate --y2o -o old.png FACE.jpg   (a cropped, centred face; see models/README.md)
+Your own face:    bin/translate --y2o -o old.jpg FACE.jpg   (a cropped, centred face, at its size; see models/README.md)
 Any photo:        bin/translate --y2o --face -o old.jpg PHOTO.jpg   (finds, ages and pastes back every face)
 MSG

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # infer.sh: the reference's `run_inference.sh --mode infer`: age or de-age
-# one face; the result goes beside the input as NAME_young2old.png (or
-# NAME_old2young.png) unless --output says otherwise.  --face takes any
-# photo: its faces are found, aligned, changed and put back (translate
-# --face), and the result keeps the photo's format (NAME_young2old.jpg for
-# a JPEG).
+# one face; the result, the input at its own size and in its own format
+# with the generator's change (translate; --raw: the model's own square
+# image), goes beside the input as NAME_young2old.jpg or .png (or
+# NAME_old2young) unless --output says otherwise.  --face takes any photo:
+# its faces are found, aligned, changed and put back (translate --face).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/options.sh"
 
-declare -A OPTS=([input]= [direction]=young2old [ckpt]= [output]= [img_size]= [output_dir]= [max_faces]=)
-declare -A FLAGS=([face]=)
+declare -A OPTS=([input]= [direction]=young2old [ckpt]= [output]= [img_size]= [output_dir]= [max_faces]= [strength]=)
+declare -A FLAGS=([face]= [raw]=)
 
 usage() {
     cat <<'USAGE'
@@ -18,7 +18,11 @@ usage: pipelines/infer.sh --input FACE.jpg [options]
   --direction D     young2old (default) or old2young
   --ckpt FILE       (default: OUTPUT_DIR/checkpoints/best.safetensors when it exists,
                     else the shipped model, models/utkface-128.safetensors)
-  --output FILE     (default: beside the input, NAME_DIRECTION.png)
+  --output FILE     (default: beside the input, NAME_DIRECTION.jpg for a JPEG,
+                    else .png); .png or .jpg/.jpeg picks the format
+  --strength S      scale the change: 0 (the input) to 2 (default 1; above 1
+                    halos and artefacts grow with it)
+  --raw             the model's own square image (its size), as the reference
   --img_size N      (default: the size the model was trained at)
   --output_dir DIR  the training run whose best checkpoint to use (default outputs/)
   --face            a whole photo: find, align, change and paste back every face
@@ -34,7 +38,10 @@ face=()
 if [ -n "${OPT[face]}" ]; then
     face=(--face)
     [ -z "${OPT[max_faces]}" ] || face+=(--max-faces "${OPT[max_faces]}")
-elif [ -n "${OPT[max_faces]}" ]; then
+fi
+[ -z "${OPT[strength]}" ] || face+=(--strength "${OPT[strength]}")
+[ -z "${OPT[raw]}" ] || face+=(--raw)
+if [ -z "${OPT[face]}" ] && [ -n "${OPT[max_faces]}" ]; then
     echo "infer.sh: --max_faces goes with --face" >&2; echo "Try 'infer.sh --help'." >&2; exit 2
 fi
 [ -n "${OPT[input]}" ] || { echo "infer.sh: --input FILE is required" >&2; echo "Try 'infer.sh --help'." >&2; exit 2; }
@@ -60,8 +67,8 @@ if [ -z "$out" ]; then
     base=${base%.chip}  # UTKFace names end in .jpg.chip.jpg
     base=${base%.jpg}
     ext=png
-    # --face keeps a JPEG a JPEG
-    if [ -n "${OPT[face]}" ] && [[ ${in,,} =~ \.(jpe?g)$ ]]; then ext=jpg; fi
+    # a JPEG stays a JPEG
+    if [[ ${in,,} =~ \.(jpe?g)$ ]]; then ext=jpg; fi
     out=${base}_${OPT[direction]}.$ext
 fi
 translate "$dir" "${ckpt[@]}" "${size[@]}" "${face[@]}" -i "$in" -o "$out"

@@ -18,14 +18,14 @@ declare -A OPTS=(
     [beta1]=0.5 [beta2]=0.999 [max_grad_norm]=1.0 [num_sample_generations_to_save]=10
     [img_size]=256 [ngf]=32 [ndf]=32 [n_blocks]=9 [seed]=42 [num_workers]=1
     [limit]= [data_dir]= [output_dir]= [s3_bucket_name]= [checkpoint_every]=5 [log_every]=10
-    [fid_weights]= [device]=auto [precision]=auto
+    [fid_weights]= [device]=auto [precision]=auto [init_from]=
     [eval_batch_size]=32 [train_size]= [val_size]= [test_size]= [steps_for_logging_metrics]= [wandb_project]=
 )
 declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]= [skip_test]=)
 # What may change when a run is resumed; everything else must stay as the run began.
 CHANGEABLE="num_train_epochs num_workers device precision log_every checkpoint_every data_dir output_dir
             fid_weights num_sample_generations_to_save s3_bucket_name archive_and_terminate_ec2 resume overwrite
-            eval_batch_size test_size steps_for_logging_metrics wandb_project skip_test"
+            eval_batch_size test_size steps_for_logging_metrics wandb_project skip_test init_from"
 
 usage() {
     cat <<'USAGE'
@@ -57,9 +57,44 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
                               (those given again must agree, but for the epoch count, workers, device,
                               precision, logging, folders and the S3 hooks)
   --overwrite                 replace the run in the output folder (kept until the new one has started)
+  --init_from FILE            start a new run from the four nets (G, F, DX, DY) of FILE, e.g. the
+                              repository's models/continue-128.safetensors, with fresh Adam moments: the
+                              epochs count on from the file's `epoch`, and the options not given take
+                              the file's training configuration (sizes, learning rates, loss weights)
   --config FILE               `key = value` lines with these names; the command line wins
   --archive_and_terminate_ec2 --s3_bucket_name B   sync outputs to S3, then terminate this EC2 instance
 USAGE
+}
+
+# --init_from FILE: the file must hold all four nets (a generators-only model
+# cannot train: its discriminators would start from noise and undo it).  Its
+# training configuration fills the options not given, so that continuing a
+# 128 px model needs no options; its `epoch` (0 if absent) is where the run
+# goes on.  Sets init_epoch.
+init_options() {  # file
+    local f=$1 info cfg v k pair
+    [ -f "$f" ] || { echo "train.sh: --init_from: no such file $f" >&2; exit 1; }
+    info=$(ckpt info --summary "$f" 2>&1) || { echo "train.sh: --init_from: $info" >&2; exit 1; }
+    for k in G F DX DY; do
+        grep -q "^  $k " <<< "$info" || {
+            echo "train.sh: --init_from: $f holds no $k net (it needs G, F, DX and DY: a generators-only" \
+                 "model such as models/utkface-128.safetensors cannot continue training; use" \
+                 "models/continue-128.safetensors)" >&2
+            exit 1
+        }
+    done
+    cfg=$(ckpt meta "$f" config 2>/dev/null) || cfg=
+    for pair in lr_g:gen_lr lr_d:disc_lr beta1:beta1 beta2:beta2 weight_decay:weight_decay \
+                lambda_adv:lambda_adv_value lambda_cyc:lambda_cyc_value lambda_id:lambda_id_value \
+                clip_norm:max_grad_norm batch:train_batch_size size:img_size ngf:ngf ndf:ndf \
+                n_blocks:n_blocks epochs:num_train_epochs; do
+        k=${pair#*:}
+        [ -z "${GIVEN[$k]:-}" ] || continue
+        v=$(sed -n "s/.*\"${pair%%:*}\":\([-+.0-9eE]*\)[,}].*/\1/p" <<< "$cfg")
+        [ -z "$v" ] || OPT[$k]=$v
+    done
+    init_epoch=$(ckpt meta "$f" epoch 2>/dev/null) || init_epoch=0
+    [[ $init_epoch =~ ^[0-9]+$ ]] || { echo "train.sh: --init_from: $f: metadata 'epoch' is not a count" >&2; exit 1; }
 }
 
 parse_options "$@"
@@ -73,6 +108,11 @@ if [ -n "${OPT[resume]}" ]; then
     else
         echo "train.sh: --resume: no $OUTPUTS/config.txt; using the options given" >&2
     fi
+fi
+init_epoch=0
+if [ -n "${GIVEN[init_from]:-}" ]; then
+    [ -z "${OPT[resume]}" ] || { echo "train.sh: --init_from starts a new run and --resume continues one: not both" >&2; exit 2; }
+    init_options "${OPT[init_from]}"
 fi
 [ -n "${OPT[steps_for_logging_metrics]}" ] && OPT[log_every]=${OPT[steps_for_logging_metrics]}
 for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
@@ -95,7 +135,11 @@ split_limit() {
 }
 fidw=${OPT[fid_weights]:-${AGING_FID_WEIGHTS:-}}
 [ -z "$fidw" ] || [ -f "$fidw" ] || { echo "train.sh: --fid_weights: no such file $fidw" >&2; exit 1; }
-done_epochs=0
+done_epochs=$init_epoch
+if [ "$done_epochs" -ge "$N" ]; then
+    echo "train.sh: --init_from: ${OPT[init_from]} has trained $done_epochs epochs, as many as --num_train_epochs $N" >&2
+    exit 2
+fi
 if [ -n "${OPT[resume]}" ]; then
     done_epochs=$(cyclegan-step --ckpt "$ck/last.safetensors" --state | sed -n 's/^epoch=\([0-9]*\).*/\1/p')
     if [ "$done_epochs" -gt "$N" ]; then
@@ -156,7 +200,11 @@ s3_sync() {
 # The epoch's training stream, with N aug workers over ZeroMQ when asked.
 train_epoch() {
     local e=$1 w=${OPT[num_workers]} resume=()
-    [ -f "$ck/last.safetensors" ] && resume=(--ckpt "$ck/last.safetensors")
+    if [ -f "$ck/last.safetensors" ]; then
+        resume=(--ckpt "$ck/last.safetensors")
+    elif [ -n "${GIVEN[init_from]:-}" ]; then
+        resume=(--ckpt "${OPT[init_from]}")
+    fi
     # say "resuming from" only where a stopped run really resumes, not at each new epoch
     [ -n "${OPT[resume]}" ] && [ "$e" -eq "$start" ] || resume+=(-q)
     local split=(utk-split "$data" --split train --epochs "$N" --start-epoch "$e" --stop-epoch "$e"
@@ -188,6 +236,8 @@ evaluate() {  # ckpt split phase -> one JSON line on stdout
 
 start=$((done_epochs + 1))
 [ -z "${OPT[resume]}" ] || log "resuming after epoch $done_epochs of $N"
+[ -z "${GIVEN[init_from]:-}" ] || log "starting from the nets of ${OPT[init_from]} after its epoch $init_epoch of $N," \
+    "with fresh Adam moments (the file holds no optimiser state)"
 
 # After an epoch: validation, sample grid, best/periodic checkpoints, curves.
 post_epoch() {

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # ship-model.sh CKPT RUN_DIR: make the shipped model from a training run.
 #   models/utkface-128.safetensors   G and F of CKPT as F16 (kind weights)
+#   models/continue-128.safetensors  all four nets of the run's last state as F16, with
+#                                    its epoch: `train.sh --init_from` continues from it
+#                                    on any machine (fresh Adam moments)
 #   models/test-grid-y2o.png, ...o2y young test faces aged, old ones de-aged
 #   models/curves.png, models/metrics.jsonl   the run's curves and validation metrics
 #   tests/expected/astronaut_*.png   PyTorch's reference generator on the
@@ -14,6 +17,7 @@ data=$(find_utkface)
 m=$ROOT/models
 mkdir -p "$m" "$ROOT/tests/expected"
 ckpt extract --net G,F --dtype f16 "$ckpt" "$m/utkface-128.safetensors"
+ckpt extract --net G,F,DX,DY --dtype f16 "$run/checkpoints/last.safetensors" "$m/continue-128.safetensors"
 size=$(ckpt info --summary "$m/utkface-128.safetensors" | sed -n 's/.*"size":\([0-9]*\).*/\1/p')
 for d in y2o:young2old o2y:old2young; do
     utk-split "$data" --split test --limit 8 -q | aug --eval --size "$size" \

@@ -23,10 +23,10 @@ pixel_diff() {
 
 @test "model: translate with no options uses the shipped model and matches the stored reference results" {
     [ -f "$MODEL" ]
-    run translate --y2o -o "$TMP/old.png" "$FACE"
+    run translate --y2o --raw -o "$TMP/old.png" "$FACE"
     assert_success
     assert_output --partial "using the shipped model, $MODEL (128 px)"
-    translate --o2y -o "$TMP/young.png" < "$FACE"
+    translate --o2y --raw -o "$TMP/young.png" < "$FACE"
     for d in young2old:old old2young:young; do
         # made by PyTorch's reference generator from the same F16 weights (scripts/ship-model.sh)
         diff=$(pixel_diff "$ROOT/tests/expected/astronaut_${d%%:*}.png" "$TMP/${d##*:}.png")
@@ -140,4 +140,20 @@ pixel_diff() {
     for p in build-essential pkg-config; do grep -qx "$p" <<< "$runtime"; done
     ! grep -qx python3-torch <<< "$runtime"
     ! grep -qx chromium <<< "$runtime"
+}
+
+@test "model: full-resolution results keep the input's detail and carry no checkerboard (bench/fullres_metrics.py)" {
+    pics=("$FACE")
+    if [ -n "${UTKFACE_DIR:-}" ] && [ -d "$UTKFACE_DIR" ]; then
+        pics+=("$UTKFACE_DIR/$(ls "$UTKFACE_DIR" | sed -n 7p)" "$UTKFACE_DIR/$(ls "$UTKFACE_DIR" | sed -n 3007p)")
+    fi
+    for p in "${pics[@]}"; do
+        for dir in y2o o2y; do
+            out=$TMP/out.${p##*.}
+            translate --$dir -o "$out" "$p" 2>/dev/null
+            m=$("$PY" "$ROOT/bench/fullres_metrics.py" "$p" "$out")
+            echo "# $(basename "$p") --$dir: $m" >&3
+            "$PY" -c 'import sys; m = dict(kv.split("=") for kv in sys.argv[1].split()); assert float(m["detail"]) >= 0.95 and float(m["checker"]) <= 0.2, m' "$m"
+        done
+    done
 }

@@ -297,7 +297,7 @@ PY
     command -v chromium >/dev/null && command -v chromedriver >/dev/null \
         || skip "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
     "$PY" -c 'import selenium' 2>/dev/null || skip "python3-selenium is not installed"
-    run timeout -k 10 180 "$PY" "$TESTS_DIR/py/serve_browser.py" "$URL/" "$D/face.jpg" "$TMP" 64 old2young \
+    run timeout -k 10 180 "$PY" "$TESTS_DIR/py/serve_browser.py" "$URL/" "$D/face.jpg" "$TMP" 48 old2young \
         "$D/face.jpg.old2young.png"
     echo "$output"
     [ "$status" -ne 77 ] || skip "$output"

@@ -122,6 +122,52 @@ PY
     cmp "$TMP/before" "$TMP/out/checkpoints/last.safetensors"
 }
 
+@test "train.sh --init_from: a new machine continues a run from its four nets alone (F16, no Adam state)" {
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 "${SMALL[@]}" --skip_test 2> /dev/null
+    # what the repository keeps: all four nets in F16, with the run's epoch, step and configuration
+    ckpt extract --net G,F,DX,DY --dtype f16 "$TMP/out/checkpoints/last.safetensors" "$TMP/continue.safetensors"
+    [ "$(ckpt meta "$TMP/continue.safetensors" epoch)" = 2 ]
+    [ "$(ckpt meta "$TMP/continue.safetensors" kind)" = weights ]
+    # a new folder, no model options: the sizes and rates come from the file, the epochs count on
+    run bash "$ROOT/pipelines/train.sh" --init_from "$TMP/continue.safetensors" --output_dir "$TMP/new" --num_train_epochs 4 \
+        --num_sample_generations_to_save 4 --log_every 2 --skip_test
+    assert_success
+    assert_output --partial "starting from the nets of $TMP/continue.safetensors after its epoch 2 of 4"
+    assert_output --partial "fresh Adam moments"
+    [ "$(cyclegan-step --ckpt "$TMP/new/checkpoints/last.safetensors" --state)" = "epoch=4 step=20 epoch_step=0" ]
+    grep -qx "img_size = 32" "$TMP/new/config.txt"
+    grep -qx "ngf = 8" "$TMP/new/config.txt"
+    "$PY" - "$TMP/new" <<'PY'
+import json, sys
+o = sys.argv[1]
+val = [json.loads(l) for l in open(o + "/metrics/metrics.jsonl")]
+assert [v["epoch"] for v in val] == [3, 4], val
+train = [json.loads(l) for l in open(o + "/metrics/steps.jsonl") if '"phase": "train"' in l]
+assert [r["epoch"] for r in train] == [3, 4], train
+for r in train:  # the schedule of the 4-epoch run: constant for epochs 1-2, then linear decay
+    f = 1.0 if r["epoch"] - 1 < 2 else (4 - (r["epoch"] - 1)) / 2
+    assert abs(r["lr"] - 2e-4 * f) < 1e-12 and abs(r["lr_d"] - 1e-4 * f) < 1e-12, r
+PY
+    # the nets moved on from the file's
+    run ckpt diff --tol 0.001 "$TMP/continue.safetensors" "$TMP/new/checkpoints/last.safetensors"
+    assert_failure 1
+    # a generators-only model cannot continue (its discriminators would start from noise)
+    ckpt extract --net G,F "$TMP/continue.safetensors" "$TMP/gf.safetensors"
+    run bash "$ROOT/pipelines/train.sh" --init_from "$TMP/gf.safetensors" --output_dir "$TMP/gf"
+    assert_failure 1
+    assert_output --partial "holds no DX net"
+    [ ! -e "$TMP/gf" ]
+    run bash "$ROOT/pipelines/train.sh" --init_from "$TMP/continue.safetensors" --resume --output_dir "$TMP/new"
+    assert_failure 2
+    assert_output --partial "not both"
+    run bash "$ROOT/pipelines/train.sh" --init_from "$TMP/continue.safetensors" --num_train_epochs 2 --output_dir "$TMP/x"
+    assert_failure 2
+    assert_output --partial "has trained 2 epochs, as many as --num_train_epochs 2"
+    run bash "$ROOT/pipelines/train.sh" --init_from "$TMP/none.safetensors" --output_dir "$TMP/x"
+    assert_failure 1
+    assert_output --partial "no such file"
+}
+
 @test "train.sh: a new run never deletes the run in its folder; --overwrite replaces it once it starts" {
     bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
     cp "$TMP/out/checkpoints/last.safetensors" "$TMP/before"

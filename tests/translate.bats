@@ -18,6 +18,7 @@ setup() {
     [ -f "$CK" ] || skip "no torch to make a checkpoint"
 }
 teardown() { common_teardown; }
+pixel_diff() { "$PY" "$TESTS_DIR/py/ref_translate.py" diff "$1" "$2"; }
 
 @test "translate: --help exits 0; bad options exit 2" {
     run translate --help
@@ -53,7 +54,7 @@ teardown() { common_teardown; }
 
 @test "translate: --y2o and --o2y equal the reference model on the same weights" {
     for dir in y2o o2y; do
-        translate --$dir --ckpt "$CK" --size 64 < "$FACE" > "$TMP/ours.png"
+        translate --$dir --ckpt "$CK" --size 64 --raw -o "$TMP/ours.png" < "$FACE"
         "$PY" "$TESTS_DIR/py/ref_translate.py" run "$CK" $dir 64 "$FACE" "$TMP/ref.png"
         d=$("$PY" "$TESTS_DIR/py/ref_translate.py" diff "$TMP/ours.png" "$TMP/ref.png")
         echo "# translate --$dir vs PyTorch: max |d| = $d / 255" >&3
@@ -64,11 +65,11 @@ teardown() { common_teardown; }
 }
 
 @test "translate: -i/-o files, and a real UTKFace face at 256 px (UTKFACE_DIR)" {
-    translate --o2y --ckpt "$CK" --size 32 -i "$FACE" -o "$TMP/out.png"
+    translate --o2y --ckpt "$CK" --size 32 --raw -i "$FACE" -o "$TMP/out.png"
     "$PY" -c 'from PIL import Image; im = Image.open("'"$TMP"'/out.png"); assert im.size == (32, 32) and im.mode == "RGB", im'
     [ -n "${UTKFACE_DIR:-}" ] && [ -d "$UTKFACE_DIR" ] || skip "UTKFACE_DIR not set"
     real=$(ls "$UTKFACE_DIR" | head -50 | tail -1)
-    translate --y2o --ckpt "$CK" -i "$UTKFACE_DIR/$real" -o "$TMP/ours.png"
+    translate --y2o --ckpt "$CK" --raw -i "$UTKFACE_DIR/$real" -o "$TMP/ours.png"
     "$PY" "$TESTS_DIR/py/ref_translate.py" run "$CK" y2o 256 "$UTKFACE_DIR/$real" "$TMP/ref.png"
     d=$("$PY" "$TESTS_DIR/py/ref_translate.py" diff "$TMP/ours.png" "$TMP/ref.png")
     echo "# real face 256 px vs PyTorch: max |d| = $d / 255" >&3
@@ -221,4 +222,82 @@ sys.exit(int(abs(hw - f32).max() > 3 or abs(hw - emu).max() > 1))" "$TMP/f32.png
     run translate --y2o --precision fp8
     assert_failure 2
     assert_output --partial "(or auto)"
+}
+
+@test "translate: a face comes back at its own size and format; a non-square one keeps its aspect" {
+    "$PY" -c "from PIL import Image; im = Image.open('$FACE').convert('RGB'); im.resize((60, 80)).save('$TMP/tall.png'); im.save('$TMP/face.png')"
+    translate --y2o --ckpt "$CK" --size 32 -i "$FACE" > "$TMP/stdout.out"
+    translate --y2o --ckpt "$CK" --size 32 -i "$TMP/tall.png" -o "$TMP/tall.out.png"
+    "$PY" - "$TMP" "$FACE" <<'PY'
+import sys
+from PIL import Image
+t, face = sys.argv[1], sys.argv[2]
+a = Image.open(t + "/stdout.out")
+assert a.format == "JPEG" and a.size == Image.open(face).size, (a.format, a.size)  # JPEG in, JPEG out
+b = Image.open(t + "/tall.out.png")
+assert b.format == "PNG" and b.size == (60, 80), (b.format, b.size)
+PY
+    # the framing of a non-square picture is its central square: --raw gives the same image for both
+    "$PY" -c "from PIL import Image; Image.open('$TMP/tall.png').crop((0, 10, 60, 70)).save('$TMP/sq.png')"
+    translate --y2o --ckpt "$CK" --size 32 --raw -i "$TMP/tall.png" -o "$TMP/r1.png"
+    translate --y2o --ckpt "$CK" --size 32 --raw -i "$TMP/sq.png" -o "$TMP/r2.png"
+    cmp "$TMP/r1.png" "$TMP/r2.png"
+    # an identity generator leaves every pixel as it was: the paste itself loses nothing
+    AGING_FACE_TEST_GENERATOR=identity translate --y2o --ckpt "$CK" --size 32 -i "$TMP/face.png" -o "$TMP/id.png"
+    [ "$(pixel_diff "$TMP/face.png" "$TMP/id.png")" -eq 0 ]
+}
+
+@test "translate --strength: 0 is the input exactly, 2 changes more than 1, out of range exits 2" {
+    "$PY" -c "from PIL import Image; Image.open('$FACE').convert('RGB').save('$TMP/face.png')"
+    translate --y2o --ckpt "$CK" --size 32 --strength 0 -i "$FACE" -o "$TMP/s0.jpg"
+    cmp "$FACE" "$TMP/s0.jpg"
+    translate --y2o --ckpt "$CK" --size 32 --strength 0 -i "$TMP/face.png" -o "$TMP/s0.png"
+    [ "$(pixel_diff "$TMP/face.png" "$TMP/s0.png")" -eq 0 ]
+    translate --y2o --ckpt "$CK" --size 32 -i "$TMP/face.png" -o "$TMP/s1.png"
+    translate --y2o --ckpt "$CK" --size 32 --strength 2 -i "$TMP/face.png" -o "$TMP/s2.png"
+    d1=$(pixel_diff "$TMP/face.png" "$TMP/s1.png") d2=$(pixel_diff "$TMP/face.png" "$TMP/s2.png")
+    echo "# max |change| at strength 1: $d1, at 2: $d2" >&3
+    [ "$d1" -gt 0 ] && [ "$d2" -gt "$d1" ]
+    run translate --y2o --ckpt "$CK" --strength 2.5 -i "$FACE" -o "$TMP/x.png"
+    [ "$status" -eq 2 ]
+    assert_output --partial "--strength: 2.5 is out of range [0, 2]"
+    run translate --y2o --ckpt "$CK" --strength 0.5 --raw -i "$FACE" -o "$TMP/x.png"
+    [ "$status" -eq 2 ]
+}
+
+@test "translate: the output's extension picks the format; one it cannot write exits 2 before any work" {
+    "$PY" -c "from PIL import Image; Image.open('$FACE').convert('RGB').save('$TMP/face.png')"
+    translate --y2o --ckpt "$CK" --size 32 -i "$TMP/face.png" -o "$TMP/a.JPG"
+    translate --y2o --ckpt "$CK" --size 32 -i "$FACE" -o "$TMP/b.Png"
+    translate --y2o --ckpt "$CK" --size 32 -i "$FACE" -o "$TMP/noext"
+    "$PY" -c "
+from PIL import Image
+t = '$TMP'
+assert [Image.open(t + f).format for f in ('/a.JPG', '/b.Png', '/noext')] == ['JPEG', 'PNG', 'JPEG']"
+    for o in x.gif x.webp; do
+        run translate --y2o --ckpt "$TMP/missing.safetensors" -i "$FACE" -o "$TMP/$o"
+        [ "$status" -eq 2 ]
+        assert_output --partial "cannot write"
+        [ ! -e "$TMP/$o" ]
+    done
+    run translate --y2o --face -i "$FACE" -o "$TMP/out.gif"
+    [ "$status" -eq 2 ]
+}
+
+@test "translate -o FOLDER FILE...: each into the folder, non-pictures skipped, counted and exit 1" {
+    mkdir "$TMP/out"
+    "$PY" -c "from PIL import Image; Image.open('$FACE').convert('RGB').save('$TMP/p.png')"
+    echo "not a picture" > "$TMP/notes.jpg"
+    base=$(basename "$FACE" .jpg.chip.jpg)
+    run translate --o2y --ckpt "$CK" --size 32 -o "$TMP/out" "$FACE" "$TMP/notes.jpg" "$TMP/p.png"
+    [ "$status" -eq 1 ]
+    assert_output --partial "translate: 1/3: $FACE -> $TMP/out/${base}_old2young.jpg"
+    assert_output --partial "translate: 2/3: $TMP/notes.jpg: skipped"
+    assert_output --partial "translate: 1 of 3 files skipped"
+    [ -s "$TMP/out/${base}_old2young.jpg" ] && [ -s "$TMP/out/p_old2young.png" ]
+    [ ! -e "$TMP/out/notes_old2young.png" ]
+    run translate --y2o --ckpt "$CK" --size 32 -o "$TMP/out" "$FACE" "$TMP/p.png"
+    assert_success
+    run translate --y2o --o2y --ckpt "$CK" -o "$TMP/out" "$FACE" "$TMP/p.png"
+    [ "$status" -eq 2 ]
 }

@@ -271,11 +271,11 @@ static int cmd_extract(const char *net, st_dtype dt, const char *in, const char 
     if (!o.n)
         die(strchr(net, ',') ? "%s: no tensors under any of '%s' (NAME.*)" : "%s: no tensors under '%s.'", in,
             net);
-    static const char *const keep[] = {"format", "format_version", "epoch", "config"};
+    static const char *const keep[] = {"format", "format_version", "epoch", "step", "config"};
     char src[4200];
     snprintf(src, sizeof src, "ckpt extract --net %s%s%s %s", net, dt == KEEP_DTYPE ? "" : " --dtype ",
              dt == KEEP_DTYPE ? "" : st_dtype_name(dt), in);
-    for (int k = 0; k < 4; k++)
+    for (size_t k = 0; k < sizeof keep / sizeof *keep; k++)
         if (tf_set_get_meta(&s, keep[k]) && tf_set_meta(&o, keep[k], tf_set_get_meta(&s, keep[k])))
             die("%s", err_msg());
     if (tf_set_meta(&o, "kind", "weights") || tf_set_meta(&o, "source", src) || tf_set_save_st(&o, out))

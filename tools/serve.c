@@ -41,6 +41,7 @@
 #include "image.h"
 #include "infer.h"
 #include "models.h"
+#include "paste.h"
 #include "photo.h"
 #include "transform.h"
 #include "web-page.h"
@@ -55,6 +56,8 @@ static void usage(FILE *f, int status)
                "  --port N           TCP port, 0 = any free one (default 7860)\n"
                "  --size N           image size (default: the model's training size); faces are\n"
                "                     resized to N*306/256 and centre-cropped to N, as in training\n"
+               "                     (a picture that is not square: its central square); the answer\n"
+               "                     is the picture at its own size with the generator's change\n"
                "  --threads N        inference workers, each with its own generators (default 2)\n"
                "  --max-upload BYTES largest request body (default 8388608)\n"
                "  --max-pixels N     largest decoded image, width x height (default 25000000)\n"
@@ -69,13 +72,14 @@ static void usage(FILE *f, int status)
                "                     (default fp32)\n"
                "  --face MODE        auto: find the faces of photos that are not face crops and answer\n"
                "                     the whole photo with them changed (default; needs dlib); on: always\n"
-               "                     (422 when there is none); off: centre-crop every picture\n"
+               "                     (422 when there is none); off: every picture as a face crop\n"
                "  -q, --quiet        no log line per request\n"
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
                "  GET  /api/health       model and limits as JSON\n"
-               "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off]   JPEG/PNG body -> "
-               "image/png\n"
+               "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off][&strength=S]\n"
+               "                         JPEG/PNG body -> image/png at its size; S scales the change,\n"
+               "                         0 (none) to 2 (default 1; above 1 halos and artefacts grow too)\n"
                "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 415, 422, 500 or 503.\n");
     exit(status);
 }
@@ -96,7 +100,8 @@ struct worker {
 /* One per request (MHD's con_cls), freed when the request completes. */
 struct req {
     int route, dir, face, status, too_big, state;
-    uint8_t *body; /* the upload, then the PNG once done */
+    float strength; /* of the change, 0 to PASTE_MAX_STRENGTH */
+    uint8_t *body;  /* the upload, then the PNG once done */
     size_t n, cap;
     struct MHD_Connection *conn;
     struct req *next; /* job queue */
@@ -200,13 +205,6 @@ static int check_body(struct server *S, const struct req *r)
         err_set("image too large: %dx%d is %ld pixels, the limit is %ld", w, h, (long)w * h, S->max_pixels);
         return 413;
     }
-    /* Resize scales the shorter side: a thin strip would become huge. */
-    long s = S->resize > 0 ? S->resize : transform_resize_size(S->size), lo = w < h ? w : h,
-         hi = w < h ? h : w;
-    if (s * (s * hi / lo) > 16 * s * s && s * (s * hi / lo) > S->max_pixels) {
-        err_set("image too elongated: %dx%d", w, h);
-        return 413;
-    }
     return 0;
 }
 
@@ -252,7 +250,7 @@ static int face_body(struct server *S, struct worker *wk, struct req *r, const s
         status = 0;
         goto out;
     }
-    if (face_apply(&p.im, faces, nf, S->size, S->resize, face_gen, wk->g[r->dir]) != 0 ||
+    if (face_apply(&p.im, faces, nf, S->size, S->resize, face_gen, wk->g[r->dir], r->strength) != 0 ||
         photo_encode(&p, false, &png, &len) != 0)
         goto out;
     snprintf(r->timing, sizeof r->timing, "face;dur=%.1f;desc=\"%d\", infer;dur=%.1f, total;dur=%.1f", t_find,
@@ -267,16 +265,16 @@ out:
     return status;
 }
 
-/* The upload through transform_eval and the generator, as translate does
- * it; on success r->body holds the PNG.  Returns the HTTP status, with
- * r->msg set when it is not 200. */
+/* The upload at its own size, as translate does it (lib/paste.h: its
+ * central square through the generator, the change pasted back); on
+ * success r->body holds the PNG.  Returns the HTTP status, with r->msg set
+ * when it is not 200. */
 static int translate_body(struct server *S, struct worker *wk, struct req *r)
 {
     int status = 500;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    image im = {0}, out = {0};
-    float *x = NULL;
+    photo p = {0};
     uint8_t *png = NULL;
     size_t len = 0;
     double t_dec, t_inf;
@@ -286,23 +284,16 @@ static int translate_body(struct server *S, struct worker *wk, struct req *r)
         return status;
     }
     status = 500;
-    if (image_decode(&im, r->body, r->n) != 0) {
+    if (photo_decode(&p, r->body, r->n, S->max_pixels) != 0) {
         status = 400;
         goto out;
     }
-    if (transform_eval(&im, S->size, S->resize) != 0)
-        goto out;
-    if (!(x = malloc((size_t)3 * im.h * im.w * sizeof *x))) {
-        err_set("out of memory");
-        goto out;
-    }
-    image_to_chw_f32(x, &im);
     t_dec = ms_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (infer_run(wk->g[r->dir], x, x, im.h, im.w) != 0)
+    if (paste_whole(&p.im, S->size, S->resize, face_gen, wk->g[r->dir], r->strength) != 0)
         goto out;
     t_inf = ms_since(&t1);
-    if (image_from_chw_f32(&out, x, 3, im.h, im.w) != 0 || image_encode_png(&out, &png, &len) != 0)
+    if (photo_encode(&p, false, &png, &len) != 0)
         goto out;
     snprintf(r->timing, sizeof r->timing, "decode;dur=%.1f, infer;dur=%.1f, total;dur=%.1f", t_dec, t_inf,
              ms_since(&t0));
@@ -313,9 +304,7 @@ static int translate_body(struct server *S, struct worker *wk, struct req *r)
 out:
     if (status != 200)
         snprintf(r->msg, sizeof r->msg, "%s", err_msg());
-    free(x);
-    image_free(&im);
-    image_free(&out);
+    photo_free(&p);
     return status;
 }
 
@@ -422,6 +411,15 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
                            d ? d : "(none)");
     r->dir = strcmp(d, "young2old") == 0 ? DIR_Y2O : DIR_O2Y;
     r->face = S->face;
+    r->strength = 1;
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "strength", 8, &d, &dn) == MHD_YES && d) {
+        char *end;
+        double v = strtod(d, &end);
+        if (strlen(d) != dn || end == d || *end || !(v >= 0 && v <= PASTE_MAX_STRENGTH))
+            return reply_error(c, r, 400, NULL, NULL, "strength must be a number from 0 to %g, got '%s'",
+                               PASTE_MAX_STRENGTH, d);
+        r->strength = (float)v;
+    }
     if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "face", 4, &d, &dn) == MHD_YES && d) {
         if (strlen(d) != dn || (strcmp(d, "auto") != 0 && strcmp(d, "on") != 0 && strcmp(d, "off") != 0))
             return reply_error(c, r, 400, NULL, NULL, "face must be auto, on or off, got '%s'", d);

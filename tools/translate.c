@@ -1,15 +1,16 @@
 /*
  * translate: run generator G (young -> old) or F (old -> young) on a face
- * image, on a stream of records, or on a few records to make a sample grid;
- * with --face, on every face of a whole photo (lib/face.h: found with dlib,
- * aligned like a UTKFace crop, translated, blended back).
+ * image (at the image's resolution, lib/paste.h; --raw: the generator's
+ * own image), on a stream of records, or on a few records to make a sample
+ * grid; with --face, on every face of a whole photo (lib/face.h: found with
+ * dlib, aligned like a UTKFace crop, translated, blended back).
  */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -18,53 +19,61 @@
 #include "err.h"
 #include "face.h"
 #include "fileio.h"
+#include "image-probe.h"
 #include "image.h"
 #include "infer.h"
 #include "models.h"
-#include "progress.h"
+#include "paste.h"
 #include "photo.h"
+#include "progress.h"
 #include "record-image.h"
 #include "stream.h"
 #include "transform.h"
 
 static void usage(FILE *f, int status)
 {
-    fprintf(f,
-            "usage: translate (--y2o | --o2y) [options] [FACE]\n"
-            "       translate --y2o --o2y -o GRID.png FACE...\n"
-            "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
-            "       translate (--y2o | --o2y) --face-crop -o GRID.png PHOTO...\n"
-            "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  Several FACE\n"
-            "files (or --grid) make one PNG grid: the faces on top, each direction's\n"
-            "results in a row below.\n\n"
-            "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
-            "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
-            "  -i FILE          input image, PNG or JPEG (default stdin; or FACE)\n"
-            "  -o FILE          output PNG (default stdout)\n"
-            "  --size N         image size (default: the model's training size); faces are\n"
-            "                   resized to N*306/256 and centre-cropped to N, as in training\n"
-            "  --stream         tensor or image records in, tensor records out\n"
-            "  --grid N         read records (or FACE files), write one PNG of N inputs over their outputs\n"
-            "                   (the rest of the input is read and dropped)\n"
-            "  --all            stream/grid: translate every record, not only the source domain\n"
-            "  --only           stream: drop the records it does not translate (default: pass them on)\n"
-            "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
-            "  --in EP, --out EP  stream endpoints (default -)\n"
-            "  --face           find the faces of any photo (dlib), align each like a UTKFace crop,\n"
-            "                   translate it and blend it back: the same photo (size, format, EXIF\n"
-            "                   orientation applied) with the faces changed; JPEG in, JPEG out\n"
-            "                   unless -o names a .png (or .jpg)\n"
-            "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
-            "                   result, one row per face of each PHOTO (PNG unless -o names a .jpg)\n"
-            "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
-            "                   and 68 landmarks (red) instead of translating\n"
-            "  --max-faces N    the N largest faces (default all)\n"
-            "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
-            "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
-            "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
-            "                   when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
-            "                   (default fp32)\n"
-            "  --help, --version\n");
+    fprintf(f, "usage: translate (--y2o | --o2y) [options] [FACE]\n"
+               "       translate (--y2o | --o2y) [options] -o FOLDER FACE...\n"
+               "       translate --y2o --o2y -o GRID.png FACE...\n"
+               "       translate (--y2o | --o2y) --face [-i PHOTO | PHOTO] [-o OUT.jpg|png]\n"
+               "       translate (--y2o | --o2y) --face-crop -o GRID.png PHOTO...\n"
+               "Age (--y2o, generator G) or de-age (--o2y, generator F) faces.  A FACE (a\n"
+               "centred face; not square: its central square) comes back at its own size and\n"
+               "format: the picture plus the generator's change over the framed region, feathered\n"
+               "out to the borders.  -o FOLDER: each FACE into FOLDER as NAME_young2old.EXT\n"
+               "(or _old2young).  Several FACE files (or --grid) make one grid at the model's\n"
+               "size: the faces on top, each direction's results in a row below.\n\n"
+               "  --ckpt FILE      checkpoint (default: outputs/checkpoints/best.safetensors when it\n"
+               "                   exists, else the shipped model, models/" MODELS_SHIPPED ")\n"
+               "  -i FILE          input image, PNG or JPEG (default stdin; or FACE)\n"
+               "  -o FILE          output (default stdout): .png PNG, .jpg/.jpeg JPEG; no\n"
+               "                   extension, a pipe or stdout: the input's format\n"
+               "  --size N         image size (default: the model's training size); faces are\n"
+               "                   resized to N*306/256 and centre-cropped to N, as in training\n"
+               "  --strength S     scale the change, 0 (the input, exactly) to 2 (default 1;\n"
+               "                   above 1 halos and artefacts grow with it)\n"
+               "  --raw            the generator's own N x N image instead (the reference's)\n"
+               "  --stream         tensor or image records in, tensor records out\n"
+               "  --grid N         read records (or FACE files), write one grid of N inputs over their\n"
+               "                   raw outputs, at the model's size (the rest of the input is dropped)\n"
+               "  --all            stream/grid: translate every record, not only the source domain\n"
+               "  --only           stream: drop the records it does not translate (default: pass them on)\n"
+               "  --dtype T        stream output dtype f32|f16|bf16|u8 (default: the input's)\n"
+               "  --in EP, --out EP  stream endpoints (default -)\n"
+               "  --face           find the faces of any photo (dlib), align each like a UTKFace crop,\n"
+               "                   translate it and blend it back: the same photo (size, format, EXIF\n"
+               "                   orientation applied) with the faces changed\n"
+               "  --face-crop      as --face, but write each face's aligned 200x200 crop beside its\n"
+               "                   result, one row per face of each PHOTO\n"
+               "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
+               "                   and 68 landmarks (red) instead of translating\n"
+               "  --max-faces N    the N largest faces (default all)\n"
+               "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
+               "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
+               "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
+               "                   when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
+               "                   (default fp32)\n"
+               "  --help, --version\n");
     exit(status);
 }
 
@@ -72,6 +81,8 @@ struct tr {
     infer *g[2]; /* the generators, ng of them: G or F, or G and F (a grid of both) */
     int ng;
     int size, resize, all, only, has_dtype;
+    int fmt;     /* PHOTO_*: the output's format */
+    paste_job J; /* a single picture's way */
     dtype dt;
     const char *src, *dst, *net; /* source/target domain, "G" or "F" */
 };
@@ -229,17 +240,17 @@ static void grid_add(struct tr *T, struct grid *g, const float *x, int h, int w,
     g->k++;
 }
 
-/* Fewer inputs than columns: a narrower grid. */
-static void grid_write(struct grid *g, const char *outpath)
+/* Fewer inputs than columns: a narrower grid.  PNG unless -o says JPEG. */
+static void grid_write(struct tr *T, struct grid *g, const char *outpath)
 {
-    image out = {0};
-    uint8_t *png;
+    photo out = {.jpeg = T->fmt == PHOTO_JPEG};
+    uint8_t *enc;
     size_t len;
-    if (image_crop(&out, &g->img, 0, 0, g->k * (g->s + GRID_PAD) + GRID_PAD, g->img.h) != 0 ||
-        image_encode_png(&out, &png, &len) != 0 || file_write_all(outpath, png, len) != 0)
+    if (image_crop(&out.im, &g->img, 0, 0, g->k * (g->s + GRID_PAD) + GRID_PAD, g->img.h) != 0 ||
+        photo_encode(&out, out.jpeg, &enc, &len) != 0 || file_write_all(outpath, enc, len) != 0)
         die("%s", err_msg());
-    free(png);
-    image_free(&out);
+    free(enc);
+    image_free(&out.im);
     image_free(&g->img);
     free(g->y);
 }
@@ -279,30 +290,26 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
         die("%s", err_msg());
     if (g.k == 0)
         die("no %simages in the input to make a grid of", T->all ? "" : T->dst[0] == 'o' ? "young " : "old ");
-    grid_write(&g, outpath);
+    grid_write(T, &g, outpath);
     record_clear(&r);
     stream_in_free(si);
     return 0;
 }
 
 /* A face image file as the generator's input (malloc'd [3,size,size]). */
-static float *load_face(struct tr *T, const char *path, int *h, int *w)
+static float *load_face(struct tr *T, const char *path)
 {
     uint8_t *bytes;
     size_t n;
-    image im = {0};
-    if (file_read_all(path, (size_t)64 << 20, &bytes, &n) != 0)
-        die("%s", err_msg());
-    if (image_decode(&im, bytes, n) != 0 || transform_eval(&im, T->size, T->resize) != 0)
+    photo p;
+    float *x = malloc((size_t)3 * T->size * T->size * sizeof *x);
+    if (!x || file_read_all(path, (size_t)512 << 20, &bytes, &n) != 0)
+        die("%s", x ? err_msg() : "out of memory");
+    if (photo_decode(&p, bytes, n, FACE_MAX_PIXELS) != 0 ||
+        paste_frame_input(x, NULL, &p.im, T->size, T->resize))
         die("%s: %s", strcmp(path, "-") ? path : "stdin", err_msg());
     free(bytes);
-    float *x = malloc((size_t)3 * im.h * im.w * sizeof *x);
-    if (!x)
-        die("out of memory");
-    image_to_chw_f32(x, &im);
-    *h = im.h;
-    *w = im.w;
-    image_free(&im);
+    photo_free(&p);
     return x;
 }
 
@@ -310,30 +317,73 @@ static int run_grid_files(struct tr *T, char **files, int nfiles, const char *ou
 {
     struct grid g = {.n = nfiles};
     for (int i = 0; i < nfiles; i++) {
-        int h, w;
-        float *x = load_face(T, files[i], &h, &w);
-        grid_add(T, &g, x, h, w, files[i]);
+        float *x = load_face(T, files[i]);
+        grid_add(T, &g, x, T->size, T->size, files[i]);
         free(x);
     }
-    grid_write(&g, outpath);
+    grid_write(T, &g, outpath);
     return 0;
 }
 
-static int run_image(struct tr *T, const char *inpath, const char *outpath)
+/* A picture's bytes through T->J into out, as fmt (PHOTO_*); -1 with
+ * err_msg() when they are no picture it can read (a write error dies). */
+static int picture_to(struct tr *T, const uint8_t *bytes, size_t n, const char *out, int fmt)
 {
-    uint8_t *png;
+    uint8_t *enc;
     size_t len;
-    int h, w;
-    float *x = load_face(T, inpath, &h, &w);
-    if (infer_run(T->g[0], x, x, h, w) != 0)
+    if (paste_photo(&T->J, bytes, n, fmt, &enc, &len) != 0)
+        return -1;
+    if (file_write_all(out, enc, len) != 0)
         die("%s", err_msg());
-    image out = {0};
-    if (image_from_chw_f32(&out, x, 3, h, w) != 0 || image_encode_png(&out, &png, &len) != 0 ||
-        file_write_all(outpath, png, len) != 0)
+    free(enc);
+    return 0;
+}
+
+static int run_image(struct tr *T, const char *in, const char *out)
+{
+    uint8_t *bytes;
+    size_t n;
+    if (file_read_all(in, (size_t)512 << 20, &bytes, &n) != 0)
         die("%s", err_msg());
-    free(png);
-    free(x);
-    image_free(&out);
+    if (picture_to(T, bytes, n, out, T->fmt) != 0)
+        die("%s: %s", strcmp(in, "-") ? in : "stdin", err_msg());
+    free(bytes);
+    return 0;
+}
+
+/* -o FOLDER FILE...: each as FOLDER/NAME_young2old.EXT in its own format
+ * (EXT jpg or png); a file that is not a picture is skipped and counted. */
+static int run_folder(struct tr *T, char **files, int nfiles, const char *dir)
+{
+    int skipped = 0;
+    for (int i = 0; i < nfiles; i++) {
+        const char *base = strrchr(files[i], '/') ? strrchr(files[i], '/') + 1 : files[i], *f;
+        char name[PATH_MAX], out[2 * PATH_MAX];
+        snprintf(name, sizeof name, "%s", base);
+        /* NAME: without the extension; UTKFace's .jpg.chip.jpg as one */
+        for (const char *ext = "*\0.chip\0.jpg\0"; *ext; ext += strlen(ext) + 1) {
+            char *dot = strrchr(name, '.');
+            if (dot && dot != name && (*ext == '*' || !strcmp(dot, ext)))
+                *dot = 0;
+        }
+        uint8_t *bytes = NULL;
+        size_t n;
+        int w, h;
+        bool ok = file_read_regular(files[i], (size_t)512 << 20, &bytes, &n) == 0 &&
+                  image_probe(bytes, n, &w, &h, &f) == 0;
+        bool jpeg = ok && strcmp(f, "JPEG") == 0;
+        snprintf(out, sizeof out, "%s/%s_%s.%s", dir, name, T->src[0] == 'y' ? "young2old" : "old2young",
+                 jpeg ? "jpg" : "png");
+        if (ok && picture_to(T, bytes, n, out, jpeg ? PHOTO_JPEG : PHOTO_PNG) == 0) {
+            fprintf(stderr, "translate: %d/%d: %s -> %s\n", i + 1, nfiles, files[i], out);
+        } else {
+            fprintf(stderr, "translate: %d/%d: %s: skipped: %s\n", i + 1, nfiles, files[i], err_msg());
+            skipped++;
+        }
+        free(bytes);
+    }
+    if (skipped)
+        die("%d of %d files skipped: not pictures (PNG or JPEG) it could read", skipped, nfiles);
     return 0;
 }
 
@@ -344,20 +394,7 @@ struct face_opts {
     face_finder *ff;
 };
 
-/* JPEG or PNG for an output: its extension, else the default. */
-static bool out_jpeg(const char *out, bool dflt)
-{
-    const char *dot = strrchr(out, '.');
-    if (strcmp(out, "-") != 0 && dot && !strchr(dot, '/')) {
-        if (!strcasecmp(dot, ".png"))
-            return false;
-        if (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"))
-            return true;
-    }
-    return dflt;
-}
-
-/* The generator for face_apply.  AGING_FACE_TEST_GENERATOR=identity is a
+/* The generator for face_apply and paste_photo.  AGING_FACE_TEST_GENERATOR=identity is a
  * test hook: an "identity generator" shows what the warps and the blending
  * alone do to a photo (tests/face.bats). */
 static int face_gen(void *ctx, const float *x, float *y, int size)
@@ -451,9 +488,10 @@ static int run_face(struct tr *T, struct face_opts *F, const char *in, const cha
 {
     struct shot S = {0};
     shot_load(F, &S, in);
-    bool jpeg = out_jpeg(out, S.p.jpeg);
-    if (S.nf == 0) {
-        fprintf(stderr, "translate: no face found in %s; passed through\n", S.name);
+    bool jpeg = T->fmt == PHOTO_SAME ? S.p.jpeg : T->fmt == PHOTO_JPEG;
+    if (S.nf == 0 || (F->mode == FACE_PHOTO && T->J.strength == 0)) {
+        if (S.nf == 0)
+            fprintf(stderr, "translate: no face found in %s; passed through\n", S.name);
         if (jpeg == S.p.jpeg) {
             if (file_write_all(out, S.bytes, S.n) != 0)
                 die("%s", err_msg());
@@ -467,7 +505,7 @@ static int run_face(struct tr *T, struct face_opts *F, const char *in, const cha
         for (int i = 0; i < S.nf; i++)
             face_draw(&S.p.im, &S.faces[i]);
     } else {
-        if (face_apply(&S.p.im, S.faces, S.nf, T->size, T->resize, face_gen, T) != 0)
+        if (face_apply(&S.p.im, S.faces, S.nf, T->size, T->resize, face_gen, T, T->J.strength) != 0)
             die("%s: %s", S.name, err_msg());
     }
     write_photo(&S.p, jpeg, out);
@@ -504,7 +542,7 @@ static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int n
             if (!r.px)
                 die("out of memory");
             memcpy(r.px, crops[i].px, (size_t)FACE_FRAME * FACE_FRAME * 3);
-            if (face_apply(&r, &aligned, 1, T->size, T->resize, face_gen, T) != 0)
+            if (face_apply(&r, &aligned, 1, T->size, T->resize, face_gen, T, T->J.strength) != 0)
                 die("%s: %s", S.name, err_msg());
             for (int y0 = 0; y0 < FACE_FRAME; y0++) {
                 uint8_t *d = g.px + ((size_t)(g.h + i * FACE_FRAME + y0) * g.w) * 3;
@@ -519,7 +557,7 @@ static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int n
         shot_free(&S);
     }
     photo res = {.im = g, .grey = grey};
-    write_photo(&res, out_jpeg(out, false), out);
+    write_photo(&res, T->fmt == PHOTO_JPEG, out);
     image_free(&g);
     return 0;
 }
@@ -546,6 +584,8 @@ int main(int argc, char **argv)
         O_LANDMARKS,
         O_MAX_FACES,
         O_NO_FACE,
+        O_RAW,
+        O_STRENGTH,
         O_VERSION
     };
     static const struct option opts[] = {{"y2o", 0, 0, O_Y2O},
@@ -566,10 +606,12 @@ int main(int argc, char **argv)
                                          {"landmarks", 0, 0, O_LANDMARKS},
                                          {"max-faces", 1, 0, O_MAX_FACES},
                                          {"no-face", 1, 0, O_NO_FACE},
+                                         {"raw", 0, 0, O_RAW},
+                                         {"strength", 1, 0, O_STRENGTH},
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {0, 0, 0, 0}};
-    struct tr T = {0};
+    struct tr T = {.J.strength = 1, .J.max_pixels = FACE_MAX_PIXELS};
     struct face_opts F = {.max = 1 << 20};
     const char *ckpt = NULL, *in = "-", *out = "-", *device = NULL;
     int stream = 0, grid = 0, y2o = 0, o2y = 0, c;
@@ -612,6 +654,8 @@ int main(int argc, char **argv)
                 cli_usage_error("--no-face: expected ok or fail, got '%s'", optarg);
             F.no_face_ok = strcmp(optarg, "ok") == 0;
             break;
+        case O_RAW: T.J.raw = 1; break;
+        case O_STRENGTH: T.J.strength = (float)cli_double("--strength", optarg, 0, PASTE_MAX_STRENGTH); break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
         default: usage(stderr, 2);
@@ -621,16 +665,23 @@ int main(int argc, char **argv)
         cli_usage_error("choose --y2o (young to old) or --o2y (old to young)");
     char **files = argv + optind;
     int nfiles = argc - optind;
+    struct stat st;
+    int folder = strcmp(out, "-") != 0 && stat(out, &st) == 0 && S_ISDIR(st.st_mode);
+    if (folder && (!nfiles || stream || grid || F.mode || (y2o && o2y) || strcmp(in, "-") != 0))
+        cli_usage_error("-o %s is a folder: give FACE files, one direction, no --grid, --stream or --face",
+                        out);
+    if (!stream && !folder && (T.fmt = photo_out_format(out)) < 0)
+        cli_usage_error("%s", err_msg());
     if (F.mode == FACE_CROP && nfiles >= 1) {
         if (stream || grid || strcmp(in, "-") != 0)
             cli_usage_error("--face-crop with PHOTO files: no --stream, --grid or -i");
-    } else if (nfiles > 1 || (nfiles == 1 && (grid || (y2o && o2y)))) {
+    } else if (!folder && (nfiles > 1 || (nfiles == 1 && (grid || (y2o && o2y))))) {
         if (stream || strcmp(in, "-") != 0)
             cli_usage_error("image files as arguments make a grid: no --stream or -i with them");
         if (grid && grid < nfiles)
             nfiles = grid;
         grid = nfiles;
-    } else if (nfiles == 1) {
+    } else if (!folder && nfiles == 1) {
         if (strcmp(in, "-") != 0)
             cli_usage_error("two inputs: -i %s and %s", in, files[0]);
         in = files[0];
@@ -643,6 +694,12 @@ int main(int argc, char **argv)
         cli_usage_error("--y2o and --o2y together make a grid of both: give --grid N or FACE files");
     if (stream && grid)
         cli_usage_error("--stream and --grid do not go together");
+    if (T.J.strength != 1 && (stream || grid || T.J.raw || F.mode == FACE_LANDMARKS))
+        cli_usage_error(
+            "--strength scales the change in a full-size result: not with --raw, --stream, --grid "
+            "or --landmarks");
+    if (T.J.raw && F.mode)
+        cli_usage_error("--raw is the generator's own image of a face crop: not with --face");
     if (!stream && strcmp(out, "-") == 0 && isatty(1))
         cli_usage_error("refusing to write an image to a terminal: use -o FILE or redirect stdout");
     T.src = y2o ? "young" : "old";
@@ -683,7 +740,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "translate: using %s, %s (%d px)\n", what, ckpt, T.size);
     if (T.size % 4)
         die("%s: the model's training size %d is not a multiple of 4: give --size", ckpt, T.size);
-    if (F.mode == FACE_CROP)
+    T.J = (paste_job){.size = T.size,
+                      .resize = T.resize,
+                      .gen = face_gen,
+                      .ctx = &T,
+                      .strength = T.J.strength,
+                      .raw = T.J.raw,
+                      .max_pixels = T.J.max_pixels};
+    if (folder)
+        run_folder(&T, files, nfiles, out);
+    else if (F.mode == FACE_CROP)
         run_face_crops(&T, &F, nfiles ? files : (char *[]){(char *)in}, nfiles ? nfiles : 1, out);
     else if (F.mode)
         run_face(&T, &F, in, out);

@@ -166,14 +166,14 @@ static int test_paste(void)
         x[i] = y[i] = (float)((i % 17) / 8.0 - 1);
     /* the model square at (40, 20), 2 photo pixels per model pixel, turned */
     double B[6] = {2 * cos(0.3), -2 * sin(0.3), 40, 2 * sin(0.3), 2 * cos(0.3), 20};
-    EXPECT(face_paste(&ph, x, y, size, B) == 0, "%s", err_msg());
+    EXPECT(paste_change(&ph, x, y, size, B, PASTE_FACE, 1.0f) == 0, "%s", err_msg());
     EXPECT(memcmp(ph.px, orig.px, (size_t)120 * 90 * 4) == 0,
            "no change from the generator, yet pixels changed");
     /* +0.2 everywhere: inside the mask's core +25.5 (127.5 per unit), outside the square nothing, alpha never
      */
     for (int i = 0; i < 3 * size * size; i++)
         y[i] = x[i] + 0.2f;
-    EXPECT(face_paste(&ph, x, y, size, B) == 0, "%s", err_msg());
+    EXPECT(paste_change(&ph, x, y, size, B, PASTE_FACE, 1.0f) == 0, "%s", err_msg());
     double Bi[6];
     face_affine_invert(B, Bi);
     int inside = 0;
@@ -196,7 +196,7 @@ static int test_paste(void)
         }
     EXPECT(inside > 500, "only %d core pixels", inside);
     image grey = pattern(10, 10, 1, 1);
-    EXPECT(face_paste(&grey, x, y, size, B) != 0, "a grey photo accepted");
+    EXPECT(paste_change(&grey, x, y, size, B, PASTE_FACE, 1.0f) != 0, "a grey photo accepted");
     image_free(&grey);
     free(x), free(y);
     image_free(&ph), image_free(&orig);
