@@ -482,8 +482,10 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
     return 0;
 }
 
-int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch,
-                  struct cyclegan_losses *losses)
+/* The eval losses; without the discriminators (with_d 0) only the L1 terms,
+ * every value that needs DX or DY NaN. */
+static int eval_(struct cyclegan *cg, const float *x, const float *y, int batch, struct cyclegan_losses *losses,
+                 int with_d)
 {
     if (!cg || !x || !y || batch < 1)
         return err_set("cyclegan_eval: bad arguments");
@@ -506,7 +508,7 @@ int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch
         {w->aDX, fake_x, 1.0f, L_FADV}, {w->aDX, fake_x, 0.0f, L_DX_F}, {w->aDX, x, 1.0f, L_DX_R},
         {w->aDY, fake_y, 1.0f, L_GADV}, {w->aDY, fake_y, 0.0f, L_DY_F}, {w->aDY, y, 1.0f, L_DY_R},
     };
-    for (int i = 0; i < 6 && !rc; i++) {
+    for (int i = 0; with_d && i < 6 && !rc; i++) {
         if (i % 3 != 1)
             rc = net_forward(d[i].a, d[i].in);
         if (!rc)
@@ -516,9 +518,23 @@ int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch
     if (!rc)
         rc = gen_l1_losses_(cg, x, y, nimg);
     set_training_(cg, 1);
-    if (rc)
+    if (rc || fill_losses_(cg, losses, 0))
         return err_wrap("cyclegan_eval");
-    return fill_losses_(cg, losses, 0);
+    if (!with_d && losses)
+        losses->f_adv = losses->g_adv = losses->gen = losses->dx = losses->dy = NAN;
+    return 0;
+}
+
+int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch,
+                  struct cyclegan_losses *losses)
+{
+    return eval_(cg, x, y, batch, losses, 1);
+}
+
+int cyclegan_eval_generators(struct cyclegan *cg, const float *x, const float *y, int batch,
+                             struct cyclegan_losses *losses)
+{
+    return eval_(cg, x, y, batch, losses, 0);
 }
 
 // ----------------------------------------------------------------------------
@@ -834,7 +850,8 @@ static int load_scaler_(const st_file *f, struct cyclegan_scaler *sc)
     return 0;
 }
 
-int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta)
+/* cyclegan_load for the first n_nets of G, F, DX, DY. */
+static int load_(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta, int n_nets)
 {
     st_file *f = st_open(path);
     if (!f)
@@ -842,13 +859,13 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
     struct cyclegan_meta m = {0};
     int rc = ckpt_check_st_format(f);
     char prefix[8];
-    for (int k = 0; k < 4 && !rc; k++) {
+    for (int k = 0; k < n_nets && !rc; k++) {
         snprintf(prefix, sizeof prefix, "%s.", NET_TAG[k]);
         rc = ckpt_load_net(f, prefix, net_at_(cg, k));
     }
-    for (int k = 0; k < 4 && !rc; k++)
+    for (int k = 0; k < n_nets && !rc; k++)
         rc = load_opt_(f, cg, k);
-    for (int k = 0; k < 4 && !rc; k++)
+    for (int k = 0; k < n_nets && !rc; k++)
         rc = load_param_groups_(f, opt_at_(cg, k), NET_TAG[k]);
     if (!rc) {
         const char *s = st_meta(f, "config");
@@ -875,6 +892,26 @@ int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *m
     return 0;
 }
 
+int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta)
+{
+    return load_(cg, path, meta, 4);
+}
+
+int cyclegan_load_generators(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta)
+{
+    return load_(cg, path, meta, 2);
+}
+
+int cyclegan_has_discriminators(const char *path)
+{
+    st_file *f = st_open(path);
+    if (!f)
+        return -1;
+    int n = st_prefix_range(f, "DX.", NULL) + st_prefix_range(f, "DY.", NULL);
+    st_free(f);
+    return n > 0;
+}
+
 int cyclegan_config_load(const char *path, struct cyclegan_config *cfg)
 {
     cyclegan_config_default(cfg);
@@ -885,9 +922,12 @@ int cyclegan_config_load(const char *path, struct cyclegan_config *cfg)
      * from it: F must be G's size and DY DX's. */
     struct gen_config gf;
     struct disc_config dy;
-    int rc = ckpt_check_st_format(f) || ckpt_gen_config(f, "G.", &cfg->gen) ||
-             ckpt_gen_config(f, "F.", &gf) || ckpt_disc_config(f, "DX.", &cfg->disc) ||
-             ckpt_disc_config(f, "DY.", &dy);
+    int rc = ckpt_check_st_format(f) || ckpt_gen_config(f, "G.", &cfg->gen) || ckpt_gen_config(f, "F.", &gf);
+    /* a weights file for translation has G and F only: the default
+     * discriminators are built, and cyclegan_load then names what is missing */
+    dy = cfg->disc;
+    if (!rc && (st_prefix_range(f, "DX.", NULL) || st_prefix_range(f, "DY.", NULL)))
+        rc = ckpt_disc_config(f, "DX.", &cfg->disc) || ckpt_disc_config(f, "DY.", &dy);
     if (!rc && (gf.ngf != cfg->gen.ngf || gf.n_blocks != cfg->gen.n_blocks))
         rc = err_set("%s: F (ngf %d, %d blocks) is not the size of G (ngf %d, %d blocks)", path, gf.ngf,
                      gf.n_blocks, cfg->gen.ngf, cfg->gen.n_blocks);

@@ -129,6 +129,10 @@ void cyclegan_set_loss_scale(struct cyclegan *cg, float init);
  * The nets are back in training mode afterwards. */
 int cyclegan_eval(struct cyclegan *cg, const float *x, const float *y, int batch,
                   struct cyclegan_losses *losses);
+/* The same with G and F alone (a checkpoint without discriminators): the
+ * cycle and identity terms; g_adv, f_adv, gen, dx and dy are NaN. */
+int cyclegan_eval_generators(struct cyclegan *cg, const float *x, const float *y, int batch,
+                             struct cyclegan_losses *losses);
 
 /* The outputs of the last step/eval ([batch,3,size,size] device, owned by
  * cg, valid until the next call): G(x) and F(y). */
@@ -178,8 +182,15 @@ int cyclegan_save(struct cyclegan *cg, const char *path, const struct cyclegan_m
  * (may be NULL) gets the file's meta.  After a load, training continues
  * bit for bit as if it had never stopped. */
 int cyclegan_load(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta);
+/* The same for G and F only (and their optimisers), for evaluating a
+ * weights file without discriminators; DX and DY are left as they are. */
+int cyclegan_load_generators(struct cyclegan *cg, const char *path, struct cyclegan_meta *meta);
+/* 1 when the checkpoint holds DX or DY tensors, 0 when not, -1 (err_msg)
+ * when it cannot be read. */
+int cyclegan_has_discriminators(const char *path);
 
 /* The config a checkpoint was written with (net sizes read off the tensors,
- * the rest from its "config" metadata, defaults for what is missing), to
- * build a matching cyclegan before cyclegan_load. */
+ * the rest from its "config" metadata, defaults for what is missing: the
+ * default discriminators for a file of G and F only), to build a matching
+ * cyclegan before cyclegan_load. */
 int cyclegan_config_load(const char *path, struct cyclegan_config *cfg);

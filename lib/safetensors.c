@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "fileout.h"
+#include "image-probe.h"
 #include "strmap.h"
 
 #include <cjson/cJSON.h>
@@ -333,6 +334,36 @@ static int count_check_(const char *path, const char *h, size_t n)
     return 0;
 }
 
+/* What a file that is no safetensors file looks like, for the message:
+ * "a 200x200 JPEG image", "text", ... or NULL when it is not recognised. */
+static const char *looks_like_(const uint8_t *b, uint64_t len, char *buf, size_t size)
+{
+    static const struct {
+        const char *magic;
+        size_t n;
+        const char *what;
+    } known[] = {{"GIF8", 4, "a GIF image"},         {"%PDF", 4, "a PDF document"},
+                 {"\x1f\x8b", 2, "a gzip archive"},    {"\x7f" "ELF", 4, "an ELF executable"},
+                 {"RIFF", 4, "a RIFF file (WebP, WAV, AVI)"}, {"BM", 2, "a BMP image"}};
+    int w, h;
+    const char *fmt;
+    if (image_probe(b, len, &w, &h, &fmt) == 0) {
+        snprintf(buf, size, "a %dx%d %s image", w, h, fmt);
+        return buf;
+    }
+    if ((len >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff) || (len >= 4 && !memcmp(b, "\x89PNG", 4)))
+        return b[0] == 0xff ? "a JPEG image (its header cut short)" : "a PNG image (its header cut short)";
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (len >= known[i].n && !memcmp(b, known[i].magic, known[i].n))
+            return known[i].what;
+    /* text: the first bytes are printable ASCII, white space or UTF-8 */
+    size_t n = len < 512 ? (size_t)len : 512;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] < 0x20 && !memchr("\t\n\r\f", b[i], 4))
+            return NULL;
+    return b[0] == '{' || b[0] == '[' ? "text (JSON?)" : "text";
+}
+
 /* Validate buf[0..len) (owned by f on entry) and fill f.  -1 on error. */
 static int parse_(st_file *f, uint64_t len)
 {
@@ -354,6 +385,14 @@ static int parse_(st_file *f, uint64_t len)
                        path, len);
     uint64_t hlen = 0;
     memcpy(&hlen, b, 8); /* little-endian host */
+    /* a file that fails the first checks below and looks like something
+     * else (a face picture passed as --ckpt) is named for what it is */
+    char what_buf[64];
+    const char *what = hlen > ST_MAX_HEADER || hlen > len - 8 || hlen < 2 || b[8] != '{'
+                           ? looks_like_(b, len, what_buf, sizeof what_buf)
+                           : NULL;
+    if (what)
+        return err_set("%s: not a checkpoint: this is %s, not a safetensors file", path, what);
     if (hlen > ST_MAX_HEADER)
         return err_set("%s: header length %" PRIu64 " is over the 100 MB limit "
                        "(not a safetensors file?)",

@@ -71,6 +71,12 @@ ckpt_size() {  # ckpt
     config_num "$(ckpt meta --json "$1" config 2>/dev/null)" size
 }
 
+# The side its faces were resized to before the centre crop (aug --resize),
+# or nothing when its config does not say.
+ckpt_resize() {  # ckpt
+    ckpt meta "$1" config 2>/dev/null | sed -n 's/.*"resize":\([0-9]*\).*/\1/p'
+}
+
 # FID of G(young) on a split against the split's real old faces; the real
 # side's statistics are cached in STATS.  Uses data, seed, size, fidw and
 # the array dev of the calling script, and its function split_limit SPLIT

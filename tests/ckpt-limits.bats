@@ -261,3 +261,17 @@ PY
     "$PY" "$HOSTILE" meta "$CK/run.safetensors" "$TMP/forged.safetensors" $'config={"size":32}\n"size":64}'
     [ "$(ckpt_size "$TMP/forged.safetensors" | wc -l)" -le 1 ]
 }
+
+@test "ckpt limits: a file that is no checkpoint is named for what it is, by every reader" {
+    echo "lr = 2e-4" > "$TMP/config.txt"
+    for tool in "ckpt info" "translate --y2o $FACE --ckpt" "cyclegan-step --state --ckpt"; do
+        run $tool "$FACE"
+        assert_failure
+        assert_output --partial "$FACE: not a checkpoint: this is a 48x48 JPEG image, not a safetensors file"
+        run $tool "$TMP/config.txt"
+        assert_failure
+        assert_output --partial "config.txt: not a checkpoint: this is text, not a safetensors file"
+    done
+    run ckpt info "$TESTS_DIR/../data/demo/astronaut.png"
+    assert_output --partial "not a checkpoint: this is a 200x200 PNG image"
+}

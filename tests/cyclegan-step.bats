@@ -129,8 +129,28 @@ PY
         | cyclegan-step --eval --ckpt "$TMP/c.safetensors" --batch 4 --phase test --json > "$TMP/e"
     run cat "$TMP/e"
     assert_output --partial '"phase": "test"'
-    assert_output --partial '"images": 13'
+    assert_output --partial '"pairs": 13, "images": 26'
     cmp "$TMP/before" "$TMP/c.safetensors"
+}
+
+@test "cyclegan-step: --eval of G and F alone: the L1 losses as with all four nets, the rest null" {
+    stream 1 | cyclegan-step "${SMALL[@]}" --ckpt-out "$TMP/c.safetensors" --log-every 0 > /dev/null
+    ckpt extract --net G,F "$TMP/c.safetensors" "$TMP/gf.safetensors" > /dev/null
+    utk-split --split all -q "$FACES" | aug --eval --size 32 > "$TMP/all"
+    cyclegan-step --eval --ckpt "$TMP/c.safetensors" --batch 4 --json < "$TMP/all" > "$TMP/four"
+    run cyclegan-step --eval --ckpt "$TMP/gf.safetensors" --batch 4 --json < "$TMP/all"
+    assert_success
+    assert_output --partial "has no discriminators (G and F only): the discriminator and adversarial losses are absent (null)"
+    grep '^{' <<< "$output" > "$TMP/two"
+    "$PY" - "$TMP/four" "$TMP/two" <<'PY'
+import json, sys
+four, two = (json.load(open(p)) for p in sys.argv[1:])
+for k in ("loss_DX", "loss_DY", "loss_f_adv", "loss_g_adv", "mse_f_adv", "mse_g_adv", "loss_gen_total"):
+    assert two[k] is None and four[k] is not None, k
+for k in ("loss_cyc", "loss_id", "l1_cyc", "l1_id"):
+    assert two[k] == four[k], (k, two[k], four[k])
+assert two["pairs"] == 13 and two["images"] == 26 and "lr_d" not in two, two
+PY
 }
 
 @test "cyclegan-step: bad input exits 1 with a message; the previous checkpoint survives" {

@@ -261,12 +261,12 @@ tmp_files() {
     echo old > "$TMP/real.json"
     chmod 640 "$TMP/real.json"
     ln -s real.json "$TMP/link.json"
-    bash "$root/pipelines/evaluate.sh" --ckpt "$CK" --data_dir "$FACES" --split val --device cpu \
+    bash "$root/pipelines/evaluate.sh" --ckpt "$CK" --data_dir "$FACES" --split val --device cpu --no_judge \
         --output "$TMP/link.json" > "$TMP/printed"
     [ -L "$TMP/link.json" ]
     cmp "$TMP/printed" "$TMP/real.json"
     [ "$(stat -c %a "$TMP/real.json")" = 640 ]
-    bash "$root/pipelines/evaluate.sh" --ckpt "$CK" --data_dir "$FACES" --split val --device cpu \
+    bash "$root/pipelines/evaluate.sh" --ckpt "$CK" --data_dir "$FACES" --split val --device cpu --no_judge \
         --output /dev/fd/3 3> "$TMP/fd3.json" > /dev/null
     cmp "$TMP/printed" "$TMP/fd3.json"
     [ -z "$(tmp_files)" ]

@@ -295,7 +295,7 @@ BAD
     # 4 pairs in batches of 2: 2 steps, each logged; 2 validation pairs, one batch each
     [ "$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)" = "epoch=1 step=2 epoch_step=0" ]
     [ "$(grep -c '"phase": "step"' "$TMP/out/metrics/steps.jsonl")" -eq 2 ]
-    grep -q '"images": 2' "$TMP/out/metrics/metrics.jsonl"
+    grep -q '"pairs": 2, "images": 4' "$TMP/out/metrics/metrics.jsonl"
     run bash "$ROOT/pipelines/train.sh" --overwrite --train_size x
     assert_failure 2
 }
@@ -375,7 +375,7 @@ BAD
 @test "evaluate.sh and infer.sh" {
     bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" 2> /dev/null
     cp "$TMP/out/metrics/test_metrics.json" "$TMP/train_test.json"
-    run bash "$ROOT/pipelines/evaluate.sh" # the size comes from the checkpoint
+    run bash "$ROOT/pipelines/evaluate.sh" --no_judge # the size comes from the checkpoint
     assert_success
     assert_output --partial '"phase": "test"'
     assert_output --partial '"img_size": 32'
@@ -392,7 +392,7 @@ for path in sys.argv[1:]:
     assert abs(total - m["loss_gen_total"]) < 1e-5 * max(1, abs(total)), m
     assert abs(m["loss_cyc"] - 4 * m["l1_cyc"]) < 1e-6 and abs(m["loss_g_adv"] - 2 * m["mse_g_adv"]) < 1e-6, m
 PY
-    run bash "$ROOT/pipelines/evaluate.sh" --split val --output "$TMP/v.json"
+    run bash "$ROOT/pipelines/evaluate.sh" --no_judge --split val --output "$TMP/v.json"
     assert_success
     grep -q '"val/loss_DX"' "$TMP/v.json"
     run bash "$ROOT/pipelines/evaluate.sh" --fid_weights "$TMP/none"
@@ -401,16 +401,16 @@ PY
     cp "$(ls "$FACES"/*.chip.jpg | head -1)" "$TMP/25_0_0_20170101.jpg.chip.jpg"
     run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --img_size 32
     assert_success
-    [ -s "$TMP/25_0_0_20170101_young2old.png" ]
+    [ -s "$TMP/25_0_0_20170101_young2old.jpg" ] # a JPEG stays a JPEG
     run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --img_size 32 \
         --direction old2young --output "$TMP/y.png"
     assert_success
     [ -s "$TMP/y.png" ]
-    # the size comes from the checkpoint: the run's best (32 px), else the shipped model (128 px)
-    run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --output "$TMP/own.png"
+    # --raw: the model's size comes from the checkpoint: the run's best (32 px), else the shipped model (128 px)
+    run bash "$ROOT/pipelines/infer.sh" --raw --input "$TMP/25_0_0_20170101.jpg.chip.jpg" --output "$TMP/own.png"
     assert_success
     assert_output --partial "using your training run's best checkpoint"
-    OUTPUTS_DIR=$TMP/none run bash "$ROOT/pipelines/infer.sh" --input "$TMP/25_0_0_20170101.jpg.chip.jpg" \
+    OUTPUTS_DIR=$TMP/none run bash "$ROOT/pipelines/infer.sh" --raw --input "$TMP/25_0_0_20170101.jpg.chip.jpg" \
         --output "$TMP/shipped.png"
     assert_success
     assert_output --partial "using the shipped model"
@@ -461,7 +461,7 @@ test = json.load(open(sys.argv[1] + "/test_metrics.json"))
 assert isinstance(test["fid_val"], float) and math.isfinite(test["fid_val"]), test
 print("# val FID per epoch %s, test FID %.3f" % ([round(v["fid"], 3) for v in val], test["fid_val"]))
 PY
-    UTKFACE_DIR=$TMP/faces40 run bash "$ROOT/pipelines/evaluate.sh" --fid_weights "$TMP/inception.safetensors"
+    UTKFACE_DIR=$TMP/faces40 run bash "$ROOT/pipelines/evaluate.sh" --no_judge --fid_weights "$TMP/inception.safetensors"
     assert_success
     "$PY" -c 'import json, math, sys; m = json.load(open(sys.argv[1])); assert math.isfinite(m["test/fid_val"]) and m["test/fid_val"] == m["fid_val"], m' \
         "$TMP/out/metrics/eval_test.json"

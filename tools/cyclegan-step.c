@@ -43,7 +43,8 @@ static void usage(FILE *f, int status)
         "  --metrics EP       metrics records (default -); --json writes JSON lines instead\n"
         "  --log-every N      a metrics record every N steps (default 10)\n"
         "  --tensorboard DIR  also write the metrics as TensorBoard event files in DIR\n"
-        "  --eval             measure the losses in eval mode over the input; no update\n"
+        "  --eval             measure the losses in eval mode over the input; no update; a\n"
+        "                     checkpoint of G and F only gives null for the losses that need DX, DY\n"
         "  --state            print epoch=E step=S epoch_step=K of --ckpt and exit\n"
         "  --phase NAME       the phase named in --eval's metrics record (default val)\n"
         "  --max-steps N      stop (and save) after N steps\n"
@@ -82,6 +83,7 @@ struct trainer {
     struct cyclegan *cg;
     const char *ckpt, *ckpt_out;
     int eval, json, log_every, save_every, epochs_opt, quiet;
+    int gen_only; /* --eval of a checkpoint without DX and DY */
     double loss_scale; /* --loss-scale, < 0 when not given */
     long max_steps;
     size_t queue_mb; /* --queue-mb: images held for later epochs and partners */
@@ -201,7 +203,8 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
         record_set_float(&r, loss_keys[i], v[i]);
     if (T->cg) {
         record_set_float(&r, "lr", T->cg->opt_G->lr);
-        record_set_float(&r, "lr_d", T->cg->opt_DX->lr);
+        if (!T->gen_only) /* no discriminators, no discriminator learning rate */
+            record_set_float(&r, "lr_d", T->cg->opt_DX->lr);
     }
     if (throughput > 0)
         record_set_float(&r, "throughput", throughput);
@@ -209,8 +212,10 @@ static void metrics_record(struct trainer *T, const char *phase, const double v[
         record_set_float(&r, "loss_scale", T->cg->scaler.scale);
         record_set_int(&r, "skipped_updates", T->cg->scaler.skipped);
     }
-    if (T->eval)
-        record_set_int(&r, "images", T->images);
+    if (T->eval) { /* T->images counts pairs: a young and an old image each */
+        record_set_int(&r, "pairs", T->images);
+        record_set_int(&r, "images", 2 * T->images);
+    }
     emit(T, &r);
     if (T->tb) {
         char tag[64];
@@ -257,7 +262,16 @@ static void build(struct trainer *T, int size)
         die("%s", err_msg());
     if (T->loss_scale >= 0)
         cyclegan_set_loss_scale(T->cg, (float)T->loss_scale);
-    if (T->ckpt && cyclegan_load(T->cg, T->ckpt, &T->meta) != 0)
+    if (T->ckpt && T->eval) {
+        int hd = cyclegan_has_discriminators(T->ckpt);
+        if (hd < 0)
+            die("%s", err_msg());
+        T->gen_only = !hd;
+        if (T->gen_only)
+            fprintf(stderr, "cyclegan-step: %s has no discriminators (G and F only): the discriminator "
+                            "and adversarial losses are absent (null)\n", T->ckpt);
+    }
+    if (T->ckpt && (T->gen_only ? cyclegan_load_generators : cyclegan_load)(T->cg, T->ckpt, &T->meta) != 0)
         die("%s", err_msg());
     if (T->ckpt) {
         /* options given on the command line win over the file's */
@@ -311,7 +325,7 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
     double v[N_LOSSES];
     if (T->eval) {
         if (backend_upload(T->be, T->dx, b->x, bytes) || backend_upload(T->be, T->dy, b->y, bytes) ||
-            cyclegan_eval(T->cg, T->dx, T->dy, b->batch, &l) != 0)
+            (T->gen_only ? cyclegan_eval_generators : cyclegan_eval)(T->cg, T->dx, T->dy, b->batch, &l) != 0)
             die("%s", err_msg());
         losses_array(T, &l, v);
         for (int i = 0; i < N_LOSSES; i++)
