@@ -77,7 +77,7 @@ teardown() { common_teardown; }
     for dir in y2o o2y; do
         ck="$TMP/ref.safetensors"
         [ $dir = o2y ] && ck="$TMP/f.safetensors"
-        translate --$dir --ckpt "$ck" --size 32 < "$FACE" > "$TMP/ours.png"
+        translate --$dir --raw --ckpt "$ck" --size 32 -i "$FACE" -o "$TMP/ours.png"
         # the reference: PyTorch inference on the weights Python read from the .pth itself
         "$PY" "$TESTS_DIR/py/ref_translate.py" run "$CK/ref_st.safetensors" $dir 32 "$FACE" "$TMP/ref.png"
         d=$("$PY" "$TESTS_DIR/py/ref_translate.py" diff "$TMP/ours.png" "$TMP/ref.png")
