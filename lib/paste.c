@@ -203,11 +203,7 @@ int paste_frame_input(float *x, double B[6], const image *pic, int size, int res
     image sq = {0};
     if (image_crop(&sq, pic, ox, oy, s, s) != 0)
         return -1;
-    if (sq.c == 4) { /* the generator takes RGB: drop alpha */
-        for (size_t i = 0; i < (size_t)s * s; i++)
-            memmove(sq.px + 3 * i, sq.px + 4 * i, 3);
-        sq.c = 3;
-    }
+    image_drop_alpha(&sq);
     if (transform_eval(&sq, size, resize) != 0) {
         image_free(&sq);
         return -1;
@@ -242,7 +238,7 @@ int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uin
     photo p;
     if (photo_decode(&p, bytes, n, j->max_pixels) != 0)
         return -1;
-    bool jpeg = fmt == PHOTO_SAME ? p.jpeg : fmt == PHOTO_JPEG;
+    bool jpeg = photo_out_jpeg(fmt, p.jpeg);
     int rc = -1;
     if (!j->raw && j->strength == 0 && jpeg == p.jpeg) {
         /* exactly the input: no re-encoding either */
