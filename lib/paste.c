@@ -233,6 +233,34 @@ int paste_whole(image *pic, int size, int resize, paste_gen_fn gen, void *ctx, f
     return rc;
 }
 
+bool paste_photo_unchanged(const paste_job *j, const photo *p, bool jpeg)
+{
+    return !j->raw && j->strength == 0 && jpeg == p->jpeg;
+}
+
+int paste_photo_apply(const paste_job *j, photo *p)
+{
+    if (!j->raw)
+        return paste_whole(&p->im, j->size, j->resize, j->gen, j->ctx, j->strength);
+    size_t nx = (size_t)3 * j->size * j->size;
+    float *x = malloc(2 * nx * sizeof *x);
+    image r = {0};
+    int rc = -1;
+    if (!x)
+        err_set("paste: out of memory");
+    else if (paste_frame_input(x, NULL, &p->im, j->size, j->resize) == 0 &&
+             j->gen(j->ctx, x, x + nx, j->size) == 0 &&
+             image_from_chw_f32(&r, x + nx, 3, j->size, j->size) == 0)
+        rc = 0;
+    free(x);
+    if (rc == 0) {
+        image_free(&p->im);
+        p->im = r;
+        p->grey = false; /* the generator's output is in colour */
+    }
+    return rc;
+}
+
 int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uint8_t **out, size_t *len)
 {
     photo p;
@@ -240,7 +268,7 @@ int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uin
         return -1;
     bool jpeg = photo_out_jpeg(fmt, p.jpeg);
     int rc = -1;
-    if (!j->raw && j->strength == 0 && jpeg == p.jpeg) {
+    if (paste_photo_unchanged(j, &p, jpeg)) {
         /* exactly the input: no re-encoding either */
         if ((*out = malloc(n ? n : 1))) {
             memcpy(*out, bytes, n);
@@ -249,21 +277,8 @@ int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uin
         } else {
             err_set("paste: out of memory");
         }
-    } else if (!j->raw) {
-        if (paste_whole(&p.im, j->size, j->resize, j->gen, j->ctx, j->strength) == 0)
-            rc = photo_encode(&p, jpeg, out, len);
-    } else {
-        size_t nx = (size_t)3 * j->size * j->size;
-        float *x = malloc(2 * nx * sizeof *x);
-        photo r = {.jpeg = jpeg};
-        if (!x)
-            err_set("paste: out of memory");
-        else if (paste_frame_input(x, NULL, &p.im, j->size, j->resize) == 0 &&
-                 j->gen(j->ctx, x, x + nx, j->size) == 0 &&
-                 image_from_chw_f32(&r.im, x + nx, 3, j->size, j->size) == 0)
-            rc = photo_encode(&r, jpeg, out, len);
-        free(x);
-        image_free(&r.im);
+    } else if (paste_photo_apply(j, &p) == 0) {
+        rc = photo_encode(&p, jpeg, out, len);
     }
     photo_free(&p);
     return rc;
