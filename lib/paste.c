@@ -95,9 +95,10 @@ static inline void sample_(const float *d, int size, double x, double y, float o
 static int change_(float *d, const float *x, const float *y, int size, float strength)
 {
     size_t n = (size_t)3 * size * size;
-    float *xl = malloc(2 * n * sizeof *xl), *dl = xl + n;
+    float *xl = malloc(2 * n * sizeof *xl);
     if (!xl)
         return err_set("paste: out of memory");
+    float *dl = xl + n;
     for (size_t i = 0; i < n; i++)
         xl[i] = x[i], dl[i] = y[i] - x[i];
     for (int k = 0; k < PASTE_SPLIT; k++)
