@@ -310,11 +310,7 @@ int face_input(float *x, const image *photo, const double A[6], int size, int re
         image_free(&crop);
         return err_set("face_input: the photo must be RGB or RGBA");
     }
-    if (crop.c == 4) { /* the generator takes RGB: drop alpha */
-        for (size_t i = 0; i < (size_t)FACE_FRAME * FACE_FRAME; i++)
-            memmove(crop.px + 3 * i, crop.px + 4 * i, 3);
-        crop.c = 3;
-    }
+    image_drop_alpha(&crop);
     if (transform_eval(&crop, size, resize) != 0) {
         image_free(&crop);
         return -1;

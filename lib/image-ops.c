@@ -807,3 +807,23 @@ int image_from_chw_f32(image *out, const float *in, int c, int h, int w)
     }
     return 0;
 }
+
+void image_drop_alpha(image *im)
+{
+    if (im->c != 4)
+        return;
+    for (size_t i = 0; i < (size_t)im->w * im->h; i++)
+        memmove(im->px + 3 * i, im->px + 4 * i, 3);
+    im->c = 3;
+}
+
+int image_blit(image *dst, const image *src, int x, int y)
+{
+    if (src->c != dst->c || x < 0 || y < 0 || src->w > dst->w - x || src->h > dst->h - y)
+        return err_set("image_blit: a %dx%dx%d image does not fit at (%d, %d) in %dx%dx%d", src->w, src->h,
+                       src->c, x, y, dst->w, dst->h, dst->c);
+    for (int r = 0; r < src->h; r++)
+        memcpy(dst->px + ((size_t)(y + r) * dst->w + x) * dst->c, src->px + (size_t)r * src->w * src->c,
+               (size_t)src->w * src->c);
+    return 0;
+}

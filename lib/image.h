@@ -95,3 +95,9 @@ int image_rotate_chw_f32(float *out, const image *in, float degrees);
  * torchvision.utils.save_image: trunc(clamp(y*255 + 0.5, 0, 255)); NaN -> 0.
  * Allocates out->px.  Returns 0, or -1 (bad size / out of memory). */
 int image_from_chw_f32(image *out, const float *in, int c, int h, int w);
+/* RGBA -> RGB in place (px keeps its allocation), for the generator, which
+ * takes RGB; any other c is left as it is. */
+void image_drop_alpha(image *im);
+/* Copy src into dst with its top-left corner at (x, y); the channels must
+ * match and src must fit. */
+int image_blit(image *dst, const image *src, int x, int y);

@@ -95,9 +95,10 @@ static inline void sample_(const float *d, int size, double x, double y, float o
 static int change_(float *d, const float *x, const float *y, int size, float strength)
 {
     size_t n = (size_t)3 * size * size;
-    float *xl = malloc(2 * n * sizeof *xl), *dl = xl + n;
+    float *xl = malloc(2 * n * sizeof *xl);
     if (!xl)
         return err_set("paste: out of memory");
+    float *dl = xl + n;
     for (size_t i = 0; i < n; i++)
         xl[i] = x[i], dl[i] = y[i] - x[i];
     for (int k = 0; k < PASTE_SPLIT; k++)
@@ -203,11 +204,7 @@ int paste_frame_input(float *x, double B[6], const image *pic, int size, int res
     image sq = {0};
     if (image_crop(&sq, pic, ox, oy, s, s) != 0)
         return -1;
-    if (sq.c == 4) { /* the generator takes RGB: drop alpha */
-        for (size_t i = 0; i < (size_t)s * s; i++)
-            memmove(sq.px + 3 * i, sq.px + 4 * i, 3);
-        sq.c = 3;
-    }
+    image_drop_alpha(&sq);
     if (transform_eval(&sq, size, resize) != 0) {
         image_free(&sq);
         return -1;
@@ -237,14 +234,42 @@ int paste_whole(image *pic, int size, int resize, paste_gen_fn gen, void *ctx, f
     return rc;
 }
 
+bool paste_photo_unchanged(const paste_job *j, const photo *p, bool jpeg)
+{
+    return !j->raw && j->strength == 0 && jpeg == p->jpeg;
+}
+
+int paste_photo_apply(const paste_job *j, photo *p)
+{
+    if (!j->raw)
+        return paste_whole(&p->im, j->size, j->resize, j->gen, j->ctx, j->strength);
+    size_t nx = (size_t)3 * j->size * j->size;
+    float *x = malloc(2 * nx * sizeof *x);
+    image r = {0};
+    int rc = -1;
+    if (!x)
+        err_set("paste: out of memory");
+    else if (paste_frame_input(x, NULL, &p->im, j->size, j->resize) == 0 &&
+             j->gen(j->ctx, x, x + nx, j->size) == 0 &&
+             image_from_chw_f32(&r, x + nx, 3, j->size, j->size) == 0)
+        rc = 0;
+    free(x);
+    if (rc == 0) {
+        image_free(&p->im);
+        p->im = r;
+        p->grey = false; /* the generator's output is in colour */
+    }
+    return rc;
+}
+
 int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uint8_t **out, size_t *len)
 {
     photo p;
     if (photo_decode(&p, bytes, n, j->max_pixels) != 0)
         return -1;
-    bool jpeg = fmt == PHOTO_SAME ? p.jpeg : fmt == PHOTO_JPEG;
+    bool jpeg = photo_out_jpeg(fmt, p.jpeg);
     int rc = -1;
-    if (!j->raw && j->strength == 0 && jpeg == p.jpeg) {
+    if (paste_photo_unchanged(j, &p, jpeg)) {
         /* exactly the input: no re-encoding either */
         if ((*out = malloc(n ? n : 1))) {
             memcpy(*out, bytes, n);
@@ -253,21 +278,8 @@ int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uin
         } else {
             err_set("paste: out of memory");
         }
-    } else if (!j->raw) {
-        if (paste_whole(&p.im, j->size, j->resize, j->gen, j->ctx, j->strength) == 0)
-            rc = photo_encode(&p, jpeg, out, len);
-    } else {
-        size_t nx = (size_t)3 * j->size * j->size;
-        float *x = malloc(2 * nx * sizeof *x);
-        photo r = {.jpeg = jpeg};
-        if (!x)
-            err_set("paste: out of memory");
-        else if (paste_frame_input(x, NULL, &p.im, j->size, j->resize) == 0 &&
-                 j->gen(j->ctx, x, x + nx, j->size) == 0 &&
-                 image_from_chw_f32(&r.im, x + nx, 3, j->size, j->size) == 0)
-            rc = photo_encode(&r, jpeg, out, len);
-        free(x);
-        image_free(&r.im);
+    } else if (paste_photo_apply(j, &p) == 0) {
+        rc = photo_encode(&p, jpeg, out, len);
     }
     photo_free(&p);
     return rc;

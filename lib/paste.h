@@ -45,10 +45,12 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "image.h"
+#include "photo.h"
 
 /* How the change fades out around its region. */
 enum paste_feather {
@@ -110,3 +112,9 @@ typedef struct paste_job {
  * (PHOTO_PNG, PHOTO_JPEG, PHOTO_SAME: the input's) into *out (malloc'd).
  * At strength 0 in the input's format the bytes are the input's own. */
 int paste_photo(const paste_job *j, const uint8_t *bytes, size_t n, int fmt, uint8_t **out, size_t *len);
+/* paste_photo's steps, for a caller that decodes and encodes itself (serve):
+ * whether the result is the input's own bytes (in format jpeg: nothing to
+ * do), else the decoded photo through j in place: paste_whole, or raw, the
+ * generator's output (RGB, size x size). */
+bool paste_photo_unchanged(const paste_job *j, const photo *p, bool jpeg);
+int paste_photo_apply(const paste_job *j, photo *p);

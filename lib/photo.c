@@ -297,3 +297,8 @@ int photo_out_format(const char *path)
         return PHOTO_JPEG;
     return err_set("%s: cannot write %s files: name the output .png, .jpg or .jpeg", path, dot + 1);
 }
+
+bool photo_out_jpeg(int fmt, bool in_jpeg)
+{
+    return fmt == PHOTO_SAME ? in_jpeg : fmt == PHOTO_JPEG;
+}

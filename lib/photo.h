@@ -48,3 +48,6 @@ void photo_free(photo *p); /* NULL-safe */
  * extension.  -1 with err_msg() for an extension no encoder here writes. */
 enum { PHOTO_SAME, PHOTO_PNG, PHOTO_JPEG };
 int photo_out_format(const char *path);
+/* Whether format fmt (PHOTO_*) writes a JPEG, for an input that was one
+ * (in_jpeg) or not. */
+bool photo_out_jpeg(int fmt, bool in_jpeg);

@@ -69,9 +69,10 @@ tmp_files() {
 
 @test "outputs: a FIFO is written in place by every kind of writer, never replaced" {
     # each writer's output to a regular file, then the same through a FIFO
-    translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/ref.png"
-    through_fifo "$TMP/f" "$TMP/got.png" translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/f"
-    cmp "$TMP/ref.png" "$TMP/got.png"
+    # (translate: a FIFO has no extension, so the input's format, JPEG)
+    translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/ref.jpg"
+    through_fifo "$TMP/f" "$TMP/got.jpg" translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/f"
+    cmp "$TMP/ref.jpg" "$TMP/got.jpg"
     utk-split --split val -q --out "$TMP/ref.msgpack" "$FACES"
     through_fifo "$TMP/f" "$TMP/got.msgpack" utk-split --split val -q --out "$TMP/f" "$FACES"
     cmp "$TMP/ref.msgpack" "$TMP/got.msgpack"
@@ -121,16 +122,17 @@ tmp_files() {
     cmp "$TMP/ref.png" "$TMP/d/real.png"
     cmp "$TMP/ref.png" "$TMP/d/new.png"
     [ -z "$(tmp_files)$(ls "$TMP/d" | grep '\.tmp\.' || true)" ]
-    # a folder is an error, not replaced
+    # a folder with -i is an error (FACE files go into one), not replaced
     run translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/d"
-    assert_failure 1
-    assert_output --partial "Is a directory"
+    assert_failure 2
+    assert_output --partial "-o $TMP/d is a folder"
     [ -d "$TMP/d" ]
 }
 
 @test "outputs: /dev/fd/1 and a link to /dev/stdout write to the open stdout, at its offset" {
-    translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/ref.png"
-    { echo head; cat "$TMP/ref.png"; echo tail; } > "$TMP/want"
+    # no extension: the input's format, JPEG
+    translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/ref.jpg"
+    { echo head; cat "$TMP/ref.jpg"; echo tail; } > "$TMP/want"
     { echo head; translate --y2o --ckpt "$CK" -i "$FACE" -o /dev/fd/1; echo tail; } > "$TMP/got"
     cmp "$TMP/want" "$TMP/got"
     # `>>` still appends; the stream writer too
@@ -143,10 +145,10 @@ tmp_files() {
 }
 
 @test "outputs: -o >(cmd), bash's /dev/fd/N, is written in place" {
-    translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/ref.png"
-    translate --y2o --ckpt "$CK" -i "$FACE" -o >(cat > "$TMP/got.png")
+    translate --y2o --ckpt "$CK" -i "$FACE" -o "$TMP/ref.jpg" # a pipe: the input's format
+    translate --y2o --ckpt "$CK" -i "$FACE" -o >(cat > "$TMP/got.jpg")
     wait $!
-    cmp "$TMP/ref.png" "$TMP/got.png"
+    cmp "$TMP/ref.jpg" "$TMP/got.jpg"
     stream 1 > "$TMP/s1"
     cyclegan-step "${SMALL[@]}" --max-steps 2 --log-every 1 --ckpt-out "$TMP/c.safetensors" \
         --metrics >(cat > "$TMP/m.msgpack") < "$TMP/s1"

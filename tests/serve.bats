@@ -133,6 +133,66 @@ PY
     assert_failure
 }
 
+# Max |a - b| over the pixels of two pictures of one size (RGB).
+pixel_diff() { "$PY" "$TESTS_DIR/py/ref_translate.py" diff "$1" "$2"; }
+
+@test "serve: strength=S gives what translate --strength S gives; 0 is the input, 2 changes more than 1" {
+    for f in face.jpg face.png; do
+        for s in 0 0.5 2; do
+            code=$(post "$D/$f" "?direction=young2old&strength=$s")
+            [ "$code" = 200 ] || { cat "$TMP/body"; false; }
+            translate --y2o --ckpt "$CK" --size 64 --strength "$s" -i "$D/$f" -o "$TMP/want.png"
+            cmp "$TMP/body" "$TMP/want.png"
+            mv "$TMP/body" "$TMP/$f.$s.png"
+        done
+        # 0: the input's pixels, exactly (a PNG: its own bytes)
+        [ "$(pixel_diff "$D/$f" "$TMP/$f.0.png")" -eq 0 ]
+        d1=$(pixel_diff "$D/$f" "$D/$f.young2old.png") d2=$(pixel_diff "$D/$f" "$TMP/$f.2.png")
+        echo "# $f: max |change| at strength 1: $d1, at 2: $d2" >&3
+        [ "$d1" -gt 0 ] && [ "$d2" -gt "$d1" ]
+    done
+    cmp "$D/face.png" "$TMP/face.png.0.png"
+    # strength=1 is the default
+    [ "$(post "$D/face.jpg" "?direction=young2old&strength=1")" = 200 ]
+    cmp "$TMP/body" "$D/face.jpg.young2old.png"
+}
+
+@test "serve: a strength out of range or not a number is 400 and says so" {
+    for s in -0.1 2.5 abc 1x '' nan inf 1%00; do
+        [ "$(post "$D/face.jpg" "?direction=old2young&strength=$s")" = 400 ] || { echo "strength=$s"; false; }
+        assert_json_error "strength must be a number from 0 to 2, got '"
+    done
+    assert_json_error "strength must be a number from 0 to 2, got '1'" # the NUL cut it
+    [ "$(post "$D/face.jpg" "?direction=old2young&strength=2.5")" = 400 ]
+    assert_json_error "strength must be a number from 0 to 2, got '2.5'"
+}
+
+@test "serve: raw=1 answers the generator's own model-size image, as translate --raw" {
+    for f in face.jpg face.png; do
+        code=$(post "$D/$f" "?direction=old2young&raw=1")
+        [ "$code" = 200 ] || { cat "$TMP/body"; false; }
+        translate --o2y --ckpt "$CK" --size 64 --raw -i "$D/$f" -o "$TMP/want.png"
+        cmp "$TMP/body" "$TMP/want.png"
+        mv "$TMP/body" "$TMP/$f.raw.png"
+        [ "$(post "$D/$f" "?direction=old2young&raw=0")" = 200 ]
+        cmp "$TMP/body" "$D/$f.old2young.png"
+    done
+    # the model's 64 x 64 against the pictures' own sizes (face.png is 60 x 80)
+    "$PY" - "$TMP" "$D" <<'PY'
+import sys
+from PIL import Image
+t, d = sys.argv[1:]
+sizes = [Image.open(p).size for p in (t + "/face.jpg.raw.png", t + "/face.png.raw.png", d + "/face.png.old2young.png")]
+assert sizes == [(64, 64), (64, 64), (60, 80)], sizes
+PY
+    [ "$(post "$D/face.jpg" "?direction=old2young&raw=yes")" = 400 ]
+    assert_json_error "raw must be 0 or 1, got 'yes'"
+    [ "$(post "$D/face.jpg" "?direction=old2young&raw=1&strength=0.5")" = 400 ]
+    assert_json_error "strength scales the change in a full-size result: not with raw=1"
+    [ "$(post "$D/face.jpg" "?direction=old2young&raw=1&face=on")" = 400 ]
+    assert_json_error "face=on"
+}
+
 @test "serve: bad images are 400 with a JSON error" {
     [ "$(post "$D/text.jpg" '?direction=young2old')" = 400 ]
     assert_json_error "not a JPEG or PNG"

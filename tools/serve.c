@@ -77,9 +77,10 @@ static void usage(FILE *f, int status)
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
                "  GET  /api/health       model and limits as JSON\n"
-               "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off][&strength=S]\n"
+               "  POST /api/translate?direction=young2old|old2young[&face=auto|on|off][&strength=S][&raw=1]\n"
                "                         JPEG/PNG body -> image/png at its size; S scales the change,\n"
-               "                         0 (none) to 2 (default 1; above 1 halos and artefacts grow too)\n"
+               "                         0 (none) to 2 (default 1; above 1 halos and artefacts grow too);\n"
+               "                         raw=1: the generator's own N x N image (translate --raw)\n"
                "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 415, 422, 500 or 503.\n");
     exit(status);
 }
@@ -101,6 +102,7 @@ struct worker {
 struct req {
     int route, dir, face, status, too_big, state;
     float strength; /* of the change, 0 to PASTE_MAX_STRENGTH */
+    int raw;        /* raw=1: the generator's own size x size image */
     uint8_t *body;  /* the upload, then the PNG once done */
     size_t n, cap;
     struct MHD_Connection *conn;
@@ -266,9 +268,9 @@ out:
 }
 
 /* The upload at its own size, as translate does it (lib/paste.h: its
- * central square through the generator, the change pasted back); on
- * success r->body holds the PNG.  Returns the HTTP status, with r->msg set
- * when it is not 200. */
+ * central square through the generator, the change pasted back), or raw,
+ * the generator's own image; on success r->body holds the PNG.  Returns
+ * the HTTP status, with r->msg set when it is not 200. */
 static int translate_body(struct server *S, struct worker *wk, struct req *r)
 {
     int status = 500;
@@ -278,7 +280,7 @@ static int translate_body(struct server *S, struct worker *wk, struct req *r)
     uint8_t *png = NULL;
     size_t len = 0;
     double t_dec, t_inf;
-    if (r->face != FACE_MODE_OFF && S->ff && (status = face_body(S, wk, r, &t0)) != 0) {
+    if (r->face != FACE_MODE_OFF && !r->raw && S->ff && (status = face_body(S, wk, r, &t0)) != 0) {
         if (status != 200)
             snprintf(r->msg, sizeof r->msg, "%s", err_msg());
         return status;
@@ -290,16 +292,26 @@ static int translate_body(struct server *S, struct worker *wk, struct req *r)
     }
     t_dec = ms_since(&t0);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (paste_whole(&p.im, S->size, S->resize, face_gen, wk->g[r->dir], r->strength) != 0)
+    paste_job j = {.size = S->size,
+                   .resize = S->resize,
+                   .gen = face_gen,
+                   .ctx = wk->g[r->dir],
+                   .strength = r->strength,
+                   .raw = r->raw};
+    /* a PNG at strength 0 is its own answer, byte for byte, as in translate */
+    bool same = paste_photo_unchanged(&j, &p, false);
+    if (!same && paste_photo_apply(&j, &p) != 0)
         goto out;
     t_inf = ms_since(&t1);
-    if (photo_encode(&p, false, &png, &len) != 0)
+    if (!same && photo_encode(&p, false, &png, &len) != 0)
         goto out;
     snprintf(r->timing, sizeof r->timing, "decode;dur=%.1f, infer;dur=%.1f, total;dur=%.1f", t_dec, t_inf,
              ms_since(&t0));
-    free(r->body);
-    r->body = png;
-    r->n = r->cap = len;
+    if (!same) {
+        free(r->body);
+        r->body = png;
+        r->n = r->cap = len;
+    }
     status = 200;
 out:
     if (status != 200)
@@ -411,6 +423,7 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
                            d ? d : "(none)");
     r->dir = strcmp(d, "young2old") == 0 ? DIR_Y2O : DIR_O2Y;
     r->face = S->face;
+    int face_on = 0; /* the request asks for face=on */
     r->strength = 1;
     if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "strength", 8, &d, &dn) == MHD_YES && d) {
         char *end;
@@ -424,10 +437,23 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
         if (strlen(d) != dn || (strcmp(d, "auto") != 0 && strcmp(d, "on") != 0 && strcmp(d, "off") != 0))
             return reply_error(c, r, 400, NULL, NULL, "face must be auto, on or off, got '%s'", d);
         r->face = d[1] == 'u' ? FACE_MODE_AUTO : d[1] == 'n' ? FACE_MODE_ON : FACE_MODE_OFF;
+        face_on = r->face == FACE_MODE_ON;
         if (r->face == FACE_MODE_ON && !S->ff)
             return reply_error(c, r, 400, NULL, NULL,
                                "face=on: this server has no face search (built without dlib)");
     }
+    if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, "raw", 3, &d, &dn) == MHD_YES && d) {
+        if (strlen(d) != dn || (strcmp(d, "0") != 0 && strcmp(d, "1") != 0))
+            return reply_error(c, r, 400, NULL, NULL, "raw must be 0 or 1, got '%s'", d);
+        r->raw = d[0] == '1';
+    }
+    /* as translate's --raw: the generator's own image of the picture as a face crop */
+    if (r->raw && r->strength != 1)
+        return reply_error(c, r, 400, NULL, NULL,
+                           "strength scales the change in a full-size result: not with raw=1");
+    if (r->raw && face_on)
+        return reply_error(c, r, 400, NULL, NULL,
+                           "raw=1 is the generator's own image of a face crop: not with face=on");
     /* A form upload (curl -F, an HTML form) wraps the picture in MIME parts. */
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (ct && strncasecmp(ct, "multipart/", 10) == 0)

@@ -19,10 +19,11 @@
 #include "err.h"
 #include "face.h"
 #include "fileio.h"
-#include "image-probe.h"
+#include "grid.h"
 #include "image.h"
 #include "infer.h"
 #include "models.h"
+#include "paste-file.h"
 #include "paste.h"
 #include "photo.h"
 #include "progress.h"
@@ -192,67 +193,31 @@ static int run_stream(struct tr *T, const char *in, const char *out)
     return 0;
 }
 
-/* Copy a CHW float tile into the grid image at (x0, y0). */
-static void paste(image *grid, const float *chw, int h, int w, int x0, int y0)
+/* Add input x [3,h,w] as column g->used of the grid (lib/grid.h), its
+ * translations in the rows below; what names the input in messages. */
+static void grid_add(struct tr *T, grid *g, const float *x, int h, int w, const char *what)
 {
-    image tile = {0};
-    if (image_from_chw_f32(&tile, chw, 3, h, w) != 0)
-        die("%s", err_msg());
-    for (int y = 0; y < h; y++)
-        memcpy(grid->px + ((size_t)(y0 + y) * grid->w + x0) * 3, tile.px + (size_t)y * w * 3, (size_t)w * 3);
-    image_free(&tile);
-}
-
-/* A sample grid as torchvision's make_grid draws it: the inputs on the top
- * row, each generator's outputs on a row below, 2-pixel black borders.  The
- * tile size is the first input's. */
-struct grid {
-    int n, k, s;
-    image img;
-    float *y;
-};
-enum { GRID_PAD = 2 };
-
-/* Add input x [3,h,w] and its translations as column k; what names the
- * input in messages. */
-static void grid_add(struct tr *T, struct grid *g, const float *x, int h, int w, const char *what)
-{
-    if (!g->s) {
-        if (h != w)
-            die("%s: grid tiles must be square, got %dx%d", what, w, h);
-        g->s = h;
-        g->img = (image){
-            .w = g->n * (h + GRID_PAD) + GRID_PAD, .h = (1 + T->ng) * (h + GRID_PAD) + GRID_PAD, .c = 3};
-        g->img.px = calloc((size_t)g->img.w * g->img.h, 3);
-        g->y = malloc((size_t)3 * h * h * sizeof *g->y);
-        if (!g->img.px || !g->y)
-            die("out of memory");
-    }
-    if (h != g->s || w != g->s)
-        die("%s: a %dx%d image in a grid of %d px tiles", what, w, h, g->s);
-    int x0 = GRID_PAD + g->k * (g->s + GRID_PAD);
-    paste(&g->img, x, h, w, x0, GRID_PAD);
-    for (int j = 0; j < T->ng; j++) {
-        if (infer_run(T->g[j], x, g->y, h, w) != 0)
+    int col = g->used;
+    if (grid_put(g, col, 0, x, h, w) != 0)
+        die("%s: %s", what, err_msg());
+    float *y = malloc((size_t)3 * h * w * sizeof *y);
+    if (!y)
+        die("out of memory");
+    for (int j = 0; j < T->ng; j++)
+        if (infer_run(T->g[j], x, y, h, w) != 0 || grid_put(g, col, j + 1, y, h, w) != 0)
             die("%s: %s", what, err_msg());
-        paste(&g->img, g->y, h, w, x0, GRID_PAD + (j + 1) * (g->s + GRID_PAD));
-    }
-    g->k++;
+    free(y);
 }
 
-/* Fewer inputs than columns: a narrower grid.  PNG unless -o says JPEG. */
-static void grid_write(struct tr *T, struct grid *g, const char *outpath)
+/* PNG unless -o says JPEG. */
+static void grid_write(struct tr *T, grid *g, const char *outpath)
 {
-    photo out = {.jpeg = T->fmt == PHOTO_JPEG};
     uint8_t *enc;
     size_t len;
-    if (image_crop(&out.im, &g->img, 0, 0, g->k * (g->s + GRID_PAD) + GRID_PAD, g->img.h) != 0 ||
-        photo_encode(&out, out.jpeg, &enc, &len) != 0 || file_write_all(outpath, enc, len) != 0)
+    if (grid_encode(g, T->fmt == PHOTO_JPEG, &enc, &len) != 0 || file_write_all(outpath, enc, len) != 0)
         die("%s", err_msg());
     free(enc);
-    image_free(&out.im);
-    image_free(&g->img);
-    free(g->y);
+    grid_free(g);
 }
 
 static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
@@ -260,13 +225,14 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
     stream_in *si = stream_in_open(in);
     if (!si)
         die("%s", err_msg());
-    struct grid g = {.n = n};
+    grid g;
+    grid_init(&g, n, 1 + T->ng);
     int rc = 0;
     record r;
     record_init(&r);
     progress *prog = progress_new(stderr);
     double t0 = progress_now();
-    while (g.k < n && (rc = stream_in_next(si, &r)) == 1) {
+    while (g.used < n && (rc = stream_in_next(si, &r)) == 1) {
         float *x = NULL;
         int h = 0, w = 0;
         dtype in_dt = DTYPE_F32;
@@ -278,17 +244,17 @@ static int run_grid(struct tr *T, int n, const char *in, const char *outpath)
         char what[32];
         snprintf(what, sizeof what, "record %ld", stream_in_count(si));
         grid_add(T, &g, x, h, w, what);
-        show_count(prog, "grid", g.k, n, t0);
+        show_count(prog, "grid", g.used, n, t0);
         free(x);
     }
     progress_free(prog);
     /* Drain the rest: the producers upstream (aug, utk-split) should end
      * normally, not by SIGPIPE, and a broken stream is still reported. */
-    while (rc == 1 && g.k == n && (rc = stream_in_next(si, &r)) == 1)
+    while (rc == 1 && g.used == n && (rc = stream_in_next(si, &r)) == 1)
         ;
     if (rc < 0)
         die("%s", err_msg());
-    if (g.k == 0)
+    if (g.used == 0)
         die("no %simages in the input to make a grid of", T->all ? "" : T->dst[0] == 'o' ? "young " : "old ");
     grid_write(T, &g, outpath);
     record_clear(&r);
@@ -303,7 +269,7 @@ static float *load_face(struct tr *T, const char *path)
     size_t n;
     photo p;
     float *x = malloc((size_t)3 * T->size * T->size * sizeof *x);
-    if (!x || file_read_all(path, (size_t)512 << 20, &bytes, &n) != 0)
+    if (!x || file_read_all(path, PASTE_FILE_MAX_BYTES, &bytes, &n) != 0)
         die("%s", x ? err_msg() : "out of memory");
     if (photo_decode(&p, bytes, n, FACE_MAX_PIXELS) != 0 ||
         paste_frame_input(x, NULL, &p.im, T->size, T->resize))
@@ -315,7 +281,8 @@ static float *load_face(struct tr *T, const char *path)
 
 static int run_grid_files(struct tr *T, char **files, int nfiles, const char *outpath)
 {
-    struct grid g = {.n = nfiles};
+    grid g;
+    grid_init(&g, nfiles, 1 + T->ng);
     for (int i = 0; i < nfiles; i++) {
         float *x = load_face(T, files[i]);
         grid_add(T, &g, x, T->size, T->size, files[i]);
@@ -325,62 +292,37 @@ static int run_grid_files(struct tr *T, char **files, int nfiles, const char *ou
     return 0;
 }
 
-/* A picture's bytes through T->J into out, as fmt (PHOTO_*); -1 with
- * err_msg() when they are no picture it can read (a write error dies). */
-static int picture_to(struct tr *T, const uint8_t *bytes, size_t n, const char *out, int fmt)
-{
-    uint8_t *enc;
-    size_t len;
-    if (paste_photo(&T->J, bytes, n, fmt, &enc, &len) != 0)
-        return -1;
-    if (file_write_all(out, enc, len) != 0)
-        die("%s", err_msg());
-    free(enc);
-    return 0;
-}
-
 static int run_image(struct tr *T, const char *in, const char *out)
 {
     uint8_t *bytes;
     size_t n;
-    if (file_read_all(in, (size_t)512 << 20, &bytes, &n) != 0)
+    int rc = 0;
+    if (file_read_all(in, PASTE_FILE_MAX_BYTES, &bytes, &n) != 0 ||
+        (rc = paste_file_write(&T->J, bytes, n, out, T->fmt)) < 0)
         die("%s", err_msg());
-    if (picture_to(T, bytes, n, out, T->fmt) != 0)
+    if (rc == PASTE_FILE_SKIPPED)
         die("%s: %s", strcmp(in, "-") ? in : "stdin", err_msg());
     free(bytes);
     return 0;
 }
 
 /* -o FOLDER FILE...: each as FOLDER/NAME_young2old.EXT in its own format
- * (EXT jpg or png); a file that is not a picture is skipped and counted. */
+ * (lib/paste-file.h); a file that is not a picture is skipped and counted. */
 static int run_folder(struct tr *T, char **files, int nfiles, const char *dir)
 {
     int skipped = 0;
     for (int i = 0; i < nfiles; i++) {
-        const char *base = strrchr(files[i], '/') ? strrchr(files[i], '/') + 1 : files[i], *f;
-        char name[PATH_MAX], out[2 * PATH_MAX];
-        snprintf(name, sizeof name, "%s", base);
-        /* NAME: without the extension; UTKFace's .jpg.chip.jpg as one */
-        for (const char *ext = "*\0.chip\0.jpg\0"; *ext; ext += strlen(ext) + 1) {
-            char *dot = strrchr(name, '.');
-            if (dot && dot != name && (*ext == '*' || !strcmp(dot, ext)))
-                *dot = 0;
-        }
-        uint8_t *bytes = NULL;
-        size_t n;
-        int w, h;
-        bool ok = file_read_regular(files[i], (size_t)512 << 20, &bytes, &n) == 0 &&
-                  image_probe(bytes, n, &w, &h, &f) == 0;
-        bool jpeg = ok && strcmp(f, "JPEG") == 0;
-        snprintf(out, sizeof out, "%s/%s_%s.%s", dir, name, T->src[0] == 'y' ? "young2old" : "old2young",
-                 jpeg ? "jpg" : "png");
-        if (ok && picture_to(T, bytes, n, out, jpeg ? PHOTO_JPEG : PHOTO_PNG) == 0) {
+        char out[2 * PATH_MAX];
+        int rc = paste_file_to_dir(&T->J, files[i], dir, T->src[0] == 'y' ? "young2old" : "old2young", out,
+                                   sizeof out);
+        if (rc < 0)
+            die("%s", err_msg());
+        if (rc == PASTE_FILE_DONE) {
             fprintf(stderr, "translate: %d/%d: %s -> %s\n", i + 1, nfiles, files[i], out);
         } else {
             fprintf(stderr, "translate: %d/%d: %s: skipped: %s\n", i + 1, nfiles, files[i], err_msg());
             skipped++;
         }
-        free(bytes);
     }
     if (skipped)
         die("%d of %d files skipped: not pictures (PNG or JPEG) it could read", skipped, nfiles);
@@ -408,19 +350,6 @@ static int face_gen(void *ctx, const float *x, float *y, int size)
     return infer_run(T->g[0], x, y, size, size);
 }
 
-/* RGB of an RGB or RGBA image (a copy when it has alpha). */
-static image rgb_of(const image *im)
-{
-    if (im->c == 3)
-        return *im;
-    image r = {.w = im->w, .h = im->h, .c = 3, .px = malloc((size_t)im->w * im->h * 3)};
-    if (!r.px)
-        die("out of memory");
-    for (size_t i = 0; i < (size_t)im->w * im->h; i++)
-        memcpy(r.px + 3 * i, im->px + (size_t)im->c * i, 3);
-    return r;
-}
-
 /* A photo's bytes and decoded pixels, and its faces (largest first, at
  * most F->max); 0 faces is left to the caller. */
 struct shot {
@@ -435,7 +364,7 @@ struct shot {
 static void shot_load(struct face_opts *F, struct shot *S, const char *path)
 {
     S->name = strcmp(path, "-") ? path : "stdin";
-    if (file_read_all(path, (size_t)512 << 20, &S->bytes, &S->n) != 0)
+    if (file_read_all(path, PASTE_FILE_MAX_BYTES, &S->bytes, &S->n) != 0)
         die("%s", err_msg());
     if (photo_decode(&S->p, S->bytes, S->n, FACE_MAX_PIXELS) != 0)
         die("%s: %s", S->name, err_msg());
@@ -459,18 +388,18 @@ static void shot_free(struct shot *S)
     free(S->faces);
 }
 
-/* The aligned FACE_FRAME crops of every face, from the untouched photo. */
+/* The aligned FACE_FRAME crops (RGB) of every face, from the untouched
+ * photo. */
 static image *shot_crops(struct shot *S)
 {
-    image rgb = rgb_of(&S->p.im);
     image *crops = calloc((size_t)S->nf + 1, sizeof *crops);
     if (!crops)
         die("out of memory");
-    for (int i = 0; i < S->nf; i++)
-        if (face_warp(&crops[i], &rgb, S->faces[i].A, FACE_FRAME, FACE_FRAME) != 0)
+    for (int i = 0; i < S->nf; i++) {
+        if (face_warp(&crops[i], &S->p.im, S->faces[i].A, FACE_FRAME, FACE_FRAME) != 0)
             die("%s: %s", S->name, err_msg());
-    if (rgb.px != S->p.im.px)
-        image_free(&rgb);
+        image_drop_alpha(&crops[i]);
+    }
     return crops;
 }
 
@@ -488,7 +417,7 @@ static int run_face(struct tr *T, struct face_opts *F, const char *in, const cha
 {
     struct shot S = {0};
     shot_load(F, &S, in);
-    bool jpeg = T->fmt == PHOTO_SAME ? S.p.jpeg : T->fmt == PHOTO_JPEG;
+    bool jpeg = photo_out_jpeg(T->fmt, S.p.jpeg);
     if (S.nf == 0 || (F->mode == FACE_PHOTO && T->J.strength == 0)) {
         if (S.nf == 0)
             fprintf(stderr, "translate: no face found in %s; passed through\n", S.name);
@@ -526,34 +455,27 @@ static int run_face_crops(struct tr *T, struct face_opts *F, char **paths, int n
         struct shot S = {0};
         shot_load(F, &S, paths[k]);
         grey &= S.p.grey;
-        int rows = S.nf ? S.nf : 1;
+        int rows = S.nf ? S.nf : 1, top = g.h;
         uint8_t *px = realloc(g.px, (size_t)(g.h / FACE_FRAME + rows) * row);
         if (!px)
             die("out of memory");
         g.px = px;
+        g.h += rows * FACE_FRAME;
         if (!S.nf) {
             fprintf(stderr, "translate: no face found in %s; a black row\n", S.name);
-            memset(g.px + (size_t)g.h * g.w * 3, 0, row);
+            memset(g.px + (size_t)top * g.w * 3, 0, row);
         }
         image *crops = shot_crops(&S);
         for (int i = 0; i < S.nf; i++) {
-            image r = {
-                .w = FACE_FRAME, .h = FACE_FRAME, .c = 3, .px = malloc((size_t)FACE_FRAME * FACE_FRAME * 3)};
-            if (!r.px)
-                die("out of memory");
-            memcpy(r.px, crops[i].px, (size_t)FACE_FRAME * FACE_FRAME * 3);
-            if (face_apply(&r, &aligned, 1, T->size, T->resize, face_gen, T, T->J.strength) != 0)
+            /* the crop, and beside it its result (translated in place) */
+            int y = top + i * FACE_FRAME;
+            if (image_blit(&g, &crops[i], 0, y) != 0 ||
+                face_apply(&crops[i], &aligned, 1, T->size, T->resize, face_gen, T, T->J.strength) != 0 ||
+                image_blit(&g, &crops[i], FACE_FRAME, y) != 0)
                 die("%s: %s", S.name, err_msg());
-            for (int y0 = 0; y0 < FACE_FRAME; y0++) {
-                uint8_t *d = g.px + ((size_t)(g.h + i * FACE_FRAME + y0) * g.w) * 3;
-                memcpy(d, crops[i].px + (size_t)y0 * FACE_FRAME * 3, FACE_FRAME * 3);
-                memcpy(d + FACE_FRAME * 3, r.px + (size_t)y0 * FACE_FRAME * 3, FACE_FRAME * 3);
-            }
-            image_free(&r);
             image_free(&crops[i]);
         }
         free(crops);
-        g.h += rows * FACE_FRAME;
         shot_free(&S);
     }
     photo res = {.im = g, .grey = grey};
