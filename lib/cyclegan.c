@@ -484,8 +484,8 @@ int cyclegan_train_step(struct cyclegan *cg, const float *x, const float *y, int
 
 /* The eval losses; without the discriminators (with_d 0) only the L1 terms,
  * every value that needs DX or DY NaN. */
-static int eval_(struct cyclegan *cg, const float *x, const float *y, int batch, struct cyclegan_losses *losses,
-                 int with_d)
+static int eval_(struct cyclegan *cg, const float *x, const float *y, int batch,
+                 struct cyclegan_losses *losses, int with_d)
 {
     if (!cg || !x || !y || batch < 1)
         return err_set("cyclegan_eval: bad arguments");
@@ -760,13 +760,13 @@ static int load_opt_(const st_file *f, struct cyclegan *cg, int k)
 }
 
 /* A number of o in [min, max] (finite), or -1 + err_set naming the field. */
-static int json_num_in_(const st_file *f, const char *key, const cJSON *o, const char *field, double min, double max,
-                        double *out)
+static int json_num_in_(const st_file *f, const char *key, const cJSON *o, const char *field, double min,
+                        double max, double *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max)
-        return err_set("%s: metadata '%s': \"%s\" is missing or not a number in [%g, %g]", st_path(f), key, field,
-                       min, max);
+        return err_set("%s: metadata '%s': \"%s\" is missing or not a number in [%g, %g]", st_path(f), key,
+                       field, min, max);
     *out = v->valuedouble;
     return 0;
 }
@@ -789,13 +789,16 @@ static int load_param_groups_(const st_file *f, struct adam *a, const char *tag)
         return err_set("%s: metadata '%s' is not a JSON object", st_path(f), key);
     }
     double lr, initial_lr, eps, wd, beta[2];
-    int rc = json_num_in_(f, key, o, "lr", 0, 10, &lr) || json_num_in_(f, key, o, "initial_lr", 0, 10, &initial_lr) ||
-             json_num_in_(f, key, o, "eps", 0, 1, &eps) || json_num_in_(f, key, o, "weight_decay", 0, 10, &wd);
+    int rc = json_num_in_(f, key, o, "lr", 0, 10, &lr) ||
+             json_num_in_(f, key, o, "initial_lr", 0, 10, &initial_lr) ||
+             json_num_in_(f, key, o, "eps", 0, 1, &eps) ||
+             json_num_in_(f, key, o, "weight_decay", 0, 10, &wd);
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "betas");
     for (int i = 0; i < 2 && !rc; i++) {
         const cJSON *x = cJSON_IsArray(b) && cJSON_GetArraySize(b) == 2 ? cJSON_GetArrayItem(b, i) : NULL;
         if (!cJSON_IsNumber(x) || !(x->valuedouble >= 0 && x->valuedouble < 1))
-            rc = err_set("%s: metadata '%s': \"betas\" is missing or not two numbers in [0, 1)", st_path(f), key);
+            rc = err_set("%s: metadata '%s': \"betas\" is missing or not two numbers in [0, 1)", st_path(f),
+                         key);
         else
             beta[i] = x->valuedouble;
     }

@@ -77,7 +77,9 @@ static void jpeg_emit_message_(j_common_ptr cinfo, int level)
         return;
     switch (cinfo->err->msg_code) {
     case JWRN_JPEG_EOF: snprintf(e->msg, sizeof e->msg, "truncated data (premature end of file)"); break;
-    case JWRN_HIT_MARKER: snprintf(e->msg, sizeof e->msg, "truncated data (premature end of data segment)"); break;
+    case JWRN_HIT_MARKER:
+        snprintf(e->msg, sizeof e->msg, "truncated data (premature end of data segment)");
+        break;
     case JWRN_BOGUS_PROGRESSION:
         snprintf(e->msg, sizeof e->msg, "inconsistent progression (scans repeat or skip refinements)");
         break;
@@ -97,7 +99,8 @@ static void jpeg_progress_(j_common_ptr cinfo)
     j_decompress_ptr d = (j_decompress_ptr)cinfo;
     if (d->input_scan_number > IMAGE_MAX_SCANS) {
         struct jerr_ *e = ((struct jprogress_ *)cinfo->progress)->err;
-        snprintf(e->msg, sizeof e->msg, "more than %d scans (a progressive JPEG has about 10)", IMAGE_MAX_SCANS);
+        snprintf(e->msg, sizeof e->msg, "more than %d scans (a progressive JPEG has about 10)",
+                 IMAGE_MAX_SCANS);
         longjmp(e->jmp, 1);
     }
 }

@@ -327,7 +327,8 @@ static int count_check_(const char *path, const char *h, size_t n)
         top += c == ',' && depth == 1;
     }
     if (top > ST_MAX_TENSORS) /* commas: one fewer than the members, one of which may be __metadata__ */
-        return err_set("%s: more than %d tensors (a training checkpoint has about 1000)", path, ST_MAX_TENSORS);
+        return err_set("%s: more than %d tensors (a training checkpoint has about 1000)", path,
+                       ST_MAX_TENSORS);
     if (commas > (size_t)ST_MAX_TENSORS * 16 + ST_MAX_META * 2)
         return err_set("%s: header holds more than %d values (%d tensors and %d metadata keys at most)", path,
                        ST_MAX_TENSORS * 16 + ST_MAX_META * 2, ST_MAX_TENSORS, ST_MAX_META);
@@ -342,9 +343,14 @@ static const char *looks_like_(const uint8_t *b, uint64_t len, char *buf, size_t
         const char *magic;
         size_t n;
         const char *what;
-    } known[] = {{"GIF8", 4, "a GIF image"},         {"%PDF", 4, "a PDF document"},
-                 {"\x1f\x8b", 2, "a gzip archive"},    {"\x7f" "ELF", 4, "an ELF executable"},
-                 {"RIFF", 4, "a RIFF file (WebP, WAV, AVI)"}, {"BM", 2, "a BMP image"}};
+    } known[] = {{"GIF8", 4, "a GIF image"},
+                 {"%PDF", 4, "a PDF document"},
+                 {"\x1f\x8b", 2, "a gzip archive"},
+                 {"\x7f"
+                  "ELF",
+                  4, "an ELF executable"},
+                 {"RIFF", 4, "a RIFF file (WebP, WAV, AVI)"},
+                 {"BM", 2, "a BMP image"}};
     int w, h;
     const char *fmt;
     if (image_probe(b, len, &w, &h, &fmt) == 0) {
@@ -359,7 +365,7 @@ static const char *looks_like_(const uint8_t *b, uint64_t len, char *buf, size_t
     /* text: the first bytes are printable ASCII, white space or UTF-8 */
     size_t n = len < 512 ? (size_t)len : 512;
     for (size_t i = 0; i < n; i++)
-        if (b[i] < 0x20 && !memchr("\t\n\r\f", b[i], 4))
+        if (b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' && b[i] != '\f')
             return NULL;
     return b[0] == '{' || b[0] == '[' ? "text (JSON?)" : "text";
 }

@@ -92,7 +92,8 @@ static int augment(struct aug *A, record *r)
         float *chw = malloc((size_t)n * sizeof *chw);
         if (!chw)
             return err_set("out of memory");
-        if (record_image(A, r, &im) != 0 || transform_train_chw_f32(chw, &im, A->size, A->resize, &A->g) != 0) {
+        if (record_image(A, r, &im) != 0 ||
+            transform_train_chw_f32(chw, &im, A->size, A->resize, &A->g) != 0) {
             free(chw);
             image_free(&im);
             return -1;
@@ -113,7 +114,7 @@ static int augment(struct aug *A, record *r)
         return 0;
     }
     if (record_image(A, r, &im) != 0 || (A->train ? transform_train(&im, A->size, A->resize, &A->g)
-                                               : transform_eval(&im, A->size, A->resize)) != 0) {
+                                                  : transform_eval(&im, A->size, A->resize)) != 0) {
         image_free(&im);
         return -1;
     }

@@ -433,8 +433,8 @@ static int cmd_diff(const char *a, const char *b, double tol, int all)
         ndiff += bad;
         if (bad || all) {
             cli_put_escaped(stdout, p->name);
-            printf(": max abs %.6g max rel %.6g%s%s\n", mabs, mrel, p->dtype != q->dtype ? " (dtypes differ)" : "",
-                   bad ? " DIFFERS" : "");
+            printf(": max abs %.6g max rel %.6g%s%s\n", mabs, mrel,
+                   p->dtype != q->dtype ? " (dtypes differ)" : "", bad ? " DIFFERS" : "");
         }
     }
     for (int i = 0; i < y.n; i++)

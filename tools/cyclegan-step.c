@@ -83,7 +83,7 @@ struct trainer {
     struct cyclegan *cg;
     const char *ckpt, *ckpt_out;
     int eval, json, log_every, save_every, epochs_opt, quiet;
-    int gen_only; /* --eval of a checkpoint without DX and DY */
+    int gen_only;      /* --eval of a checkpoint without DX and DY */
     double loss_scale; /* --loss-scale, < 0 when not given */
     long max_steps;
     size_t queue_mb; /* --queue-mb: images held for later epochs and partners */
@@ -268,8 +268,10 @@ static void build(struct trainer *T, int size)
             die("%s", err_msg());
         T->gen_only = !hd;
         if (T->gen_only)
-            fprintf(stderr, "cyclegan-step: %s has no discriminators (G and F only): the discriminator "
-                            "and adversarial losses are absent (null)\n", T->ckpt);
+            fprintf(stderr,
+                    "cyclegan-step: %s has no discriminators (G and F only): the discriminator "
+                    "and adversarial losses are absent (null)\n",
+                    T->ckpt);
     }
     if (T->ckpt && (T->gen_only ? cyclegan_load_generators : cyclegan_load)(T->cg, T->ckpt, &T->meta) != 0)
         die("%s", err_msg());
@@ -321,7 +323,7 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
     if (!T->cg)
         build(T, b->size);
     size_t bytes = (size_t)b->batch * 3 * b->size * b->size * sizeof(float);
-    struct cyclegan_losses l;
+    struct cyclegan_losses l = {0};
     double v[N_LOSSES];
     if (T->eval) {
         if (backend_upload(T->be, T->dx, b->x, bytes) || backend_upload(T->be, T->dy, b->y, bytes) ||

@@ -62,8 +62,8 @@ static void load_png(struct item *it, const char *path)
     if (image_probe(it->png, it->len, &it->w, &it->h, &fmt) != 0 || strcmp(fmt, "PNG") != 0)
         die("%s: not a PNG image", path);
     if (it->w > TB_MAX_SIDE || it->h > TB_MAX_SIDE || (long)it->w * it->h > IMAGE_MAX_PIXELS)
-        die("%s: a %dx%d PNG: TensorBoard shows sides up to %d and %ld pixels", path, it->w, it->h, TB_MAX_SIDE,
-            (long)IMAGE_MAX_PIXELS);
+        die("%s: a %dx%d PNG: TensorBoard shows sides up to %d and %ld pixels", path, it->w, it->h,
+            TB_MAX_SIDE, (long)IMAGE_MAX_PIXELS);
     image im;
     image_need need = {.whole = 1};
     if (image_decode_need(&im, it->png, it->len, &need) != 0)

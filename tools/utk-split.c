@@ -74,7 +74,8 @@ struct emit {
 static void emit_face(struct emit *e, const utk_face *f, int split)
 {
     if (e->list) {
-        cli_put_escaped(stdout, f->name); /* one TSV field: a name can neither split a line nor add a column */
+        cli_put_escaped(stdout,
+                        f->name); /* one TSV field: a name can neither split a line nor add a column */
         printf("\t%d\t%s\t%s\n", f->age, utk_domain_name(f->domain), utk_split_name(split));
         return;
     }
@@ -206,24 +207,15 @@ int main(int argc, char **argv)
         O_CHECK,
         O_VERSION
     };
-    static const struct option opts[] = {{"split", 1, 0, O_SPLIT},
-                                         {"seed", 1, 0, O_SEED},
-                                         {"epochs", 1, 0, O_EPOCHS},
-                                         {"start-epoch", 1, 0, O_START},
-                                         {"stop-epoch", 1, 0, O_STOP},
-                                         {"limit", 1, 0, O_LIMIT},
-                                         {"young", 1, 0, O_YOUNG},
-                                         {"old", 1, 0, O_OLD},
-                                         {"exclude", 1, 0, O_EXCLUDE},
-                                         {"list", 0, 0, O_LIST},
-                                         {"strict", 0, 0, O_STRICT},
-                                         {"out", 1, 0, O_OUT},
-                                         {"pairing", 1, 0, O_PAIRING},
-                                         {"check", 0, 0, O_CHECK},
-                                         {"quiet", 0, 0, 'q'},
-                                         {"help", 0, 0, 'h'},
-                                         {"version", 0, 0, O_VERSION},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"split", 1, 0, O_SPLIT},     {"seed", 1, 0, O_SEED},
+                                         {"epochs", 1, 0, O_EPOCHS},   {"start-epoch", 1, 0, O_START},
+                                         {"stop-epoch", 1, 0, O_STOP}, {"limit", 1, 0, O_LIMIT},
+                                         {"young", 1, 0, O_YOUNG},     {"old", 1, 0, O_OLD},
+                                         {"exclude", 1, 0, O_EXCLUDE}, {"list", 0, 0, O_LIST},
+                                         {"strict", 0, 0, O_STRICT},   {"out", 1, 0, O_OUT},
+                                         {"pairing", 1, 0, O_PAIRING}, {"check", 0, 0, O_CHECK},
+                                         {"quiet", 0, 0, 'q'},         {"help", 0, 0, 'h'},
+                                         {"version", 0, 0, O_VERSION}, {0, 0, 0, 0}};
     utk_opts o;
     utk_opts_default(&o);
     const char *split = "train", *exclude = NULL, *out = "-";

@@ -533,8 +533,8 @@ static int test_decode_limits(void)
     image_free(&src);
     /* the caller's pixel limit, from the header */
     image_need need = {.max_pixels = 640 * 480 - 1};
-    EXPECT(image_decode_need(&im, jpg, n, &need) != 0 && strstr(err_msg(), "exceeds the limit of 307199"), "%s",
-           err_msg());
+    EXPECT(image_decode_need(&im, jpg, n, &need) != 0 && strstr(err_msg(), "exceeds the limit of 307199"),
+           "%s", err_msg());
     need.max_pixels = 640 * 480;
     EXPECT(image_decode_need(&im, jpg, n, &need) == 0 && im.w == 640 && im.h == 480, "%s", err_msg());
     image_free(&im);

@@ -22,8 +22,8 @@ static size_t tiff_(uint8_t *t, int o)
     memset(t + 8, 0, 18);
     if (!o)
         return 8 + 2 + 4;
-    t[8] = 1;                            /* one entry */
-    t[10] = 0x12, t[11] = 0x01;          /* tag 0x0112 */
+    t[8] = 1;                                 /* one entry */
+    t[10] = 0x12, t[11] = 0x01;               /* tag 0x0112 */
     t[12] = 3, t[14] = 1, t[18] = (uint8_t)o; /* SHORT, count 1, value */
     return 8 + 2 + 12 + 4;
 }

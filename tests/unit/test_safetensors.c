@@ -483,15 +483,19 @@ static int test_bad_length_and_garbage(void)
     f = st_parse("", 0, "e.safetensors");
     EXPECT(!f && contains(err_msg(), "e.safetensors: empty file"), "%s", err_msg());
     /* Files of other kinds are named for what they are before anything else. */
-    static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                                  0, 0, 0, 200, 0, 0, 0, 100, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0,   0, 0,
+                                  13,   'I', 'H', 'D', 'R',  0,    0,    0,    200, 0, 0,
+                                  0,    100, 8,   2,   0,    0,    0,    0,    0,   0, 0};
     f = st_parse(png, sizeof png, "face.png");
-    EXPECT(!f && contains(err_msg(), "face.png: not a checkpoint: this is a 200x100 PNG image"), "%s", err_msg());
+    EXPECT(!f && contains(err_msg(), "face.png: not a checkpoint: this is a 200x100 PNG image"), "%s",
+           err_msg());
     f = st_parse("\xff\xd8\xff\xe0\0\x10JFIF\0", 12, "face.jpg");
     EXPECT(!f && contains(err_msg(), "face.jpg: not a checkpoint: this is a JPEG image"), "%s", err_msg());
     f = st_parse("lr = 2e-4\nseed = 42\n", 20, "config.txt");
     EXPECT(!f && contains(err_msg(), "config.txt: not a checkpoint: this is text"), "%s", err_msg());
-    f = st_parse("\x7f" "ELF\2\1\1\0\0\0\0\0", 12, "ls");
+    f = st_parse("\x7f"
+                 "ELF\2\1\1\0\0\0\0\0",
+                 12, "ls");
     EXPECT(!f && contains(err_msg(), "not a checkpoint: this is an ELF executable"), "%s", err_msg());
 
     /* Files that cannot be read at all. */
