@@ -4,7 +4,8 @@
 #   models/continue-128.safetensors  all four nets of the run's last state as F16, with
 #                                    its epoch: `train.sh --init_from` continues from it
 #                                    on any machine (fresh Adam moments)
-#   models/test-grid-y2o.png, ...o2y young test faces aged, old ones de-aged
+#   models/test-grid-y2o.png, ...o2y young test faces aged, old ones de-aged (raw, model size)
+#   models/test-grid-fullres.jpg     test faces, aged and de-aged, as translate returns them
 #   models/curves.png, models/metrics.jsonl   the run's curves and validation metrics
 #   tests/expected/astronaut_*.png   PyTorch's reference generator on the
 #                                    portrait with the same weights (tests/model.bats)
@@ -25,6 +26,7 @@ for d in y2o:young2old o2y:old2young; do
     /usr/bin/python3 "$ROOT/tests/py/ref_translate.py" run "$m/utkface-128.safetensors" "${d%%:*}" "$size" \
         "$ROOT/data/demo/astronaut.png" "$ROOT/tests/expected/astronaut_${d##*:}.png"
 done
+bash "$ROOT/scripts/fullres-grid.sh" "$m/utkface-128.safetensors" "$m/test-grid-fullres.jpg" 3
 cp "$run/metrics/curves.png" "$m/curves.png"
 grep '"phase": "val"' "$run/metrics/metrics.jsonl" > "$m/metrics.jsonl"
 ls -la "$m"
