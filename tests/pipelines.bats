@@ -33,21 +33,21 @@ teardown() { common_teardown; }
     assert_output --partial "unexpected argument 'face.jpg'"
 }
 
-@test "infer.sh: faces given as operands, as translate takes them; NAME_young2old.png beside each" {
+@test "infer.sh: faces given as operands, as translate takes them; NAME_young2old.jpg beside each (a JPEG stays a JPEG)" {
     faces=($(ls "$(faces_dir)"/*.jpg | head -2))
     cp "${faces[0]}" "$TMP/me.jpg"
     run bash "$ROOT/pipelines/infer.sh" me.jpg
     assert_success
-    assert_output --partial "infer.sh: wrote me_young2old.png"
-    [ -s "$TMP/me_young2old.png" ]
+    assert_output --partial "infer.sh: wrote me_young2old.jpg"
+    [ -s "$TMP/me_young2old.jpg" ]
     # several faces into a folder, with progress; the model is named once
     run bash "$ROOT/pipelines/infer.sh" --direction old2young --output "$TMP/res" me.jpg -- "${faces[1]}"
     assert_success
-    assert_output --partial "[1/2] wrote $TMP/res/me_old2young.png"
-    assert_output --partial "[2/2] wrote $TMP/res/$(basename "${faces[1]}" .jpg.chip.jpg)_old2young.png"
+    assert_output --partial "[1/2] wrote $TMP/res/me_old2young.jpg"
+    assert_output --partial "[2/2] wrote $TMP/res/$(basename "${faces[1]}" .jpg.chip.jpg)_old2young.jpg"
     assert_output --partial "2 of 2 images done"
     [ "$(grep -c "using the shipped model" <<< "$output")" -eq 1 ]
-    run bash "$ROOT/pipelines/infer.sh" --input me.jpg --output "$TMP/me_young2old.png" nope.jpg
+    run bash "$ROOT/pipelines/infer.sh" --input me.jpg --output "$TMP/me_young2old.jpg" nope.jpg
     assert_failure 1
     assert_output --partial "not a folder"
     run bash "$ROOT/pipelines/infer.sh" nope.jpg
@@ -67,7 +67,7 @@ teardown() { common_teardown; }
     assert_output --partial "skipping photos/sub/: a folder"
     assert_output --partial "[3/3] wrote photos_young2old/"
     assert_output --partial "3 of 3 images done, 2 skipped"
-    [ "$(ls "$TMP/photos_young2old" | grep -c '_young2old\.png$')" -eq 3 ]
+    [ "$(ls "$TMP/photos_young2old" | grep -c '_young2old\.jpg$')" -eq 3 ]
     # --output names the folder; a clean folder exits 0
     rm -r "$TMP/photos/notes.txt" "$TMP/photos/sub"
     run bash "$ROOT/pipelines/infer.sh" "$TMP/photos/" --output "$TMP/aged"
