@@ -74,22 +74,6 @@ static int test_jpeg_first_exif_app1(void)
     return 0;
 }
 
-static uint32_t crc32_(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return c ^ 0xFFFFFFFFu;
-}
-
-static void be32_(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
 /* A 4x2 RGB PNG with an eXIf chunk of orientation o after IHDR. */
 static uint8_t *png_exif_(int o, size_t *len)
 {
@@ -102,9 +86,9 @@ static uint8_t *png_exif_(int o, size_t *len)
         return NULL;
     image_free(&im);
     size_t tn = tiff_(chunk + 8, o);
-    be32_(chunk, (uint32_t)tn);
+    check_put_be32(chunk, (uint32_t)tn);
     memcpy(chunk + 4, "eXIf", 4);
-    be32_(chunk + 8 + tn, crc32_(chunk + 4, 4 + tn));
+    check_put_be32(chunk + 8 + tn, check_crc32(chunk + 4, 4 + tn));
     size_t cn = 12 + tn, at = 8 + 25; /* after the signature and IHDR */
     uint8_t *out = malloc(n + cn);
     memcpy(out, png, at);
