@@ -70,9 +70,10 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
                               precision, logging and the data folder); the folder may have been moved
   --overwrite                 replace the run in the output folder, once the tools have accepted every option
   --init_from FILE            start a new run from the four nets (G, F, DX, DY) of FILE, e.g. the
-                              repository's models/continue-128.safetensors, with fresh Adam moments: the
-                              epochs count on from the file's `epoch`, and the options not given take
-                              the file's training configuration (sizes, learning rates, loss weights)
+                              repository's models/continue-128.safetensors (with fresh Adam moments) or
+                              a run's last.safetensors (with its moments): the epochs count on from the
+                              file's `epoch`, and the options not given take the file's training
+                              configuration (sizes, learning rates, loss weights)
   --config FILE               `key = value` lines with these names; the command line wins
   --archive_and_terminate_ec2 --s3_bucket_name B   sync outputs to S3, then terminate this EC2 instance
                               (never taken from a run's config.txt: give them to each run that wants them)
@@ -106,6 +107,10 @@ init_options() {  # file
         v=$(config_num "$cfg" "${pair%%:*}")
         [ -z "$v" ] || OPT[$k]=$v
     done
+    # a training state (train.sh's last.safetensors) also carries Adam's moments,
+    # which cyclegan-step then takes over; a weights file starts them afresh
+    if grep -q "^  opt_G " <<< "$info"; then init_adam="with the file's Adam moments"
+    else init_adam="with fresh Adam moments (the file holds no optimiser state)"; fi
     init_epoch=$(ckpt meta "$f" epoch 2>/dev/null) || init_epoch=0
     [[ $init_epoch =~ ^[0-9]+$ ]] || { echo "train.sh: --init_from: $f: metadata 'epoch' is not a count" >&2; exit 1; }
 }
@@ -283,7 +288,7 @@ evaluate() {  # ckpt split phase -> one JSON line on stdout
 start=$((done_epochs + 1))
 [ -z "${OPT[resume]}" ] || log "resuming after epoch $done_epochs of $N"
 [ -z "${GIVEN[init_from]:-}" ] || log "starting from the nets of ${OPT[init_from]} after its epoch $init_epoch of $N," \
-    "with fresh Adam moments (the file holds no optimiser state)"
+    "$init_adam"
 
 # After an epoch: validation, sample grid, best/periodic checkpoints, curves.
 post_epoch() {

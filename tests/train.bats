@@ -128,6 +128,18 @@ PY
     cmp "$TMP/before" "$TMP/out/checkpoints/last.safetensors"
 }
 
+@test "train.sh --init_from a training state takes its Adam moments: the same nets as --resume" {
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 1 "${SMALL[@]}" --skip_test 2> /dev/null
+    cp "$TMP/out/checkpoints/last.safetensors" "$TMP/state.safetensors"
+    run bash "$ROOT/pipelines/train.sh" --init_from "$TMP/state.safetensors" --output_dir "$TMP/new" --num_train_epochs 2 \
+        --skip_test --skip_estimate
+    assert_success
+    assert_output --partial "after its epoch 1 of 2, with the file's Adam moments"
+    bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 --resume --skip_test 2> /dev/null
+    # the same epoch from the same nets and moments: bit for bit the resumed run's
+    ckpt diff --tol 0 "$TMP/out/checkpoints/last.safetensors" "$TMP/new/checkpoints/last.safetensors"
+}
+
 @test "train.sh --init_from: a new machine continues a run from its four nets alone (F16, no Adam state)" {
     bash "$ROOT/pipelines/train.sh" --num_train_epochs 2 "${SMALL[@]}" --skip_test 2> /dev/null
     # what the repository keeps: all four nets in F16, with the run's epoch, step and configuration
