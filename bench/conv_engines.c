@@ -1,8 +1,8 @@
 /*
  * conv_engines: the convolution engines side by side on the model's layer
  * shapes (generator ngf 32 with its 9 residual blocks, PatchGAN ndf 32):
- * our float GEMM (lib/cpu-gemm.c), oneDNN in float and oneDNN in bf16
- * (lib/cpu-dnnl.c, reorders from and to our float NCHW tensors included).
+ * our float GEMM (lib/cpu/cpu-gemm.c), oneDNN in float and oneDNN in bf16
+ * (lib/cpu/cpu-dnnl.c, reorders from and to our float NCHW tensors included).
  * For each layer and operation (forward, input gradient, weight gradient)
  * one line: best-of-N milliseconds and GFLOP/s of each engine.
  *   conv_engines [size=128] [batch=1] [runs=5]
@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "bench.h"
-#include "cpu-dnnl.h"
-#include "err.h"
-#include "layers.h"
-#include "rng.h"
+#include "cpu/cpu-dnnl.h"
+#include "base/err.h"
+#include "backend/layers.h"
+#include "base/rng.h"
 
 struct layer {
     const char *name;

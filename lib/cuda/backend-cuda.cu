@@ -1,6 +1,6 @@
 /*
  * backend-cuda: the CUDA backend's handle, memory and vtable.  This is the
- * one file of build/libaging-cuda.so that lib/device.c talks to: it exports
+ * one file of build/libaging-cuda.so that lib/tool/device.c talks to: it exports
  * backend_cuda_device_count() and backend_cuda_open() with C linkage and
  * nothing else; the ops live one per file beside it (cuda-impl.h).
  *
