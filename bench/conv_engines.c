@@ -90,7 +90,7 @@ int main(int argc, char **argv)
             w[i] = rng_uniform_f32(&r, -0.1f, 0.1f);
         for (long i = 0; i < ny; i++)
             y[i] = rng_uniform_f32(&r, -1, 1);
-        backend_reserve(be, L->t ? convt2d_workspace_bytes(&s) : conv2d_workspace_bytes(&s));
+        backend_reserve(be, L->t ? convt2d_workspace_bytes(be, &s) : conv2d_workspace_bytes(be, &s));
         for (int op = 0; op < 3; op++) {
             double best[3] = {1e9, 1e9, 1e9};
             /* engines interleaved, so that load from other processes hits them alike */

@@ -12,7 +12,6 @@
 #include "backend.h"
 #include "layers.h"
 #include "layers-pool.h"
-#include "nn/optim.h"
 
 struct backend_iface {
     const char *name;
@@ -37,6 +36,11 @@ struct backend_iface {
                            const struct conv_shape *s);
     int (*convt2d_backward)(struct backend *be, float *din, float *dw, float *db, const float *dout,
                             const float *in, const float *w, const struct conv_shape *s);
+    /* (optional) bytes of workspace one conv2d / convt2d call of this shape
+     * needs (conv2d_workspace_bytes: what a model reserves when it is built);
+     * without them 0, and the backend sizes its workspace on first use. */
+    size_t (*conv2d_workspace)(struct backend *be, const struct conv_shape *s);
+    size_t (*convt2d_workspace)(struct backend *be, const struct conv_shape *s);
 
     // ---- padding, norms, activations
     int (*reflpad_forward)(struct backend *be, float *out, const float *in, int planes, int h, int w,
@@ -103,50 +107,6 @@ struct backend_iface {
     int (*resize_bilinear)(struct backend *be, float *out, const float *in, int planes, int h, int w,
                            int hout, int wout, enum resize_mode mode, float mul, float add);
 };
-
-/* The CPU backend's float convolutions (lib/cpu/backend-cpu.c), the dispatchers
- * in its vtable that run bf16 on the CPU's bf16 units or emulate 16-bit
- * precision around the float ones when be->precision asks for it
- * (lib/cpu/backend-cpu-half.c), their bias helpers, and the grow-only scratch
- * the emulation rounds copies into. */
-int cpu_conv2d_forward_f32(struct backend *be, float *out, const float *in, const float *w, const float *b,
-                           const struct conv_shape *s);
-int cpu_conv2d_backward_f32(struct backend *be, float *din, float *dw, float *db, const float *dout,
-                            const float *in, const float *w, const struct conv_shape *s);
-int cpu_convt2d_forward_f32(struct backend *be, float *out, const float *in, const float *w, const float *b,
-                            const struct conv_shape *s);
-int cpu_convt2d_backward_f32(struct backend *be, float *din, float *dw, float *db, const float *dout,
-                             const float *in, const float *w, const struct conv_shape *s);
-int cpu_conv2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
-                       const struct conv_shape *s);
-int cpu_conv2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
-                        const float *in, const float *w, const struct conv_shape *s);
-int cpu_convt2d_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
-                        const struct conv_shape *s);
-int cpu_convt2d_backward(struct backend *be, float *din, float *dw, float *db, const float *dout,
-                         const float *in, const float *w, const struct conv_shape *s);
-/* out [n,c,hw] += b [c] (b may be NULL); db [c] += sums of dout (db may be NULL) */
-void cpu_add_bias(float *out, const float *b, int n, int c, long hw);
-void cpu_sum_bias(float *db, const float *dout, int n, int c, long hw);
-/* At least `floats` floats, kept by the backend; NULL + err_set on failure. */
-float *cpu_half_scratch(struct backend *be, size_t floats);
-/* The backend's oneDNN primitives (lib/cpu/cpu-dnnl.h), made on first use;
- * NULL + err_set on failure. */
-struct cpu_dnnl *cpu_dnnl_of(struct backend *be);
-
-/* The CPU backend's optimiser ops (lib/cpu/backend-cpu-optim.c). */
-int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
-                  long n, double lr, double beta1, double beta2, double eps, double weight_decay, long step);
-int cpu_sumsq(struct backend *be, double *out, const float *x, const long *sizes, int count);
-int cpu_scale(struct backend *be, float *x, float a, long n);
-
-/* The CPU backend's Inception ops (lib/cpu/backend-cpu-pool.c). */
-size_t cpu_conv_ex_workspace(struct backend *be, const struct conv_ex_shape *s);
-int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const float *w, const float *b,
-                        const struct conv_ex_shape *s, float *ws);
-int cpu_pool2d_forward(struct backend *be, float *out, const float *in, const struct pool_shape *s);
-int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w, int hout,
-                        int wout, enum resize_mode mode, float mul, float add);
 
 /* In a dispatcher returning int: -1 + err_set (the caller includes err.h)
  * when there is no backend or it lacks the vtable entry `op`. */

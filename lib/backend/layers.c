@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "backend-impl.h"
-#include "cpu/cpu-gemm.h"
 #include "base/err.h"
 
 // ---- convolutions
@@ -47,16 +46,18 @@ int convt2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, 
     return 0;
 }
 
-/* The CPU backend's scratch: its GEMMs' packing buffers (and a col matrix
- * where it folds with col2im), or the im2col matrix of its OpenBLAS path. */
-size_t conv2d_workspace_bytes(const struct conv_shape *s)
+size_t conv2d_workspace_bytes(backend_t be, const struct conv_shape *s)
 {
-    return cpu_conv2d_ws_bytes(s);
+    if (!be || !be->iface->conv2d_workspace)
+        return 0;
+    return be->iface->conv2d_workspace(be, s);
 }
 
-size_t convt2d_workspace_bytes(const struct conv_shape *s)
+size_t convt2d_workspace_bytes(backend_t be, const struct conv_shape *s)
 {
-    return cpu_convt2d_ws_bytes(s);
+    if (!be || !be->iface->convt2d_workspace)
+        return 0;
+    return be->iface->convt2d_workspace(be, s);
 }
 
 int conv2d_forward(backend_t be, float *out, const float *in, const float *w, const float *b,
@@ -281,6 +282,8 @@ int backend_synchronize(backend_t be)
 int backend_reserve(backend_t be, size_t bytes)
 {
     BACKEND_NEED(be, reserve);
+    if (!bytes) /* nothing to reserve (a backend that sizes its workspace on first use) */
+        return 0;
     return be->iface->reserve(be, bytes);
 }
 

@@ -35,9 +35,10 @@ struct conv_shape {
 int conv2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride, int pad);
 int convt2d_shape(struct conv_shape *s, int n, int cin, int h, int w, int cout, int k, int stride, int pad,
                   int out_pad);
-/* Bytes of backend workspace one call needs (pass to backend_reserve). */
-size_t conv2d_workspace_bytes(const struct conv_shape *s);
-size_t convt2d_workspace_bytes(const struct conv_shape *s);
+/* Bytes of workspace one call needs on this backend (pass to
+ * backend_reserve); 0 when the backend sizes it on first use. */
+size_t conv2d_workspace_bytes(backend_t be, const struct conv_shape *s);
+size_t convt2d_workspace_bytes(backend_t be, const struct conv_shape *s);
 
 /* out [n,cout,hout,wout] = conv(in [n,cin,h,w], w [cout,cin,k,k]) + b [cout]
  * (b may be NULL). */
@@ -129,3 +130,12 @@ int loss_backward(backend_t be, float *dx, const float *x, const float *target, 
 int tensor_axpy(backend_t be, float *y, float a, const float *x, long n);
 /* x [n] *= a. */
 int tensor_scale(backend_t be, float *x, float a, long n);
+
+/* One gradient slab seen as torch's list of p.grad: `count` tensors of
+ * sizes[i] floats each, back to back from `grad` (device).  What
+ * clip_grad_norm (lib/nn/optim.h) and the backends' clip_norm entry take. */
+struct grad_slab {
+    float *grad;
+    const long *sizes;
+    int count;
+};

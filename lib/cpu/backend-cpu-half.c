@@ -12,7 +12,8 @@
  * reference whose only difference is the order of the float sums.
  */
 
-#include "backend/backend-impl.h"
+#include "cpu-gemm.h"
+#include "cpu-impl.h"
 #include "cpu-dnnl.h"
 #include "base/half.h"
 

@@ -14,7 +14,7 @@
 #include <math.h>
 #include <omp.h>
 
-#include "backend/backend-impl.h"
+#include "cpu-impl.h"
 
 int cpu_adam_step(struct backend *be, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
                   long n, double lr, double beta1, double beta2, double eps, double weight_decay, long step)

@@ -16,7 +16,7 @@
 #include <omp.h>
 #include <string.h>
 
-#include "backend/backend-impl.h"
+#include "cpu-impl.h"
 #include "cpu-gemm.h"
 #include "base/err.h"
 

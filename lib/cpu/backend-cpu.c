@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend-impl.h"
 #include "cpu-dnnl.h"
 #include "cpu-gemm.h"
+#include "cpu-impl.h"
 #include "base/err.h"
 
 struct cpu_ctx {
@@ -233,38 +233,6 @@ static void col2im(float *img, const float *col, int c, int h, int w, int k, int
     }
 }
 
-/* out [n,c,hw] += b [c] */
-void cpu_add_bias(float *out, const float *b, int n, int c, long hw)
-{
-    if (!b)
-        return;
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < n * c; pl++) {
-        float bv = b[pl % c], *o = out + pl * hw;
-        for (long i = 0; i < hw; i++)
-            o[i] += bv;
-    }
-}
-
-/* db [c] += sum over n and hw of dout [n,c,hw] */
-void cpu_sum_bias(float *db, const float *dout, int n, int c, long hw)
-{
-    if (!db)
-        return;
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++) {
-        double acc = 0;
-        for (int i = 0; i < n; i++) {
-            const float *g = dout + ((long)i * c + ch) * hw;
-            float part = 0;
-            for (long j = 0; j < hw; j++)
-                part += g[j];
-            acc += part;
-        }
-        db[ch] += (float)acc;
-    }
-}
-
 // ----------------------------------------------------------------------------
 // convolutions
 
@@ -292,7 +260,7 @@ int cpu_conv2d_forward_f32(struct backend *be, float *out, const float *in, cons
         }
         return 0;
     }
-    float *col = is_pointwise(s) ? NULL : cpu_ws(be, conv2d_workspace_bytes(s));
+    float *col = is_pointwise(s) ? NULL : cpu_ws(be, cpu_conv2d_ws_bytes(s));
     if (!is_pointwise(s) && !col)
         return -1;
     for (int i = 0; i < s->n; i++) {
@@ -352,6 +320,18 @@ size_t cpu_convt2d_ws_bytes(const struct conv_shape *s)
     if (!cpu_gemm_available())
         return (size_t)s->cout * s->k * s->k * s->h * s->w * sizeof(float);
     return convt2d_gemm_ws_floats(s) * sizeof(float);
+}
+
+static size_t cpu_conv2d_workspace(struct backend *be, const struct conv_shape *s)
+{
+    (void)be;
+    return cpu_conv2d_ws_bytes(s);
+}
+
+static size_t cpu_convt2d_workspace(struct backend *be, const struct conv_shape *s)
+{
+    (void)be;
+    return cpu_convt2d_ws_bytes(s);
 }
 
 static int conv2d_backward_gemm(struct backend *be, float *din, float *dw, float *db, const float *dout,
@@ -456,7 +436,7 @@ int cpu_convt2d_forward_f32(struct backend *be, float *out, const float *in, con
         cpu_add_bias(out, b, s->n, s->cout, hwo);
         return 0;
     }
-    float *col = cpu_ws(be, convt2d_workspace_bytes(s));
+    float *col = cpu_ws(be, cpu_convt2d_ws_bytes(s));
     if (!col)
         return -1;
     for (int i = 0; i < s->n; i++) {
@@ -906,6 +886,8 @@ static const struct backend_iface cpu_iface = {
     .conv2d_backward = cpu_conv2d_backward,
     .convt2d_forward = cpu_convt2d_forward,
     .convt2d_backward = cpu_convt2d_backward,
+    .conv2d_workspace = cpu_conv2d_workspace,
+    .convt2d_workspace = cpu_convt2d_workspace,
     .reflpad_forward = cpu_reflpad_forward,
     .reflpad_backward = cpu_reflpad_backward,
     .batchnorm_forward = cpu_batchnorm_forward,

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/backend-impl.h"
+#include "backend/layers.h"
+#include "cpu-gemm.h"
 #include "base/err.h"
 
 enum dop { CONV_FWD, CONV_BWD_D, CONV_BWD_W, DECONV_FWD, DECONV_BWD_D, DECONV_BWD_W };

@@ -671,3 +671,38 @@ void cpu_gemm_wgrad(float *c, long ldc, int m, int n, int k, const float *a, lon
         }
     }
 }
+
+// ----------------------------------------------------------------------------
+// bias
+
+/* out [n,c,hw] += b [c] */
+void cpu_add_bias(float *out, const float *b, int n, int c, long hw)
+{
+    if (!b)
+        return;
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < n * c; pl++) {
+        float bv = b[pl % c], *o = out + pl * hw;
+        for (long i = 0; i < hw; i++)
+            o[i] += bv;
+    }
+}
+
+/* db [c] += sum over n and hw of dout [n,c,hw] */
+void cpu_sum_bias(float *db, const float *dout, int n, int c, long hw)
+{
+    if (!db)
+        return;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double acc = 0;
+        for (int i = 0; i < n; i++) {
+            const float *g = dout + ((long)i * c + ch) * hw;
+            float part = 0;
+            for (long j = 0; j < hw; j++)
+                part += g[j];
+            acc += part;
+        }
+        db[ch] += (float)acc;
+    }
+}

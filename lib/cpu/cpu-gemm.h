@@ -39,13 +39,11 @@ static inline struct gemm_b gemm_b_image(const float *img, int c, int h, int w, 
     return (struct gemm_b){.img = img, .c = c, .h = h, .w = w, .k = k, .s = s, .p = p, .ho = ho, .wo = wo};
 }
 
-/* Workspace bytes of the CPU backend's conv2d / convt2d forward and backward
- * for this shape (lib/cpu/backend-cpu.c): the GEMMs' scratch (and the col buffer
- * of the paths that still fold with col2im) when cpu_gemm_available(), the
- * im2col matrix of the OpenBLAS path otherwise. */
-struct conv_shape;
-size_t cpu_conv2d_ws_bytes(const struct conv_shape *s);
-size_t cpu_convt2d_ws_bytes(const struct conv_shape *s);
+/* The bias of a convolution done by GEMMs without one (the OpenBLAS path,
+ * oneDNN's backward, the 16-bit emulation): out [n,c,hw] += b [c] (b may
+ * be NULL); db [c] += sums over n and hw of dout [n,c,hw] (db may be NULL). */
+void cpu_add_bias(float *out, const float *b, int n, int c, long hw);
+void cpu_sum_bias(float *db, const float *dout, int n, int c, long hw);
 
 /* 1 when a vector kernel exists for this CPU (and is not disabled). */
 int cpu_gemm_available(void);

@@ -7,8 +7,9 @@
  * on which every op is queued in order, the cuDNN handle bound to that
  * stream, and one scratch workspace shared by all ops.  Ops never
  * allocate once warm: the workspace only grows (cuda_ws), and each op's
- * first call with a new shape may grow it; model building reserves the
- * largest need up front (backend_reserve).
+ * first call with a new shape may grow it (the backend has no
+ * conv2d_workspace entry: a cuDNN plan knows its workspace once chosen, so
+ * model building reserves nothing and the first step grows it).
  *
  * Every op follows lib/backend/backend-impl.h exactly (layouts NCHW/OIHW/IOHW, din
  * overwritten, parameter gradients accumulated) and returns 0, or -1 after

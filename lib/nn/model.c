@@ -512,8 +512,8 @@ struct net_acts *net_acts_new(struct net *net, int n, int h, int w)
                      : convt2d_shape(&a->cs[i], n, c, h, w, l->cout, l->k, l->stride, l->pad, l->out_pad)))
                 goto small;
             oc = l->cout, oh = a->cs[i].hout, ow = a->cs[i].wout;
-            size_t wb =
-                l->kind == L_CONV ? conv2d_workspace_bytes(&a->cs[i]) : convt2d_workspace_bytes(&a->cs[i]);
+            size_t wb = l->kind == L_CONV ? conv2d_workspace_bytes(net->be, &a->cs[i])
+                                          : convt2d_workspace_bytes(net->be, &a->cs[i]);
             if (wb > ws)
                 ws = wb;
             break;

@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "backend/backend.h"
+#include "backend/layers.h"
 
 struct adam {
     backend_t be;
@@ -46,13 +47,7 @@ int adam_reset(struct adam *a);
  * not modified) with lr = a->lr.  0, or -1 + err_set. */
 int adam_step(struct adam *a, float *params, const float *grads);
 
-/* One gradient slab seen as torch's list of p.grad: `count` tensors of
- * sizes[i] floats each, back to back from `grad` (device). */
-struct grad_slab {
-    float *grad;
-    const long *sizes;
-    int count;
-};
+/* struct grad_slab: one gradient slab (lib/backend/layers.h). */
 
 /* torch.nn.utils.clip_grad_norm_(all tensors of all slabs, max_norm), 2-norm:
  * total = ||(||g_1||, ..., ||g_k||)||_2 (each tensor's norm rounded to float,
