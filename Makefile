@@ -74,9 +74,20 @@ check-deps:
 tools: $(TOOLS)
 units: $(UNITS) $(FUZZ_REPLAYS)
 
-$(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) | $(BUILD)/lib
+# Header dependencies are the compiler's (-MMD -MP): each object gets a .d
+# file beside it listing the headers it read, included at the end, so
+# changing a header rebuilds the objects that include it and nothing else.
+# The .d names its object as $(BUILD)/lib/DIR/x.o, expanded when it is read,
+# so a make given BUILD as another spelling of the same folder (an absolute
+# path, as tests/model.bats does) still sees the headers.  An object without
+# its .d (built before this rule) is rebuilt once, through the empty rule
+# for .d.  Programs relink whenever $(LIBA) changes.
+$(BUILD)/lib/%.o: lib/%.c $(BUILD)/lib/%.d | $(BUILD)/lib
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MT '$$(BUILD)/lib/$*.o' -c -o $@ $<
+	@touch $@
+
+$(LIB_OBJ:.o=.d): ;
 
 $(LIBA): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -226,3 +237,5 @@ install: tools $(if $(filter 1,$(CUDA)),cuda) $(if $(filter 1,$(DLIB)),$(FACE_SO
 
 clean:
 	rm -rf build build-asan build-fuzz bin
+
+-include $(wildcard $(LIB_OBJ:.o=.d))

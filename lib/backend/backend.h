@@ -1,8 +1,9 @@
 /*
  * backend: where tensors live and ops run.  A backend_t is an opaque handle;
  * the ops themselves are reached through lib/backend/layers.h (written once against
- * the private vtable in lib/backend/backend-impl.h).  The CPU backend (OpenBLAS GEMM
- * + OpenMP) is always built and is the reference for the others.
+ * the private vtable in lib/backend/backend-impl.h).  The CPU backend (lib/cpu/: its
+ * own vector GEMMs, oneDNN for bf16, OpenMP) is always built and is the
+ * reference for the others.
  *
  *   backend_t be = backend_cpu_init();
  *   float *x = backend_alloc(be, n * sizeof(float));   // zeroed, device memory

@@ -1,14 +1,20 @@
 /*
- * backend-cpu: the reference backend.  Convolutions are lowered to
- * im2col + OpenBLAS sgemm per image (transposed convolutions to sgemm +
- * col2im); everything else is plain loops parallelised with OpenMP over
- * channels or planes.  Statistics (norms, means, losses) accumulate in
- * double.  The one scratch buffer (im2col matrices) is owned by the backend,
- * sized by backend_reserve() at model build time and only grown by an op if
- * a caller skipped the reservation.
+ * backend-cpu: the reference backend.  Convolutions run on our own packed
+ * GEMM (lib/cpu/cpu-gemm.h: AVX-512 or AVX2+FMA kernels chosen at run time,
+ * the im2col fused into the packing; transposed convolutions and strided
+ * input gradients fold a col matrix back with col2im); where neither ISA is
+ * there (or AGING_CPU_GEMM=blas) they fall back to im2col + OpenBLAS sgemm
+ * per image.  16-bit precisions go through lib/cpu/backend-cpu-half.c (bf16
+ * on oneDNN, lib/cpu/cpu-dnnl.c, where the CPU has bf16 units).  Everything
+ * else is plain loops parallelised with OpenMP over channels or planes.
+ * Statistics (norms, means, losses) accumulate in double.  The one scratch
+ * buffer (the GEMMs' packing and col matrices) is owned by the backend,
+ * sized at model build time (the conv2d_workspace / convt2d_workspace
+ * entries, then backend_reserve()) and only grown by an op if a caller
+ * skipped the reservation.
  *
- * GEMMs: OpenBLAS runs single-threaded and we split each product between the
- * OpenMP threads ourselves (sgemm_par).  The multi-threaded OpenBLAS
+ * OpenBLAS GEMMs (the fallback): OpenBLAS runs single-threaded and we split
+ * each product between the OpenMP threads ourselves (sgemm_par).  The multi-threaded OpenBLAS
  * (pthread build, 0.3.21 here) returned wrong dW for some shapes when run
  * next to OpenMP regions (caught by test_models two_calls), and two thread
  * pools also fight over 2 cores.
@@ -26,7 +32,7 @@
 #include "base/err.h"
 
 struct cpu_ctx {
-    float *ws; /* im2col / col2im scratch */
+    float *ws; /* the convolutions' scratch: GEMM packing, im2col / col2im */
     size_t ws_bytes;
     float *half; /* rounded copies of the 16-bit emulation (backend-cpu-half.c) */
     size_t half_floats;
