@@ -46,6 +46,9 @@
 #include <stdint.h>
 
 #define ST_MAX_DIMS   8            /* more dimensions are rejected */
+/* Largest integer a JSON number (a double in cJSON) carries exactly: larger
+ * dimensions are rejected. */
+#define ST_MAX_INT 9007199254740992.0 /* 2^53 */
 #define ST_MAX_HEADER 100000000ull /* the reference reader's limit */
 /* This reader's limits, far above what aging-cyclegan writes (a training
  * checkpoint has about 1000 tensors and 15 metadata keys), so that a small
