@@ -3,14 +3,15 @@
 #   make test       unit tests + bats tests, ends with "N passed, N failed"
 #   make asan       the same tests under AddressSanitizer + UBSan (separate build dir)
 #   make fuzz       the libFuzzer harnesses of tests/fuzz/, FUZZ_TIME seconds each
-#   make lint       cppcheck + clang-tidy, warnings are errors
+#   make lint       the floors of lib/ (scripts/check-layers.sh), cppcheck + clang-tidy,
+#                   warnings are errors
 #   make format     clang-format -i over lib/ tools/ tests/unit/
 #   make deps       install every Debian package the build and tests need
 #   make install    PREFIX=/usr/local by default (tools, man pages, the shipped model)
 #   make demo       the shipped model ages and de-ages faces (runtime packages only)
 #   make demo-train a short training run end to end
 #   make test-gpu   on a machine with a GPU: the CUDA backend against the CPU one
-# Sources are discovered by wildcard: a new lib/foo.c, tools/bar.c,
+# Sources are discovered by wildcard: a new lib/DIR/foo.c, tools/bar.c,
 # tests/unit/test_baz.c or tests/fuzz/fuzz_qux.c needs no edit here.
 
 PREFIX   ?= /usr/local
@@ -26,7 +27,8 @@ CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fopenmp $(SAN) $(if $(WERROR),-Werror
 LDFLAGS  += -fopenmp -rdynamic $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm -lpthread -ldl
 
-LIB_SRC   := $(wildcard lib/*.c)
+LIB_SRC   := $(wildcard lib/*/*.c)
+LIB_HDR   := $(filter-out lib/cuda/%,$(wildcard lib/*/*.h))
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
@@ -46,7 +48,7 @@ LIBA      := $(BUILD)/libaging.a
 MODEL     := models/utkface-128.safetensors
 
 # nvcc is detected, not required: the CPU build is always complete.  With
-# nvcc, lib/cuda/*.cu become build/libaging-cuda.so, which lib/device.c loads
+# nvcc, lib/cuda/*.cu become build/libaging-cuda.so, which lib/tool/device.c loads
 # at run time (--device cuda|auto), so the tools themselves never link CUDA.
 # CUDA=0 skips it (the sanitizer build does: ASan and the CUDA runtime clash).
 comma     := ,
@@ -72,8 +74,20 @@ check-deps:
 tools: $(TOOLS)
 units: $(UNITS) $(FUZZ_REPLAYS)
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | $(BUILD)/lib
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+# Header dependencies are the compiler's (-MMD -MP): each object gets a .d
+# file beside it listing the headers it read, included at the end, so
+# changing a header rebuilds the objects that include it and nothing else.
+# The .d names its object as $(BUILD)/lib/DIR/x.o, expanded when it is read,
+# so a make given BUILD as another spelling of the same folder (an absolute
+# path, as tests/model.bats does) still sees the headers.  An object without
+# its .d (built before this rule) is rebuilt once, through the empty rule
+# for .d.  Programs relink whenever $(LIBA) changes.
+$(BUILD)/lib/%.o: lib/%.c $(BUILD)/lib/%.d | $(BUILD)/lib
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MT '$$(BUILD)/lib/$*.o' -c -o $@ $<
+	@touch $@
+
+$(LIB_OBJ:.o=.d): ;
 
 $(LIBA): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -112,23 +126,23 @@ $(BUILD)/lib $(BUILD)/tests $(BUILD)/fuzz $(BUILD)/gpu-tests $(BUILD)/bench $(BU
 # the CPU backend to compare against.
 cuda: $(CUDA_SO) $(CU_TESTS)
 
-$(BUILD)/cuda/%.o: lib/cuda/%.cu $(wildcard lib/cuda/*.h lib/cuda/*.cuh lib/*.h) | $(BUILD)/cuda
+$(BUILD)/cuda/%.o: lib/cuda/%.cu $(wildcard lib/cuda/*.h lib/cuda/*.cuh) $(LIB_HDR) | $(BUILD)/cuda
 	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
 $(CUDA_SO): $(CU_OBJ)
 	$(NVCC) -shared -o $@ $^ -L$(CUDA_HOME)/lib64 -lcudnn -lcudart -Xlinker -rpath,$(CUDA_HOME)/lib64
 
-$(BUILD)/tests/%: tests/cuda/%.cu $(wildcard lib/cuda/*.cuh lib/*.h) $(LIBA) | $(BUILD)/tests
+$(BUILD)/tests/%: tests/cuda/%.cu $(wildcard lib/cuda/*.cuh) $(LIB_HDR) $(LIBA) | $(BUILD)/tests
 	$(NVCC) -std=c++20 -O2 -Ilib -Ilib/cuda -Xcompiler -fopenmp,-Wall,-Wextra$(if $(WERROR),$(comma)-Werror) \
 	  $(if $(WERROR),-Werror all-warnings) -o $@ $< $(LIBA) $(LDLIBS)
 
-# dlib is detected, not required: with it (libdlib-dev), lib/face-dlib.cpp
-# becomes build/libaging-face.so, which lib/face.c loads at run time for
+# dlib is detected, not required: with it (libdlib-dev), lib/face/face-dlib.cpp
+# becomes build/libaging-face.so, which lib/face/face.c loads at run time for
 # translate --face; without it (or DLIB=0) the tools say what is missing.
 DLIB    ?= $(shell pkg-config --exists dlib-1 2>/dev/null && echo 1 || echo 0)
 FACE_SO := $(BUILD)/libaging-face.so
 tools: $(if $(filter 1,$(DLIB)),$(FACE_SO))
-$(FACE_SO): lib/face-dlib.cpp | $(BUILD)/lib
+$(FACE_SO): lib/face/face-dlib.cpp | $(BUILD)/lib
 	$(CXX) -std=c++17 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra $(if $(WERROR),-Werror) -shared \
 	  -o $@ $< $(shell pkg-config --cflags --libs dlib-1 2>/dev/null)
 
@@ -171,13 +185,14 @@ fuzz:
 
 lint:
 	@bash scripts/deps.sh
+	bash scripts/check-layers.sh
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -Ilib -Itests/fuzz lib tools tests/unit tests/fuzz
 	clang-tidy --quiet --warnings-as-errors='*' $(LIB_SRC) $(TOOL_SRC) $(wildcard tests/fuzz/*.c) -- $(CPPFLAGS) \
 	  -Itests/fuzz -std=c11 -fopenmp
 
 format:
-	clang-format -i lib/*.c lib/*.h tools/*.c tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h \
+	clang-format -i $(LIB_SRC) $(LIB_HDR) tools/*.c tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/fuzz/*.h \
 	  $(BENCH_SRC) bench/bench.h \
 	  $(wildcard lib/cuda/*.cu lib/cuda/*.h lib/cuda/*.cuh tests/cuda/*.cu tests/gpu/*.c)
 
@@ -222,3 +237,5 @@ install: tools $(if $(filter 1,$(CUDA)),cuda) $(if $(filter 1,$(DLIB)),$(FACE_SO
 
 clean:
 	rm -rf build build-asan build-fuzz bin
+
+-include $(wildcard $(LIB_OBJ:.o=.d))

@@ -1,8 +1,8 @@
 /*
  * conv_engines: the convolution engines side by side on the model's layer
  * shapes (generator ngf 32 with its 9 residual blocks, PatchGAN ndf 32):
- * our float GEMM (lib/cpu-gemm.c), oneDNN in float and oneDNN in bf16
- * (lib/cpu-dnnl.c, reorders from and to our float NCHW tensors included).
+ * our float GEMM (lib/cpu/cpu-gemm.c), oneDNN in float and oneDNN in bf16
+ * (lib/cpu/cpu-dnnl.c, reorders from and to our float NCHW tensors included).
  * For each layer and operation (forward, input gradient, weight gradient)
  * one line: best-of-N milliseconds and GFLOP/s of each engine.
  *   conv_engines [size=128] [batch=1] [runs=5]
@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "bench.h"
-#include "cpu-dnnl.h"
-#include "err.h"
-#include "layers.h"
-#include "rng.h"
+#include "cpu/cpu-dnnl.h"
+#include "base/err.h"
+#include "backend/layers.h"
+#include "base/rng.h"
 
 struct layer {
     const char *name;
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
             w[i] = rng_uniform_f32(&r, -0.1f, 0.1f);
         for (long i = 0; i < ny; i++)
             y[i] = rng_uniform_f32(&r, -1, 1);
-        backend_reserve(be, L->t ? convt2d_workspace_bytes(&s) : conv2d_workspace_bytes(&s));
+        backend_reserve(be, L->t ? convt2d_workspace_bytes(be, &s) : conv2d_workspace_bytes(be, &s));
         for (int op = 0; op < 3; op++) {
             double best[3] = {1e9, 1e9, 1e9};
             /* engines interleaved, so that load from other processes hits them alike */

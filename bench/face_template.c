@@ -1,5 +1,5 @@
 /*
- * face_template: measure the alignment template of lib/face.c, the mean
+ * face_template: measure the alignment template of lib/face/face.c, the mean
  * position of the eye centres, nose tip and mouth corners that dlib's
  * landmarker finds on UTKFace crops (200 x 200), over n crops spread
  * evenly through the folder in name order.  Prints the C initialiser of
@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "face.h"
-#include "fileio.h"
-#include "image.h"
+#include "base/err.h"
+#include "face/face.h"
+#include "base/fileio.h"
+#include "image/image.h"
 
 static int cmp_str(const void *a, const void *b)
 {

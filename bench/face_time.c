@@ -11,14 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "bench.h"
-#include "err.h"
-#include "face.h"
-#include "fileio.h"
-#include "image.h"
-#include "infer.h"
-#include "transform.h"
+#include "base/err.h"
+#include "face/face.h"
+#include "base/fileio.h"
+#include "image/image.h"
+#include "nn/infer.h"
+#include "image/transform.h"
 
 int main(int argc, char **argv)
 {

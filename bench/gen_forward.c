@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "bench.h"
-#include "err.h"
-#include "model.h"
+#include "base/err.h"
+#include "nn/model.h"
 
 int main(int argc, char **argv)
 {

@@ -59,7 +59,7 @@ lim() {
     timeout "$cap" "$@"
 }
 
-# Conv multiply-adds of the architecture (the layer lists of lib/model.c and
+# Conv multiply-adds of the architecture (the layer lists of lib/nn/model.c and
 # torch_cyclegan_bench.py) -> GFLOP of a training step per image, GFLOP of a
 # generator forward, GMAC of G and of D.
 flops() {  # size ngf blocks ndf

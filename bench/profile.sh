@@ -11,7 +11,7 @@
 # Measured 2026-12-06 on the 2-core AMD EPYC VM (AVX-512, loaded by other
 # jobs), train 128 4, 1 thread, ms of CPU per step (perf at 999 Hz, per
 # function), before -> after vectorising the norms and activations
-# (lib/backend-cpu.c): ReLU backward 379 -> 32, ReLU/tanh forward 28 -> 11,
+# (lib/cpu/backend-cpu.c): ReLU backward 379 -> 32, ReLU/tanh forward 28 -> 11,
 # leaky ReLU 71 -> 68, batch/instance norm forward 246 -> 74, their backward
 # 198 -> 86, conv bias sums 80, reflection padding 54 -> 46, Adam 42 -> 46,
 # axpy 28 -> 9, losses 7: in all 1131 -> 458 ms next to ~5000 ms of

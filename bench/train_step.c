@@ -1,5 +1,5 @@
 /*
- * train_step: latency of one CycleGAN training step (lib/cyclegan.h:
+ * train_step: latency of one CycleGAN training step (lib/nn/cyclegan.h:
  * generators, then DX, then DY, with Adam updates) on the CPU backend.
  * Prints one line: median milliseconds per step over N steps after one
  * warmup step, images/s, and the convolution GFLOP of a step (multiply-adds
@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "bench.h"
-#include "cyclegan.h"
-#include "err.h"
-#include "rng.h"
+#include "nn/cyclegan.h"
+#include "base/err.h"
+#include "base/rng.h"
 
 /* conv MACs of one generator forward (c7s1-ngf, two downs, blocks, two ups, c7s1-3) */
 static double gen_macs(double s, double c, int nb)

@@ -104,7 +104,7 @@ with_reference_keys() {  # prefix < json > json
         sub(/}[[:space:]]*$/, extra "}"); print }'
 }
 
-# Write stdin to FILE the way the tools write their outputs (lib/fileout.h):
+# Write stdin to FILE the way the tools write their outputs (lib/base/fileout.h):
 # a regular file, or a name that does not exist yet, is replaced atomically
 # through FILE.tmp.PID.XXXXXX (a link is followed, the file it names
 # replaced; a new file follows the umask, a replaced one keeps its mode);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Which model translate and serve run when given no --ckpt (lib/models.c),
+# Which model translate and serve run when given no --ckpt (lib/tool/models.c),
 # and what they say about it on stderr.
 
 load helpers

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Output files (lib/fileout.h): what is not a regular file is written in
+# Output files (lib/base/fileout.h): what is not a regular file is written in
 # place, never replaced (FIFOs, devices, /dev/fd/N, links); temporary files
 # never outlive their writer; new files follow the umask; the trainer's
 # metrics failures are reported at the record that failed and save first.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# Hostile and broken record streams against every reader (lib/stream.c,
-# lib/record-frame.c, lib/record.c): a stream cut inside a record, records
+# Hostile and broken record streams against every reader (lib/stream/stream.c,
+# lib/stream/record-frame.c, lib/stream/record.c): a stream cut inside a record, records
 # over the limits of docs/stream.md, headers that ask for gigabytes.
 
 load helpers

@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "err.h"
-#include "image.h"
-#include "record-image.h"
-#include "rng.h"
-#include "stream.h"
-#include "transform.h"
+#include "tool/cli.h"
+#include "base/err.h"
+#include "image/image.h"
+#include "stream/record-image.h"
+#include "base/rng.h"
+#include "stream/stream.h"
+#include "image/transform.h"
 
 static void usage(FILE *f, int status)
 {

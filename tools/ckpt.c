@@ -11,14 +11,14 @@
 
 #include <cjson/cJSON.h>
 
-#include "backend.h"
-#include "checkpoint.h"
-#include "cli.h"
-#include "err.h"
-#include "fileio.h"
-#include "half.h"
-#include "model.h"
-#include "torchfile.h"
+#include "backend/backend.h"
+#include "nn/checkpoint.h"
+#include "tool/cli.h"
+#include "base/err.h"
+#include "base/fileio.h"
+#include "base/half.h"
+#include "nn/model.h"
+#include "format/torchfile.h"
 
 static void usage(FILE *f, int status)
 {

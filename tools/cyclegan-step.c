@@ -14,18 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "batcher.h"
-#include "cli.h"
-#include "checkpoint.h"
-#include "cyclegan.h"
-#include "device.h"
-#include "err.h"
-#include "fileout.h"
-#include "progress.h"
-#include "safetensors.h"
-#include "stream.h"
-#include "tfevents.h"
+#include "backend/backend.h"
+#include "stream/batcher.h"
+#include "tool/cli.h"
+#include "nn/checkpoint.h"
+#include "nn/cyclegan.h"
+#include "tool/device.h"
+#include "base/err.h"
+#include "base/fileout.h"
+#include "tool/progress.h"
+#include "format/safetensors.h"
+#include "stream/stream.h"
+#include "format/tfevents.h"
 
 static void usage(FILE *f, int status)
 {

@@ -8,16 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "cli.h"
-#include "device.h"
-#include "err.h"
-#include "progress.h"
-#include "record-image.h"
-#include "fid-stats.h"
-#include "image.h"
-#include "inception.h"
-#include "stream.h"
+#include "backend/backend.h"
+#include "tool/cli.h"
+#include "tool/device.h"
+#include "base/err.h"
+#include "tool/progress.h"
+#include "stream/record-image.h"
+#include "fid/fid-stats.h"
+#include "image/image.h"
+#include "fid/inception.h"
+#include "stream/stream.h"
 
 static void usage(FILE *f, int status)
 {

@@ -32,19 +32,19 @@
 #include <microhttpd.h>
 #include <omp.h>
 
-#include "backend.h"
-#include "cli.h"
-#include "device.h"
-#include "err.h"
-#include "face.h"
-#include "image-probe.h"
-#include "image.h"
-#include "infer.h"
-#include "models.h"
-#include "paste.h"
-#include "photo.h"
-#include "transform.h"
-#include "web-page.h"
+#include "backend/backend.h"
+#include "tool/cli.h"
+#include "tool/device.h"
+#include "base/err.h"
+#include "face/face.h"
+#include "image/image-probe.h"
+#include "image/image.h"
+#include "nn/infer.h"
+#include "tool/models.h"
+#include "face/paste.h"
+#include "image/photo.h"
+#include "image/transform.h"
+#include "tool/web-page.h"
 
 static void usage(FILE *f, int status)
 {

@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "err.h"
-#include "fileio.h"
-#include "image-probe.h"
-#include "image.h"
-#include "tfevents.h"
+#include "tool/cli.h"
+#include "base/err.h"
+#include "base/fileio.h"
+#include "image/image-probe.h"
+#include "image/image.h"
+#include "format/tfevents.h"
 
 static void usage(FILE *f, int status)
 {

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "err.h"
-#include "fileio.h"
-#include "rng.h"
-#include "stream.h"
-#include "utk.h"
+#include "tool/cli.h"
+#include "base/err.h"
+#include "base/fileio.h"
+#include "base/rng.h"
+#include "stream/stream.h"
+#include "image/utk.h"
 
 static void usage(FILE *f, int status)
 {

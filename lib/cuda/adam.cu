@@ -5,7 +5,7 @@
  * Adam is elementwise: the host scalars are computed in double exactly as
  * cpu_adam_step (ops-math.cuh adam_scalars_of, compiled by the same host
  * compiler), and each element runs the float sequence of
- * lib/backend-impl.h with fmaf where torch fuses and unfusable _rn
+ * lib/backend/backend-impl.h with fmaf where torch fuses and unfusable _rn
  * operations elsewhere, so GPU == CPU bit for bit.
  *
  * sumsq reproduces cpu_sumsq's blocks exactly: every run is cut into

@@ -1,6 +1,6 @@
 /*
  * backend-cuda: the CUDA backend's handle, memory and vtable.  This is the
- * one file of build/libaging-cuda.so that lib/device.c talks to: it exports
+ * one file of build/libaging-cuda.so that lib/tool/device.c talks to: it exports
  * backend_cuda_device_count() and backend_cuda_open() with C linkage and
  * nothing else; the ops live one per file beside it (cuda-impl.h).
  *
@@ -180,6 +180,8 @@ static const struct backend_iface cuda_iface = {
     .conv2d_backward = cu_conv2d_backward,
     .convt2d_forward = cu_convt2d_forward,
     .convt2d_backward = cu_convt2d_backward,
+    .conv2d_workspace = NULL, /* a cuDNN plan knows its workspace once chosen (cuda-impl.h) */
+    .convt2d_workspace = NULL,
     .reflpad_forward = cu_reflpad_forward,
     .reflpad_backward = cu_reflpad_backward,
     .batchnorm_forward = cu_batchnorm_forward,

@@ -1,6 +1,6 @@
 /*
  * batchnorm: BatchNorm2d forward and backward for the CUDA backend, with
- * the semantics of lib/layers.h and the arithmetic of lib/backend-cpu.c.
+ * the semantics of lib/backend/layers.h and the arithmetic of lib/cpu/backend-cpu.c.
  *
  * One block per channel (its n planes of hw values, strided by c*hw): the
  * batch statistics are deterministic double reductions (norm.cuh), the

@@ -1,7 +1,7 @@
 /*
  * bias: the convolutions' per-channel bias, kept apart from cuDNN so it is
  * added and reduced in float whatever precision the convolution ran in
- * (lib/backend.h), exactly as the CPU backend's add_bias / sum_bias.
+ * (lib/backend/backend.h), exactly as the CPU backend's add_bias / sum_bias.
  *
  *   cu_add_bias: out[n,c,hw] += b[c]
  *   cu_sum_bias: db[c] += sum over n and hw of dout[n,c,hw]

@@ -2,7 +2,7 @@
  * cast: float <-> the 16-bit type of the convolutions (bf16 when
  * be->precision is BACKEND_BF16, fp16 when BACKEND_FP16), for conv.cu's
  * mixed-precision path.  Narrowing rounds to nearest even (overflow to inf,
- * as lib/backend.h promises and lib/half.c does on the CPU); widening is
+ * as lib/backend/backend.h promises and lib/base/half.c does on the CPU); widening is
  * exact.
  *
  * With nhwc=1 the same pass transposes float NCHW [n, c, hw] to 16-bit NHWC

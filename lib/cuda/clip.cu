@@ -1,10 +1,10 @@
 /*
- * clip: clip_grad_norm_dev (lib/optim.h) on the device, so a training step
+ * clip: clip_grad_norm_dev (lib/nn/optim.h) on the device, so a training step
  * need not wait for the GPU to learn the gradient norm.  The sums of
  * squares are cu_sumsq's (same segments, same order: bit for bit the CPU's),
  * then one thread adds the runs' float norms in order and computes the
  * coefficient (ops-math.cuh clip_total_norm / clip_coef, which the host test
- * compares with lib/optim.c), and the scale kernels read it from device
+ * compares with lib/nn/optim.c), and the scale kernels read it from device
  * memory.
  *
  * The segment tables of a slab depend only on its tensor sizes, which a

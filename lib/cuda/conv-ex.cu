@@ -1,5 +1,5 @@
 /*
- * conv-ex: the FID Inception network's general convolution (lib/layers-pool.h)
+ * conv-ex: the FID Inception network's general convolution (lib/backend/layers-pool.h)
  * on cuDNN: rectangular kernels, per-axis stride and padding, an optional
  * ReLU, and an output batch stride so each branch of an Inception block
  * writes straight into its channel slice of the concatenated tensor.

@@ -14,7 +14,7 @@
  * cuDNN checks that the conv of [hout,wout] gives back [h,w] (true whenever
  * out_pad < stride, which PyTorch requires too).
  *
- * Precision (lib/backend.h): in FP32 the tensors are used in place (float
+ * Precision (lib/backend/backend.h): in FP32 the tensors are used in place (float
  * NCHW, FMA math, so no TF32).  In BF16/FP16 every operand is rounded to the
  * 16-bit type and transposed to NHWC by cu_to_half into the workspace, cuDNN
  * runs on tensor cores accumulating in float and writes a 16-bit result,

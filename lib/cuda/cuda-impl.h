@@ -1,16 +1,17 @@
 /*
  * cuda-impl: what the files of the CUDA backend share (the .cu files in lib/cuda, built
  * by nvcc into build/libaging-cuda.so and loaded at run time by
- * lib/device.c, so the tools run on machines without CUDA libraries).
+ * lib/tool/device.c, so the tools run on machines without CUDA libraries).
  *
  * One struct cuda_ctx per backend_t (be->context): the device, one stream
  * on which every op is queued in order, the cuDNN handle bound to that
  * stream, and one scratch workspace shared by all ops.  Ops never
  * allocate once warm: the workspace only grows (cuda_ws), and each op's
- * first call with a new shape may grow it; model building reserves the
- * largest need up front (backend_reserve).
+ * first call with a new shape may grow it (the backend has no
+ * conv2d_workspace entry: a cuDNN plan knows its workspace once chosen, so
+ * model building reserves nothing and the first step grows it).
  *
- * Every op follows lib/backend-impl.h exactly (layouts NCHW/OIHW/IOHW, din
+ * Every op follows lib/backend/backend-impl.h exactly (layouts NCHW/OIHW/IOHW, din
  * overwritten, parameter gradients accumulated) and returns 0, or -1 after
  * err_set() (resolved from the executable that loaded us, which links with
  * -rdynamic).  Launch errors are checked with cudaGetLastError after each
@@ -23,7 +24,7 @@
  * output gradients are rounded to the 16-bit type (and transposed to NHWC
  * in the same pass), cuDNN accumulates in float, and the result is rounded
  * to the 16-bit type before it is widened back to float (bias added after,
- * in float).  That is the contract of lib/backend.h, which the CPU backend
+ * in float).  That is the contract of lib/backend/backend.h, which the CPU backend
  * emulates bit for bit in its rounding (not in its summation order).
  * Everything else (norms, activations, losses, optimiser) stays float.
  */
@@ -34,8 +35,8 @@
 #include <stddef.h>
 
 extern "C" {
-#include "../backend-impl.h"
-#include "../err.h"
+#include "backend/backend-impl.h"
+#include "base/err.h"
 }
 
 struct cuda_conv_cache; /* conv.cu: algorithms chosen per shape */
@@ -151,7 +152,7 @@ int cu_sumsq(struct backend *be, double *out, const float *x, const long *sizes,
  * sums[r] (device) = run r's sum of squares; part: nseg doubles of scratch. */
 int cu_sumsq_dev(struct backend *be, double *sums, double *part, const float *x, const long *d_run_off,
                  const long *d_seg_first, int count, long nseg);
-/* clip.cu: clip_grad_norm_dev without the host (lib/optim.h) */
+/* clip.cu: clip_grad_norm_dev without the host (lib/nn/optim.h) */
 int cu_clip_norm(struct backend *be, const struct grad_slab *slabs, int nslabs, double max_norm,
                  float *norm_dev);
 void cu_clip_cache_free(struct cuda_clip_cache *c);

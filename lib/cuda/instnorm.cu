@@ -1,6 +1,6 @@
 /*
  * instnorm: InstanceNorm2d (no affine, no running statistics) forward and
- * backward for the CUDA backend, with the arithmetic of lib/backend-cpu.c.
+ * backward for the CUDA backend, with the arithmetic of lib/cpu/backend-cpu.c.
  *
  * One block per plane: mean and biased variance by deterministic double
  * reductions (norm.cuh, shared with batchnorm.cu), saved to mean/rstd,

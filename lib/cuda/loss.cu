@@ -1,6 +1,6 @@
 /*
  * loss: row means (the PatchGAN logit), the MSE / L1 losses, axpy and
- * scale for the CUDA backend, with the arithmetic of lib/backend-cpu.c.
+ * scale for the CUDA backend, with the arithmetic of lib/cpu/backend-cpu.c.
  *
  * Every sum is in double and deterministic (reduce.cuh): a row mean is one
  * block per row; a loss is summed in fixed chunks of LOSS_CHUNK values (one

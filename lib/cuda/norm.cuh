@@ -1,6 +1,6 @@
 /*
  * norm: what batch norm (batchnorm.cu) and instance norm (instnorm.cu)
- * share on the device, as lib/backend-cpu.c shares plane_stats and
+ * share on the device, as lib/cpu/backend-cpu.c shares plane_stats and
  * norm_backward_group: one block handles one normalisation group (a
  * channel of n strided planes, or one plane), so its statistics are one
  * deterministic block reduction (reduce.cuh) and the normalised values are
@@ -43,7 +43,7 @@ OPS_HD void group_apply(float *out, const float *x, int nseg, long stride, long 
         }
 }
 
-/* norm_backward_group of lib/backend-cpu.c for one group, by the whole
+/* norm_backward_group of lib/cpu/backend-cpu.c for one group, by the whole
  * block: sums of g and g*xhat in double; dbeta/dgamma (may be NULL) +=
  * their float casts; din (may be NULL) = r*gamma*(g - mean(g) - xhat *
  * mean(g*xhat)), the means 0 outside training. */

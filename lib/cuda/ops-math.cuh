@@ -4,7 +4,7 @@
  * resize), written once as __host__ __device__ functions.  The kernels call
  * them on the GPU; tests/cuda/test_ops_math.cu calls the very same code on
  * the CPU and compares the results with the CPU backend's own ops
- * (lib/backend-cpu*.c, linked in), so the index logic and the float
+ * (lib/cpu/backend-cpu*.c, linked in), so the index logic and the float
  * operation order are checked on machines without a GPU.
  *
  * Why the f_* / d_* wrappers: nvcc contracts a*b+c into a fused
@@ -25,8 +25,8 @@
 #include <stddef.h>
 
 extern "C" {
-#include "layers-pool.h"
-#include "layers.h"
+#include "backend/layers-pool.h"
+#include "backend/layers.h"
 }
 
 #define OPS_HD static __host__ __device__ inline
@@ -175,7 +175,7 @@ OPS_HD float mean_grad(float g, long m)
 }
 
 // ----------------------------------------------------------------------------
-// norms (lib/backend-cpu.c plane_stats, batchnorm, instnorm, norm_backward_group)
+// norms (lib/cpu/backend-cpu.c plane_stats, batchnorm, instnorm, norm_backward_group)
 
 OPS_HD double var_term(float x, double m)
 {
@@ -237,7 +237,7 @@ OPS_HD float norm_din(float g, float x, float m, float r, float k, float mg, flo
 }
 
 // ----------------------------------------------------------------------------
-// Adam (lib/backend-impl.h, lib/backend-cpu-optim.c)
+// Adam (lib/backend/backend-impl.h, lib/cpu/backend-cpu-optim.c)
 
 struct adam_scalars {
     float neg_step_size, bc2_sqrt, wd, b1, b2, c1, c2, eps;
@@ -283,7 +283,7 @@ OPS_HD void adam_update(float *param, float grad, float *exp_avg, float *exp_avg
 // from 0, exactly the CPU's blocks, so GPU == CPU bit for bit.  A run of
 // n <= SUMSQ_SEG floats (0 included) is one segment.
 
-#define SUMSQ_SEG   8192 /* = SUMSQ_BLOCK of lib/backend-cpu-optim.c */
+#define SUMSQ_SEG   8192 /* = SUMSQ_BLOCK of lib/cpu/backend-cpu-optim.c */
 #define SUMSQ_BATCH 32   /* loads issued together before they are summed in order */
 #define SUMSQ_AHEAD 128  /* floats prefetched ahead into L2 (the device's one thread per segment) */
 
@@ -366,7 +366,7 @@ OPS_HD double sumsq_run_total(const double *part, long first, long end)
 }
 
 // ----------------------------------------------------------------------------
-// clip_grad_norm_ (lib/optim.c) from the runs' sums of squares: each run's
+// clip_grad_norm_ (lib/nn/optim.c) from the runs' sums of squares: each run's
 // norm rounded to float (torch stacks float norms), their squares summed in
 // double in order, the total rounded to float; the coefficient in float as
 // Tensor.__rtruediv__ computes it, clamped at 1 (NaN stays NaN).

@@ -5,7 +5,7 @@
  * One thread per output value walks its window exactly as the CPU's
  * vectorised rows do per column (ops-math.cuh pool_out: rows top to
  * bottom, taps left to right, float sum divided once; max with NaN
- * winning), so the results agree with lib/backend-cpu-pool.c bit for bit.
+ * winning), so the results agree with lib/cpu/backend-cpu-pool.c bit for bit.
  * Output images are out_bstride floats apart, so a branch can write its
  * channel slice of a concatenation directly.
  */

@@ -6,7 +6,7 @@
  * backward is a gather too: each input pixel adds up, in the CPU's order,
  * the few padded entries that copied it (ops-math.cuh reflpad_grad), so it
  * needs no atomics, is deterministic, and agrees with the CPU's scatter
- * (lib/backend-cpu.c) bit for bit.
+ * (lib/cpu/backend-cpu.c) bit for bit.
  */
 #include "cuda-impl.h"
 #include "ops-math.cuh"

@@ -4,7 +4,7 @@
  * torch-fidelity), followed by out*mul + add, for the CUDA backend.
  *
  * One thread per output value computes its two taps and interpolates with
- * ops-math.cuh's formulas, which follow lib/backend-cpu-pool.c operation
+ * ops-math.cuh's formulas, which follow lib/cpu/backend-cpu-pool.c operation
  * by operation (the source coordinates in double or float as the CPU, and
  * no fused multiply-add anywhere), so GPU == CPU bit for bit.  The taps
  * cost a few flops per value, cheaper than a table in memory.

@@ -3,7 +3,7 @@
  * (lib/cuda/ops-math.cuh, and norm.cuh / reduce.cuh, whose block is one
  * thread on the host), run on the CPU and assembled into whole ops as the
  * kernels assemble them, against the CPU backend's own ops called through
- * the public API (lib/layers.h, layers-pool.h, optim.h; sumsq through the
+ * the public API (lib/backend/layers.h, layers-pool.h, optim.h; sumsq through the
  * vtable).  No GPU is touched: this checks the index logic, the edge cases
  * and the float operation order on any machine with nvcc; the device side
  * differs only in the _rn intrinsics behind ops-math's f_* / d_* wrappers
@@ -24,9 +24,9 @@
 #include "norm.cuh" /* and reduce.cuh, ops-math.cuh */
 
 extern "C" {
-#include "backend-impl.h" /* the sumsq entry, which optim.h only uses inside clip_grad_norm */
-#include "err.h"
-#include "optim.h"
+#include "backend/backend-impl.h" /* the sumsq entry, which optim.h only uses inside clip_grad_norm */
+#include "base/err.h"
+#include "nn/optim.h"
 }
 
 // ----------------------------------------------------------------------------
@@ -651,7 +651,7 @@ static void test_resize(void)
 // ----------------------------------------------------------------------------
 // clip_grad_norm_ on the device (clip.cu): the runs' sums (cu_sumsq's, checked
 // above) -> clip_total_norm -> clip_coef -> x *= coef unless coef is 1,
-// against lib/optim.c's clip_grad_norm over two slabs
+// against lib/nn/optim.c's clip_grad_norm over two slabs
 
 static void test_clip(void)
 {

@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "err.h"
+#include "base/err.h"
 
 void fuzz_fail_(const char *cond, const char *file, int line)
 {

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "image-probe.h"
-#include "image.h"
+#include "image/image-probe.h"
+#include "image/image.h"
 
 /* 4 Mpx: past a megapixel, so that the fuzzer reaches the inputs whose
  * cost is not in their bytes (a small file declaring a large image, scan

@@ -4,7 +4,7 @@
  * asked for its "mu" and "sigma" members.
  */
 #include "fuzz.h"
-#include "npy.h"
+#include "format/npy.h"
 
 static void check(int rc, const struct npy_array *a, const char *what)
 {

@@ -2,13 +2,13 @@
  * fuzz_pickle: the pickle reader on its own (the stack machine behind every
  * .pth: opcodes, memo, whitelisted globals, persistent ids), pickles read one
  * after another as the legacy torch format stores them, then every node of
- * each document walked as lib/torchfile.c walks it, and written as JSON as
+ * each document walked as lib/format/torchfile.c walks it, and written as JSON as
  * metadata is.
  */
 #include <stdlib.h>
 
 #include "fuzz.h"
-#include "pickle.h"
+#include "format/pickle.h"
 
 static void walk(const pk_value *v, int depth)
 {

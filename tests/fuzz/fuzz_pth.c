@@ -5,7 +5,7 @@
  * then every tensor's bytes read and every name looked up.
  */
 #include "fuzz.h"
-#include "torchfile.h"
+#include "format/torchfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
+#include "nn/checkpoint.h"
 #include "fuzz.h"
-#include "safetensors.h"
+#include "format/safetensors.h"
 
 static void tensors(const st_file *f, size_t size)
 {

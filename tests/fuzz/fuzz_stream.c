@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "record.h"
-#include "stream.h"
+#include "stream/record.h"
+#include "stream/stream.h"
 
 static void getters(const record *r)
 {

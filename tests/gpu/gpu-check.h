@@ -19,9 +19,9 @@
 
 #include <stdarg.h>
 
-#include "backend.h"
-#include "device.h"
-#include "err.h"
+#include "backend/backend.h"
+#include "tool/device.h"
+#include "base/err.h"
 
 /* [0] the CPU reference, [1] the device under test */
 static backend_t gpu_be[2];

@@ -1,5 +1,5 @@
 /*
- * test_gpu_ops: every op of the backend vtable (lib/backend-impl.h) on the
+ * test_gpu_ops: every op of the backend vtable (lib/backend/backend-impl.h) on the
  * device under test against the CPU backend, through the public APIs
  * (layers.h, layers-pool.h, optim.h) on the same random data (fixed seed),
  * in the CycleGAN's and the FID network's own shapes, small enough for the
@@ -20,11 +20,11 @@
  */
 #include "gpu-check.h"
 
-#include "backend-impl.h" /* the sumsq entry, which optim.h only uses inside clip_grad_norm */
-#include "layers-pool.h"
-#include "layers.h"
-#include "optim.h"
-#include "rng.h"
+#include "backend/backend-impl.h" /* the sumsq entry, which optim.h only uses inside clip_grad_norm */
+#include "backend/layers-pool.h"
+#include "backend/layers.h"
+#include "nn/optim.h"
+#include "base/rng.h"
 
 #define TOL_CONV 1e-4
 #define TOL_SUM  2e-5

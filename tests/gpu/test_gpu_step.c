@@ -1,5 +1,5 @@
 /*
- * test_gpu_step: whole CycleGAN training steps (lib/cyclegan.h) on the
+ * test_gpu_step: whole CycleGAN training steps (lib/nn/cyclegan.h) on the
  * device under test against the CPU backend: the same config and seed
  * (ngf 8, 3 residual blocks, ndf 8, batch 2, 32x32), the same random
  * batches, three free-running steps on each backend.
@@ -21,9 +21,9 @@
 
 #include <stdint.h>
 
-#include "cyclegan.h"
-#include "model.h"
-#include "rng.h"
+#include "nn/cyclegan.h"
+#include "nn/model.h"
+#include "base/rng.h"
 
 #define STEPS 3
 #define BATCH 2

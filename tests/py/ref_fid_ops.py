@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Fixture for tests/unit/test_fid_ops.c: the Inception ops of lib/layers-pool.h in PyTorch.
+"""Fixture for tests/unit/test_fid_ops.c: the Inception ops of lib/backend/layers-pool.h in PyTorch.
 
     ref_fid_ops.py OUT     write OUT (tests/py/fixture.py format)
 

@@ -95,7 +95,7 @@ for name, fn in [("mse", nn.MSELoss()), ("l1", nn.L1Loss())]:
     fx.add(name + "1.dx", xx.grad)
 
 
-# 16-bit convolutions as lib/backend.h defines them (what tensor cores do):
+# 16-bit convolutions as lib/backend/backend.h defines them (what tensor cores do):
 # operands rounded to the 16-bit type, float sums, results rounded again,
 # bias added in float.  Computed here on the rounded copies in float.
 def half_case(prefix, op, x, w, b, g, dtype, tag):

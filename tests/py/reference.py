@@ -17,7 +17,7 @@ import torch.nn.functional as Fn
 
 def resize_for(size):
     """The shorter side before the crop: the reference's Resize(256 + 50)
-    kept in proportion at every size (lib/transform.h), 306 at 256."""
+    kept in proportion at every size (lib/image/transform.h), 306 at 256."""
     return (size * 306 + 128) // 256
 
 

@@ -96,7 +96,7 @@ try:
     if EXPECTED and open(EXPECTED, "rb").read() != png:
         fail("the page's result differs from translate's output")
     res = Image.open(io.BytesIO(png)).convert("RGB")
-    inp = Image.open(FACE).convert("RGB")  # the result is the input's size: lib/paste.h
+    inp = Image.open(FACE).convert("RGB")  # the result is the input's size: lib/face/paste.h
     diff = sum(ImageStat.Stat(ImageChops.difference(res, inp)).mean) / 3
     print("mean |result - input| = %.1f / 255" % diff)
     if diff < 1:

@@ -4,9 +4,9 @@
  * from its announced pairs; counts, announcements and the memory bound are
  * checked.
  */
-#include "batcher.h"
+#include "stream/batcher.h"
 #include "check.h"
-#include "err.h"
+#include "base/err.h"
 
 enum { SIDE = 4, PER = 3 * SIDE * SIDE };
 

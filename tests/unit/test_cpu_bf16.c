@@ -1,6 +1,6 @@
 /*
  * The CPU backend's bf16 convolutions on the CPU's bf16 units (oneDNN,
- * lib/cpu-dnnl.h) against its emulation (lib/backend-cpu-half.c, forced
+ * lib/cpu/cpu-dnnl.h) against its emulation (lib/cpu/backend-cpu-half.c, forced
  * with AGING_CPU_BF16=0), on the model's layer shapes at a small size:
  * forward, input gradient and weight gradient of conv2d and convt2d.
  *
@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "check.h"
-#include "cpu-dnnl.h"
-#include "err.h"
-#include "layers.h"
-#include "rng.h"
+#include "cpu/cpu-dnnl.h"
+#include "base/err.h"
+#include "backend/layers.h"
+#include "base/rng.h"
 
 struct sh {
     const char *name;

@@ -1,5 +1,5 @@
 /*
- * test_face: the plain-C half of lib/face.c and lib/photo.c, no dlib
+ * test_face: the plain-C half of lib/face/face.c and lib/image/photo.c, no dlib
  * needed: the similarity fit recovers known transforms, the warp is exact
  * where it should be, the paste changes nothing where the generator did not
  * or the mask is 0, the model framing matches transform_eval, the template
@@ -12,12 +12,12 @@
 #include <string.h>
 
 #include "check.h"
-#include "err.h"
-#include "face.h"
-#include "image.h"
-#include "photo.h"
-#include "rng.h"
-#include "transform.h"
+#include "base/err.h"
+#include "face/face.h"
+#include "image/image.h"
+#include "image/photo.h"
+#include "base/rng.h"
+#include "image/transform.h"
 
 static void apply(const double M[6], double x, double y, double *ox, double *oy)
 {

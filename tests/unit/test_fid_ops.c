@@ -1,5 +1,5 @@
 /*
- * test_fid_ops: the FID Inception ops (lib/layers-pool.h) on the CPU backend
+ * test_fid_ops: the FID Inception ops (lib/backend/layers-pool.h) on the CPU backend
  * against PyTorch (fixture from tests/py/ref_fid_ops.py), NumPy's
  * RandomState.choice as KID draws it, and the .npy reader/writer.
  * Tolerances (fp32): conv atol 1e-5 + rtol 1e-4 (GEMM summation order);
@@ -10,12 +10,12 @@
 #include "check.h"
 #include "fixture.h"
 
-#include "backend.h"
-#include "err.h"
-#include "fid-stats.h"
-#include "layers-pool.h"
-#include "npy.h"
-#include "rng.h"
+#include "backend/backend.h"
+#include "base/err.h"
+#include "fid/fid-stats.h"
+#include "backend/layers-pool.h"
+#include "format/npy.h"
+#include "base/rng.h"
 
 static struct fixture *fx;
 static int fx_skip, fx_tried;

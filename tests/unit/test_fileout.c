@@ -5,8 +5,8 @@
  * of our own pattern removed and no others.  tests/outputs.bats runs the
  * same through the tools.
  */
-#include "err.h"
-#include "fileout.h"
+#include "base/err.h"
+#include "base/fileout.h"
 
 #include "check.h"
 

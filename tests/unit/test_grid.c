@@ -4,10 +4,10 @@
  * image_drop_alpha it and translate use, and lib/paste-file's names for
  * translate -o FOLDER.
  */
-#include "err.h"
-#include "grid.h"
-#include "image.h"
-#include "paste-file.h"
+#include "base/err.h"
+#include "image/grid.h"
+#include "image/image.h"
+#include "face/paste-file.h"
 
 #include "check.h"
 

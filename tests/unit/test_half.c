@@ -1,5 +1,5 @@
 /*
- * test_half: lib/half.h against torch 1.13's tensor.half() / .bfloat16()
+ * test_half: lib/base/half.h against torch 1.13's tensor.half() / .bfloat16()
  * and .float() on CPU, bit for bit.  The expected bits come from
  * tests/py/image_ops_ref.py (run with /usr/bin/python3; IMAGE_REF_DIR=dir
  * reuses an existing output folder); without torch those cases print a
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "half.h"
+#include "base/half.h"
 
 static char dir_[4096];
 static int state_, tmp_;

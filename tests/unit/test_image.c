@@ -1,5 +1,5 @@
 /*
- * test_image: lib/image.h against PIL 9.4 / torchvision 0.14.
+ * test_image: lib/image/image.h against PIL 9.4 / torchvision 0.14.
  *
  * tests/py/image_ops_ref.py (run with /usr/bin/python3, which has torch)
  * writes test images and the expected output of every op into a temporary
@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "err.h"
-#include "image.h"
+#include "base/err.h"
+#include "image/image.h"
 
 /* ------------------------------------------------------------------------ */
 /* Reference folder */

@@ -9,9 +9,9 @@
 #include "check.h"
 #include "fixture.h"
 
-#include "backend.h"
-#include "err.h"
-#include "layers.h"
+#include "backend/backend.h"
+#include "base/err.h"
+#include "backend/layers.h"
 
 static struct fixture *fx;
 static int fx_skip, fx_tried;

@@ -14,10 +14,10 @@
 #include "check.h"
 #include "fixture.h"
 
-#include "backend.h"
-#include "err.h"
-#include "model.h"
-#include "rng.h"
+#include "backend/backend.h"
+#include "base/err.h"
+#include "nn/model.h"
+#include "base/rng.h"
 
 static struct fixture *fx;
 static int fx_skip, fx_tried;

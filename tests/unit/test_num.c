@@ -3,9 +3,9 @@
  * and lib/strmap (the hashed name index): edge cases, and a map of many
  * keys that would be slow with a linear scan.
  */
-#include "err.h"
-#include "num.h"
-#include "strmap.h"
+#include "base/err.h"
+#include "base/num.h"
+#include "base/strmap.h"
 
 #include "check.h"
 

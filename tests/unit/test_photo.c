@@ -1,5 +1,5 @@
 /*
- * test_photo: which EXIF orientation lib/photo.c follows, as PIL 9.4's
+ * test_photo: which EXIF orientation lib/image/photo.c follows, as PIL 9.4's
  * ImageOps.exif_transpose and browsers do: a JPEG's first Exif APP1 segment
  * (a later one is ignored; an XMP APP1 is not EXIF), and a PNG's eXIf chunk.
  * (test_face.c checks the eight orientations and cut buffers.)
@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "err.h"
-#include "image.h"
-#include "photo.h"
+#include "base/err.h"
+#include "image/image.h"
+#include "image/photo.h"
 
 /* TIFF data (little-endian) whose IFD0 holds only the orientation, or no
  * entry at all when o is 0.  Returns its length. */

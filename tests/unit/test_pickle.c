@@ -5,8 +5,8 @@
  * checkpoint-shaped pickle (must fail cleanly, never crash: run under ASan),
  * and the writer read back by the reader.
  */
-#include "err.h"
-#include "pickle.h"
+#include "base/err.h"
+#include "format/pickle.h"
 
 #include "check.h"
 

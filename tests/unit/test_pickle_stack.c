@@ -4,8 +4,8 @@
  * that null pointer): each is an empty tuple, read cleanly.  Run it under
  * a clang sanitizer build to see the fault it guards against.
  */
-#include "err.h"
-#include "pickle.h"
+#include "base/err.h"
+#include "format/pickle.h"
 
 #include "check.h"
 

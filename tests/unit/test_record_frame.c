@@ -4,9 +4,9 @@
  * "more" for every prefix and "complete" exactly at the end), and bytes
  * msgpack never uses.
  */
-#include "err.h"
-#include "record-frame.h"
-#include "record.h"
+#include "base/err.h"
+#include "stream/record-frame.h"
+#include "stream/record.h"
 
 #include "check.h"
 

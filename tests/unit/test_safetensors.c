@@ -4,8 +4,8 @@
  * numpy), and rejection of every kind of malformed file with a message that
  * names the problem.  Runs in well under a second; meant for ASan/UBSan too.
  */
-#include "err.h"
-#include "safetensors.h"
+#include "base/err.h"
+#include "format/safetensors.h"
 
 #include "check.h"
 

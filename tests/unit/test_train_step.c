@@ -21,12 +21,12 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "cyclegan.h"
-#include "err.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
+#include "backend/backend.h"
+#include "nn/cyclegan.h"
+#include "base/err.h"
+#include "nn/model.h"
+#include "nn/optim.h"
+#include "base/rng.h"
 
 static struct fixture *fx;
 static int fx_skip, fx_tried;
