@@ -68,7 +68,8 @@ static void usage(FILE *f, int status)
                "                   result, one row per face of each PHOTO\n"
                "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
                "                   and 68 landmarks (red) instead of translating\n"
-               "  --max-faces N    the N largest faces (default all)\n"
+               "  --max-faces N    the N largest faces (default all, however many: a crowd of 100\n"
+               "                   has all 100 changed); the others are counted on stderr\n"
                "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
                "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
@@ -368,8 +369,14 @@ static void shot_load(struct face_opts *F, struct shot *S, const char *path)
         die("%s", err_msg());
     if (photo_decode(&S->p, S->bytes, S->n, FACE_MAX_PIXELS) != 0)
         die("%s: %s", S->name, err_msg());
-    if ((S->nf = face_find(F->ff, &S->p.im, F->max, &S->faces)) < 0)
+    if ((S->nf = face_find(F->ff, &S->p.im, INT_MAX, &S->faces)) < 0)
         die("%s: %s", S->name, err_msg());
+    /* Every face is changed unless --max-faces says fewer; then say so. */
+    if (S->nf > F->max) {
+        fprintf(stderr, "translate: %s: %d faces found, the %d largest changed (--max-faces %d)\n", S->name,
+                S->nf, F->max, F->max);
+        S->nf = F->max;
+    }
     for (int i = 0; i < S->nf; i++) {
         const face *f = &S->faces[i];
         fprintf(stderr, "translate: %s: face %d of %d: %.0f px wide at (%.0f, %.0f)%s%s\n", S->name, i + 1,
