@@ -9,7 +9,7 @@
  * thread).  An upload that passes the checks is suspended and queued; the
  * first free worker decodes, translates and encodes it, then resumes the
  * connection, which sends the PNG.  So the page and /api/health answer at
- * once however busy the workers are, and requests are served in order.
+ * once however busy the workers are; smaller uploads are served first.
  *
  * Face search (--face, and face= per request; lib/face.h): a photo that is
  * not already a face crop has its faces found, aligned, translated and
@@ -82,7 +82,8 @@ static void usage(FILE *f, int status)
                "                     (default 30); while over 3/4 of the connections are taken,\n"
                "                     the requests reading longest are closed to make room\n"
                "  --max-queued BYTES upload bytes held at once, being read or waiting for a\n"
-               "                     worker; beyond it 503 with Retry-After (default 67108864)\n"
+               "                     worker; beyond it 503 with Retry-After (default 67108864; an\n"
+               "                     upload over a 16th of it may fill only 3/4 of it)\n"
                "  --face-time S      time limit of one face search (default 1): a photo whose\n"
                "                     upright search finds nothing gets the rotated and upsampled\n"
                "                     searches only while time is left\n"
@@ -168,7 +169,10 @@ static int hold(struct server *S, struct req *r, size_t cap, int force)
 {
     int ok = 0;
     pthread_mutex_lock(&S->mu);
-    if (cap > r->held && S->held - r->held + cap > S->max_queued && !force)
+    /* Big uploads get 3/4 of the budget, so that ordinary photos (up to a
+     * 16th of it) still find room while big ones fill it. */
+    size_t limit = cap > S->max_queued / 16 ? S->max_queued / 4 * 3 : S->max_queued;
+    if (cap > r->held && S->held - r->held + cap > limit && !force)
         ok = -1;
     else {
         S->held = S->held - r->held + cap;
@@ -433,12 +437,15 @@ static int enqueue(struct server *S, struct MHD_Connection *c, struct req *r)
     MHD_suspend_connection(c);
     r->conn = c;
     r->state = REQ_QUEUED;
-    r->next = NULL;
-    if (S->tail)
-        S->tail->next = r;
-    else
-        S->head = r;
-    S->tail = r;
+    /* Smaller uploads first (after those of their size or less): a face
+     * photo is not kept waiting behind a run of 8 MiB uploads. */
+    struct req **at = &S->head;
+    while (*at && (*at)->n <= r->n)
+        at = &(*at)->next;
+    r->next = *at;
+    *at = r;
+    if (!r->next)
+        S->tail = r;
     pthread_cond_signal(&S->work);
     pthread_mutex_unlock(&S->mu);
     return 0;
