@@ -442,7 +442,7 @@ PY
 }
 
 @test "serve: uploads past --max-queued are 503 with Retry-After; the bytes are given back" {
-    start_server "$TMP/s.log" --ckpt "$CK" --size 64 --threads 1 --max-upload 200000 --max-queued 250000
+    start_server "$TMP/s.log" --ckpt "$CK" --size 64 --threads 1 --max-upload 200000 --max-queued 400000
     OWN_PID=$SERVER_PID
     port=${URL##*:}
     # one upload that declares 150000 bytes and sends 10, holding them
