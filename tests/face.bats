@@ -268,3 +268,38 @@ None"
     run bash "$ROOT/pipelines/infer.sh" --input "$TMP/me.jpg" --max_faces 1
     assert_failure 2
 }
+
+@test "face: a crowd of over 64 faces has every face changed; --max-faces N says how many it left; serve changes 16 and says how many it skipped, and its search keeps to --face-time" {
+    need_dlib
+    "$PY" - "$CROP" "$TMP/crowd.png" "$TMP/noise.png" <<'PY'
+import os, sys
+from PIL import Image
+crop = Image.open(sys.argv[1]).convert("RGB").resize((120, 120))
+im = Image.new("RGB", (9 * 120, 9 * 120), (128, 128, 128))
+for i in range(81):
+    im.paste(crop, ((i % 9) * 120, (i // 9) * 120))
+im.save(sys.argv[2])
+Image.frombytes("RGB", (700, 700), os.urandom(700 * 700 * 3)).save(sys.argv[3])
+PY
+    export AGING_FACE_TEST_GENERATOR=identity
+    run translate --y2o --ckpt "$MODEL" --face -i "$TMP/crowd.png" -o "$TMP/crowd-out.png"
+    assert_success
+    [[ ${lines[-1]} =~ face\ ([0-9]+)\ of\ ([0-9]+) ]]
+    echo "# translate --face: ${BASH_REMATCH[2]} of 81 faces found and changed" >&3
+    [ "${BASH_REMATCH[2]}" -gt 64 ] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]
+    local found=${BASH_REMATCH[2]}
+    run translate --y2o --ckpt "$MODEL" --face --max-faces 3 -i "$TMP/crowd.png" -o "$TMP/crowd-3.png"
+    assert_success
+    assert_output --partial "$found faces found, the 3 largest changed (--max-faces 3)"
+    unset AGING_FACE_TEST_GENERATOR
+    start_server "$TMP/serve.log" --ckpt "$MODEL" --threads 1 --face-time 0.05
+    curl -sS --max-time 300 -D "$TMP/h" -o "$TMP/crowd.out" --data-binary @"$TMP/crowd.png" \
+        "$URL/api/translate?direction=young2old&face=on"
+    code=$(curl -sS --max-time 120 -o "$TMP/noise.json" -w '%{http_code}' --data-binary @"$TMP/noise.png" \
+        "$URL/api/translate?direction=young2old&face=on")
+    stop_server "$SERVER_PID"
+    grep -q '^HTTP/1.1 200' "$TMP/h"
+    grep -qi "^X-Faces-Skipped: $((found - 16))" "$TMP/h"
+    [ "$code" = 422 ]
+    grep -q "within the search's time limit" "$TMP/noise.json"
+}

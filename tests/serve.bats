@@ -413,3 +413,55 @@ PY
     run grep -c emulated "$TMP/auto.log"
     [ "$output" = 0 ]
 }
+
+@test "serve: a path with %0a or control bytes is logged escaped, on one line (no forged log line)" {
+    curl -sS --max-time 10 -o /dev/null "$URL/%0aserve:%20POST%20/api/translate%20-%3E%20200%1b%5b31m" || true
+    sleep 0.5
+    log="$D/server.log"
+    ! grep -q '^serve: POST /api/translate -> 200$' "$log"
+    ! grep -q $'\x1b' "$log"
+    grep -q 'serve: GET /\\nserve: POST /api/translate -> 200\\033\[31m -> 404' "$log"
+}
+
+@test "serve: a slowloris from many addresses (127.0.0.x) is closed by --request-timeout; the page and /api/health keep answering" {
+    start_server "$TMP/s.log" --ckpt "$CK" --size 64 --threads 1 --max-connections 64 --max-per-client 8 \
+        --request-timeout 3 --face off
+    OWN_PID=$SERVER_PID
+    # 12 addresses x 8 trickling connections (96, over the 64 slots), reconnecting when closed
+    run "$PY" "$TESTS_DIR/py/serve_attack.py" "${URL##*:}" "$OWN_PID" "$D/face.jpg" "$D/face.jpg" 6 \
+        addresses=12 per_address=8 uploads=0 noise=0 bombs=0
+    echo "# $output" >&3
+    "$PY" - "$output" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+assert r["normal_status"] == [200] and r["health_status"] == [200], r
+assert r["health_max_s"] < 5 and r["normal_max_s"] < 10, r   # generous: a loaded 2-core CI
+assert r["attackers"].get("slow_closed", 0) >= 12, r          # the deadline and the guard closed them
+PY
+    [ "$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$URL/")" = 200 ]
+}
+
+@test "serve: uploads past --max-queued are 503 with Retry-After; the bytes are given back" {
+    start_server "$TMP/s.log" --ckpt "$CK" --size 64 --threads 1 --max-upload 200000 --max-queued 400000
+    OWN_PID=$SERVER_PID
+    port=${URL##*:}
+    # one upload that declares 150000 bytes and sends 10, holding them
+    "$PY" -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /api/translate?direction=young2old HTTP/1.1\r\nHost: x\r\nContent-Length: 150000\r\n\r\n0123456789")
+time.sleep(4)
+' "$port" &
+    holder=$!
+    sleep 1
+    head -c 190000 "$D/big.bin" >"$TMP/b190k"
+    code=$(curl -sS --max-time 10 -D "$TMP/h" -o "$TMP/body" -w '%{http_code}' --data-binary @"$TMP/b190k" \
+        "$URL/api/translate?direction=young2old")
+    [ "$code" = 503 ] || { echo "got $code"; cat "$TMP/body"; false; }
+    grep -qi '^Retry-After: 5' "$TMP/h"
+    assert_json_error "try again"
+    wait $holder
+    sleep 0.5
+    # the holder is gone: the same upload is read again (and is not a picture)
+    [ "$(post "$TMP/b190k" '?direction=young2old')" = 400 ]
+}

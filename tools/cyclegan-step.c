@@ -114,7 +114,7 @@ static double now(void)
 }
 
 /* Whether a checkpoint file exists at path (a failed save leaves it as it
- * was: lib/fileout.h). */
+ * was: lib/base/fileout.h). */
 static bool have_checkpoint(const char *path)
 {
     struct stat st;

@@ -9,15 +9,25 @@
  * thread).  An upload that passes the checks is suspended and queued; the
  * first free worker decodes, translates and encodes it, then resumes the
  * connection, which sends the PNG.  So the page and /api/health answer at
- * once however busy the workers are, and requests are served in order.
+ * once however busy the workers are; smaller uploads are served first.
  *
- * Face search (--face, and face= per request; lib/face.h): a photo that is
+ * Face search (--face, and face= per request; lib/face/face.h): a photo that is
  * not already a face crop has its faces found, aligned, translated and
  * blended back, and the whole photo is the answer.  The one dlib finder is
- * shared by the workers under a lock (a search takes ~0.1 s).
+ * shared by the workers, which search in parallel (each thread has its own
+ * detector), each search within --face-time seconds.
+ *
+ * Hostile clients (lib/tool/httpguard.h): each request has --request-timeout
+ * seconds in all to send its headers and body, and while most connection
+ * slots are taken the longest-reading requests are closed, so the page and
+ * /api/health keep answering under a slowloris from many addresses.  The
+ * upload bytes held at once are bounded by --max-queued (503 with
+ * Retry-After beyond it), and large buffers are mmapped, so memory goes
+ * back to the system after a burst.
  */
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -35,6 +46,7 @@
 #include "backend/backend.h"
 #include "tool/cli.h"
 #include "tool/device.h"
+#include "tool/httpguard.h"
 #include "base/err.h"
 #include "face/face.h"
 #include "image/image-probe.h"
@@ -66,13 +78,24 @@ static void usage(FILE *f, int status)
                "  --max-connections N   open connections in all (default 512)\n"
                "  --max-per-client N    open connections from one IP address, 0 = no limit\n"
                "                     (default 32; raise it behind a reverse proxy)\n"
+               "  --request-timeout S   time a request has to send its headers and body, in all\n"
+               "                     (default 30); while over 3/4 of the connections are taken,\n"
+               "                     the requests reading longest are closed to make room\n"
+               "  --max-queued BYTES upload bytes held at once, being read or waiting for a\n"
+               "                     worker; beyond it 503 with Retry-After (default 67108864; an\n"
+               "                     upload over a 16th of it may fill only 3/4 of it)\n"
+               "  --face-time S      time limit of one face search (default 1): a photo whose\n"
+               "                     upright search finds nothing gets the rotated and upsampled\n"
+               "                     searches only while time is left\n"
                "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --precision P      fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
                "                     when it has them), or auto: bf16 on a GPU, fp32 on the CPU\n"
                "                     (default fp32)\n"
                "  --face MODE        auto: find the faces of photos that are not face crops and answer\n"
                "                     the whole photo with them changed (default; needs dlib); on: always\n"
-               "                     (422 when there is none); off: every picture as a face crop\n"
+               "                     (422 when there is none); off: every picture as a face crop.\n"
+               "                     At most 16 faces, the largest, are changed; the header\n"
+               "                     X-Faces-Skipped says how many more were left unchanged\n"
                "  -q, --quiet        no log line per request\n"
                "  --help, --version\n\n"
                "  GET  /                 the page\n"
@@ -81,7 +104,8 @@ static void usage(FILE *f, int status)
                "                         JPEG/PNG body -> image/png at its size; S scales the change,\n"
                "                         0 (none) to 2 (default 1; above 1 halos and artefacts grow too);\n"
                "                         raw=1: the generator's own N x N image (translate --raw)\n"
-               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 415, 422, 500 or 503.\n");
+               "Errors are JSON {\"error\": ...} with status 400, 404, 405, 413, 415, 422, 500 or 503.\n"
+               "Log lines escape control bytes (\\n, \\ooo) as ls -b does.\n");
     exit(status);
 }
 
@@ -105,6 +129,10 @@ struct req {
     int raw;        /* raw=1: the generator's own size x size image */
     uint8_t *body;  /* the upload, then the PNG once done */
     size_t n, cap;
+    size_t held; /* bytes of body counted in server.held */
+    int full;    /* refused: --max-queued reached (503) */
+    int skipped; /* faces over the limit, left unchanged */
+    void *slot;  /* the connection's httpguard slot */
     struct MHD_Connection *conn;
     struct req *next; /* job queue */
     struct timespec t0;
@@ -118,18 +146,43 @@ struct server {
     struct worker *w;
     int nw, omp_threads, size, resize, quiet;
     unsigned timeout_s, max_conns, max_per_ip; /* connection limits (slow clients) */
-    size_t max_upload;
+    size_t max_upload, max_queued;
     long max_pixels;
+    double face_time; /* s, per search */
+    httpguard *guard;
     char *health;    /* JSON, built once */
     int face;        /* FACE_MODE_*: the default for requests */
     face_finder *ff; /* NULL: no face search */
-    pthread_mutex_t face_mu;
     /* the job queue and its workers; mu guards everything below */
     pthread_mutex_t mu;
     pthread_cond_t work, idle;
     struct req *head, *tail;
-    int running, active, stopping, quit;
+    int running, active, stopping, quit, ready;
+    size_t held, peak; /* upload and reply bytes held; the most since memory was given back */
 };
+
+#define SERVE_MAX_FACES 16
+
+/* Count r's buffer as cap bytes: 0, or -1 when that would take the bytes
+ * held past --max-queued (force: count them anyway, for a reply). */
+static int hold(struct server *S, struct req *r, size_t cap, int force)
+{
+    int ok = 0;
+    pthread_mutex_lock(&S->mu);
+    /* Big uploads get 3/4 of the budget, so that ordinary photos (up to a
+     * 16th of it) still find room while big ones fill it. */
+    size_t limit = cap > S->max_queued / 16 ? S->max_queued / 4 * 3 : S->max_queued;
+    if (cap > r->held && S->held - r->held + cap > limit && !force)
+        ok = -1;
+    else {
+        S->held = S->held - r->held + cap;
+        r->held = cap;
+        if (S->held > S->peak)
+            S->peak = S->held;
+    }
+    pthread_mutex_unlock(&S->mu);
+    return ok;
+}
 
 static double ms_since(const struct timespec *t0)
 {
@@ -156,6 +209,11 @@ static enum MHD_Result reply(struct MHD_Connection *c, struct req *r, int status
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (extra_name)
         MHD_add_response_header(resp, extra_name, extra_value);
+    if (r && r->skipped) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", r->skipped);
+        MHD_add_response_header(resp, "X-Faces-Skipped", v);
+    }
     if (r)
         r->status = status;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
@@ -235,16 +293,20 @@ static int face_body(struct server *S, struct worker *wk, struct req *r, const s
     int status = 500, nf;
     if (photo_decode(&p, r->body, r->n, S->max_pixels) != 0)
         return 400;
-    pthread_mutex_lock(&S->face_mu);
-    nf = face_find(S->ff, &p.im, 16, &faces);
-    pthread_mutex_unlock(&S->face_mu);
+    int late = 0;
+    nf = face_find_until(S->ff, &p.im, INT_MAX, S->face_time, &faces, &late);
+    if (nf > SERVE_MAX_FACES) {
+        r->skipped = nf - SERVE_MAX_FACES;
+        nf = SERVE_MAX_FACES;
+    }
     double t_find = ms_since(t0);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (nf < 0)
         goto out;
     if (nf == 0 && r->face == FACE_MODE_ON) {
-        err_set("no face found in the picture");
+        err_set(late ? "no face found in the picture within the search's time limit"
+                     : "no face found in the picture");
         status = 422;
         goto out;
     }
@@ -260,6 +322,7 @@ static int face_body(struct server *S, struct worker *wk, struct req *r, const s
     free(r->body);
     r->body = png;
     r->n = r->cap = len;
+    hold(S, r, len, 1);
     status = 200;
 out:
     photo_free(&p);
@@ -267,7 +330,7 @@ out:
     return status;
 }
 
-/* The upload at its own size, as translate does it (lib/paste.h: its
+/* The upload at its own size, as translate does it (lib/face/paste.h: its
  * central square through the generator, the change pasted back), or raw,
  * the generator's own image; on success r->body holds the PNG.  Returns
  * the HTTP status, with r->msg set when it is not 200. */
@@ -311,6 +374,7 @@ static int translate_body(struct server *S, struct worker *wk, struct req *r)
         free(r->body);
         r->body = png;
         r->n = r->cap = len;
+        hold(S, r, len, 1);
     }
     status = 200;
 out:
@@ -325,7 +389,17 @@ static void *worker_main(void *arg)
     struct worker *wk = arg;
     struct server *S = wk->S;
     omp_set_num_threads(S->omp_threads); /* this thread's teams: the workers share the cores */
+    if (S->ff) {
+        /* Build this thread's face detector now, not in the first request. */
+        static uint8_t blank[64 * 64];
+        image im = {.w = 64, .h = 64, .c = 1, .px = blank};
+        face *f = NULL;
+        face_find_until(S->ff, &im, 1, 0.001, &f, NULL);
+        free(f);
+    }
     pthread_mutex_lock(&S->mu);
+    S->ready++;
+    pthread_cond_broadcast(&S->idle);
     for (;;) {
         while (!S->head && !S->quit)
             pthread_cond_wait(&S->work, &S->mu);
@@ -363,12 +437,15 @@ static int enqueue(struct server *S, struct MHD_Connection *c, struct req *r)
     MHD_suspend_connection(c);
     r->conn = c;
     r->state = REQ_QUEUED;
-    r->next = NULL;
-    if (S->tail)
-        S->tail->next = r;
-    else
-        S->head = r;
-    S->tail = r;
+    /* Smaller uploads first (after those of their size or less): a face
+     * photo is not kept waiting behind a run of 8 MiB uploads. */
+    struct req **at = &S->head;
+    while (*at && (*at)->n <= r->n)
+        at = &(*at)->next;
+    r->next = *at;
+    *at = r;
+    if (!r->next)
+        S->tail = r;
     pthread_cond_signal(&S->work);
     pthread_mutex_unlock(&S->mu);
     return 0;
@@ -386,6 +463,16 @@ static int route_of(const char *url)
     if (strcmp(url, "/api/translate") == 0)
         return ROUTE_TRANSLATE;
     return 0;
+}
+
+/* 503: the uploads held have reached --max-queued. */
+static enum MHD_Result reply_full(struct MHD_Connection *c, struct req *r, struct server *S)
+{
+    r->full = 1;
+    return reply_error(c, r, 503, "Retry-After", "5",
+                       "busy: the uploads being read or waiting reach the server's limit of %zu bytes; try "
+                       "again in a few seconds",
+                       S->max_queued);
 }
 
 /* First call for a request: route it, answer what needs no body. */
@@ -467,6 +554,8 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
         if (end != cl && v > S->max_upload)
             return reply_error(c, r, 413, NULL, NULL, "upload too large: %llu bytes, the limit is %zu", v,
                                S->max_upload);
+        if (end != cl && v > 0 && hold(S, r, (size_t)v, 0) != 0)
+            return reply_full(c, r, S);
         if (end != cl && v > 0 && (r->body = malloc((size_t)v)))
             r->cap = (size_t)v;
     }
@@ -477,11 +566,13 @@ static enum MHD_Result on_headers(struct server *S, struct MHD_Connection *c, st
  * read and dropped, and the answer is 413 (chunked uploads have no length). */
 static void take_chunk(struct server *S, struct req *r, const char *data, size_t n)
 {
-    if (r->too_big || n > S->max_upload - r->n) {
-        r->too_big = 1;
+    if (r->full || r->too_big || n > S->max_upload - r->n) {
+        if (!r->full)
+            r->too_big = 1;
         free(r->body);
         r->body = NULL;
         r->n = r->cap = 0;
+        hold(S, r, 0, 1);
         return;
     }
     if (r->n + n > r->cap) {
@@ -490,6 +581,14 @@ static void take_chunk(struct server *S, struct req *r, const char *data, size_t
             cap *= 2;
         if (cap > S->max_upload)
             cap = S->max_upload;
+        if (hold(S, r, cap, 0) != 0) {
+            r->full = 1; /* a chunked upload past --max-queued: 503 once it is read */
+            free(r->body);
+            r->body = NULL;
+            r->n = r->cap = 0;
+            hold(S, r, 0, 1);
+            return;
+        }
         uint8_t *b = realloc(r->body, cap);
         if (!b) {
             r->too_big = 1; /* treated as over the limit: memory is the limit */
@@ -519,7 +618,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         clock_gettime(CLOCK_MONOTONIC, &r->t0);
         snprintf(r->what, sizeof r->what, "%s %s", method, url);
         r->route = route_of(url);
-        return on_headers(S, c, r, method);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        r->slot = ci ? ci->socket_context : NULL;
+        enum MHD_Result ret = on_headers(S, c, r, method);
+        /* answered at once (status set), or the body is to come */
+        httpguard_state(S->guard, r->slot, r->status ? HTTPGUARD_DONE : HTTPGUARD_BODY);
+        return ret;
     }
     if (*upload_data_size) {
         take_chunk(S, r, upload_data, *upload_data_size);
@@ -531,8 +635,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return reply_error(c, r, r->status, NULL, NULL, "%s", r->msg);
         uint8_t *png = r->body;
         r->body = NULL;
+        /* r->held stays counted until the request completes and MHD frees png */
         return reply(c, r, 200, "image/png", png, r->n, MHD_RESPMEM_MUST_FREE, "Server-Timing", r->timing);
     }
+    httpguard_state(S->guard, r->slot, HTTPGUARD_DONE); /* the whole request is read */
+    if (r->full)
+        return reply_full(c, r, S);
     if (r->too_big)
         return reply_error(c, r, 413, NULL, NULL, "upload too large: over the limit of %zu bytes",
                            S->max_upload);
@@ -552,16 +660,46 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
-    if (!S->quiet)
-        fprintf(stderr, "%s: %s -> %d%s (%.0f ms)\n", err_progname(), r->what, r->status,
+    if (!S->quiet) {
+        /* the path is the client's: escaped, so "GET /%0aserve: ..." cannot forge a line */
+        flockfile(stderr);
+        fprintf(stderr, "%s: ", err_progname());
+        cli_put_escaped(stderr, r->what);
+        fprintf(stderr, " -> %d%s (%.0f ms)\n", r->status,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted", ms_since(&r->t0));
+        funlockfile(stderr);
+    }
+    httpguard_state(S->guard, r->slot, HTTPGUARD_HEADERS); /* keep-alive: the next request's clock */
     free(r->body);
+    hold(S, r, 0, 1);
     free(r);
     *con_cls = NULL;
+    int trim = 0;
     pthread_mutex_lock(&S->mu);
     S->active--;
+    /* After a burst, give the freed memory back (glibc keeps it otherwise). */
+    if (S->held == 0 && S->peak > (16u << 20)) {
+        S->peak = 0;
+        trim = 1;
+    }
     pthread_cond_broadcast(&S->idle);
     pthread_mutex_unlock(&S->mu);
+    if (trim)
+        malloc_trim(0);
+}
+
+/* Every connection, from accept to close, is watched by the guard. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *S = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? httpguard_add(S->guard, ci->connect_fd) : NULL;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        httpguard_remove(S->guard, *socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -572,7 +710,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(buf);
     while (n && buf[n - 1] == '\n')
         buf[--n] = 0;
-    fprintf(stderr, "%s: libmicrohttpd: %s\n", err_progname(), buf);
+    flockfile(stderr);
+    fprintf(stderr, "%s: libmicrohttpd: ", err_progname());
+    cli_put_escaped(stderr, buf); /* it may quote what a client sent */
+    fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 // ----------------------------------------------------------------------------
@@ -608,6 +750,11 @@ static void server_load(struct server *S, const char *ckpt, const char *device, 
     for (int i = 0; i < nw; i++)
         if (pthread_create(&S->w[i].tid, NULL, worker_main, &S->w[i]) != 0)
             die("cannot start a worker thread:");
+    /* "listening" only once every worker has its face detector built */
+    pthread_mutex_lock(&S->mu);
+    while (S->ready < nw)
+        pthread_cond_wait(&S->idle, &S->mu);
+    pthread_mutex_unlock(&S->mu);
     int ngf = 0, blocks = 0;
     sscanf(infer_describe(S->w[0].g[DIR_Y2O]), "ngf=%d blocks=%d", &ngf, &blocks);
     const char *base = strrchr(ckpt, '/');
@@ -653,7 +800,6 @@ static void server_free(struct server *S)
     }
     free(S->w);
     face_finder_free(S->ff);
-    pthread_mutex_destroy(&S->face_mu);
     cJSON_free(S->health);
     pthread_mutex_destroy(&S->mu);
     pthread_cond_destroy(&S->work);
@@ -696,7 +842,8 @@ static struct MHD_Daemon *server_listen(struct server *S, const char *host, int 
         flags, (uint16_t)port, NULL, NULL, on_request, S, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, S->max_conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, S->max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, S->timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, S, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, S, MHD_OPTION_NOTIFY_CONNECTION, on_connection, S,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!d)
         die("cannot listen on %s port %d", host, port);
@@ -720,6 +867,9 @@ int main(int argc, char **argv)
         O_DEVICE,
         O_PRECISION,
         O_FACE,
+        O_REQTIMEOUT,
+        O_MAXQUEUED,
+        O_FACETIME,
         O_VERSION
     };
     static const struct option opts[] = {{"ckpt", 1, 0, O_CKPT},
@@ -738,13 +888,19 @@ int main(int argc, char **argv)
                                          {"help", 0, 0, 'h'},
                                          {"version", 0, 0, O_VERSION},
                                          {"face", 1, 0, O_FACE},
+                                         {"request-timeout", 1, 0, O_REQTIMEOUT},
+                                         {"max-queued", 1, 0, O_MAXQUEUED},
+                                         {"face-time", 1, 0, O_FACETIME},
                                          {0, 0, 0, 0}};
     struct server S = {.max_upload = 8u << 20,
+                       .max_queued = 64u << 20,
+                       .face_time = 1,
                        .max_pixels = 25000000,
                        .face = FACE_MODE_AUTO,
                        .timeout_s = 10,
                        .max_conns = 512,
                        .max_per_ip = 32};
+    double req_timeout = 30;
     int face_asked = 0;
     const char *ckpt = NULL, *host = "127.0.0.1", *device = NULL;
     int port = 7860, threads = 2, c, precision_auto = 0;
@@ -776,6 +932,9 @@ int main(int argc, char **argv)
             S.face = optarg[1] == 'u' ? FACE_MODE_AUTO : optarg[1] == 'n' ? FACE_MODE_ON : FACE_MODE_OFF;
             face_asked = 1;
             break;
+        case O_REQTIMEOUT: req_timeout = cli_double("--request-timeout", optarg, 0.5, 3600); break;
+        case O_MAXQUEUED: S.max_queued = (size_t)cli_int("--max-queued", optarg, 1, (int64_t)1 << 40); break;
+        case O_FACETIME: S.face_time = cli_double("--face-time", optarg, 0.01, 3600); break;
         case 'q': S.quiet = 1; break;
         case 'h': usage(stdout, 0); break;
         case O_VERSION: cli_version();
@@ -797,7 +956,6 @@ int main(int argc, char **argv)
     pthread_mutex_init(&S.mu, NULL);
     pthread_cond_init(&S.work, NULL);
     pthread_cond_init(&S.idle, NULL);
-    pthread_mutex_init(&S.face_mu, NULL);
     if (S.face != FACE_MODE_OFF && !(S.ff = face_finder_open())) {
         if (face_asked && S.face == FACE_MODE_ON)
             die("--face on: %s", err_msg());
@@ -811,6 +969,17 @@ int main(int argc, char **argv)
     if (what)
         fprintf(stderr, "serve: using %s, %s\n", what, ckpt);
     server_load(&S, ckpt, device, precision_auto ? -1 : (int)precision, threads);
+    /* Large buffers (uploads, photos) straight from mmap, so that freeing
+     * one gives it back: glibc's adaptive threshold would keep them. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 10);
+    /* The guard's dup of each socket doubles the descriptors a full server holds. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (!(S.guard = httpguard_open(S.max_conns, req_timeout)))
+        die("%s", err_msg());
     struct MHD_Daemon *d = server_listen(&S, host, port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     int v6 = host && strchr(host, ':'); /* getopt's optarg is never NULL, but the analyser cannot know */
@@ -822,6 +991,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "%s: %s, stopping\n", err_progname(), sig == SIGINT ? "SIGINT" : "SIGTERM");
     server_drain(&S);
     MHD_stop_daemon(d);
+    httpguard_free(S.guard);
     server_free(&S);
     fprintf(stderr, "%s: stopped\n", err_progname());
     return 0;

@@ -1,8 +1,8 @@
 /*
  * translate: run generator G (young -> old) or F (old -> young) on a face
- * image (at the image's resolution, lib/paste.h; --raw: the generator's
+ * image (at the image's resolution, lib/face/paste.h; --raw: the generator's
  * own image), on a stream of records, or on a few records to make a sample
- * grid; with --face, on every face of a whole photo (lib/face.h: found with
+ * grid; with --face, on every face of a whole photo (lib/face/face.h: found with
  * dlib, aligned like a UTKFace crop, translated, blended back).
  */
 #include <getopt.h>
@@ -68,7 +68,8 @@ static void usage(FILE *f, int status)
                "                   result, one row per face of each PHOTO\n"
                "  --landmarks      as --face, but draw each detection (blue), aligned frame (green)\n"
                "                   and 68 landmarks (red) instead of translating\n"
-               "  --max-faces N    the N largest faces (default all)\n"
+               "  --max-faces N    the N largest faces (default all, however many: a crowd of 100\n"
+               "                   has all 100 changed); the others are counted on stderr\n"
                "  --no-face ok|fail  a photo without a face: pass it through, or exit 1 (default)\n"
                "  --device D       cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
                "  --precision P    fp32, bf16 or fp16 convolutions (bf16 on the CPU's bf16 units\n"
@@ -193,7 +194,7 @@ static int run_stream(struct tr *T, const char *in, const char *out)
     return 0;
 }
 
-/* Add input x [3,h,w] as column g->used of the grid (lib/grid.h), its
+/* Add input x [3,h,w] as column g->used of the grid (lib/image/grid.h), its
  * translations in the rows below; what names the input in messages. */
 static void grid_add(struct tr *T, grid *g, const float *x, int h, int w, const char *what)
 {
@@ -307,7 +308,7 @@ static int run_image(struct tr *T, const char *in, const char *out)
 }
 
 /* -o FOLDER FILE...: each as FOLDER/NAME_young2old.EXT in its own format
- * (lib/paste-file.h); a file that is not a picture is skipped and counted. */
+ * (lib/face/paste-file.h); a file that is not a picture is skipped and counted. */
 static int run_folder(struct tr *T, char **files, int nfiles, const char *dir)
 {
     int skipped = 0;
@@ -368,8 +369,14 @@ static void shot_load(struct face_opts *F, struct shot *S, const char *path)
         die("%s", err_msg());
     if (photo_decode(&S->p, S->bytes, S->n, FACE_MAX_PIXELS) != 0)
         die("%s: %s", S->name, err_msg());
-    if ((S->nf = face_find(F->ff, &S->p.im, F->max, &S->faces)) < 0)
+    if ((S->nf = face_find(F->ff, &S->p.im, INT_MAX, &S->faces)) < 0)
         die("%s: %s", S->name, err_msg());
+    /* Every face is changed unless --max-faces says fewer; then say so. */
+    if (S->nf > F->max) {
+        fprintf(stderr, "translate: %s: %d faces found, the %d largest changed (--max-faces %d)\n", S->name,
+                S->nf, F->max, F->max);
+        S->nf = F->max;
+    }
     for (int i = 0; i < S->nf; i++) {
         const face *f = &S->faces[i];
         fprintf(stderr, "translate: %s: face %d of %d: %.0f px wide at (%.0f, %.0f)%s%s\n", S->name, i + 1,

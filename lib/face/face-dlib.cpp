@@ -24,10 +24,19 @@
 
 namespace {
 
+/* The predictor is only read (shape_predictor's operator() is const), so
+ * threads share it; dlib's detector keeps scratch state in itself, so each
+ * thread has its own (face_find is then safe to call from several threads
+ * at once with one finder: serve's workers search in parallel). */
 struct handle {
-    dlib::frontal_face_detector detector = dlib::get_frontal_face_detector();
     dlib::shape_predictor predictor;
 };
+
+dlib::frontal_face_detector &thread_detector()
+{
+    thread_local dlib::frontal_face_detector d = dlib::get_frontal_face_detector();
+    return d;
+}
 
 thread_local char last_error[512];
 
@@ -82,20 +91,21 @@ __attribute__((visibility("default"))) void face_dlib_close(void *h)
 
 /* Up to max detections as (left, top, right, bottom, score), in pixel
  * coordinates of the image (dlib's inclusive rectangles, right + 1 and
- * bottom + 1 here so that width = right - left).  Returns how many. */
+ * bottom + 1 here so that width = right - left).  Returns how many there
+ * are, which may be more than max: the caller then asks again with room. */
 __attribute__((visibility("default"))) int face_dlib_detect(void *h, const uint8_t *grey, int w, int ht, float *out,
                                                           int max)
 {
     try {
-        handle *hd = static_cast<handle *>(h);
+        (void)h;
         dlib::array2d<unsigned char> img;
         to_array(img, grey, w, ht);
         std::vector<dlib::rect_detection> dets;
-        hd->detector(img, dets, 0.0);
+        thread_detector()(img, dets, 0.0);
         int n = 0;
         for (const auto &d : dets) {
             if (n == max)
-                break;
+                return (int)dets.size();
             out[5 * n + 0] = (float)d.rect.left();
             out[5 * n + 1] = (float)d.rect.top();
             out[5 * n + 2] = (float)d.rect.right() + 1.0f;

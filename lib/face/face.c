@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -408,9 +409,22 @@ static int search_(face_finder *ff, const image *grey, const double M[6], int w,
     image c = {0};
     if (face_warp(&c, grey, M, w, h) != 0)
         return -1;
-    float boxes[MAX_DETECTIONS * 5];
+    /* Room for MAX_DETECTIONS; a crowd of more is detected again with room
+     * for all, so that no face is dropped (a photo of 100 faces). */
+    float few[MAX_DETECTIONS * 5], *boxes = few;
     int nd = ff->detect(ff->h, c.px, c.w, c.h, boxes, MAX_DETECTIONS);
+    if (nd > MAX_DETECTIONS) {
+        int all = nd;
+        if (!(boxes = malloc((size_t)all * 5 * sizeof *boxes))) {
+            image_free(&c);
+            return err_set("face: out of memory");
+        }
+        nd = ff->detect(ff->h, c.px, c.w, c.h, boxes, all);
+        nd = nd > all ? all : nd;
+    }
     if (nd < 0) {
+        if (boxes != few)
+            free(boxes);
         image_free(&c);
         return err_set("%s", ff->error());
     }
@@ -418,6 +432,8 @@ static int search_(face_finder *ff, const image *grey, const double M[6], int w,
     compose_(T, P, M); /* copy -> photo */
     face *fs = nd ? calloc((size_t)nd, sizeof *fs) : NULL;
     if (nd && !fs) {
+        if (boxes != few)
+            free(boxes);
         image_free(&c);
         return err_set("face: out of memory");
     }
@@ -426,6 +442,8 @@ static int search_(face_finder *ff, const image *grey, const double M[6], int w,
         face *f = &fs[k];
         float pts[136];
         if (ff->landmarks(ff->h, c.px, c.w, c.h, boxes + 5 * i, pts) != 0) {
+            if (boxes != few)
+                free(boxes);
             free(fs);
             image_free(&c);
             return err_set("%s", ff->error());
@@ -449,20 +467,39 @@ static int search_(face_finder *ff, const image *grey, const double M[6], int w,
             continue;
         int v = verify_(ff, grey, P, f);
         if (v < 0) {
+            if (boxes != few)
+                free(boxes);
             free(fs);
             image_free(&c);
             return -1;
         }
         k += v;
     }
+    if (boxes != few)
+        free(boxes);
     image_free(&c);
     *faces = fs;
     *n = k;
     return 0;
 }
 
+static double now_(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
 int face_find(face_finder *ff, const image *im, int max, face **faces)
 {
+    return face_find_until(ff, im, max, 0, faces, NULL);
+}
+
+int face_find_until(face_finder *ff, const image *im, int max, double seconds, face **faces, int *late)
+{
+    double until = seconds > 0 ? now_() + seconds : 0;
+    if (late)
+        *late = 0;
     *faces = NULL;
     if (!im || !im->px || im->w <= 0 || im->h <= 0 || im->c < 1 || im->c > 4)
         return err_set("face_find: invalid image");
@@ -485,6 +522,7 @@ int face_find(face_finder *ff, const image *im, int max, face **faces)
         g = full;
     }
     static const float angles[] = {0, 15, -15, 30, -30};
+    double per_px = 0; /* seconds per pixel searched, from the upright copy */
     int n = 0;
     face *fs = NULL;
     for (int a = 0; a < 5 && n == 0; a++) {
@@ -493,16 +531,26 @@ int face_find(face_finder *ff, const image *im, int max, face **faces)
                 continue;
             /* The copy: g rotated by angle about its centre on a canvas
              * that holds all of it, scaled by up.  M: copy -> g. */
-            double t = angles[a] * M_PI / 180, cs = cos(t), sn = sin(t);
+            double rad = angles[a] * M_PI / 180, cs = cos(rad), sn = sin(rad);
             int w = (int)ceil((fabs(cs) * g.w + fabs(sn) * g.h) * up);
             int h = (int)ceil((fabs(sn) * g.w + fabs(cs) * g.h) * up);
             double M[6] = {cs / up, -sn / up, 0, sn / up, cs / up, 0};
             M[2] = g.w / 2.0 - (M[0] * w / 2.0 + M[1] * h / 2.0);
             M[5] = g.h / 2.0 - (M[3] * w / 2.0 + M[4] * h / 2.0);
+            /* The upright copy is always searched; the others only when
+             * the time the first took per pixel says they end in time. */
+            double t = now_();
+            if (until && (a || up > 1) && t + per_px * w * h > until) {
+                if (late)
+                    *late = 1;
+                continue;
+            }
             if (search_(ff, &g, M, w, h, P, angles[a], up, &fs, &n) != 0) {
                 image_free(&g);
                 return -1;
             }
+            if (!a && up == 1)
+                per_px = (now_() - t) / ((double)w * h);
             if (n == 0)
                 free(fs), fs = NULL;
         }

@@ -65,6 +65,12 @@ void face_finder_free(face_finder *ff); /* NULL-safe */
  * patterns like a badge taken for a face).  Returns the count (0: no
  * face), -1 on error. */
 int face_find(face_finder *ff, const image *im, int max, face **faces);
+/* face_find within a time limit (seconds > 0; 0: none): the upright copy
+ * is always searched, the upsampled and rotated ones only while time is
+ * left, so a photo that holds no face (noise) cannot keep a server busy
+ * for long.  *late (may be NULL) is 1 when copies were skipped for time.
+ * Safe to call from several threads at once with one finder. */
+int face_find_until(face_finder *ff, const image *im, int max, double seconds, face **faces, int *late);
 
 /* The five template points of 68 landmarks: eye centres (means of 36-41
  * and 42-47), nose tip (30), mouth corners (48, 54). */

@@ -59,11 +59,12 @@ def huge(w, h, progressive):
     return bytes(b)
 
 
-cmd, out = sys.argv[1], sys.argv[2]
-if cmd == "scans":
-    data = scans(int(sys.argv[3]), len(sys.argv) > 4 and sys.argv[4] == "refine")
-elif cmd == "huge":
-    data = huge(int(sys.argv[3]), int(sys.argv[4]), len(sys.argv) > 5 and sys.argv[5] == "progressive")
-else:
-    sys.exit("hostile_jpeg.py: unknown command " + cmd)
-open(out, "wb").write(data)
+if __name__ == "__main__":  # serve_attack.py imports the generators
+    cmd, out = sys.argv[1], sys.argv[2]
+    if cmd == "scans":
+        data = scans(int(sys.argv[3]), len(sys.argv) > 4 and sys.argv[4] == "refine")
+    elif cmd == "huge":
+        data = huge(int(sys.argv[3]), int(sys.argv[4]), len(sys.argv) > 5 and sys.argv[5] == "progressive")
+    else:
+        sys.exit("hostile_jpeg.py: unknown command " + cmd)
+    open(out, "wb").write(data)
