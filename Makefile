@@ -26,6 +26,17 @@ CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fopenmp $(SAN) $(if $(WERROR),-Werror
 LDFLAGS  += -fopenmp -rdynamic $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm -lpthread -ldl
 
+# MPI is detected, not required: with OpenMPI's pkg-config file (Debian
+# libopenmpi-dev), lib/dist.c gets HAVE_MPI and cyclegan-step links libmpi
+# for `mpirun -np N cyclegan-step` (data parallel, docs/distributed.md);
+# without it, or with MPI=0, every job has one rank.  Only dist.o and the
+# trainer see MPI, so no other tool depends on libmpi.
+MPI       ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+MPI_CFLAGS := $(if $(filter 1,$(MPI)),-DHAVE_MPI $(shell pkg-config --cflags ompi-c))
+MPI_LIBS   := $(if $(filter 1,$(MPI)),$(shell pkg-config --libs ompi-c))
+$(BUILD)/lib/dist.o: CPPFLAGS += $(MPI_CFLAGS)
+$(BIN)/cyclegan-step: LDLIBS += $(MPI_LIBS)
+
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
