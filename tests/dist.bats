@@ -126,3 +126,19 @@ batches() {  # steps -> $TMP/b.msgpack
     run pgrep -f "$TMP/c.safetensors"
     assert_failure # no rank left behind
 }
+
+@test "dist: train.sh --nproc 2 trains over 2 ranks, each with its own pipeline" {
+    local faces
+    faces=$(faces_dir)
+    export MPIRUN_ARGS="--oversubscribe --bind-to none"
+    run env UTKFACE_DIR="$faces" OUTPUTS_DIR="$TMP/out" bash "$TESTS_DIR/../pipelines/train.sh" --num_train_epochs 1 \
+        --img_size 32 --ngf 8 --ndf 8 --n_blocks 2 --train_batch_size 2 --num_sample_generations_to_save 4 \
+        --log_every 1 --skip_estimate --skip_test --nproc 2
+    assert_success
+    # 10 pairs at a global batch of 2: 5 steps, whatever the rank count; one record each, rank 0's
+    [ "$(cyclegan-step --ckpt "$TMP/out/checkpoints/last.safetensors" --state)" = "epoch=1 step=5 epoch_step=0" ]
+    [ "$(grep -c '"phase": "step"' "$TMP/out/metrics/steps.jsonl")" -eq 5 ]
+    run bash "$TESTS_DIR/../pipelines/train.sh" --nproc 2 --train_batch_size 3 --num_train_epochs 1
+    assert_failure 2
+    assert_output --partial "does not split evenly over --nproc 2 ranks"
+}
