@@ -126,6 +126,16 @@ cuda: $(CUDA_SO) $(CU_TESTS)
 $(BUILD)/cuda/%.o: lib/cuda/%.cu $(wildcard lib/cuda/*.h lib/cuda/*.cuh lib/*.h) | $(BUILD)/cuda
 	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
+# The NCCL allreduce of data-parallel training on GPUs (lib/nccl/, loaded
+# by lib/dist.c when the backend is CUDA): built when CUDA, MPI and nccl.h
+# are all there; NCCL=0 skips it.
+NCCL      ?= $(if $(and $(filter 1,$(CUDA)),$(filter 1,$(MPI)),$(wildcard $(CUDA_HOME)/include/nccl.h)),1,0)
+NCCL_SO   := $(BUILD)/libaging-nccl.so
+cuda: $(if $(filter 1,$(NCCL)),$(NCCL_SO))
+$(NCCL_SO): lib/nccl/dist-nccl.c | $(BUILD)/lib
+	$(CC) -std=c11 $(OPT) -Wall -Wextra -fPIC -fvisibility=hidden -shared -I$(CUDA_HOME)/include -o $@ $< \
+	  -L$(CUDA_HOME)/lib64 -lnccl -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
+
 $(CUDA_SO): $(CU_OBJ)
 	$(NVCC) -shared -o $@ $^ -L$(CUDA_HOME)/lib64 -lcudnn -lcudart -Xlinker -rpath,$(CUDA_HOME)/lib64
 

@@ -5,10 +5,15 @@
  */
 #include "dist.h"
 
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "fileio.h"
 #include "layers.h"
 
 #ifdef HAVE_MPI
@@ -27,6 +32,14 @@ static int launched_size_(void)
     const char *s = getenv("OMPI_COMM_WORLD_SIZE");
     if (!s)
         s = getenv("PMI_SIZE");
+    return s ? atoi(s) : 0;
+}
+
+int dist_local_rank(void)
+{
+    const char *s = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (!s)
+        s = getenv("MPI_LOCALRANKID");
     return s ? atoi(s) : 0;
 }
 
@@ -94,9 +107,88 @@ int dist_init(void)
 #endif
 }
 
+// ----------------------------------------------------------------------------
+// Collectives
+
+// ----------------------------------------------------------------------------
+// NCCL, for the CUDA backend: build/libaging-nccl.so (lib/nccl/dist-nccl.c),
+// loaded on first use so that nothing else links NCCL.
+
+#ifdef HAVE_MPI
+static struct {
+    int tried, ok;
+    const char *(*error)(void);
+    int (*id_bytes)(void);
+    int (*new_id)(void *id);
+    int (*open)(const void *id, int rank, int size);
+    int (*average)(float *buf, size_t n);
+    void (*close)(void);
+} nccl_;
+
+static void *nccl_load_(char *why, size_t n)
+{
+    const char *env = getenv("AGING_NCCL_LIB");
+    if (env && *env)
+        return dlopen(env, RTLD_NOW | RTLD_LOCAL);
+    char exe[PATH_MAX];
+    if (file_exe_dir(exe, sizeof exe) != 0)
+        return NULL;
+    static const char *const rel[] = {"../build/libaging-nccl.so", "../lib/aging/libaging-nccl.so"};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", exe, rel[i]);
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (h)
+            return h;
+        snprintf(why, n, "%s", dlerror());
+    }
+    return NULL;
+}
+
+/* 1 when NCCL carries this job's gradients, 0 when it cannot (then they go
+ * through the host over MPI; said once), -1 on a failure to set it up. */
+static int nccl_ready_(void)
+{
+    if (nccl_.tried)
+        return nccl_.ok;
+    nccl_.tried = 1;
+    char why[512] = "built without NCCL (make NCCL=1 needs nccl.h)";
+    void *h = nccl_load_(why, sizeof why);
+    if (h) {
+        *(void **)&nccl_.error = dlsym(h, "dist_nccl_error");
+        *(void **)&nccl_.id_bytes = dlsym(h, "dist_nccl_id_bytes");
+        *(void **)&nccl_.new_id = dlsym(h, "dist_nccl_new_id");
+        *(void **)&nccl_.open = dlsym(h, "dist_nccl_open");
+        *(void **)&nccl_.average = dlsym(h, "dist_nccl_average");
+        *(void **)&nccl_.close = dlsym(h, "dist_nccl_close");
+    }
+    if (!h || !nccl_.error || !nccl_.id_bytes || !nccl_.new_id || !nccl_.open || !nccl_.average ||
+        !nccl_.close) {
+        /* every rank loads the same build, so every rank takes this path */
+        if (rank_ == 0)
+            warn("no NCCL (%s): the gradients go through the host over MPI", why);
+        return 0;
+    }
+    unsigned char id[512];
+    int nb = nccl_.id_bytes();
+    if (nb <= 0 || nb > (int)sizeof id)
+        return err_set("NCCL: a unique id of %d bytes", nb);
+    if (rank_ == 0 && nccl_.new_id(id) != 0)
+        return err_set("NCCL: %s", nccl_.error());
+    MPI_TRY(MPI_Bcast(id, nb, MPI_BYTE, 0, MPI_COMM_WORLD));
+    if (nccl_.open(id, rank_, size_) != 0)
+        return err_set("NCCL on rank %d: %s (one rank per GPU: --device cuda picks the rank's local GPU)",
+                       rank_, nccl_.error());
+    return nccl_.ok = 1;
+}
+#endif
+
 void dist_finish(void)
 {
 #ifdef HAVE_MPI
+    if (nccl_.ok)
+        nccl_.close();
+    nccl_.ok = 0;
     if (on_)
         MPI_Finalize();
 #endif
@@ -105,14 +197,18 @@ void dist_finish(void)
     stage_ = NULL, stage_n_ = 0;
 }
 
-// ----------------------------------------------------------------------------
-// Collectives
-
 int dist_average(backend_t be, float *grad, size_t n)
 {
 #ifdef HAVE_MPI
     if (!on_)
         return 0;
+    if (strcmp(backend_name(be), "cuda") == 0 && getenv("AGING_DIST_NO_NCCL") == NULL) {
+        int ok = nccl_ready_();
+        if (ok < 0)
+            return -1;
+        if (ok)
+            return nccl_.average(grad, n) == 0 ? 0 : err_set("NCCL allreduce: %s", nccl_.error());
+    }
     if (n > (size_t)INT32_MAX)
         return err_set("dist_average: %zu floats is over MPI's int count", n);
     int host = strcmp(backend_name(be), "cpu") == 0;

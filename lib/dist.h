@@ -27,6 +27,10 @@
  * pkg-config finds ompi-c), every job has one rank, and dist_init refuses a
  * launch by mpirun with several ranks instead of training N unrelated copies.
  *
+ * GPUs: with the CUDA backend the allreduce runs in NCCL on the device
+ * (build/libaging-nccl.so from lib/nccl/, loaded on first use), one rank
+ * per GPU; without it the gradients are staged through the host over MPI.
+ *
  * Faults: MPI's default error handler aborts the whole job, and mpirun ends
  * every rank when one exits without MPI_Finalize (a crash, a kill, die()),
  * naming the rank.  dist_agree makes the ranks agree before each step, so
@@ -50,6 +54,10 @@ void dist_finish(void);
 
 int dist_rank(void); /* 0 .. dist_size()-1; 0 without MPI */
 int dist_size(void); /* ranks in the job; 1 without MPI */
+/* This rank's index among the ranks of its node (the launcher's
+ * OMPI_COMM_WORLD_LOCAL_RANK or MPI_LOCALRANKID), 0 when not given: the
+ * GPU a rank uses under NCCL, which wants one rank per GPU. */
+int dist_local_rank(void);
 /* 1 when MPI is initialised (mpirun, even -np 1), else 0. */
 int dist_on(void);
 /* 1 when this build has MPI (HAVE_MPI). */

@@ -860,6 +860,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a closed metrics reader is an error to handle: die_output */
     if (!T.eval && !T.rank)
         fileout_clean_stale(T.ckpt_out); /* a killed run's temporary file: reclaim it now */
+    char local_gpu[32];                  /* one rank per GPU: --device cuda is the rank's local GPU */
+    if (T.nranks > 1 && device && strcmp(device, "cuda") == 0) {
+        snprintf(local_gpu, sizeof local_gpu, "cuda:%d", dist_local_rank());
+        device = local_gpu;
+    }
     if (!(T.be = device_open_precision(device, precision)))
         die("%s", err_msg());
     if (precision_auto && strcmp(backend_name(T.be), "cpu") != 0)
