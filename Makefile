@@ -35,7 +35,7 @@ MPI       ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
 MPI_CFLAGS := $(if $(filter 1,$(MPI)),-DHAVE_MPI $(shell pkg-config --cflags ompi-c))
 MPI_LIBS   := $(if $(filter 1,$(MPI)),$(shell pkg-config --libs ompi-c))
 $(BUILD)/lib/dist.o: CPPFLAGS += $(MPI_CFLAGS)
-$(BIN)/cyclegan-step: LDLIBS += $(MPI_LIBS)
+$(BIN)/cyclegan-step $(BUILD)/tests/test_dist: LDLIBS += $(MPI_LIBS)
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
