@@ -240,6 +240,8 @@ install: tools $(if $(filter 1,$(CUDA)),cuda) $(if $(filter 1,$(DLIB)),$(FACE_SO
 	  install -m 755 $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 	$(if $(filter 1,$(DLIB)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
 	  install -m 755 $(FACE_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
+	$(if $(filter 1,$(NCCL)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
+	  install -m 755 $(NCCL_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 
 clean:
 	rm -rf build build-asan build-fuzz bin
