@@ -643,7 +643,7 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
     dist_agree_step(T, 0, E.cur, E.steps); /* the others learn that this rank's input ended */
     if (stop_signal) {
         save(T);
-        if (stop_signal > 0)
+        if (stop_signal > 0 && !T->rank) /* rank 0 saved; mpirun signals every rank */
             fprintf(stderr,
                     "cyclegan-step: stopped by signal %d at epoch %lld, step %lld; saved %s "
                     "(--resume continues)\n",
