@@ -142,3 +142,23 @@ batches() {  # steps -> $TMP/b.msgpack
     assert_failure 2
     assert_output --partial "does not split evenly over --nproc 2 ranks"
 }
+
+@test "dist: SIGTERM to mpirun stops every rank at the same step, and rank 0 saves it" {
+    has_torch || skip "no torch"
+    batches 200
+    "${MPIRUN[@]}" -np 2 cyclegan-step "${SMALL[@]}" --in "$TMP/b.msgpack" --json --metrics "$TMP/m.jsonl" \
+        --log-every 1 --ckpt-out "$TMP/c.safetensors" > "$TMP/out" 2>&1 &
+    local job=$! i
+    for ((i = 0; i < 600; i++)); do
+        [ "$(grep -c '"phase": "step"' "$TMP/m.jsonl" 2>/dev/null)" -ge 2 ] && break
+        sleep 0.1
+    done
+    kill -TERM "$job"
+    wait "$job" || true
+    cat "$TMP/out"
+    [ "$(grep -c "stopped by signal 15" "$TMP/out")" -eq 1 ] # rank 0 says it
+    local steps
+    steps=$(sed -n 's/.*"phase": "step", "epoch": 1, "step": \([0-9]*\),.*/\1/p' "$TMP/m.jsonl" | tail -1)
+    run cyclegan-step --state --ckpt "$TMP/c.safetensors"
+    assert_output "epoch=0 step=$steps epoch_step=$steps"
+}
