@@ -272,6 +272,8 @@ static void build(struct trainer *T, int size)
         cyclegan_set_loss_scale(T->cg, (float)T->loss_scale);
     if (dist_on())
         T->cg->grad_hook = dist_average;
+    T->cg->cfg.batch *=
+        T->nranks; /* the checkpoint records the global batch (train.sh --init_from reads it) */
     if (T->ckpt && T->eval) {
         int hd = cyclegan_has_discriminators(T->ckpt);
         if (hd < 0)
