@@ -27,8 +27,19 @@ CFLAGS   += -std=c11 $(OPT) -Wall -Wextra -fopenmp $(SAN) $(if $(WERROR),-Werror
 LDFLAGS  += -fopenmp -rdynamic $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldnnl -lm -lpthread -ldl
 
-LIB_SRC   := $(wildcard lib/*/*.c)
-LIB_HDR   := $(filter-out lib/cuda/%,$(wildcard lib/*/*.h))
+# MPI is detected, not required: with OpenMPI's pkg-config file (Debian
+# libopenmpi-dev), lib/dist/dist.c gets HAVE_MPI and cyclegan-step links libmpi
+# for `mpirun -np N cyclegan-step` (data parallel, docs/distributed.md);
+# without it, or with MPI=0, every job has one rank.  Only dist.o and the
+# trainer see MPI, so no other tool depends on libmpi.
+MPI       ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+MPI_CFLAGS := $(if $(filter 1,$(MPI)),-DHAVE_MPI $(shell pkg-config --cflags ompi-c))
+MPI_LIBS   := $(if $(filter 1,$(MPI)),$(shell pkg-config --libs ompi-c))
+$(BUILD)/lib/dist/dist.o: CPPFLAGS += $(MPI_CFLAGS)
+$(BIN)/cyclegan-step $(BUILD)/tests/test_dist: LDLIBS += $(MPI_LIBS)
+
+LIB_SRC   := $(filter-out lib/nccl/%,$(wildcard lib/*/*.c))
+LIB_HDR   := $(filter-out lib/cuda/% lib/nccl/%,$(wildcard lib/*/*.h))
 LIB_OBJ   := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
@@ -128,6 +139,16 @@ cuda: $(CUDA_SO) $(CU_TESTS)
 
 $(BUILD)/cuda/%.o: lib/cuda/%.cu $(wildcard lib/cuda/*.h lib/cuda/*.cuh) $(LIB_HDR) | $(BUILD)/cuda
 	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+# The NCCL allreduce of data-parallel training on GPUs (lib/nccl/, loaded
+# by lib/dist/dist.c when the backend is CUDA): built when CUDA, MPI and nccl.h
+# are all there; NCCL=0 skips it.
+NCCL      ?= $(if $(and $(filter 1,$(CUDA)),$(filter 1,$(MPI)),$(wildcard $(CUDA_HOME)/include/nccl.h)),1,0)
+NCCL_SO   := $(BUILD)/libaging-nccl.so
+cuda: $(if $(filter 1,$(NCCL)),$(NCCL_SO))
+$(NCCL_SO): lib/nccl/dist-nccl.c | $(BUILD)/lib
+	$(CC) -std=c11 $(OPT) -Wall -Wextra -fPIC -fvisibility=hidden -shared -I$(CUDA_HOME)/include -o $@ $< \
+	  -L$(CUDA_HOME)/lib64 -lnccl -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64
 
 $(CUDA_SO): $(CU_OBJ)
 	$(NVCC) -shared -o $@ $^ -L$(CUDA_HOME)/lib64 -lcudnn -lcudart -Xlinker -rpath,$(CUDA_HOME)/lib64
@@ -234,6 +255,8 @@ install: tools $(if $(filter 1,$(CUDA)),cuda) $(if $(filter 1,$(DLIB)),$(FACE_SO
 	  install -m 755 $(CUDA_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 	$(if $(filter 1,$(DLIB)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
 	  install -m 755 $(FACE_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
+	$(if $(filter 1,$(NCCL)),install -d $(DESTDIR)$(PREFIX)/lib/aging && \
+	  install -m 755 $(NCCL_SO) $(DESTDIR)$(PREFIX)/lib/aging/)
 
 clean:
 	rm -rf build build-asan build-fuzz bin

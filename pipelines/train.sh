@@ -16,14 +16,14 @@ declare -A OPTS=(
     [num_train_epochs]=50 [train_batch_size]=4 [gen_lr]=0.0002 [disc_lr]=0.0001
     [lambda_adv_value]=2.0 [lambda_cyc_value]=4.0 [lambda_id_value]=0.5 [weight_decay]=0.0001
     [beta1]=0.5 [beta2]=0.999 [max_grad_norm]=1.0 [num_sample_generations_to_save]=10
-    [img_size]=256 [ngf]=32 [ndf]=32 [n_blocks]=9 [seed]=42 [num_workers]=1
+    [img_size]=256 [ngf]=32 [ndf]=32 [n_blocks]=9 [seed]=42 [num_workers]=1 [nproc]=1
     [limit]= [data_dir]= [output_dir]= [s3_bucket_name]= [checkpoint_every]=5 [log_every]=10
     [fid_weights]= [device]=auto [precision]=auto [init_from]=
     [eval_batch_size]=32 [train_size]= [val_size]= [test_size]= [steps_for_logging_metrics]= [wandb_project]=
 )
 declare -A FLAGS=([resume]= [overwrite]= [set_seed]= [archive_and_terminate_ec2]= [skip_test]= [skip_estimate]=)
 # What may change when a run is resumed; everything else must stay as the run began.
-CHANGEABLE="num_train_epochs num_workers device precision log_every checkpoint_every data_dir
+CHANGEABLE="num_train_epochs num_workers nproc device precision log_every checkpoint_every data_dir
             fid_weights num_sample_generations_to_save resume overwrite
             eval_batch_size test_size steps_for_logging_metrics wandb_project skip_test init_from skip_estimate"
 # Never taken from a run's config.txt: where the run lies (a run folder may be
@@ -33,7 +33,7 @@ NOT_SAVED="output_dir s3_bucket_name archive_and_terminate_ec2"
 # The kinds of values config.txt may hold (the rest is text); the tools check the ranges.
 declare -A OPT_TYPE
 for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
-         num_workers checkpoint_every log_every eval_batch_size limit train_size val_size test_size \
+         num_workers nproc checkpoint_every log_every eval_batch_size limit train_size val_size test_size \
          steps_for_logging_metrics; do OPT_TYPE[$k]=int; done
 for k in gen_lr disc_lr lambda_adv_value lambda_cyc_value lambda_id_value weight_decay beta1 beta2 \
          max_grad_norm; do OPT_TYPE[$k]=number; done
@@ -50,6 +50,9 @@ Train the aging CycleGAN on UTKFace with the reference's loop.
   --num_sample_generations_to_save N (10)            faces in each epoch's sample grid
   --set_seed --seed N (42)    seeds the split, the augmentation and the initialisation
   --num_workers N (1)         aug processes feeding the trainer over ZeroMQ
+  --nproc N (1)               data-parallel ranks: mpirun -np N cyclegan-step, each rank with its own
+                              utk-split | aug pipeline and its N-th of each batch (docs/distributed.md;
+                              MPIRUN_ARGS adds mpirun options: hosts, --oversubscribe)
   --device D (auto)           cpu, cuda, cuda:N or auto (the GPU when one is visible)
   --precision P (auto)        fp32, bf16, fp16 (loss-scaled) or auto: bf16 on a GPU, fp32 on the CPU
   --limit N                   at most N faces per domain per split (quick runs)
@@ -135,6 +138,14 @@ fi
 [ -n "${OPT[steps_for_logging_metrics]}" ] && OPT[log_every]=${OPT[steps_for_logging_metrics]}
 for k in num_train_epochs train_batch_size img_size ngf ndf n_blocks num_sample_generations_to_save seed \
          num_workers log_every eval_batch_size; do need_int "$k"; done
+need_int nproc positive
+if [ "${OPT[nproc]}" -gt 1 ]; then
+    command -v mpirun > /dev/null || { echo "train.sh: --nproc ${OPT[nproc]} needs mpirun (Debian: openmpi-bin)" >&2; exit 2; }
+    [ "${OPT[num_workers]}" -le 1 ] || { echo "train.sh: --nproc and --num_workers: each rank reads its own ordered" \
+        "pipeline, which a ZeroMQ fan-in would reorder; give one of them" >&2; exit 2; }
+    [ $((OPT[train_batch_size] % OPT[nproc])) -eq 0 ] || { echo "train.sh: --train_batch_size" \
+        "${OPT[train_batch_size]} does not split evenly over --nproc ${OPT[nproc]} ranks" >&2; exit 2; }
+fi
 need_int checkpoint_every positive # only train.sh uses it: e % 0 would stop the run after an epoch
 for k in limit train_size val_size test_size; do [ -z "${OPT[$k]}" ] || need_int "$k"; done
 case ${OPT[precision]} in fp32|bf16|fp16|auto) ;; *)
@@ -262,7 +273,16 @@ train_epoch() {
                  --seed "$seed" -q $(split_limit train))
     local step=(cyclegan-step "${step_opts[@]}" "${resume[@]}" --ckpt-out "$ck/last.safetensors"
                 --json --metrics "$met/steps.jsonl" --log-every "${OPT[log_every]}" --tensorboard "$tb")
-    if [ "$w" -le 1 ]; then
+    if [ "${OPT[nproc]}" -gt 1 ]; then
+        # every rank runs the same pipeline (same seed: the same augmented
+        # images) and trains on its share of each batch, so the epoch is the
+        # same whatever the rank count; rank 0 alone writes the outputs
+        local pipe
+        pipe="$(printf '%q ' "${split[@]}") | aug --train --size $(printf '%q' "$size") --seed $(printf '%q' "$seed")"
+        pipe+=" | $(printf '%q ' "${step[@]}")"
+        # shellcheck disable=SC2086 # MPIRUN_ARGS: options, split on purpose
+        mpirun ${MPIRUN_ARGS:-} -np "${OPT[nproc]}" bash -o pipefail -c "$pipe"
+    elif [ "$w" -le 1 ]; then
         "${split[@]}" | aug --train --size "$size" --seed "$seed" | "${step[@]}"
     else
         local ep="ipc://$(mktemp -u /tmp/aging-train.XXXXXX)" pids=() k rc=0

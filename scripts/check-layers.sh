@@ -9,7 +9,8 @@ declare -A may=(
   [base]="" [image]="base" [format]="base image" [stream]="base image"
   [backend]="base" [cpu]="base backend" [cuda]="base backend"
   [nn]="base format image backend" [fid]="base format backend"
-  [face]="base image" [tool]="base format image stream backend cpu nn fid face")
+  [face]="base image" [dist]="base backend" [nccl]=""
+  [tool]="base format image stream backend cpu nn fid face dist")
 bad=0
 for f in "$lib"/*; do
   [ -d "$f" ] || [ "${f##*/}" = README.md ] || { echo "$f: a file at the top of lib/ (each file lives in the folder of its concern)"; bad=1; }

@@ -11,7 +11,7 @@
 set -euo pipefail
 runtime=(build-essential pkg-config libmsgpack-dev libzmq3-dev libpng-dev libjpeg62-turbo-dev
          libopenblas-dev liblapacke-dev libcjson-dev libmicrohttpd-dev libzip-dev libdnnl-dev
-         libdlib-dev libdlib-data)
+         libdlib-dev libdlib-data libopenmpi-dev openmpi-bin)
 testing=(bats bats-assert bats-support cppcheck clang-tidy clang-format clang libclang-rt-dev libomp-dev
          python3-torch python3-torchvision python3-msgpack python3-numpy python3-scipy python3-pil
          time curl gnuplot-nox chromium chromium-driver python3-selenium linux-perf nodejs)

@@ -20,6 +20,7 @@
 #include "nn/checkpoint.h"
 #include "nn/cyclegan.h"
 #include "tool/device.h"
+#include "dist/dist.h"
 #include "base/err.h"
 #include "base/fileout.h"
 #include "tool/progress.h"
@@ -65,6 +66,8 @@ static void usage(FILE *f, int status)
         "                     fp16, off otherwise)\n"
         "  --device D         cpu, cuda, cuda:N or auto (default: $AGING_DEVICE, else auto)\n"
         "  -q, --quiet        no \"resuming from\" line (train.sh continues its own run each epoch)\n"
+        "Under mpirun -np N (data parallel, docs/distributed.md) every rank reads the whole stream\n"
+        "(--in, its own pipeline) and trains on its N-th of each --batch; rank 0 writes the outputs.\n"
         "  --help, --version\n");
     exit(status);
 }
@@ -106,6 +109,9 @@ struct trainer {
     int n_epochs;
     long trained;
     double t_first;
+    int rank, nranks;        /* dist: this rank of nranks (0 of 1 without mpirun) */
+    struct dist_shard shard; /* which images of each batch are this rank's */
+    int agreed_end, checked; /* the ranks agreed to stop; they checked their nets agree */
 };
 
 static double now(void)
@@ -125,8 +131,8 @@ static bool have_checkpoint(const char *path)
  * checkpoint is left to resume from. */
 static int save_state(struct trainer *T)
 {
-    if (!T->cg || T->eval)
-        return 0;
+    if (!T->cg || T->eval || T->rank)
+        return 0; /* every rank holds the same nets: rank 0 writes them */
     bool had = have_checkpoint(T->ckpt_out);
     if (cyclegan_save(T->cg, T->ckpt_out, &T->meta) == 0)
         return 0;
@@ -159,6 +165,8 @@ static void die_output(struct trainer *T)
 static void emit(struct trainer *T, record *r)
 {
     int rc;
+    if (T->rank)
+        return; /* rank 0 writes the metrics (of all ranks: dist_mean) */
     if (T->json) {
         /* flushed and checked record by record, so that a failure is
          * reported at the record it lost, not one record later */
@@ -262,6 +270,10 @@ static void build(struct trainer *T, int size)
         die("%s", err_msg());
     if (T->loss_scale >= 0)
         cyclegan_set_loss_scale(T->cg, (float)T->loss_scale);
+    if (dist_on())
+        T->cg->grad_hook = dist_average;
+    T->cg->cfg.batch *=
+        T->nranks; /* the checkpoint records the global batch (train.sh --init_from reads it) */
     if (T->ckpt && T->eval) {
         int hd = cyclegan_has_discriminators(T->ckpt);
         if (hd < 0)
@@ -316,6 +328,46 @@ static void show_step(struct trainer *T, int epoch, long epoch_step, int batch, 
                   T->n_epochs, where, rate * 2 * batch, v[6], v[0], v[1], eta);
 }
 
+/* Data parallel: agree with the other ranks before a step (have = 1) or
+ * at the end of this rank's input (have = 0).  1 when the step is to be
+ * trained; 0 when the ranks stop together (a stop signal on any of them
+ * stops them all at the same step); a disagreement ends the job. */
+static int dist_agree_step(struct trainer *T, int have, int64_t epoch, int64_t step)
+{
+    if (T->agreed_end)
+        return 0;
+    int stop = stop_signal != 0;
+    int rc = dist_agree(have, epoch, step, &stop);
+    if (rc < 0)
+        die("%s", err_msg());
+    if (rc == 0) {
+        T->agreed_end = 1;
+        if (stop && !stop_signal)
+            stop_signal = -1; /* another rank's signal: save and end as it does */
+        return 0;
+    }
+    if (!T->checked) { /* once: every rank starts from the same nets (DDP broadcasts them) */
+        static const char *const names[4] = {"G parameters", "F parameters", "DX parameters",
+                                             "DY parameters"};
+        struct net *nets[4] = {T->cg->G, T->cg->F, T->cg->DX, T->cg->DY};
+        for (int i = 0; i < 4; i++) {
+            size_t n;
+            float *p = net_params(nets[i], &n);
+            if (dist_same(T->be, p, n * sizeof *p, names[i]) != 0)
+                die("%s", err_msg());
+        }
+        T->checked = 1;
+    }
+    return 1;
+}
+
+/* 0 young, 1 old, -1 neither (the batcher ignores it). */
+static int record_domain(const record *r)
+{
+    const char *d = record_get_str(r, "domain");
+    return d && strcmp(d, "young") == 0 ? 0 : d && strcmp(d, "old") == 0 ? 1 : -1;
+}
+
 /* Train (or evaluate) on the batch in b.  Batches of epochs already done
  * in the checkpoint are skipped, so a resumed stream can start anywhere. */
 static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_steps)
@@ -351,12 +403,15 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
     (*epoch_steps)++;
     if (epoch <= T->meta.epoch || (epoch == T->meta.epoch + 1 && *epoch_steps <= T->meta.epoch_step))
         return; /* already trained before the resume */
+    if (!dist_agree_step(T, 1, epoch, *epoch_steps))
+        return;
     if (backend_upload(T->be, T->dx, b->x, bytes) || backend_upload(T->be, T->dy, b->y, bytes) ||
         cyclegan_train_step(T->cg, T->dx, T->dy, b->batch, &l) != 0)
         die("step %lld: %s", (long long)T->meta.step + 1, err_msg());
     T->meta.step++;
     T->meta.epoch_step = *epoch_steps;
     losses_array(T, &l, v);
+    dist_mean(v, N_LOSSES); /* the global batch's losses, the same on every rank */
     for (int i = 0; i < N_LOSSES; i++) {
         if (!isfinite(v[i]))
             die("step %lld: %s is %g; stopping (%s)", (long long)T->meta.step, loss_keys[i], v[i],
@@ -365,8 +420,8 @@ static void run_batch(struct trainer *T, batcher *b, int epoch, long *epoch_step
         T->sum[i] += v[i];
     }
     T->nsum++;
-    T->images_log += 2 * b->batch;
-    show_step(T, epoch, *epoch_steps, b->batch, v);
+    T->images_log += 2 * b->batch * T->nranks;
+    show_step(T, epoch, *epoch_steps, b->batch * T->nranks, v);
     /* the run's first step too, so that the curves of a short run start at 1 */
     if (T->log_every && (T->meta.step % T->log_every == 0 || T->meta.step == 1)) {
         double t = now();
@@ -550,6 +605,12 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
                 die("record %ld: epoch %lld begins after epoch %lld (the producers must emit the "
                     "same epochs)",
                     n, (long long)e, (long long)E.cur);
+            if (T->nranks > 1) {
+                if (pairs < 0)
+                    die("record %ld: epoch record without 'pairs': %d ranks cannot share its batches", n,
+                        T->nranks);
+                pairs = dist_shard_pairs(&T->shard, e, pairs);
+            }
             if (batcher_announce(&E.b, e, pairs) != 0)
                 die("record %ld: %s", n, err_msg());
             /* an ordered stream without pair counts: the next epoch record ends the epoch */
@@ -568,6 +629,9 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
                 "train)",
                 n);
         e = record_epoch(&E, &r, n, producers);
+        int d = record_domain(&r);
+        if (T->nranks > 1 && d >= 0 && !dist_shard_keep(&T->shard, e, d))
+            continue; /* another rank's share of the batch */
         if (e <= E.done || (E.cur && e < E.cur))
             die("record %ld: an image of epoch %lld after that epoch %s", n, (long long)e,
                 e <= E.done ? "ended (more images than its epoch record announced?)" : "was passed");
@@ -578,9 +642,10 @@ static void train(struct trainer *T, stream_in *si, int batch, int producers)
         die("%s", err_msg());
     if (!stop_signal)
         advance(T, &E, 1);
+    dist_agree_step(T, 0, E.cur, E.steps); /* the others learn that this rank's input ended */
     if (stop_signal) {
         save(T);
-        if (stop_signal > 0)
+        if (stop_signal > 0 && !T->rank) /* rank 0 saved; mpirun signals every rank */
             fprintf(stderr,
                     "cyclegan-step: stopped by signal %d at epoch %lld, step %lld; saved %s "
                     "(--resume continues)\n",
@@ -769,14 +834,39 @@ int main(int argc, char **argv)
         T.ckpt = T.ckpt_out;
     if (state)
         return print_state(T.ckpt);
+    if (dist_init() != 0)
+        die("%s", err_msg());
+    T.rank = dist_rank(), T.nranks = dist_size();
+    if (T.nranks > 1) {
+        if (T.eval)
+            cli_usage_error("--eval runs in one process, not over %d ranks", T.nranks);
+        if (producers > 1)
+            cli_usage_error("--producers %d: a fan-in reorders the records, so %d ranks could not share "
+                            "batches; give each rank its own ordered stream",
+                            producers, T.nranks);
+        if (T.cfg.batch % T.nranks)
+            cli_usage_error("--batch %d does not split evenly over %d ranks", T.cfg.batch, T.nranks);
+        T.cfg.batch /= T.nranks; /* --batch stays the global batch, whatever N */
+        dist_shard_init(&T.shard, T.rank, T.nranks, T.cfg.batch * T.nranks);
+        if (T.rank)
+            T.quiet = 1, tbdir = NULL;
+        static char name[64]; /* each rank's messages say which rank it is */
+        snprintf(name, sizeof name, "cyclegan-step (rank %d of %d)", T.rank, T.nranks);
+        err_init(name);
+    }
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a closed metrics reader is an error to handle: die_output */
-    if (!T.eval)
+    if (!T.eval && !T.rank)
         fileout_clean_stale(T.ckpt_out); /* a killed run's temporary file: reclaim it now */
+    char local_gpu[32];                  /* one rank per GPU: --device cuda is the rank's local GPU */
+    if (T.nranks > 1 && device && strcmp(device, "cuda") == 0) {
+        snprintf(local_gpu, sizeof local_gpu, "cuda:%d", dist_local_rank());
+        device = local_gpu;
+    }
     if (!(T.be = device_open_precision(device, precision)))
         die("%s", err_msg());
     if (precision_auto && strcmp(backend_name(T.be), "cpu") != 0)
@@ -786,7 +876,9 @@ int main(int argc, char **argv)
         die("%s", err_msg());
     stream_in_expect(si, producers);
     T.metrics_name = strcmp(metrics, "-") == 0 ? "stdout" : metrics;
-    if (T.json) {
+    if (T.rank) {
+        /* rank 0 alone writes the metrics */
+    } else if (T.json) {
         T.jsonf = strcmp(metrics, "-") == 0 ? stdout : fopen(metrics, "a");
         if (!T.jsonf)
             die("%s:", metrics);
@@ -795,7 +887,7 @@ int main(int argc, char **argv)
     }
     if (tbdir && !(T.tb = tfevents_open(tbdir)))
         die("%s", err_msg());
-    T.prog = progress_new(stderr);
+    T.prog = T.rank ? NULL : progress_new(stderr);
     train(&T, si, T.cfg.batch, producers);
     progress_free(T.prog);
     if (tfevents_close(T.tb) != 0)
@@ -809,6 +901,7 @@ int main(int argc, char **argv)
     backend_dealloc(T.be, T.dy);
     cyclegan_free(T.cg);
     backend_free(T.be);
+    dist_finish();
     err_close_stdout();
     return stop_signal > 0 ? 128 + stop_signal : 0;
 }

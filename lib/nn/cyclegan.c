@@ -342,6 +342,10 @@ static int clip_(struct cyclegan *cg, const int *nets, int count, int slot)
     for (int i = 0; i < count; i++) {
         int k = nets[i];
         gs[i] = (struct grad_slab){net_grads(net_at_(cg, k), NULL), cg->work->sizes[k], cg->work->counts[k]};
+        size_t n;
+        net_grads(net_at_(cg, k), &n);
+        if (cg->grad_hook && cg->grad_hook(cg->be, gs[i].grad, n) != 0)
+            return -1;
     }
     float *norm_dev = cg->work->loss + slot;
     if (!cg->scaler.on)

@@ -79,6 +79,11 @@ struct cyclegan {
     struct net *G, *F, *DX, *DY;
     struct adam *opt_G, *opt_F, *opt_DX, *opt_DY;
     struct cyclegan_work *work;
+    /* Optional (NULL: none): called on each net's gradient slab (device,
+     * n floats) after its backward and before clipping, in the order G, F,
+     * DX, DY; data-parallel training averages them over the ranks there
+     * (lib/dist/dist.h), so that clipping and Adam see the mean gradient. */
+    int (*grad_hook)(backend_t be, float *grad, size_t n);
 };
 
 /* Build the four nets with PyTorch default initialisation from one rng
