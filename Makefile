@@ -103,8 +103,11 @@ $(LIB_OBJ:.o=.d): ;
 $(LIBA): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# Every tool links lib/tool/omp-env.o by name: nothing calls it, its start-up
+# hook sets the OpenMP wait policy and AGING_THREADS before libgomp reads them.
+OMP_ENV_OBJ := $(BUILD)/lib/tool/omp-env.o
 $(BIN)/%: tools/%.c $(LIBA) | $(BIN)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OMP_ENV_OBJ) $(LIBA) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(LIBA) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(LDLIBS)
