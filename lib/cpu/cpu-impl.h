@@ -10,14 +10,19 @@
 #include "backend/backend-impl.h"
 
 /* Workspace bytes of the CPU backend's conv2d / convt2d forward and backward
- * for this shape (lib/cpu/backend-cpu.c, its conv2d_workspace and
- * convt2d_workspace entries): the GEMMs' scratch (and the col buffer of the
+ * for this shape (lib/cpu/backend-cpu-conv.c, as are its conv2d_workspace
+ * and convt2d_workspace entries): the GEMMs' scratch (and the col buffer of the
  * paths that still fold with col2im) when cpu_gemm_available(), the im2col
  * matrix of the OpenBLAS path otherwise. */
 size_t cpu_conv2d_ws_bytes(const struct conv_shape *s);
 size_t cpu_convt2d_ws_bytes(const struct conv_shape *s);
+size_t cpu_conv2d_workspace(struct backend *be, const struct conv_shape *s);
+size_t cpu_convt2d_workspace(struct backend *be, const struct conv_shape *s);
+/* The convolutions' scratch, grown to at least `bytes` (lib/cpu/backend-cpu.c);
+ * NULL + err_set on failure. */
+float *cpu_ws(struct backend *be, size_t bytes);
 
-/* The CPU backend's float convolutions (lib/cpu/backend-cpu.c), the dispatchers
+/* The CPU backend's float convolutions (lib/cpu/backend-cpu-conv.c), the dispatchers
  * in its vtable that run bf16 on the CPU's bf16 units or emulate 16-bit
  * precision around the float ones when be->precision asks for it
  * (lib/cpu/backend-cpu-half.c), and the grow-only scratch the emulation
@@ -57,3 +62,15 @@ int cpu_conv_ex_forward(struct backend *be, float *out, const float *in, const f
 int cpu_pool2d_forward(struct backend *be, float *out, const float *in, const struct pool_shape *s);
 int cpu_resize_bilinear(struct backend *be, float *out, const float *in, int planes, int h, int w, int hout,
                         int wout, enum resize_mode mode, float mul, float add);
+
+/* The CPU backend's norms (lib/cpu/backend-cpu-norm.c). */
+int cpu_batchnorm_forward(struct backend *be, float *out, float *mean, float *rstd, const float *in,
+                          const float *gamma, const float *beta, float *run_mean, float *run_var, int n,
+                          int c, int hw, int training, double momentum, double eps);
+int cpu_batchnorm_backward(struct backend *be, float *din, float *dgamma, float *dbeta, const float *dout,
+                           const float *in, const float *mean, const float *rstd, const float *gamma, int n,
+                           int c, int hw, int training);
+int cpu_instnorm_forward(struct backend *be, float *out, float *mean, float *rstd, const float *in,
+                         int planes, int hw, double eps);
+int cpu_instnorm_backward(struct backend *be, float *din, const float *dout, const float *in,
+                          const float *mean, const float *rstd, int planes, int hw);
