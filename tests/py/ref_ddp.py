@@ -18,16 +18,14 @@
 import copy
 import json
 import os
-import struct
 import sys
 
 import msgpack
-import numpy as np
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import adams, build, gen_losses  # noqa: E402
+from reference import adams, build, compare_checkpoint, gen_losses  # noqa: E402
 
 torch.set_num_threads(2)
 N, HW = 4, 32
@@ -121,33 +119,7 @@ worst_loss = 0.0
 for a, b in zip(ours, ref_losses):
     for k, v in b.items():
         worst_loss = max(worst_loss, abs(a[k] - v) / abs(v))
-raw = open(ours_path, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-fail, worst_lr, worst_buf, checked = [], 0.0, 0.0, 0
-for tag, net in nets.items():
-    lr = 2e-4 if tag in ("G", "F") else 1e-4
-    params = dict(net.named_parameters())
-    far = total = 0
-    for k, v in net.state_dict().items():
-        h = header["%s.%s" % (tag, k)]
-        a, b = h["data_offsets"]
-        got = np.frombuffer(raw[8 + n + a:8 + n + b], np.int64 if h["dtype"] == "I64" else np.float32)
-        want = v.detach().numpy().reshape(-1)
-        d = np.abs(got.astype(np.float64) - want)
-        checked += 1
-        if k in params:
-            worst_lr = max(worst_lr, float(d.max()) / lr)
-            far += int((d > 0.01 * lr).sum())
-            total += d.size
-            if d.max() > 0.25 * lr:
-                fail.append("%s.%s: max %.3g lr" % (tag, k, d.max() / lr))
-        else:
-            worst_buf = max(worst_buf, float(d.max()))
-            if d.max() > 1e-5 * max(1.0, float(np.abs(want).max())):
-                fail.append("%s.%s: max |d| %.3g" % (tag, k, d.max()))
-    if far > 0.001 * total:
-        fail.append("%s: %d of %d parameters beyond 0.01 lr" % (tag, far, total))
+fail, worst_lr, worst_buf, checked = compare_checkpoint(ours_path, nets)
 print("2-rank cyclegan-step vs PyTorch DDP simulation, %d steps: losses max rel %.2g, parameters max %.3g lr, "
       "BN statistics max |d| %.2g, %d tensors" % (steps, worst_loss, worst_lr, worst_buf, checked))
 if worst_loss > 1e-5 or fail:

@@ -163,3 +163,40 @@ def save_safetensors(path, tensors, metadata=None):
 def state_tensors(nets):
     """{"G.model.1.weight": tensor, ...} for a dict of nets."""
     return {"%s.%s" % (tag, k): v for tag, net in nets.items() for k, v in net.state_dict().items()}
+
+
+def compare_checkpoint(path, nets):
+    """Compare cyclegan-step's safetensors at path with the reference nets.
+    Parameters: within 0.25 lr each, and at most 0.1% beyond 0.01 lr per net
+    (Adam's first steps move every weight by about lr, so lr is the unit);
+    buffers (BatchNorm statistics): 1e-5 relative.  Returns the failures, the
+    worst parameter difference in lr, the worst buffer |d| and the tensor count."""
+    import numpy as np
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    fail, worst_lr, worst_buf, checked = [], 0.0, 0.0, 0
+    for tag, net in nets.items():
+        lr = 2e-4 if tag in ("G", "F") else 1e-4
+        params = dict(net.named_parameters())
+        far = total = 0
+        for k, v in net.state_dict().items():
+            h = header["%s.%s" % (tag, k)]
+            a, b = h["data_offsets"]
+            got = np.frombuffer(raw[8 + n + a:8 + n + b], np.int64 if h["dtype"] == "I64" else np.float32)
+            want = v.detach().numpy().reshape(-1)
+            d = np.abs(got.astype(np.float64) - want)
+            checked += 1
+            if k in params:
+                worst_lr = max(worst_lr, float(d.max()) / lr)
+                far += int((d > 0.01 * lr).sum())
+                total += d.size
+                if d.max() > 0.25 * lr:
+                    fail.append("%s.%s: max %.3g lr" % (tag, k, d.max() / lr))
+            else:
+                worst_buf = max(worst_buf, float(d.max()))
+                if d.max() > 1e-5 * max(1.0, float(np.abs(want).max())):
+                    fail.append("%s.%s: max |d| %.3g" % (tag, k, d.max()))
+        if far > 0.001 * total:
+            fail.append("%s: %d of %d parameters beyond 0.01 lr" % (tag, far, total))
+    return fail, worst_lr, worst_buf, checked
